@@ -1,0 +1,26 @@
+//! faultline — a deterministic simulation testbed for data consistency between services.
+//!
+//! One seed drives a whole simulated world. The flow of one seed is a chain of pure
+//! functions, and the modules follow it:
+//!
+//! ```text
+//! scenario.toml ──scenario──▶ Scenario ──plan(seed)──▶ Plan ──sim──▶ Trace + History
+//!               ──check──▶ Verdicts ──report──▶ artifacts
+//! ```
+//!
+//! * [`scenario`] loads and validates scenario files;
+//! * [`plan`] turns a scenario and a seed into an explicit, serializable plan;
+//! * [`sim`] runs a plan in a fresh madsim runtime over [`net`] and [`disk`], driving one
+//!   of the [`systems`], and records the trace and the client [`history`];
+//! * [`check`] judges the result (linearizability, convergence, invariants);
+//! * [`report`] writes what a person reads; [`cli`] is the command line on top.
+
+#[cfg(not(madsim))]
+compile_error!(
+    "faultline must be built with `--cfg madsim` (set in .cargo/config.toml). \
+     A RUSTFLAGS environment variable replaces the config's flags: unset it."
+);
+
+pub mod check;
+pub mod cli;
+pub mod history;
