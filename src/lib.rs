@@ -23,4 +23,12 @@ compile_error!(
 
 pub mod check;
 pub mod cli;
+pub mod disk;
 pub mod history;
+pub mod net;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod sim;
+pub mod systems;

@@ -1,3 +1,127 @@
 //! Checkers: they judge a finished run, on plain data, after the simulation returned.
+//!
+//! Each check returns a [`CheckOutcome`]: pass, a safety violation, a liveness failure
+//! (the world did not settle after the faults healed), or unknown (the checker ran out of
+//! budget). A seed's [`Verdict`] is the worst of its checks, a panic inside a process
+//! counting as a crash finding.
+//!
+//! * [`linearizability`] — the client history against a sequential model;
+//! * system-specific checks (durability of acknowledged writes, convergence of replicas,
+//!   conservation of money, …) live with their systems and report through the same type.
 
 pub mod linearizability;
+
+use serde::{Deserialize, Serialize};
+
+/// The verdict of a check, or of a whole seed (the worst of its checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Everything held.
+    Pass,
+    /// A checker ran out of budget; nothing failed.
+    Unknown,
+    /// The world did not settle, or did not converge, after the faults healed.
+    Liveness,
+    /// A safety property was violated.
+    Violation,
+    /// A process panicked: an invariant asserted inside the system failed.
+    Crash,
+}
+
+impl Verdict {
+    /// Whether this is a safety finding (violation or crash).
+    pub fn is_safety(self) -> bool {
+        matches!(self, Verdict::Violation | Verdict::Crash)
+    }
+}
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// The check's name (`linearizability`, `durability`, …).
+    pub check: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// A sentence for people: what held, or what went wrong.
+    pub message: String,
+    /// History operations involved (indices), for highlighting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<usize>,
+}
+
+impl CheckOutcome {
+    /// A passing check.
+    pub fn pass(check: &str, message: impl Into<String>) -> Self {
+        CheckOutcome {
+            check: check.to_string(),
+            verdict: Verdict::Pass,
+            message: message.into(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// A failing (or inconclusive) check.
+    pub fn fail(
+        check: &str,
+        verdict: Verdict,
+        message: impl Into<String>,
+        ops: Vec<usize>,
+    ) -> Self {
+        CheckOutcome {
+            check: check.to_string(),
+            verdict,
+            message: message.into(),
+            ops,
+        }
+    }
+}
+
+/// The worst verdict among outcomes (`Pass` when there are none).
+pub fn worst<'a>(outcomes: impl IntoIterator<Item = &'a CheckOutcome>) -> Verdict {
+    outcomes
+        .into_iter()
+        .map(|o| o.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass)
+}
+
+/// Run the linearizability checker on a run's history and phrase the result as an
+/// outcome of the check called `check`.
+pub fn linearizability_outcome(
+    check: &str,
+    history: &crate::history::History,
+    model: linearizability::ModelKind,
+    budget: &linearizability::Budget,
+) -> CheckOutcome {
+    use linearizability::Verdict as Lin;
+    match linearizability::check_history(history, model, budget) {
+        Err(e) => CheckOutcome::fail(
+            check,
+            Verdict::Crash,
+            format!("the history does not fit the {model:?} model: {e}"),
+            vec![],
+        ),
+        Ok(report) => match report.verdict {
+            Lin::Valid => CheckOutcome::pass(
+                check,
+                format!(
+                    "{} operations over {} keys are linearizable",
+                    history.ops.len(),
+                    report.partitions
+                ),
+            ),
+            Lin::Invalid(explanation) => {
+                let mut ops = explanation.stuck.clone();
+                ops.extend(explanation.prefix.iter().rev().take(8));
+                CheckOutcome::fail(check, Verdict::Violation, explanation.message, ops)
+            }
+            Lin::Unknown(reason) => CheckOutcome::fail(
+                check,
+                Verdict::Unknown,
+                format!("inconclusive: {reason:?}"),
+                vec![],
+            ),
+        },
+    }
+}

@@ -5,6 +5,10 @@
 
 pub mod check;
 pub mod exit_code;
+pub mod list;
+mod progress;
+pub mod replay;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -20,8 +24,14 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run many seeds of one or more scenarios and report.
+    Run(run::RunArgs),
+    /// Re-run one seed identically and write its trace, history and timeline.
+    Replay(replay::ReplayArgs),
     /// Check whether a recorded history is linearizable.
     Check(check::CheckArgs),
+    /// List systems, planted bugs, checks, scenario knobs or scenarios.
+    List(list::ListArgs),
 }
 
 /// An error that means the user's input was wrong (exit code 254), not faultline.
@@ -36,15 +46,21 @@ pub fn main() -> u8 {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     exit_code::PASS
                 }
                 _ => exit_code::BAD_INPUT,
             };
         }
     };
+    init_logging();
     let result = match &cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
+        Command::List(args) => list::run(args),
     };
     match result {
         Ok(code) => code,
@@ -58,11 +74,40 @@ pub fn main() -> u8 {
 /// Bad input (254) when any error in the chain is one of the input error types, else 255.
 pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
     let bad_input = err.chain().any(|e| {
-        e.is::<BadInput>() || e.is::<crate::history::ParseError>()
+        e.is::<BadInput>()
+            || e.is::<crate::history::ParseError>()
+            || e.is::<crate::scenario::ScenarioError>()
     });
     if bad_input {
         exit_code::BAD_INPUT
     } else {
         exit_code::INTERNAL
+    }
+}
+
+/// `RUST_LOG=debug` shows the processes' logs, stamped with simulated time and the
+/// process (madsim's `node{name=...}` span). Without `RUST_LOG` nothing is installed, so
+/// sweeps pay nothing for logging.
+fn init_logging() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_timer(SimTime)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Log timestamps in simulated milliseconds.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match madsim::time::TimeHandle::try_current() {
+            Some(time) => write!(w, "{:>10.3}ms", time.elapsed().as_secs_f64() * 1e3),
+            None => write!(w, "{:>12}", "-"),
+        }
     }
 }

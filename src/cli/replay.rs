@@ -1,0 +1,99 @@
+//! `faultline replay <scenario> --seed N`: run one seed again, identically, and write
+//! everything about it under `reports/<scenario>/<seed>/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::report;
+use crate::runner::{self, SeedJob};
+use crate::scenario::Scenario;
+
+/// Arguments of `faultline replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The seed to replay.
+    #[arg(long)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Run the seed twice and compare the traces.
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
+/// Replay and return the seed's exit code.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
+    let scenario = Arc::new(Scenario::load(&args.scenario)?);
+    let job = SeedJob {
+        scenario: scenario.clone(),
+        scenario_index: 0,
+        seed: args.seed,
+        check_determinism: args.check_determinism,
+        keep: true,
+        options: runner::full_options(),
+    };
+    let result =
+        runner::on_fresh_thread(args.seed, move || runner::run_seed(&job)).map_err(|e| {
+            anyhow::anyhow!("replay of seed {} failed inside faultline: {e}", args.seed)
+        })?;
+    let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
+    let dir = report::write_seed_artifacts(&args.out, &scenario, plan, exec)
+        .with_context(|| format!("writing artifacts under {}", args.out.display()))?;
+
+    println!(
+        "{} seed {}: {}",
+        scenario.name,
+        args.seed,
+        format!("{:?}", exec.verdict).to_uppercase()
+    );
+    if let Some(panic) = &exec.panic {
+        println!(
+            "  panic in {} at {:.3} ms: {}",
+            panic.name,
+            panic.t_ns as f64 / 1e6,
+            panic.message
+        );
+    }
+    for check in &exec.checks {
+        println!(
+            "  {:16} {:9} {}",
+            check.check,
+            format!("{:?}", check.verdict).to_lowercase(),
+            check.message
+        );
+    }
+    let sent: u64 = exec.links.values().map(|l| l.sent).sum();
+    println!(
+        "  {} client operations, {} messages, {} trace events, ended at {:.1} ms ({}), trace hash {:016x}",
+        exec.history.ops.len(),
+        sent,
+        exec.trace.events().len(),
+        exec.end_ns as f64 / 1e6,
+        if exec.settled { "settled" } else { "not settled" },
+        exec.trace.hash()
+    );
+    if let Some(d) = &result.determinism {
+        if d.identical {
+            println!("  determinism: second run identical");
+        } else {
+            println!("  determinism: second run DIVERGED");
+            if let Some((i, a, b)) = &d.divergence {
+                println!(
+                    "    first difference at event {i}:\n      run 1: {}\n      run 2: {}",
+                    a.as_ref()
+                        .map_or("(end of trace)".into(), |v| v.to_string()),
+                    b.as_ref()
+                        .map_or("(end of trace)".into(), |v| v.to_string())
+                );
+            }
+            return Ok(super::exit_code::INTERNAL);
+        }
+    }
+    println!("  artifacts: {}/ (timeline.html, trace.jsonl, history.jsonl, plan.json, verdicts.json, REPLAY)", dir.display());
+    Ok(report::seed_exit_code(exec.verdict))
+}

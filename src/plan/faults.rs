@@ -1,0 +1,438 @@
+//! The fault schedule of the chaos phase.
+//!
+//! Each fault kind has its own stream (`faults/partition`, `faults/crash`, …) from which
+//! it draws exponential inter-arrival times and its parameters (target, shape, duration).
+//! The candidates are then merged in time order and admitted under shared limits: at most
+//! one partition at a time, a process is crashed or paused only while it is up, and at
+//! most `faults.crash.max_down` processes are down at once. A rejected candidate consumes
+//! no draws of another kind, so switching one kind on or off leaves the others' schedule
+//! unchanged.
+//!
+//! Every fault that starts also ends, no later than the end of the chaos phase: the heal
+//! phase starts from a whole world.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::rng::{streams, SubStream};
+use super::{NodeSpec, Role};
+use crate::scenario::{Params, PartitionShape};
+
+/// One thing the fault injector does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Cut the listed directed links.
+    Partition {
+        /// Partition number (to match its heal).
+        id: u32,
+        /// The shape it was generated from.
+        shape: PartitionShape,
+        /// Directed links (from, to) that drop every message.
+        blocked: Vec<(usize, usize)>,
+    },
+    /// Restore the links of partition `id`.
+    Heal {
+        /// Partition number.
+        id: u32,
+    },
+    /// Kill a process: its memory and unsynced disk writes are lost.
+    Crash {
+        /// Process index.
+        node: usize,
+    },
+    /// Start a crashed process again; it recovers from its disk.
+    Restart {
+        /// Process index.
+        node: usize,
+    },
+    /// Stop a process from running (it keeps its memory).
+    Pause {
+        /// Process index.
+        node: usize,
+    },
+    /// Let a paused process run again.
+    Resume {
+        /// Process index.
+        node: usize,
+    },
+    /// Hold every message on the link `from → to` until the clog ends.
+    Clog {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// When held messages are released (ms).
+        until_ms: u64,
+    },
+    /// End a clog.
+    Unclog {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+    },
+}
+
+/// A fault action at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedAction {
+    /// When (ms of simulated time).
+    pub at_ms: u64,
+    /// What.
+    pub action: FaultAction,
+}
+
+/// Bound on candidates per fault kind: a schedule stays small whatever the settings.
+pub const CANDIDATES_PER_KIND_MAX: usize = 10_000;
+
+/// Kinds of fault, in the order used to break ties at equal times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Partition,
+    Crash,
+    Pause,
+    Clog,
+}
+
+/// A drawn fault before admission.
+#[derive(Debug, Clone)]
+struct Candidate {
+    at_ms: u64,
+    kind: Kind,
+    end_ms: u64,
+    /// Crash/pause target, or clog sender.
+    node: usize,
+    /// Clog receiver.
+    peer: usize,
+    partition: Option<(PartitionShape, Vec<(usize, usize)>)>,
+}
+
+/// Build the fault schedule of one seed.
+pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedAction> {
+    let chaos_ms = params.phases.chaos_ms;
+    let f = &params.faults;
+    let crashable: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].crashable).collect();
+    let partitionable: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].role != Role::Client)
+        .collect();
+
+    let mut candidates = Vec::new();
+    let mut draw =
+        |kind: Kind,
+         name: &str,
+         interval_ms_mean: u64,
+         (lo, hi): (u64, u64),
+         pick: &mut dyn FnMut(&mut SubStream, &mut Candidate) -> bool| {
+            if interval_ms_mean == 0 {
+                return;
+            }
+            let mut rng = SubStream::new(seed, &format!("{}/{name}", streams::FAULTS));
+            let mut t = 0.0;
+            for _ in 0..CANDIDATES_PER_KIND_MAX {
+                t += rng.exponential(interval_ms_mean as f64);
+                let at_ms = t as u64;
+                if at_ms >= chaos_ms {
+                    break;
+                }
+                let duration = rng.range_u64(lo, hi).max(1);
+                let mut c = Candidate {
+                    at_ms,
+                    kind,
+                    end_ms: (at_ms + duration).min(chaos_ms),
+                    node: 0,
+                    peer: 0,
+                    partition: None,
+                };
+                if pick(&mut rng, &mut c) {
+                    candidates.push(c);
+                }
+            }
+        };
+
+    let shapes = &f.partition_shapes;
+    draw(
+        Kind::Partition,
+        "partition",
+        f.partition.interval_ms_mean,
+        (f.partition.duration_ms_min, f.partition.duration_ms_max),
+        &mut |rng, c| {
+            if partitionable.len() < 2 || shapes.is_empty() {
+                return false;
+            }
+            let shape = shapes[rng.index(shapes.len())];
+            c.partition = Some(partition(shape, &partitionable, rng));
+            true
+        },
+    );
+    draw(
+        Kind::Crash,
+        "crash",
+        f.crash.interval_ms_mean,
+        (f.crash.restart_delay_ms_min, f.crash.restart_delay_ms_max),
+        &mut |rng, c| {
+            if crashable.is_empty() {
+                return false;
+            }
+            c.node = crashable[rng.index(crashable.len())];
+            true
+        },
+    );
+    draw(
+        Kind::Pause,
+        "pause",
+        f.pause.interval_ms_mean,
+        (f.pause.duration_ms_min, f.pause.duration_ms_max),
+        &mut |rng, c| {
+            if crashable.is_empty() {
+                return false;
+            }
+            c.node = crashable[rng.index(crashable.len())];
+            true
+        },
+    );
+    draw(
+        Kind::Clog,
+        "clog",
+        f.clog.interval_ms_mean,
+        (f.clog.duration_ms_min, f.clog.duration_ms_max),
+        &mut |rng, c| {
+            if nodes.len() < 2 {
+                return false;
+            }
+            c.node = rng.index(nodes.len());
+            c.peer = (c.node + 1 + rng.index(nodes.len() - 1)) % nodes.len();
+            true
+        },
+    );
+
+    candidates.sort_by_key(|c| (c.at_ms, c.kind));
+    admit(candidates, f.crash.max_down as usize)
+}
+
+/// Admit candidates in time order under the shared limits; emit start and end actions.
+fn admit(candidates: Vec<Candidate>, max_down: usize) -> Vec<TimedAction> {
+    let mut actions: Vec<(u64, u64, FaultAction)> = Vec::new();
+    let mut down: Vec<(usize, u64)> = Vec::new(); // (node, back at)
+    let mut partition_until = 0u64;
+    let mut partition_id = 0u32;
+    let mut clogged: Vec<((usize, usize), u64)> = Vec::new();
+    let mut order = 0u64; // keeps actions at equal times in admission order
+    let mut push = |actions: &mut Vec<(u64, u64, FaultAction)>, at: u64, a: FaultAction| {
+        order += 1;
+        actions.push((at, order, a));
+    };
+    for c in candidates {
+        down.retain(|&(_, back)| back > c.at_ms);
+        clogged.retain(|&(_, until)| until > c.at_ms);
+        match c.kind {
+            Kind::Partition => {
+                if c.at_ms < partition_until {
+                    continue;
+                }
+                let (shape, blocked) = c.partition.expect("partition candidates carry a shape");
+                if blocked.is_empty() {
+                    continue;
+                }
+                partition_id += 1;
+                partition_until = c.end_ms;
+                push(
+                    &mut actions,
+                    c.at_ms,
+                    FaultAction::Partition {
+                        id: partition_id,
+                        shape,
+                        blocked,
+                    },
+                );
+                push(
+                    &mut actions,
+                    c.end_ms,
+                    FaultAction::Heal { id: partition_id },
+                );
+            }
+            Kind::Crash | Kind::Pause => {
+                if down.len() >= max_down || down.iter().any(|&(n, _)| n == c.node) {
+                    continue;
+                }
+                down.push((c.node, c.end_ms));
+                let (start, end) = if c.kind == Kind::Crash {
+                    (
+                        FaultAction::Crash { node: c.node },
+                        FaultAction::Restart { node: c.node },
+                    )
+                } else {
+                    (
+                        FaultAction::Pause { node: c.node },
+                        FaultAction::Resume { node: c.node },
+                    )
+                };
+                push(&mut actions, c.at_ms, start);
+                push(&mut actions, c.end_ms, end);
+            }
+            Kind::Clog => {
+                let link = (c.node, c.peer);
+                if clogged.iter().any(|&(l, _)| l == link) {
+                    continue;
+                }
+                clogged.push((link, c.end_ms));
+                push(
+                    &mut actions,
+                    c.at_ms,
+                    FaultAction::Clog {
+                        from: link.0,
+                        to: link.1,
+                        until_ms: c.end_ms,
+                    },
+                );
+                push(
+                    &mut actions,
+                    c.end_ms,
+                    FaultAction::Unclog {
+                        from: link.0,
+                        to: link.1,
+                    },
+                );
+            }
+        }
+    }
+    actions.sort_by_key(|&(at, order, _)| (at, order));
+    actions
+        .into_iter()
+        .map(|(at_ms, _, action)| TimedAction { at_ms, action })
+        .collect()
+}
+
+/// The directed links a partition of `shape` cuts among `nodes`.
+fn partition(
+    shape: PartitionShape,
+    nodes: &[usize],
+    rng: &mut SubStream,
+) -> (PartitionShape, Vec<(usize, usize)>) {
+    let n = nodes.len();
+    let mut order = nodes.to_vec();
+    rng.shuffle(&mut order);
+    // Small clusters cannot form every shape; fall back to the nearest one that exists.
+    let shape = match shape {
+        PartitionShape::Ring if n < 4 => PartitionShape::Split,
+        PartitionShape::Bridge if n < 3 => PartitionShape::Isolate,
+        s => s,
+    };
+    let mut connected: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let both = |set: &mut BTreeSet<(usize, usize)>, a: usize, b: usize| {
+        set.insert((a, b));
+        set.insert((b, a));
+    };
+    match shape {
+        PartitionShape::Isolate | PartitionShape::Split => {
+            let k = if shape == PartitionShape::Isolate {
+                1
+            } else {
+                1 + rng.index(((n - 1) / 2).max(1))
+            };
+            let (minority, majority) = order.split_at(k);
+            for side in [minority, majority] {
+                for &a in side {
+                    for &b in side {
+                        both(&mut connected, a, b);
+                    }
+                }
+            }
+        }
+        PartitionShape::Ring => {
+            for i in 0..n {
+                both(&mut connected, order[i], order[(i + 1) % n]);
+            }
+        }
+        PartitionShape::Bridge => {
+            let bridge = order[0];
+            let rest = &order[1..];
+            let (left, right) = rest.split_at(rest.len() / 2);
+            for side in [left, right] {
+                for &a in side {
+                    both(&mut connected, a, bridge);
+                    for &b in side {
+                        both(&mut connected, a, b);
+                    }
+                }
+            }
+        }
+        PartitionShape::OneWay => {
+            let k = 1 + rng.index(n - 1);
+            let (sender, receiver) = order.split_at(k);
+            for &a in &order {
+                for &b in &order {
+                    // Everything flows except receiver → sender.
+                    if !(receiver.contains(&a) && sender.contains(&b)) {
+                        connected.insert((a, b));
+                    }
+                }
+            }
+        }
+    }
+    let mut blocked = Vec::new();
+    for &a in nodes {
+        for &b in nodes {
+            if a != b && !connected.contains(&(a, b)) {
+                blocked.push((a, b));
+            }
+        }
+    }
+    (shape, blocked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(shape: PartitionShape, n: usize, seed: u64) -> Vec<(usize, usize)> {
+        let nodes: Vec<usize> = (0..n).collect();
+        partition(shape, &nodes, &mut SubStream::new(seed, "t")).1
+    }
+
+    #[test]
+    fn isolate_cuts_one_node_both_ways() {
+        let blocked = cut(PartitionShape::Isolate, 5, 1);
+        assert_eq!(blocked.len(), 8);
+        let lonely = blocked[0].0.min(blocked[0].1);
+        let node = if blocked.iter().all(|&(a, b)| a == lonely || b == lonely) {
+            lonely
+        } else {
+            blocked[0].0.max(blocked[0].1)
+        };
+        assert!(blocked.iter().all(|&(a, b)| a == node || b == node));
+    }
+
+    #[test]
+    fn one_way_is_asymmetric() {
+        for seed in 0..20 {
+            let blocked = cut(PartitionShape::OneWay, 5, seed);
+            assert!(!blocked.is_empty());
+            for &(a, b) in &blocked {
+                assert!(
+                    !blocked.contains(&(b, a)),
+                    "one-way cut {a}->{b} is symmetric"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ring_keeps_neighbours_only() {
+        let blocked = cut(PartitionShape::Ring, 5, 3);
+        // 5 nodes: 20 directed links, 10 kept on the ring.
+        assert_eq!(blocked.len(), 10);
+    }
+
+    #[test]
+    fn bridge_node_sees_everyone() {
+        let blocked = cut(PartitionShape::Bridge, 5, 4);
+        let touched: BTreeSet<usize> = blocked.iter().flat_map(|&(a, b)| [a, b]).collect();
+        assert_eq!(
+            touched.len(),
+            4,
+            "exactly one node (the bridge) keeps every link"
+        );
+    }
+}

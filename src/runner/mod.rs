@@ -1,0 +1,226 @@
+//! Running many seeds: a bounded pool of fresh threads, one per seed.
+//!
+//! Every seed runs on a thread of its own, spawned for it and named
+//! `faultline-seed-<seed>`: madsim makes std's hasher keys deterministic per thread, and
+//! a fresh thread guarantees nothing leaks from one seed into the next. At most `jobs`
+//! seeds run at once. A seed is the whole flow — plan, simulate, check — and returns
+//! plain data ([`SeedResult`]); a panic anywhere in it becomes a `crash` verdict of that
+//! seed, never a crash of the runner.
+//!
+//! Determinism is checked, not assumed: a selected seed runs twice, on two fresh threads,
+//! and the trace hashes must match; on a mismatch the first differing trace event of both
+//! runs is reported.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use serde::Serialize;
+
+use crate::check::{CheckOutcome, Verdict};
+use crate::plan::Plan;
+use crate::scenario::Scenario;
+use crate::sim::{self, trace, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
+use crate::systems::{self, ExecOptions, Execution};
+
+/// One seed to run.
+#[derive(Debug, Clone)]
+pub struct SeedJob {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// Its position in the run (for aggregation).
+    pub scenario_index: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Run it twice and compare traces.
+    pub check_determinism: bool,
+    /// Keep the plan and the full execution (trace, history) in the result.
+    pub keep: bool,
+    /// Execution options.
+    pub options: ExecOptions,
+}
+
+/// The outcome of a determinism re-run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Determinism {
+    /// Whether both runs produced the same trace.
+    pub identical: bool,
+    /// The first differing event: index, first run's event, second run's event.
+    pub divergence: Option<(usize, Option<serde_json::Value>, Option<serde_json::Value>)>,
+}
+
+/// What one seed produced, small enough to collect by the thousand.
+#[derive(Debug)]
+pub struct SeedResult {
+    /// Scenario position.
+    pub scenario_index: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Verdict (worst check, or crash).
+    pub verdict: Verdict,
+    /// Per-check outcomes.
+    pub checks: Vec<CheckOutcome>,
+    /// A panic inside a process (or in faultline itself, when `harness` is set).
+    pub panic: Option<NodePanic>,
+    /// Set when the panic came from faultline's own code rather than a process.
+    pub harness_error: Option<String>,
+    /// Hash of the trace.
+    pub trace_hash: u64,
+    /// Trace events.
+    pub events: usize,
+    /// Messages sent.
+    pub messages: u64,
+    /// Client operations.
+    pub operations: usize,
+    /// Probes reached, with counts.
+    pub probes: BTreeMap<&'static str, u64>,
+    /// Determinism re-run, if one was made.
+    pub determinism: Option<Determinism>,
+    /// The plan and the execution, when kept.
+    pub kept: Option<(Plan, Execution)>,
+}
+
+impl SeedResult {
+    /// Whether a determinism re-run disagreed.
+    pub fn nondeterministic(&self) -> bool {
+        self.determinism.as_ref().is_some_and(|d| !d.identical)
+    }
+}
+
+/// Run one seed on the current thread (which must be fresh: see [`crate::sim`]).
+pub fn run_seed(job: &SeedJob) -> SeedResult {
+    let plan = Plan::new(&job.scenario, job.seed);
+    let exec = systems::execute(&plan, &job.options);
+    let determinism = job.check_determinism.then(|| {
+        let again = on_fresh_thread(job.seed, {
+            let plan = plan.clone();
+            let options = job.options.clone();
+            move || systems::execute(&plan, &options)
+        });
+        match again {
+            Ok(second) => {
+                let identical = second.trace.hash() == exec.trace.hash();
+                Determinism {
+                    identical,
+                    divergence: if identical {
+                        None
+                    } else {
+                        trace::first_divergence(&exec.trace, &second.trace)
+                    },
+                }
+            }
+            Err(message) => Determinism {
+                identical: false,
+                divergence: Some((0, None, Some(serde_json::Value::String(message)))),
+            },
+        }
+    });
+    let messages = exec.links.values().map(|l| l.sent).sum();
+    SeedResult {
+        scenario_index: job.scenario_index,
+        seed: job.seed,
+        verdict: exec.verdict,
+        checks: exec.checks.clone(),
+        panic: exec.panic.clone(),
+        harness_error: None,
+        trace_hash: exec.trace.hash(),
+        events: exec.trace.events().len(),
+        messages,
+        operations: exec.history.ops.len(),
+        probes: exec.probes.clone(),
+        determinism,
+        kept: job.keep.then_some((plan, exec)),
+    }
+}
+
+/// Run `f` on a freshly spawned seed thread and wait for it; a panic becomes `Err`.
+pub fn on_fresh_thread<T: Send + 'static>(
+    seed: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    sim::install_panic_hook();
+    let handle = std::thread::Builder::new()
+        .name(format!("{SEED_THREAD_PREFIX}-{seed}"))
+        .spawn(move || catch_unwind(AssertUnwindSafe(f)).map_err(sim::panic_text))
+        .map_err(|e| format!("cannot spawn a seed thread: {e}"))?;
+    handle.join().map_err(|_| "seed thread died".to_string())?
+}
+
+/// A seed whose run failed inside faultline itself.
+fn harness_failure(job: &SeedJob, message: String) -> SeedResult {
+    SeedResult {
+        scenario_index: job.scenario_index,
+        seed: job.seed,
+        verdict: Verdict::Crash,
+        checks: Vec::new(),
+        panic: None,
+        harness_error: Some(message),
+        trace_hash: 0,
+        events: 0,
+        messages: 0,
+        operations: 0,
+        probes: BTreeMap::new(),
+        determinism: None,
+        kept: None,
+    }
+}
+
+/// Run `jobs` on at most `threads` seed threads at once, handing each result to
+/// `on_result` (on the calling thread, in completion order). Stops starting new seeds
+/// once `interrupt` is set and returns after the running ones finish. Returns how many
+/// seeds finished.
+pub fn run_pool(
+    jobs: impl IntoIterator<Item = SeedJob>,
+    threads: usize,
+    interrupt: &AtomicBool,
+    mut on_result: impl FnMut(SeedResult),
+) -> usize {
+    sim::install_panic_hook();
+    let threads = threads.max(1);
+    let (tx, rx) = mpsc::channel::<SeedResult>();
+    let mut jobs = jobs.into_iter();
+    let mut running = 0usize;
+    let mut finished = 0usize;
+    loop {
+        while running < threads && !interrupt.load(Ordering::Relaxed) {
+            let Some(job) = jobs.next() else { break };
+            let tx = tx.clone();
+            let fallback = job.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{SEED_THREAD_PREFIX}-{}", job.seed))
+                .spawn(move || {
+                    let result = catch_unwind(AssertUnwindSafe(|| run_seed(&job)))
+                        .unwrap_or_else(|payload| harness_failure(&job, sim::panic_text(payload)));
+                    let _ = tx.send(result);
+                });
+            match spawned {
+                Ok(_) => running += 1,
+                Err(e) => on_result(harness_failure(
+                    &fallback,
+                    format!("cannot spawn a seed thread: {e}"),
+                )),
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        match rx.recv() {
+            Ok(result) => {
+                running -= 1;
+                finished += 1;
+                on_result(result);
+            }
+            Err(_) => break,
+        }
+    }
+    finished
+}
+
+/// Options for a single seed run at full trace level (replays, artifacts).
+pub fn full_options() -> ExecOptions {
+    ExecOptions {
+        level: TraceLevel::Full,
+        ..ExecOptions::default()
+    }
+}

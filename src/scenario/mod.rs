@@ -1,0 +1,553 @@
+//! Scenario files: what a researcher writes to describe one experiment.
+//!
+//! A scenario (`scenarios/*.toml`) names the system under test, the planted bugs to switch
+//! on, the topology, the client workload, the network and fault settings, the phases, the
+//! checks to run and the outcome it expects. Every table rejects unknown keys, every knob
+//! has a documented default, units are last in names (`latency_ms_max`), and a knob may be
+//! a `[min, max]` range sampled per seed (see [`knob`]). `faultline list knobs` prints the
+//! whole reference; `scenarios/README.md` explains it with examples.
+//!
+//! Loading is the only I/O here: [`Scenario::load`] reads and validates a file and every
+//! problem is reported with file, line and column; [`Scenario::resolve`] is a pure
+//! function from the scenario and a seed to concrete [`Params`].
+
+pub mod knob;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use self::knob::knob_section;
+use crate::systems;
+
+knob_section! {
+    /// `[topology]`: how many processes of each kind.
+    TopologySection => TopologyParams at "topology" {
+        /// Server replicas of the system under test (per shard, for sharded systems).
+        replicas: u64 = 3, swarm [3, 5], valid [1, 9];
+        /// Client processes issuing the workload.
+        clients: u64 = 3, swarm [1, 8], valid [1, 64];
+    }
+}
+
+knob_section! {
+    /// `[workload]`: the operations clients issue during the chaos phase.
+    WorkloadSection => WorkloadParams at "workload" {
+        /// Think time between two operations of one client, lower bound (ms).
+        op_interval_ms_min: u64 = 20, swarm [1, 50], valid [1, 600_000];
+        /// Think time between two operations of one client, upper bound (ms).
+        op_interval_ms_max: u64 = 100, swarm [50, 400], valid [1, 600_000];
+        /// Keys (or accounts) the operations spread over.
+        keys: u64 = 3, swarm [1, 8], valid [1, 10_000];
+        /// Share of operations that read.
+        read_probability: f64 = 0.4, swarm [0.1, 0.8], valid [0.0, 1.0];
+        /// Share of operations that append (key-value) or withdraw (bank); the rest write/deposit.
+        append_probability: f64 = 0.3, swarm [0.0, 0.5], valid [0.0, 1.0];
+        /// A client re-sends an unanswered request after this long (ms).
+        request_timeout_ms: u64 = 100, swarm [30, 300], valid [1, 600_000];
+        /// A client gives up on an operation after this long; its outcome is then unknown (ms).
+        op_timeout_ms: u64 = 1000, swarm [300, 3000], valid [1, 3_600_000];
+    }
+}
+
+knob_section! {
+    /// `[phases]`: chaos first, then heal.
+    PhasesSection => PhasesParams at "phases" {
+        /// Length of the chaos phase: workload and faults (ms of simulated time).
+        chaos_ms: u64 = 3000, swarm [1000, 8000], valid [0, 3_600_000];
+        /// Upper bound of the heal phase: faults off, workload stopped, the world must settle (ms).
+        heal_ms: u64 = 3000, swarm [2000, 5000], valid [0, 3_600_000];
+    }
+}
+
+knob_section! {
+    /// `[network]`: the fate of every message during the chaos phase.
+    NetworkSection => NetworkParams at "network" {
+        /// One-way latency, lower bound (ms).
+        latency_ms_min: u64 = 1, swarm [1, 3], valid [0, 60_000];
+        /// One-way latency, upper bound (ms).
+        latency_ms_max: u64 = 10, swarm [3, 40], valid [0, 60_000];
+        /// Probability that a message is lost.
+        loss_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
+        /// Probability that a message is delivered twice (the copy has its own latency).
+        duplicate_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
+        /// Probability that a message is held back, so later messages overtake it.
+        reorder_probability: f64 = 0.0, swarm [0.0, 0.3], valid [0.0, 1.0];
+        /// Longest extra delay of a held-back message (ms).
+        reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
+    }
+}
+
+knob_section! {
+    /// `[faults.partition]`: network partitions of generated shapes.
+    PartitionSection => PartitionParams at "faults.partition" {
+        /// Mean time between partitions (ms, exponential); 0 disables partitions.
+        interval_ms_mean: u64 = 0, swarm [300, 3000], valid [0, 3_600_000];
+        /// Shortest partition (ms).
+        duration_ms_min: u64 = 100, swarm [50, 500], valid [1, 3_600_000];
+        /// Longest partition (ms).
+        duration_ms_max: u64 = 1000, swarm [500, 3000], valid [1, 3_600_000];
+    }
+}
+
+knob_section! {
+    /// `[faults.crash]`: process crashes (all memory lost, unsynced disk writes lost) and restarts.
+    CrashSection => CrashParams at "faults.crash" {
+        /// Mean time between crashes (ms, exponential); 0 disables crashes.
+        interval_ms_mean: u64 = 0, swarm [300, 3000], valid [0, 3_600_000];
+        /// Shortest time a crashed process stays down (ms).
+        restart_delay_ms_min: u64 = 50, swarm [10, 200], valid [0, 3_600_000];
+        /// Longest time a crashed process stays down (ms).
+        restart_delay_ms_max: u64 = 500, swarm [200, 2000], valid [0, 3_600_000];
+        /// At most this many processes are crashed or paused at once.
+        max_down: u64 = 1, swarm [1, 2], valid [1, 9];
+    }
+}
+
+knob_section! {
+    /// `[faults.pause]`: a process stops running (like SIGSTOP or a long GC) and resumes.
+    PauseSection => PauseParams at "faults.pause" {
+        /// Mean time between pauses (ms, exponential); 0 disables pauses.
+        interval_ms_mean: u64 = 0, swarm [500, 5000], valid [0, 3_600_000];
+        /// Shortest pause (ms).
+        duration_ms_min: u64 = 50, swarm [20, 200], valid [1, 3_600_000];
+        /// Longest pause (ms).
+        duration_ms_max: u64 = 500, swarm [200, 2000], valid [1, 3_600_000];
+    }
+}
+
+knob_section! {
+    /// `[faults.clog]`: a link holds every message, then delivers them all late.
+    ClogSection => ClogParams at "faults.clog" {
+        /// Mean time between clogs (ms, exponential); 0 disables clogging.
+        interval_ms_mean: u64 = 0, swarm [300, 3000], valid [0, 3_600_000];
+        /// Shortest clog (ms).
+        duration_ms_min: u64 = 50, swarm [20, 200], valid [1, 3_600_000];
+        /// Longest clog (ms).
+        duration_ms_max: u64 = 500, swarm [200, 2000], valid [1, 3_600_000];
+    }
+}
+
+knob_section! {
+    /// `[faults.disk]`: what a crash does to writes that were not yet fsynced.
+    DiskSection => DiskParams at "faults.disk" {
+        /// Probability that, at a crash, some unsynced writes reached the platter anyway
+        /// (a prefix of them, in order). Otherwise all unsynced writes are lost.
+        unsynced_survive_probability: f64 = 0.0, swarm [0.0, 0.5], valid [0.0, 1.0];
+        /// Probability that the last surviving unsynced write is torn (half written, so
+        /// its checksum fails on recovery).
+        torn_write_probability: f64 = 0.0, swarm [0.0, 0.5], valid [0.0, 1.0];
+    }
+}
+
+knob_section! {
+    /// `[faults.clock]`: per-process clock skew, for logic that reads clocks.
+    ClockSection => ClockParams at "faults.clock" {
+        /// Each process's clock is off by a fixed amount drawn from [-max, max] (ms).
+        skew_ms_max: u64 = 0, swarm [0, 500], valid [0, 3_600_000];
+    }
+}
+
+/// The shape of a network partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionShape {
+    /// One process cut off from all others.
+    Isolate,
+    /// A random minority cut off from the majority.
+    Split,
+    /// Processes on a ring, each seeing only its neighbours (overlapping majorities).
+    Ring,
+    /// Two halves that only one bridge process sees both of.
+    Bridge,
+    /// Asymmetric: one side's messages reach the other, but not back.
+    OneWay,
+}
+
+impl PartitionShape {
+    /// Every shape, in the default order.
+    pub const ALL: [PartitionShape; 5] = [
+        PartitionShape::Isolate,
+        PartitionShape::Split,
+        PartitionShape::Ring,
+        PartitionShape::Bridge,
+        PartitionShape::OneWay,
+    ];
+}
+
+/// `[faults]`: the fault schedule of the chaos phase.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsSection {
+    /// Partitions.
+    #[serde(default)]
+    pub partition: PartitionSection,
+    /// Partition shapes to draw from (default: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_shapes: Option<Vec<PartitionShape>>,
+    /// Crashes and restarts.
+    #[serde(default)]
+    pub crash: CrashSection,
+    /// Pauses.
+    #[serde(default)]
+    pub pause: PauseSection,
+    /// Clogged links.
+    #[serde(default)]
+    pub clog: ClogSection,
+    /// Disk behaviour at a crash.
+    #[serde(default)]
+    pub disk: DiskSection,
+    /// Clock skew.
+    #[serde(default)]
+    pub clock: ClockSection,
+}
+
+/// The workload a system runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// Key-value: get / put / append over `keys` keys.
+    Kv,
+    /// Bank: read / deposit / withdraw / transfer over `keys` accounts.
+    Bank,
+}
+
+/// The outcome a scenario expects from a sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// Every seed passes (a correct system).
+    #[default]
+    Pass,
+    /// Some seed finds a safety violation (a planted bug must be caught).
+    Violation,
+    /// Some seed finds a liveness/convergence failure.
+    Liveness,
+}
+
+/// A scenario file as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name used in reports (default: the file name without `.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the scenario is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The system under test (`faultline list systems`).
+    pub system: String,
+    /// Planted bugs to switch on (`faultline list bugs`).
+    #[serde(default)]
+    pub bugs: Vec<String>,
+    /// Checks to run (default: every check the system supports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<String>>,
+    /// The expected outcome of a sweep (default `pass`).
+    #[serde(default)]
+    pub expect: Expect,
+    /// With `expect = "violation"`/`"liveness"`: the check expected to fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_check: Option<String>,
+    /// Sample every unset knob per seed from its swarm range.
+    #[serde(default)]
+    pub swarm: bool,
+    /// The workload kind (default: the system's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_kind: Option<WorkloadKind>,
+    /// Topology.
+    #[serde(default)]
+    pub topology: TopologySection,
+    /// Workload.
+    #[serde(default)]
+    pub workload: WorkloadSection,
+    /// Phases.
+    #[serde(default)]
+    pub phases: PhasesSection,
+    /// Network.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// Faults.
+    #[serde(default)]
+    pub faults: FaultsSection,
+    /// Settings of the `kv_register` system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_register: Option<systems::kv_register::KvRegisterSection>,
+}
+
+/// Fault settings of one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultParams {
+    /// Partitions.
+    pub partition: PartitionParams,
+    /// Allowed partition shapes.
+    pub partition_shapes: Vec<PartitionShape>,
+    /// Crashes.
+    pub crash: CrashParams,
+    /// Pauses.
+    pub pause: PauseParams,
+    /// Clogs.
+    pub clog: ClogParams,
+    /// Disk.
+    pub disk: DiskParams,
+    /// Clocks.
+    pub clock: ClockParams,
+}
+
+/// Every setting of one seed, concrete: knobs resolved, swarm sampled, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Topology.
+    pub topology: TopologyParams,
+    /// Workload kind.
+    pub workload_kind: WorkloadKind,
+    /// Workload.
+    pub workload: WorkloadParams,
+    /// Phases.
+    pub phases: PhasesParams,
+    /// Network.
+    pub network: NetworkParams,
+    /// Faults.
+    pub faults: FaultParams,
+    /// System-specific settings.
+    pub system: systems::SystemParams,
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Its name (from the file, or the file stem).
+    pub name: String,
+    /// The file's content, parsed.
+    pub file: ScenarioFile,
+    /// The system it runs.
+    pub system: systems::SystemKind,
+    /// The checks it runs, in catalogue order.
+    pub checks: Vec<String>,
+}
+
+/// A scenario file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: cannot read scenario: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario: one entry per problem.
+    #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// What is wrong, where.
+        problems: Vec<Problem>,
+    },
+    /// A path given on the command line is neither a scenario file nor a directory.
+    #[error("{path}: {message}")]
+    Path {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One problem in a scenario file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what is allowed.
+    pub message: String,
+    /// The offending source line and the width of the underline, for display.
+    pub snippet: Option<(String, usize)>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.column, self.message
+        )?;
+        if let Some((text, width)) = &self.snippet {
+            let gutter = self.line.to_string().len();
+            write!(
+                f,
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
+                "",
+                self.line,
+                text,
+                "",
+                " ".repeat(self.column.saturating_sub(1)),
+                "^".repeat((*width).max(1)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// Read, parse and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and validate scenario text (`path` is used for naming and messages only).
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        validate::parse_and_validate(path, text)
+    }
+
+    /// The concrete settings of one seed (pure: same scenario and seed, same params).
+    pub fn resolve(&self, seed: u64) -> Params {
+        let f = &self.file;
+        let swarm = f.swarm;
+        let mut network = f.network.resolve(swarm, seed);
+        order(&mut network.latency_ms_min, &mut network.latency_ms_max);
+        let mut workload = f.workload.resolve(swarm, seed);
+        order(
+            &mut workload.op_interval_ms_min,
+            &mut workload.op_interval_ms_max,
+        );
+        if workload.read_probability + workload.append_probability > 1.0 {
+            // Two sampled shares can overshoot; keep the read share and cap the other.
+            workload.append_probability = 1.0 - workload.read_probability;
+        }
+        let mut faults = FaultParams {
+            partition: f.faults.partition.resolve(swarm, seed),
+            partition_shapes: f
+                .faults
+                .partition_shapes
+                .clone()
+                .unwrap_or_else(|| PartitionShape::ALL.to_vec()),
+            crash: f.faults.crash.resolve(swarm, seed),
+            pause: f.faults.pause.resolve(swarm, seed),
+            clog: f.faults.clog.resolve(swarm, seed),
+            disk: f.faults.disk.resolve(swarm, seed),
+            clock: f.faults.clock.resolve(swarm, seed),
+        };
+        order(
+            &mut faults.partition.duration_ms_min,
+            &mut faults.partition.duration_ms_max,
+        );
+        order(
+            &mut faults.crash.restart_delay_ms_min,
+            &mut faults.crash.restart_delay_ms_max,
+        );
+        order(
+            &mut faults.pause.duration_ms_min,
+            &mut faults.pause.duration_ms_max,
+        );
+        order(
+            &mut faults.clog.duration_ms_min,
+            &mut faults.clog.duration_ms_max,
+        );
+        Params {
+            topology: f.topology.resolve(swarm, seed),
+            workload_kind: f
+                .workload_kind
+                .unwrap_or_else(|| self.system.info().workloads[0]),
+            workload,
+            phases: f.phases.resolve(swarm, seed),
+            network,
+            faults,
+            system: self.system.resolve_params(f, swarm, seed),
+        }
+    }
+
+    /// Whether a planted bug is switched on.
+    pub fn has_bug(&self, bug: &str) -> bool {
+        self.file.bugs.iter().any(|b| b == bug)
+    }
+}
+
+/// Sampled bounds may come out crossed; swap them rather than fail a seed.
+fn order(lo: &mut u64, hi: &mut u64) {
+    if *lo > *hi {
+        std::mem::swap(lo, hi);
+    }
+}
+
+/// Expand command-line paths into scenario files: a file is taken as is, a directory
+/// contributes every `*.toml` below it (recursively, sorted, `README`s aside).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = found.len();
+            walk(path, &mut found, 0)?;
+            if found.len() == before {
+                return Err(ScenarioError::Path {
+                    path: path.display().to_string(),
+                    message: "no *.toml scenario files in this directory".into(),
+                });
+            }
+        } else if path.is_file() {
+            found.push(path.clone());
+        } else {
+            return Err(ScenarioError::Path {
+                path: path.display().to_string(),
+                message: "no such file or directory".into(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) -> Result<(), ScenarioError> {
+    // Scenario trees are shallow; a bound stops symlink loops.
+    const DEPTH_MAX: usize = 16;
+    if depth > DEPTH_MAX {
+        return Err(ScenarioError::Path {
+            path: dir.display().to_string(),
+            message: format!("directories nested deeper than {DEPTH_MAX} levels"),
+        });
+    }
+    let read_err = |source| ScenarioError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read_err)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, found, depth + 1)?;
+        } else if entry.extension().is_some_and(|e| e == "toml") {
+            found.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// The reference of every generic knob (system knobs come from the systems).
+pub fn knob_docs() -> Vec<knob::KnobDoc> {
+    let mut docs = Vec::new();
+    docs.extend(TopologySection::docs());
+    docs.extend(WorkloadSection::docs());
+    docs.extend(PhasesSection::docs());
+    docs.extend(NetworkSection::docs());
+    docs.extend(PartitionSection::docs());
+    docs.extend(CrashSection::docs());
+    docs.extend(PauseSection::docs());
+    docs.extend(ClogSection::docs());
+    docs.extend(DiskSection::docs());
+    docs.extend(ClockSection::docs());
+    docs
+}

@@ -1,0 +1,330 @@
+//! Plan → trace: run one seed in a fresh madsim runtime.
+//!
+//! [`simulate`] builds a madsim [`Runtime`](madsim::runtime::Runtime) seeded from the
+//! plan, creates one madsim node per process (each driving a state machine of the system
+//! under test, see [`driver`]), and runs the supervisor as the main task:
+//!
+//! 1. **chaos** — the workload runs and the fault schedule is applied at its planned
+//!    times (partitions, crashes and restarts, pauses, clogs), while the network draws
+//!    loss, duplication and reordering per message;
+//! 2. **heal** — at the end of chaos every fault is undone (links restored, crashed
+//!    processes restarted, paused ones resumed, loss/duplication/reordering off) and the
+//!    workload stops; the supervisor then polls [`System::settled`] until the system
+//!    reports it has converged or `heal_ms` runs out.
+//!
+//! The result is plain data ([`SimOutput`]): the trace, the client history and the
+//! system's final observations, which the checkers judge after the runtime is gone.
+//!
+//! Determinism: the caller must run each seed on a freshly spawned thread (std's
+//! `RandomState` keys are per thread, and madsim makes them deterministic only for the
+//! thread that builds the runtime). Inside, the only randomness is madsim's scheduler
+//! (seeded from the plan) and faultline's named sub-streams.
+
+mod driver;
+pub mod trace;
+mod world;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, Once};
+
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::TimeHandle;
+
+use crate::history::History;
+use crate::net::LinkStats;
+use crate::plan::{FaultAction, Plan};
+use driver::{run_node, Shared, WaitDue};
+pub use trace::{Event, Phase, Trace, TraceEvent, TraceLevel};
+use world::NS_PER_MS;
+pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, View, World};
+
+/// A message of a system under test.
+pub trait Message: Clone + fmt::Debug + Send + 'static {
+    /// A short kind name for the trace and the timeline (`"append_entries"`).
+    fn label(&self) -> &'static str;
+}
+
+/// A system under test: how to boot its processes, when it has settled, and what to
+/// observe at the end. Implementations live in [`crate::systems`].
+pub trait System: Sized + Send + Sync + 'static {
+    /// Messages between processes.
+    type Msg: Message;
+    /// Timer keys (a process has at most one pending timer per key).
+    type Timer: Copy + Ord + fmt::Debug + Send + 'static;
+    /// Records on disk.
+    type Record: Clone + fmt::Debug + Send + 'static;
+    /// A process's state machine.
+    type Proc: Process<Self> + Send + 'static;
+    /// What the checks need from the end of the run.
+    type Final: Send + 'static;
+
+    /// Set up from the plan (processes, bugs, workload).
+    fn new(plan: &Plan) -> Self;
+    /// Start process `ctx.node()`: fresh, or recovering from `ctx.disk()` after a crash.
+    fn boot(&self, ctx: &mut Ctx<'_, Self>) -> Self::Proc;
+    /// Heal phase: whether the system has converged and every client is idle.
+    fn settled(&self, view: &View<'_, Self>) -> bool;
+    /// Observations for the checks, taken when the run ends.
+    fn finish(&self, view: &View<'_, Self>) -> Self::Final;
+}
+
+/// A process's state machine: sans-I/O, driven by messages and timers.
+pub trait Process<S: System> {
+    /// A message arrived.
+    fn on_message(&mut self, ctx: &mut Ctx<'_, S>, from: usize, msg: S::Msg);
+    /// A timer fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: S::Timer);
+}
+
+/// What one simulated run produced.
+#[derive(Debug)]
+pub struct SimOutput<F> {
+    /// Everything that happened.
+    pub trace: Trace,
+    /// What the clients saw.
+    pub history: History,
+    /// The system's final observations (`None` if a panic stopped the world).
+    pub finals: Option<F>,
+    /// The first panic inside a process, if any.
+    pub panic: Option<NodePanic>,
+    /// Coverage probes reached, with counts.
+    pub probes: BTreeMap<&'static str, u64>,
+    /// Network counters per directed link.
+    pub links: BTreeMap<(usize, usize), LinkStats>,
+    /// Whether the system settled before the heal bound.
+    pub settled: bool,
+    /// Simulated time at the end (ns).
+    pub end_ns: u64,
+}
+
+/// How often the supervisor asks whether the system has settled (ms).
+const SETTLE_POLL_MS: u64 = 20;
+
+/// Run `plan` to completion on the current thread (which must be a fresh thread per
+/// seed) and return what happened.
+pub fn simulate<S: System>(plan: &Plan, level: TraceLevel) -> SimOutput<S::Final> {
+    install_panic_hook();
+    let runtime = Runtime::with_seed_and_config(plan.madsim_seed, madsim::Config::default());
+    runtime.block_on(supervise::<S>(plan.clone(), level))
+}
+
+async fn supervise<S: System>(plan: Plan, level: TraceLevel) -> SimOutput<S::Final> {
+    let handle = Handle::current();
+    let shared = Arc::new(Shared {
+        system: S::new(&plan),
+        world: Mutex::new(World::new(&plan, level)),
+        time: TimeHandle::current(),
+    });
+    let n = plan.nodes.len();
+    shared.lock().core.trace.push(
+        0,
+        Event::Phase {
+            phase: Phase::Chaos,
+        },
+    );
+    let ids: Vec<_> = (0..n)
+        .map(|i| {
+            let for_init = shared.clone();
+            handle
+                .create_node()
+                .name(plan.nodes[i].name.clone())
+                .init(move || run_node(for_init.clone(), i))
+                .build()
+                .id()
+        })
+        .collect();
+
+    // Chaos: the planned faults, in order.
+    let mut partitions: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+    for timed in &plan.faults {
+        WaitDue::new(&shared, n, Some(timed.at_ms * NS_PER_MS)).await;
+        let now_ns = shared.now_ns();
+        let mut world = shared.lock();
+        if world.core.halted {
+            break;
+        }
+        world.core.trace.push(
+            now_ns,
+            Event::Fault {
+                fault: timed.action.clone(),
+            },
+        );
+        match &timed.action {
+            FaultAction::Partition { id, blocked, .. } => {
+                world.core.net.cut(blocked);
+                partitions.insert(*id, blocked.clone());
+            }
+            FaultAction::Heal { id } => {
+                if let Some(blocked) = partitions.remove(id) {
+                    world.core.net.restore(&blocked);
+                }
+            }
+            FaultAction::Crash { node } => {
+                handle.kill(ids[*node]);
+                world.procs[*node] = None;
+                world.core.crash(*node, now_ns);
+            }
+            FaultAction::Restart { node } => {
+                world.core.prepare_restart(*node, now_ns);
+                drop(world);
+                handle.restart(ids[*node]);
+            }
+            FaultAction::Pause { node } => {
+                world.core.status[*node] = NodeStatus::Paused;
+                handle.pause(ids[*node]);
+            }
+            FaultAction::Resume { node } => {
+                world.core.status[*node] = NodeStatus::Up;
+                handle.resume(ids[*node]);
+            }
+            FaultAction::Clog { from, to, until_ms } => {
+                world.core.net.clog(*from, *to, until_ms * NS_PER_MS);
+            }
+            FaultAction::Unclog { from, to } => world.core.net.unclog(*from, *to),
+        }
+    }
+    let chaos_end_ns = plan.params.phases.chaos_ms * NS_PER_MS;
+    WaitDue::new(&shared, n, Some(chaos_end_ns)).await;
+
+    // Heal: undo whatever is still in effect, stop the faulty network rules.
+    {
+        let now_ns = shared.now_ns();
+        let mut world = shared.lock();
+        if !world.core.halted {
+            world.core.phase = Phase::Heal;
+            world
+                .core
+                .trace
+                .push(now_ns, Event::Phase { phase: Phase::Heal });
+            world.core.net.restore_all();
+            world.core.net.set_faulty(false);
+            let mut restarts = Vec::new();
+            for node in 0..n {
+                match world.core.status[node] {
+                    NodeStatus::Up => {}
+                    NodeStatus::Paused => {
+                        world.core.status[node] = NodeStatus::Up;
+                        handle.resume(ids[node]);
+                    }
+                    NodeStatus::Down => {
+                        world.core.prepare_restart(node, now_ns);
+                        restarts.push(node);
+                    }
+                }
+            }
+            drop(world);
+            for node in restarts {
+                handle.restart(ids[node]);
+            }
+        }
+    }
+    let heal_end_ns = chaos_end_ns + plan.params.phases.heal_ms * NS_PER_MS;
+    let mut settled = false;
+    let polls_max = plan.params.phases.heal_ms / SETTLE_POLL_MS + 2;
+    for _ in 0..polls_max {
+        let now_ns = shared.now_ns();
+        {
+            let mut world = shared.lock();
+            if world.core.halted {
+                break;
+            }
+            let view = world.view(now_ns);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shared.system.settled(&view)
+            })) {
+                Ok(true) => {
+                    settled = true;
+                    break;
+                }
+                Ok(false) => {}
+                Err(payload) => {
+                    world.core.record_panic(0, now_ns, panic_text(payload));
+                    break;
+                }
+            }
+        }
+        if now_ns >= heal_end_ns {
+            break;
+        }
+        let next = (now_ns + SETTLE_POLL_MS * NS_PER_MS).min(heal_end_ns);
+        WaitDue::new(&shared, n, Some(next)).await;
+    }
+
+    // End: stop everything and take the observations.
+    let now_ns = shared.now_ns();
+    let mut world = shared.lock();
+    world.core.trace.push(now_ns, Event::End { settled });
+    let finals = if world.core.panic.is_none() {
+        let view = world.view(now_ns);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.system.finish(&view)))
+        {
+            Ok(finals) => Some(finals),
+            Err(payload) => {
+                world.core.record_panic(0, now_ns, panic_text(payload));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    world.core.halt();
+    let core = &mut world.core;
+    SimOutput {
+        trace: std::mem::replace(&mut core.trace, Trace::new(level)),
+        history: History {
+            ops: std::mem::take(&mut core.history),
+        },
+        finals,
+        panic: core.panic.clone(),
+        probes: std::mem::take(&mut core.probes),
+        links: core.net.links().clone(),
+        settled,
+        end_ns: now_ns,
+    }
+}
+
+/// Name prefix of the threads that run seeds; the panic hook stays quiet on them.
+pub const SEED_THREAD_PREFIX: &str = "faultline-seed";
+
+thread_local! {
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Install (once per process) a panic hook that keeps panics on seed threads off the
+/// terminal — they are findings, reported in the summary — and remembers their location.
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let on_seed_thread = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with(SEED_THREAD_PREFIX));
+            if on_seed_thread {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A panic payload as text, with its location when the hook saw it.
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    };
+    match LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take()) {
+        Some(location) => format!("{message} (at {location})"),
+        None => message,
+    }
+}

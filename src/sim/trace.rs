@@ -1,0 +1,309 @@
+//! The trace: everything that happened in one run, in order.
+//!
+//! Every message fate (sent, held, duplicated, dropped, delivered), every fault, every
+//! disk sync and crash loss, every process boot and panic, and every client operation is
+//! one [`TraceEvent`] stamped with simulated time. The trace is what makes a run
+//! explainable (the timeline is drawn from it) and what proves determinism: two runs of
+//! one seed must produce the same events, compared by [`Trace::hash`] and, on a mismatch,
+//! event by event ([`first_divergence`]).
+//!
+//! At [`TraceLevel::Full`] (replays, artifacts) each send also keeps the message's
+//! `Debug` text; sweeps use [`TraceLevel::Fates`] and skip that formatting, the costliest
+//! part of tracing. The payload text is kept beside the events and left out of the hash,
+//! so both levels hash alike.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::history::{Func, Status, Value};
+use crate::net::{DropReason, HoldReason};
+use crate::plan::FaultAction;
+
+/// How much a trace keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceLevel {
+    /// Fates only: for sweeps.
+    Fates,
+    /// Fates plus each message's content: for replays and artifacts.
+    Full,
+}
+
+/// The phases of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Workload and faults.
+    Chaos,
+    /// Faults healed, workload stopped; the world must settle.
+    Heal,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    /// A phase began.
+    Phase {
+        /// Which.
+        phase: Phase,
+    },
+    /// The fault injector acted.
+    Fault {
+        /// What it did.
+        fault: FaultAction,
+    },
+    /// A message was handed to the network.
+    Send {
+        /// Message id.
+        id: u64,
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// Message kind.
+        label: &'static str,
+        /// When it will arrive (ns), unless dropped.
+        arrive_ns: u64,
+        /// Why it arrives late, if it does.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held: Option<HoldReason>,
+    },
+    /// The network made a second copy of message `id`.
+    Duplicate {
+        /// Original message id.
+        id: u64,
+        /// Id of the copy.
+        copy: u64,
+        /// When the copy arrives (ns).
+        arrive_ns: u64,
+    },
+    /// A message (or copy) was dropped.
+    Drop {
+        /// Message id.
+        id: u64,
+        /// Why.
+        reason: DropReason,
+    },
+    /// A message (or copy) reached its receiver's handler.
+    Deliver {
+        /// Message id.
+        id: u64,
+        /// Receiver.
+        to: usize,
+    },
+    /// A process started (fresh or recovering from its disk).
+    Boot {
+        /// Process.
+        node: usize,
+        /// 1 for the first start, +1 per restart.
+        incarnation: u32,
+    },
+    /// fsync of one file.
+    DiskSync {
+        /// Process.
+        node: usize,
+        /// File.
+        file: &'static str,
+        /// Writes made durable.
+        writes: u64,
+    },
+    /// What a crash did to a file's unsynced writes.
+    DiskLoss {
+        /// Process.
+        node: usize,
+        /// File.
+        file: &'static str,
+        /// Unsynced writes lost.
+        lost: u64,
+        /// Unsynced writes that survived anyway.
+        kept: u64,
+        /// Whether the last survivor is torn.
+        torn: bool,
+    },
+    /// A client invoked an operation.
+    Invoke {
+        /// Operation index in the history.
+        op: usize,
+        /// Client process.
+        node: usize,
+        /// Function.
+        f: Func,
+        /// Key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// Argument.
+        input: Value,
+    },
+    /// A client operation completed (ok or fail; unknown outcomes never complete).
+    Return {
+        /// Operation index in the history.
+        op: usize,
+        /// Outcome.
+        status: Status,
+        /// Result.
+        output: Value,
+    },
+    /// A system-specific fact worth seeing on the timeline ("leader", term 3).
+    Note {
+        /// Process.
+        node: usize,
+        /// What.
+        label: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A process panicked: an invariant of the system under test failed.
+    Panic {
+        /// Process.
+        node: usize,
+        /// The panic message and location.
+        message: String,
+    },
+    /// The run ended.
+    End {
+        /// Whether the system reported itself settled before the heal bound.
+        settled: bool,
+    },
+}
+
+/// One event with its simulated time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TraceEvent {
+    /// Simulated time (ns since the start of the run).
+    pub t_ns: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The trace of one run.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    level: TraceLevel,
+    events: Vec<TraceEvent>,
+    /// Message content by event index (only at [`TraceLevel::Full`]).
+    payloads: Vec<(usize, String)>,
+}
+
+impl Trace {
+    /// An empty trace.
+    pub fn new(level: TraceLevel) -> Self {
+        Trace {
+            level,
+            events: Vec::new(),
+            payloads: Vec::new(),
+        }
+    }
+
+    /// The level.
+    pub fn level(&self) -> TraceLevel {
+        self.level
+    }
+
+    /// Record an event.
+    pub fn push(&mut self, t_ns: u64, event: Event) {
+        self.events.push(TraceEvent { t_ns, event });
+    }
+
+    /// Record a send, with its content at full level.
+    pub fn push_send(&mut self, t_ns: u64, event: Event, payload: impl FnOnce() -> String) {
+        if self.level == TraceLevel::Full {
+            self.payloads.push((self.events.len(), payload()));
+        }
+        self.push(t_ns, event);
+    }
+
+    /// The events.
+    pub fn events(&self) -> &[TraceEvent] {
+        &self.events
+    }
+
+    /// A hash of every event (payload text excluded), stable within one build.
+    pub fn hash(&self) -> u64 {
+        // `DefaultHasher::new()` has fixed keys: the same events hash alike in every
+        // process of one build (unlike a `RandomState` hasher).
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.events.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// One event as a JSON object (with its payload at full level).
+    pub fn event_json(&self, index: usize) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.events[index]).expect("trace events serialize");
+        if let Ok(at) = self.payloads.binary_search_by_key(&index, |(i, _)| *i) {
+            if let Some(object) = value.as_object_mut() {
+                object.insert("msg".into(), self.payloads[at].1.clone().into());
+            }
+        }
+        value
+    }
+
+    /// Write the trace as JSON lines.
+    pub fn write_jsonl(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for i in 0..self.events.len() {
+            serde_json::to_writer(&mut *out, &self.event_json(i))?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where two traces first differ: the index and each side's event (None past its end).
+pub fn first_divergence(
+    a: &Trace,
+    b: &Trace,
+) -> Option<(usize, Option<serde_json::Value>, Option<serde_json::Value>)> {
+    let n = a.events.len().max(b.events.len());
+    (0..n).find_map(|i| {
+        let (x, y) = (a.events.get(i), b.events.get(i));
+        (x != y).then(|| (i, x.map(|_| a.event_json(i)), y.map(|_| b.event_json(i))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_is_flat_and_hash_ignores_payloads() {
+        let mut full = Trace::new(TraceLevel::Full);
+        let mut fates = Trace::new(TraceLevel::Fates);
+        for t in [&mut full, &mut fates] {
+            t.push(
+                0,
+                Event::Phase {
+                    phase: Phase::Chaos,
+                },
+            );
+            t.push_send(
+                5,
+                Event::Send {
+                    id: 1,
+                    from: 0,
+                    to: 1,
+                    label: "ping",
+                    arrive_ns: 9,
+                    held: None,
+                },
+                || "Ping { n: 1 }".into(),
+            );
+        }
+        assert_eq!(full.hash(), fates.hash());
+        let mut out = Vec::new();
+        full.write_jsonl(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], r#"{"ev":"phase","phase":"chaos","t_ns":0}"#);
+        assert!(
+            lines[1].contains(r#""msg":"Ping { n: 1 }""#),
+            "{}",
+            lines[1]
+        );
+        assert!(first_divergence(&full, &fates).is_none());
+        fates.push(7, Event::End { settled: true });
+        let (i, x, y) = first_divergence(&full, &fates).unwrap();
+        assert_eq!((i, x.is_none(), y.is_some()), (2, true, true));
+    }
+}

@@ -1,0 +1,550 @@
+//! The world of one run, and the context a process sees.
+//!
+//! [`World`] holds every process's state machine and the [`Core`]: per-process event
+//! queues (arrived messages and timers, in time order), the network, the disks, the
+//! random streams, the trace and the client history. A handler gets a [`Ctx`] — its
+//! window on the core — and everything it does (send, set a timer, write and fsync, record
+//! a client operation) goes through it, so every effect is recorded and deterministic.
+
+use std::collections::BTreeMap;
+use std::task::Waker;
+
+use serde::Serialize;
+
+use super::trace::{Event, Phase, Trace, TraceLevel};
+use super::{Message, System};
+use crate::disk::{CrashModel, Disk, Slot};
+use crate::history::{Func, Operation, Status, Value};
+use crate::net::{DropReason, Net, Route};
+use crate::plan::rng::{streams, SubStream};
+use crate::plan::Plan;
+
+pub(crate) const NS_PER_MS: u64 = 1_000_000;
+
+/// Whether a process is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Running.
+    Up,
+    /// Crashed, waiting for its restart.
+    Down,
+    /// Paused: keeps its memory, runs nothing.
+    Paused,
+}
+
+/// A panic inside a process: an invariant of the system under test failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePanic {
+    /// Process index.
+    pub node: usize,
+    /// Process name.
+    pub name: String,
+    /// When (ns).
+    pub t_ns: u64,
+    /// Panic message and location.
+    pub message: String,
+}
+
+/// Something waiting in a process's queue.
+pub(crate) enum Pending<S: System> {
+    Msg { id: u64, from: usize, msg: S::Msg },
+    Timer { key: S::Timer, generation: u64 },
+}
+
+/// The shared state of a run, apart from the process state machines.
+pub struct Core<S: System> {
+    pub(crate) names: Vec<String>,
+    skew_ns: Vec<i64>,
+    pub(crate) queues: Vec<BTreeMap<(u64, u64), Pending<S>>>,
+    timer_generation: Vec<BTreeMap<S::Timer, u64>>,
+    /// One slot per process plus one for the supervisor: who to wake, and when it
+    /// planned to wake up anyway.
+    pub(crate) wakers: Vec<Option<(Waker, u64)>>,
+    seq: u64,
+    pub(crate) status: Vec<NodeStatus>,
+    pub(crate) incarnation: Vec<u32>,
+    pub(crate) net: Net,
+    pub(crate) disks: Vec<Disk<S::Record>>,
+    disk_model: CrashModel,
+    disk_rng: SubStream,
+    rngs: Vec<SubStream>,
+    pub(crate) trace: Trace,
+    pub(crate) history: Vec<Operation>,
+    pub(crate) probes: BTreeMap<&'static str, u64>,
+    pub(crate) panic: Option<NodePanic>,
+    pub(crate) halted: bool,
+    pub(crate) phase: Phase,
+    next_msg_id: u64,
+}
+
+/// Process state machines plus the core.
+pub struct World<S: System> {
+    /// The state machine of each process; `None` while it is crashed.
+    pub procs: Vec<Option<S::Proc>>,
+    /// Everything else.
+    pub core: Core<S>,
+}
+
+impl<S: System> World<S> {
+    pub(crate) fn new(plan: &Plan, level: TraceLevel) -> Self {
+        let n = plan.nodes.len();
+        let disk = &plan.params.faults.disk;
+        World {
+            procs: (0..n).map(|_| None).collect(),
+            core: Core {
+                names: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+                skew_ns: plan
+                    .clock_skew_ms
+                    .iter()
+                    .map(|ms| ms * NS_PER_MS as i64)
+                    .collect(),
+                queues: (0..n).map(|_| BTreeMap::new()).collect(),
+                timer_generation: (0..n).map(|_| BTreeMap::new()).collect(),
+                wakers: (0..=n).map(|_| None).collect(),
+                seq: 0,
+                status: vec![NodeStatus::Up; n],
+                incarnation: vec![0; n],
+                net: Net::new(
+                    plan.params.network.clone(),
+                    SubStream::new(plan.seed, streams::NETWORK),
+                ),
+                disks: (0..n).map(|_| Disk::new()).collect(),
+                disk_model: CrashModel {
+                    unsynced_survive_probability: disk.unsynced_survive_probability,
+                    torn_write_probability: disk.torn_write_probability,
+                },
+                disk_rng: SubStream::new(plan.seed, streams::DISK),
+                rngs: (0..n)
+                    .map(|i| SubStream::indexed(plan.seed, streams::NODE, i))
+                    .collect(),
+                trace: Trace::new(level),
+                history: Vec::new(),
+                probes: BTreeMap::new(),
+                panic: None,
+                halted: false,
+                phase: Phase::Chaos,
+                next_msg_id: 0,
+            },
+        }
+    }
+}
+
+impl<S: System> Core<S> {
+    /// Number of processes.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no processes.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// When the next queued event of `node` is due.
+    pub(crate) fn next_due(&self, node: usize) -> Option<u64> {
+        self.queues[node].keys().next().map(|&(t, _)| t)
+    }
+
+    fn enqueue(&mut self, node: usize, at_ns: u64, pending: Pending<S>) {
+        self.seq += 1;
+        self.queues[node].insert((at_ns, self.seq), pending);
+        if let Some((waker, planned)) = &self.wakers[node] {
+            if at_ns < *planned {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    fn send(&mut self, from: usize, to: usize, msg: S::Msg, now_ns: u64) {
+        self.next_msg_id += 1;
+        let id = self.next_msg_id;
+        let label = msg.label();
+        match self.net.route(from, to, now_ns) {
+            Route::Dropped(reason) => {
+                self.trace.push_send(
+                    now_ns,
+                    Event::Send {
+                        id,
+                        from,
+                        to,
+                        label,
+                        arrive_ns: now_ns,
+                        held: None,
+                    },
+                    || format!("{msg:?}"),
+                );
+                self.trace.push(now_ns, Event::Drop { id, reason });
+            }
+            Route::InFlight {
+                arrive_ns,
+                held,
+                duplicate_ns,
+            } => {
+                self.trace.push_send(
+                    now_ns,
+                    Event::Send {
+                        id,
+                        from,
+                        to,
+                        label,
+                        arrive_ns,
+                        held,
+                    },
+                    || format!("{msg:?}"),
+                );
+                if let Some(copy_ns) = duplicate_ns {
+                    self.next_msg_id += 1;
+                    let copy = self.next_msg_id;
+                    self.trace.push(
+                        now_ns,
+                        Event::Duplicate {
+                            id,
+                            copy,
+                            arrive_ns: copy_ns,
+                        },
+                    );
+                    self.enqueue(
+                        to,
+                        copy_ns,
+                        Pending::Msg {
+                            id: copy,
+                            from,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+                self.enqueue(to, arrive_ns, Pending::Msg { id, from, msg });
+            }
+        }
+    }
+
+    /// Drop queued messages of `node` that arrived by `now_ns` (it was down), and, when
+    /// `timers` is set, every timer.
+    fn purge(&mut self, node: usize, now_ns: u64, timers: bool) {
+        let queue = std::mem::take(&mut self.queues[node]);
+        for ((t, seq), pending) in queue {
+            match pending {
+                Pending::Msg { id, from, .. } if t <= now_ns => {
+                    self.trace.push(
+                        now_ns,
+                        Event::Drop {
+                            id,
+                            reason: DropReason::NodeDown,
+                        },
+                    );
+                    self.net
+                        .count_arrival(from, node, Err(DropReason::NodeDown));
+                }
+                Pending::Timer { .. } if timers => {}
+                kept => {
+                    self.queues[node].insert((t, seq), kept);
+                }
+            }
+        }
+    }
+
+    /// The crash of `node`: its memory is gone (the caller drops the state machine), its
+    /// queued messages and timers are lost, and its disk loses unsynced writes.
+    pub(crate) fn crash(&mut self, node: usize, now_ns: u64) {
+        self.status[node] = NodeStatus::Down;
+        self.wakers[node] = None;
+        self.timer_generation[node].clear();
+        self.purge(node, now_ns, true);
+        for loss in self.disks[node].crash(self.disk_model, &mut self.disk_rng) {
+            self.trace.push(
+                now_ns,
+                Event::DiskLoss {
+                    node,
+                    file: loss.file,
+                    lost: loss.lost,
+                    kept: loss.kept,
+                    torn: loss.torn,
+                },
+            );
+        }
+    }
+
+    /// Before a restart: messages that arrived while `node` was down are lost.
+    pub(crate) fn prepare_restart(&mut self, node: usize, now_ns: u64) {
+        self.purge(node, now_ns, true);
+        self.status[node] = NodeStatus::Up;
+    }
+
+    /// Record a panic and stop the world.
+    pub(crate) fn record_panic(&mut self, node: usize, now_ns: u64, message: String) {
+        self.trace.push(
+            now_ns,
+            Event::Panic {
+                node,
+                message: message.clone(),
+            },
+        );
+        if self.panic.is_none() {
+            self.panic = Some(NodePanic {
+                node,
+                name: self.names[node].clone(),
+                t_ns: now_ns,
+                message,
+            });
+        }
+        self.halt();
+    }
+
+    /// Stop every process and the supervisor.
+    pub(crate) fn halt(&mut self) {
+        self.halted = true;
+        for (waker, _) in self.wakers.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The client history recorded so far.
+    pub fn history(&self) -> &[Operation] {
+        &self.history
+    }
+}
+
+/// A process's window on the world while one of its handlers runs.
+///
+/// Time does not move during a handler: handlers are atomic, as in an event loop. A
+/// crash can only fall between two handlers — so a write is at risk exactly until the
+/// handler that fsyncs it.
+pub struct Ctx<'a, S: System> {
+    pub(crate) system: &'a S,
+    pub(crate) core: &'a mut Core<S>,
+    pub(crate) node: usize,
+    pub(crate) now_ns: u64,
+}
+
+impl<'a, S: System> Ctx<'a, S> {
+    /// The system's configuration (settings, planted bugs, workload).
+    pub fn system(&self) -> &'a S {
+        self.system
+    }
+
+    /// This process's index.
+    pub fn node(&self) -> usize {
+        self.node
+    }
+
+    /// Number of processes in the world.
+    pub fn nodes(&self) -> usize {
+        self.core.len()
+    }
+
+    /// A process's name.
+    pub fn name(&self, node: usize) -> &str {
+        &self.core.names[node]
+    }
+
+    /// Simulated time (ns since the start), as the world knows it.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// This process's own clock (ms), which may be skewed (`[faults.clock]`).
+    pub fn local_clock_ms(&self) -> i64 {
+        (self.now_ns as i64 + self.core.skew_ns[self.node]) / NS_PER_MS as i64
+    }
+
+    /// How many times this process has started (1 on the first boot).
+    pub fn incarnation(&self) -> u32 {
+        self.core.incarnation[self.node]
+    }
+
+    /// Chaos or heal.
+    pub fn phase(&self) -> Phase {
+        self.core.phase
+    }
+
+    /// Send a message; the network decides its fate.
+    pub fn send(&mut self, to: usize, msg: S::Msg) {
+        self.core.send(self.node, to, msg, self.now_ns);
+    }
+
+    /// Fire `key` after `after_ms`, replacing an earlier setting of the same key.
+    pub fn set_timer(&mut self, key: S::Timer, after_ms: u64) {
+        self.set_timer_ns(key, after_ms * NS_PER_MS);
+    }
+
+    /// Fire `key` after `after_ns` nanoseconds, replacing an earlier setting.
+    pub fn set_timer_ns(&mut self, key: S::Timer, after_ns: u64) {
+        let generation = self.core.timer_generation[self.node]
+            .entry(key)
+            .or_insert(0);
+        *generation += 1;
+        let generation = *generation;
+        let at = self.now_ns + after_ns;
+        self.core
+            .enqueue(self.node, at, Pending::Timer { key, generation });
+    }
+
+    /// Cancel timer `key` if it is set.
+    pub fn cancel_timer(&mut self, key: S::Timer) {
+        if let Some(generation) = self.core.timer_generation[self.node].get_mut(&key) {
+            *generation += 1;
+        }
+    }
+
+    /// Whether a timer event is the current setting of its key.
+    pub(crate) fn timer_is_current(&self, key: S::Timer, generation: u64) -> bool {
+        self.core.timer_generation[self.node].get(&key) == Some(&generation)
+    }
+
+    /// This process's private random stream (`node/<index>`; it continues across restarts).
+    pub fn rng(&mut self) -> &mut SubStream {
+        &mut self.core.rngs[self.node]
+    }
+
+    /// This process's disk.
+    pub fn disk(&mut self) -> DiskCtx<'_, S::Record> {
+        DiskCtx {
+            disk: &mut self.core.disks[self.node],
+            trace: &mut self.core.trace,
+            node: self.node,
+            now_ns: self.now_ns,
+        }
+    }
+
+    /// Client side: record the invocation of an operation; returns its history index.
+    pub fn invoke(&mut self, f: Func, key: Option<String>, input: Value) -> usize {
+        let op = self.core.history.len();
+        self.core.trace.push(
+            self.now_ns,
+            Event::Invoke {
+                op,
+                node: self.node,
+                f,
+                key: key.clone(),
+                input: input.clone(),
+            },
+        );
+        self.core.history.push(Operation {
+            client: self.node as u64,
+            call: self.now_ns,
+            ret: None,
+            status: Status::Info,
+            f,
+            key,
+            input,
+            output: Value::Nil,
+        });
+        op
+    }
+
+    /// Client side: record how operation `op` completed (`Ok` or `Fail`; an operation
+    /// whose outcome is unknown is simply never completed).
+    pub fn complete(&mut self, op: usize, status: Status, output: Value) {
+        let entry = &mut self.core.history[op];
+        assert!(entry.ret.is_none(), "operation {op} completed twice");
+        assert!(
+            status != Status::Info,
+            "Info is the absence of a completion"
+        );
+        entry.ret = Some(self.now_ns);
+        entry.status = status;
+        entry.output = output.clone();
+        self.core
+            .trace
+            .push(self.now_ns, Event::Return { op, status, output });
+    }
+
+    /// Put a fact on the timeline.
+    pub fn note(&mut self, label: &'static str, value: i64) {
+        self.core.trace.push(
+            self.now_ns,
+            Event::Note {
+                node: self.node,
+                label,
+                value,
+            },
+        );
+    }
+
+    /// Count a coverage probe: a risky window this run actually reached.
+    pub fn probe(&mut self, name: &'static str) {
+        *self.core.probes.entry(name).or_insert(0) += 1;
+    }
+}
+
+/// A process's disk, with fsyncs recorded in the trace.
+pub struct DiskCtx<'a, R> {
+    disk: &'a mut Disk<R>,
+    trace: &'a mut Trace,
+    node: usize,
+    now_ns: u64,
+}
+
+impl<'a, R: Clone> DiskCtx<'a, R> {
+    /// Append a record (unsynced).
+    pub fn append(&mut self, file: &'static str, record: R) {
+        self.disk.append(file, record);
+    }
+
+    /// Cut `file` to `len` records (unsynced).
+    pub fn truncate(&mut self, file: &'static str, len: usize) {
+        self.disk.truncate(file, len);
+    }
+
+    /// Replace `file` atomically (unsynced).
+    pub fn replace(&mut self, file: &'static str, records: Vec<R>) {
+        self.disk.replace(file, records);
+    }
+
+    /// fsync `file`.
+    pub fn sync(&mut self, file: &'static str) {
+        let writes = self.disk.sync(file) as u64;
+        if writes > 0 {
+            self.trace.push(
+                self.now_ns,
+                Event::DiskSync {
+                    node: self.node,
+                    file,
+                    writes,
+                },
+            );
+        }
+    }
+
+    /// The records of `file` (as this process sees them: synced or not).
+    pub fn read(&self, file: &'static str) -> &[Slot<R>] {
+        self.disk.read(file)
+    }
+
+    /// Writes to `file` not yet synced.
+    pub fn unsynced(&self, file: &'static str) -> usize {
+        self.disk.unsynced(file)
+    }
+}
+
+/// A read-only view of the world for [`System::settled`] and [`System::finish`].
+pub struct View<'a, S: System> {
+    /// The state machines (`None` while crashed).
+    pub procs: &'a [Option<S::Proc>],
+    /// Disks.
+    pub disks: &'a [Disk<S::Record>],
+    /// Process status.
+    pub status: &'a [NodeStatus],
+    /// Client history so far.
+    pub history: &'a [Operation],
+    /// Simulated time (ns).
+    pub now_ns: u64,
+}
+
+impl<S: System> World<S> {
+    pub(crate) fn view(&self, now_ns: u64) -> View<'_, S> {
+        View {
+            procs: &self.procs,
+            disks: &self.core.disks,
+            status: &self.core.status,
+            history: &self.core.history,
+            now_ns,
+        }
+    }
+}

@@ -1,0 +1,847 @@
+//! `kv_register` — a replicated key-value store with a fixed primary.
+//!
+//! The smallest system that exercises every part of the testbed, and a baseline for the
+//! consensus-based systems: no elections, so it shows what replication and durability
+//! alone guarantee.
+//!
+//! * Replica `r0` is the primary; `r1..` are backups. Clients send every request to the
+//!   primary.
+//! * A write is appended to the primary's log; writes arriving within
+//!   `flush_interval_ms` share one fsync (group commit). After the fsync the primary ships
+//!   the new entries to the backups, which append, **fsync, then acknowledge**. An entry
+//!   is committed once it is durable on a majority (the primary included); it is then
+//!   applied to the key-value map and the client gets its answer.
+//! * Requests carry `(client, seq)`. A retried or duplicated request that is already in
+//!   the log is answered from the log, never appended twice (the session table is rebuilt
+//!   from the log on recovery).
+//! * Reads are answered by the primary from the committed state. After a restart the
+//!   primary recovers its log from disk (cutting it at a torn record), re-commits it
+//!   through the backups, and serves reads only once everything it recovered is
+//!   committed again — otherwise it could answer from an older state than one a client
+//!   already saw.
+//!
+//! Planted bugs (`bugs = [...]`):
+//!
+//! * `no-fsync` — acknowledge without fsync: a crash loses acknowledged writes;
+//! * `follower-reads` — clients read from any replica: backups answer stale values;
+//! * `no-dedup` — the primary appends retried/duplicated requests again: appends apply
+//!   twice.
+//!
+//! Checks: `linearizability` (kv model, per key), `durability` (every acknowledged
+//! write is in the final log, and no write is in it twice), `convergence` (after heal,
+//! every replica holds the primary's log and the state that log folds to).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::{self, ClientCore, ClientTimer, Outgoing};
+use super::{BugInfo, CheckInfo, CheckKind, Checked};
+use crate::check::linearizability::{Budget, ModelKind};
+use crate::check::{CheckOutcome, Verdict};
+use crate::disk::Slot;
+use crate::history::{Func, Status, Value};
+use crate::plan::{NodeSpec, OpSpec, Plan, Role};
+use crate::scenario::knob::knob_section;
+use crate::scenario::{Params, WorkloadParams};
+use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
+
+knob_section! {
+    /// `[kv_register]`: settings of the fixed-primary key-value store.
+    KvRegisterSection => KvRegisterParams at "kv_register" {
+        /// Group commit: how long the primary gathers writes before one fsync (ms).
+        flush_interval_ms: u64 = 2, swarm [1, 10], valid [1, 10_000];
+        /// How often the primary re-sends unacknowledged entries and the commit index (ms).
+        replicate_interval_ms: u64 = 30, swarm [10, 100], valid [1, 60_000];
+    }
+}
+
+/// Planted bugs of this system.
+pub const BUGS: &[BugInfo] = &[
+    BugInfo {
+        name: "no-fsync",
+        about: "replicas acknowledge writes without fsync; a crash loses acknowledged writes",
+    },
+    BugInfo {
+        name: "follower-reads",
+        about: "clients read from any replica; backups answer with stale values",
+    },
+    BugInfo {
+        name: "no-dedup",
+        about: "the primary appends retried or duplicated requests again; appends apply twice",
+    },
+];
+
+/// Checks of this system.
+pub const CHECKS: &[CheckInfo] = &[
+    CheckInfo {
+        name: "linearizability",
+        kind: CheckKind::Safety,
+        about: "the client history is linearizable (key-value model, per key)",
+    },
+    CheckInfo {
+        name: "durability",
+        kind: CheckKind::Safety,
+        about: "every acknowledged write is in the final log, and no write is in it twice",
+    },
+    CheckInfo {
+        name: "convergence",
+        kind: CheckKind::Liveness,
+        about: "after heal every replica holds the primary's log and the state it folds to",
+    },
+];
+
+/// The log file.
+const LOG: &str = "log";
+/// Most entries in one replication message.
+const BATCH_MAX: usize = 64;
+
+/// The processes: replicas `r0..`, then clients `c0..`.
+pub fn topology(params: &Params) -> Vec<NodeSpec> {
+    let mut nodes: Vec<NodeSpec> = (0..params.topology.replicas)
+        .map(|i| NodeSpec {
+            name: format!("r{i}"),
+            role: Role::Server,
+            crashable: true,
+        })
+        .collect();
+    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
+        name: format!("c{i}"),
+        role: Role::Client,
+        crashable: false,
+    }));
+    nodes
+}
+
+/// A write, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Requesting client (process index).
+    pub client: usize,
+    /// Its request id.
+    pub seq: u64,
+    /// Key.
+    pub key: String,
+    /// Append (true) or put (false).
+    pub append: bool,
+    /// Value or appended token.
+    pub value: String,
+}
+
+/// Messages.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// Client → replica.
+    Request {
+        /// Request id.
+        seq: u64,
+        /// What.
+        op: OpSpec,
+    },
+    /// Replica → client: the value read, or `None` for a write.
+    Response {
+        /// Request id.
+        seq: u64,
+        /// Read result.
+        value: Option<String>,
+    },
+    /// Primary → backup: entries from position `from`, and the commit point.
+    Replicate {
+        /// Position of the first entry.
+        from: u64,
+        /// Entries.
+        entries: Vec<Entry>,
+        /// Entries committed.
+        commit: u64,
+    },
+    /// Backup → primary: my log is this long (and durable).
+    Ack {
+        /// Log length.
+        len: u64,
+    },
+}
+
+impl Message for Msg {
+    fn label(&self) -> &'static str {
+        match self {
+            Msg::Request { .. } => "request",
+            Msg::Response { .. } => "response",
+            Msg::Replicate { .. } => "replicate",
+            Msg::Ack { .. } => "ack",
+        }
+    }
+}
+
+/// Timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Group commit: fsync and ship.
+    Flush,
+    /// Periodic re-send and commit propagation.
+    Replicate,
+    /// A client timer.
+    Client(ClientTimer),
+}
+
+fn client_timer(t: ClientTimer) -> Timer {
+    Timer::Client(t)
+}
+
+/// The system, configured from a plan.
+pub struct KvRegister {
+    replicas: Vec<usize>,
+    params: KvRegisterParams,
+    workload: WorkloadParams,
+    client_ops: BTreeMap<usize, Vec<crate::plan::ClientOp>>,
+    no_fsync: bool,
+    follower_reads: bool,
+    no_dedup: bool,
+}
+
+/// Replicated state common to primary and backups.
+#[derive(Debug, Clone, Default)]
+pub struct Replica {
+    /// The log.
+    pub log: Vec<Entry>,
+    /// Entries known committed.
+    pub commit: u64,
+    /// Entries applied to `kv`.
+    pub applied: u64,
+    /// The key-value state.
+    pub kv: BTreeMap<String, String>,
+}
+
+impl Replica {
+    /// Recover the log from disk, cutting it at the first torn record.
+    fn recover(ctx: &mut Ctx<'_, KvRegister>) -> Replica {
+        let slots = ctx.disk().read(LOG).to_vec();
+        let mut log = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            match slot {
+                Slot::Ok(e) => log.push(e.clone()),
+                Slot::Torn => break,
+            }
+        }
+        if log.len() < slots.len() {
+            ctx.probe("torn_log_tail_cut");
+            let mut disk = ctx.disk();
+            disk.truncate(LOG, log.len());
+            disk.sync(LOG);
+        }
+        if !log.is_empty() {
+            ctx.probe("recovered_nonempty_log");
+        }
+        Replica {
+            log,
+            ..Replica::default()
+        }
+    }
+
+    /// Apply committed entries.
+    fn apply(&mut self) {
+        let upto = self.commit.min(self.log.len() as u64);
+        while self.applied < upto {
+            let e = &self.log[self.applied as usize];
+            apply_entry(&mut self.kv, e);
+            self.applied += 1;
+        }
+    }
+
+    fn read(&self, key: &str) -> String {
+        self.kv.get(key).cloned().unwrap_or_default()
+    }
+}
+
+fn apply_entry(kv: &mut BTreeMap<String, String>, e: &Entry) {
+    if e.append {
+        kv.entry(e.key.clone()).or_default().push_str(&e.value);
+    } else {
+        kv.insert(e.key.clone(), e.value.clone());
+    }
+}
+
+/// The primary.
+#[derive(Debug)]
+pub struct Primary {
+    /// Replicated state.
+    pub state: Replica,
+    synced: u64,
+    recovered: u64,
+    sessions: BTreeMap<usize, (u64, u64)>,
+    waiting: BTreeMap<u64, (usize, u64)>,
+    deferred_reads: Vec<(usize, u64, String)>,
+    matched: BTreeMap<usize, u64>,
+    next: BTreeMap<usize, u64>,
+    flush_pending: bool,
+}
+
+/// A backup.
+#[derive(Debug)]
+pub struct Backup {
+    /// Replicated state.
+    pub state: Replica,
+}
+
+/// A client.
+#[derive(Debug)]
+pub struct Client {
+    core: ClientCore,
+}
+
+/// A process of this system.
+#[derive(Debug)]
+pub enum Proc {
+    /// `r0`.
+    Primary(Primary),
+    /// `r1..`.
+    Backup(Backup),
+    /// `c0..`.
+    Client(Client),
+}
+
+impl System for KvRegister {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = Entry;
+    type Proc = Proc;
+    type Final = KvFinal;
+
+    fn new(plan: &Plan) -> Self {
+        let params = match &plan.params.system {
+            super::SystemParams::KvRegister(p) => p.clone(),
+        };
+        let clients = plan.nodes_with(Role::Client);
+        KvRegister {
+            replicas: plan.nodes_with(Role::Server),
+            params,
+            workload: plan.params.workload.clone(),
+            client_ops: clients
+                .iter()
+                .enumerate()
+                .map(|(c, &node)| (node, clients::ops_of(&plan.workload, c)))
+                .collect(),
+            no_fsync: plan.has_bug("no-fsync"),
+            follower_reads: plan.has_bug("follower-reads"),
+            no_dedup: plan.has_bug("no-dedup"),
+        }
+    }
+
+    fn boot(&self, ctx: &mut Ctx<'_, Self>) -> Proc {
+        let node = ctx.node();
+        if let Some(ops) = self.client_ops.get(&node) {
+            let mut core = ClientCore::new(ops.clone(), &self.workload);
+            core.start(ctx, client_timer);
+            return Proc::Client(Client { core });
+        }
+        let state = Replica::recover(ctx);
+        if node == self.replicas[0] {
+            let mut sessions = BTreeMap::new();
+            for (i, e) in state.log.iter().enumerate() {
+                sessions.insert(e.client, (e.seq, i as u64));
+            }
+            let len = state.log.len() as u64;
+            let mut primary = Primary {
+                state,
+                synced: len,
+                recovered: len,
+                sessions,
+                waiting: BTreeMap::new(),
+                deferred_reads: Vec::new(),
+                matched: BTreeMap::new(),
+                next: self.replicas[1..].iter().map(|&r| (r, 0)).collect(),
+                flush_pending: false,
+            };
+            ctx.set_timer(Timer::Replicate, self.params.replicate_interval_ms);
+            self.try_commit(&mut primary, ctx);
+            Proc::Primary(primary)
+        } else {
+            Proc::Backup(Backup { state })
+        }
+    }
+
+    fn settled(&self, view: &View<'_, Self>) -> bool {
+        self.unsettled(view).is_empty()
+    }
+
+    fn finish(&self, view: &View<'_, Self>) -> KvFinal {
+        let replicas = self
+            .replicas
+            .iter()
+            .map(|&r| {
+                let state = match &view.procs[r] {
+                    Some(Proc::Primary(p)) => Some(p.state.clone()),
+                    Some(Proc::Backup(b)) => Some(b.state.clone()),
+                    _ => None,
+                };
+                (r, state)
+            })
+            .collect();
+        KvFinal {
+            replicas,
+            unsettled: self.unsettled(view),
+        }
+    }
+}
+
+impl KvRegister {
+    fn majority(&self) -> usize {
+        self.replicas.len() / 2 + 1
+    }
+
+    /// Why the system has not settled (empty when it has).
+    fn unsettled(&self, view: &View<'_, Self>) -> Vec<String> {
+        let mut why = Vec::new();
+        for (node, proc) in view.procs.iter().enumerate() {
+            if let Some(Proc::Client(c)) = proc {
+                if !c.core.idle() {
+                    why.push(format!("client {node} still waits for an answer"));
+                }
+            }
+        }
+        let Some(Proc::Primary(p)) = &view.procs[self.replicas[0]] else {
+            why.push("the primary is not running".into());
+            return why;
+        };
+        let len = p.state.log.len() as u64;
+        if p.state.commit < len {
+            why.push(format!(
+                "the primary has committed {} of {len} entries",
+                p.state.commit
+            ));
+        }
+        for &r in &self.replicas[1..] {
+            match &view.procs[r] {
+                Some(Proc::Backup(b)) => {
+                    if b.state.log != p.state.log {
+                        why.push(format!(
+                            "backup {r} holds {} entries, the primary {len}",
+                            b.state.log.len()
+                        ));
+                    } else if b.state.applied < len {
+                        why.push(format!(
+                            "backup {r} has applied {} of {len}",
+                            b.state.applied
+                        ));
+                    }
+                }
+                _ => why.push(format!("backup {r} is not running")),
+            }
+        }
+        why
+    }
+
+    /// Advance the commit point to what a majority holds durably; apply; answer.
+    fn try_commit(&self, p: &mut Primary, ctx: &mut Ctx<'_, Self>) {
+        let mut candidate = p.synced;
+        while candidate > p.state.commit {
+            let holders = 1 + p.matched.values().filter(|&&m| m >= candidate).count();
+            if holders >= self.majority() {
+                break;
+            }
+            candidate -= 1;
+        }
+        if candidate <= p.state.commit {
+            return;
+        }
+        p.state.commit = candidate;
+        p.state.apply();
+        let done: Vec<u64> = p.waiting.range(..candidate).map(|(&i, _)| i).collect();
+        for index in done {
+            if let Some((client, seq)) = p.waiting.remove(&index) {
+                ctx.send(client, Msg::Response { seq, value: None });
+            }
+        }
+        if p.state.commit >= p.recovered && !p.deferred_reads.is_empty() {
+            for (client, seq, key) in std::mem::take(&mut p.deferred_reads) {
+                let value = p.state.read(&key);
+                ctx.send(
+                    client,
+                    Msg::Response {
+                        seq,
+                        value: Some(value),
+                    },
+                );
+            }
+        }
+    }
+
+    fn replicate(&self, p: &mut Primary, ctx: &mut Ctx<'_, Self>) {
+        for &backup in &self.replicas[1..] {
+            let from = p.next.get(&backup).copied().unwrap_or(0).min(p.synced);
+            let to = (from as usize + BATCH_MAX).min(p.synced as usize);
+            let entries = p.state.log[from as usize..to].to_vec();
+            ctx.send(
+                backup,
+                Msg::Replicate {
+                    from,
+                    entries,
+                    commit: p.state.commit,
+                },
+            );
+        }
+    }
+
+    fn on_primary_msg(&self, p: &mut Primary, ctx: &mut Ctx<'_, Self>, from: usize, msg: Msg) {
+        match msg {
+            Msg::Request { seq, op } => self.on_request(p, ctx, from, seq, op),
+            Msg::Ack { len } => {
+                let matched = p.matched.entry(from).or_insert(0);
+                *matched = (*matched).max(len.min(p.state.log.len() as u64));
+                p.next.insert(from, len);
+                self.try_commit(p, ctx);
+            }
+            Msg::Replicate { .. } | Msg::Response { .. } => {
+                panic!("primary received {msg:?} from {from}: only backups and clients get those")
+            }
+        }
+    }
+
+    fn on_request(
+        &self,
+        p: &mut Primary,
+        ctx: &mut Ctx<'_, Self>,
+        client: usize,
+        seq: u64,
+        op: OpSpec,
+    ) {
+        let (key, value, append) = match op {
+            OpSpec::Get { key } => {
+                if p.state.commit >= p.recovered {
+                    let value = p.state.read(&key);
+                    ctx.send(
+                        client,
+                        Msg::Response {
+                            seq,
+                            value: Some(value),
+                        },
+                    );
+                } else {
+                    ctx.probe("read_deferred_after_recovery");
+                    p.deferred_reads.push((client, seq, key));
+                }
+                return;
+            }
+            OpSpec::Put { key, value } => (key, value, false),
+            OpSpec::Append { key, value } => (key, value, true),
+            other => panic!("kv_register got a bank operation {other:?}"),
+        };
+        if let Some(&(last_seq, index)) = p.sessions.get(&client) {
+            if seq < last_seq {
+                return; // An old request overtaken by a newer one from the same client.
+            }
+            if seq == last_seq {
+                ctx.probe("duplicate_write_request");
+                if !self.no_dedup {
+                    if index < p.state.commit {
+                        ctx.send(client, Msg::Response { seq, value: None });
+                    } else {
+                        p.waiting.insert(index, (client, seq));
+                    }
+                    return;
+                }
+            }
+        }
+        let index = p.state.log.len() as u64;
+        let entry = Entry {
+            client,
+            seq,
+            key,
+            append,
+            value,
+        };
+        ctx.disk().append(LOG, entry.clone());
+        p.state.log.push(entry);
+        p.sessions.insert(client, (seq, index));
+        p.waiting.insert(index, (client, seq));
+        if !p.flush_pending {
+            p.flush_pending = true;
+            ctx.set_timer(Timer::Flush, self.params.flush_interval_ms);
+        }
+    }
+
+    fn on_backup_msg(&self, b: &mut Backup, ctx: &mut Ctx<'_, Self>, from: usize, msg: Msg) {
+        match msg {
+            Msg::Replicate {
+                from: start,
+                entries,
+                commit,
+            } => {
+                let s = &mut b.state;
+                if start > s.log.len() as u64 {
+                    ctx.probe("backup_log_gap");
+                    ctx.send(
+                        from,
+                        Msg::Ack {
+                            len: s.log.len() as u64,
+                        },
+                    );
+                    return;
+                }
+                let mut appended = false;
+                for (i, entry) in entries.into_iter().enumerate() {
+                    let pos = start as usize + i;
+                    if pos < s.log.len() {
+                        if s.log[pos] == entry {
+                            continue;
+                        }
+                        assert!(
+                            (pos as u64) >= s.commit,
+                            "committed entry {pos} of backup {} overwritten: {:?} replaced by {entry:?}",
+                            ctx.node(),
+                            s.log[pos]
+                        );
+                        s.log.truncate(pos);
+                        ctx.disk().truncate(LOG, pos);
+                    }
+                    ctx.disk().append(LOG, entry.clone());
+                    s.log.push(entry);
+                    appended = true;
+                }
+                if appended && !self.no_fsync {
+                    ctx.disk().sync(LOG);
+                }
+                s.commit = s.commit.max(commit.min(s.log.len() as u64));
+                s.apply();
+                ctx.send(
+                    from,
+                    Msg::Ack {
+                        len: s.log.len() as u64,
+                    },
+                );
+            }
+            Msg::Request {
+                seq,
+                op: OpSpec::Get { key },
+            } if self.follower_reads => {
+                let value = b.state.read(&key);
+                ctx.send(
+                    from,
+                    Msg::Response {
+                        seq,
+                        value: Some(value),
+                    },
+                );
+            }
+            Msg::Request { .. } => {} // Not the primary: the client will retry there.
+            Msg::Ack { .. } | Msg::Response { .. } => {
+                panic!("backup received {msg:?} from {from}: only the primary gets those")
+            }
+        }
+    }
+
+    fn send_request(&self, ctx: &mut Ctx<'_, Self>, out: Outgoing) {
+        let target = if self.follower_reads && out.op.is_read() {
+            self.replicas[ctx.rng().index(self.replicas.len())]
+        } else {
+            self.replicas[0]
+        };
+        ctx.send(
+            target,
+            Msg::Request {
+                seq: out.seq,
+                op: out.op,
+            },
+        );
+    }
+}
+
+impl Process<KvRegister> for Proc {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, KvRegister>, from: usize, msg: Msg) {
+        let system = ctx.system();
+        match self {
+            Proc::Primary(p) => system.on_primary_msg(p, ctx, from, msg),
+            Proc::Backup(b) => system.on_backup_msg(b, ctx, from, msg),
+            Proc::Client(c) => {
+                if let Msg::Response { seq, value } = msg {
+                    if let Some(done) = c.core.on_reply(ctx, seq, client_timer) {
+                        let output = value.map_or(Value::Nil, Value::Str);
+                        for op in done.history {
+                            ctx.complete(op, Status::Ok, output.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, KvRegister>, timer: Timer) {
+        let system = ctx.system();
+        match (self, timer) {
+            (Proc::Primary(p), Timer::Flush) => {
+                p.flush_pending = false;
+                if !system.no_fsync {
+                    ctx.disk().sync(LOG);
+                }
+                p.synced = p.state.log.len() as u64;
+                system.replicate(p, ctx);
+                system.try_commit(p, ctx);
+            }
+            (Proc::Primary(p), Timer::Replicate) => {
+                system.replicate(p, ctx);
+                ctx.set_timer(Timer::Replicate, system.params.replicate_interval_ms);
+            }
+            (Proc::Client(c), Timer::Client(t)) => {
+                if let Some(out) = c.core.on_timer(ctx, t, client_timer) {
+                    system.send_request(ctx, out);
+                }
+            }
+            (proc, timer) => panic!("timer {timer:?} fired on {proc:?}"),
+        }
+    }
+}
+
+/// What the checks look at.
+#[derive(Debug, Clone)]
+pub struct KvFinal {
+    /// Each replica's state (`None` if it was not running at the end).
+    pub replicas: Vec<(usize, Option<Replica>)>,
+    /// Why the system had not settled, if it had not.
+    pub unsettled: Vec<String>,
+}
+
+impl Checked for KvRegister {
+    fn check(plan: &Plan, out: &SimOutput<KvFinal>, check: &str, budget: &Budget) -> CheckOutcome {
+        let finals = out
+            .finals
+            .as_ref()
+            .expect("checks run only on runs that finished");
+        match check {
+            "linearizability" => {
+                crate::check::linearizability_outcome(check, &out.history, ModelKind::Kv, budget)
+            }
+            "durability" => durability(check, out, finals),
+            "convergence" => convergence(check, plan, out, finals),
+            other => unreachable!("scenario validation admits only known checks, got {other}"),
+        }
+    }
+}
+
+fn durability(check: &str, out: &SimOutput<KvFinal>, finals: &KvFinal) -> CheckOutcome {
+    let Some((_, Some(primary))) = finals.replicas.first() else {
+        return CheckOutcome::fail(
+            check,
+            Verdict::Liveness,
+            "the primary was not running at the end; durability cannot be judged",
+            vec![],
+        );
+    };
+    let mut count: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for e in &primary.log {
+        *count.entry((e.key.as_str(), e.value.as_str())).or_insert(0) += 1;
+    }
+    let mut lost = Vec::new();
+    let mut twice = Vec::new();
+    for (i, op) in out.history.ops.iter().enumerate() {
+        if !matches!(op.f, Func::Put | Func::Append) {
+            continue;
+        }
+        let (Some(key), Value::Str(value)) = (&op.key, &op.input) else {
+            continue;
+        };
+        let n = count
+            .get(&(key.as_str(), value.as_str()))
+            .copied()
+            .unwrap_or(0);
+        if op.status == Status::Ok && n == 0 {
+            lost.push(i);
+        }
+        if n > 1 {
+            twice.push(i);
+        }
+    }
+    if !lost.is_empty() {
+        let op = &out.history.ops[lost[0]];
+        return CheckOutcome::fail(
+            check,
+            Verdict::Violation,
+            format!(
+                "{} acknowledged write(s) missing from the primary's final log, e.g. {:?} {:?} = {:?} by client {} (acknowledged at {} ms)",
+                lost.len(),
+                op.f,
+                op.key.as_deref().unwrap_or(""),
+                op.input,
+                op.client,
+                op.ret.unwrap_or(0) / 1_000_000
+            ),
+            lost,
+        );
+    }
+    if !twice.is_empty() {
+        let op = &out.history.ops[twice[0]];
+        return CheckOutcome::fail(
+            check,
+            Verdict::Violation,
+            format!(
+                "{} write(s) appear more than once in the primary's log, e.g. {:?} {:?} = {:?} by client {}",
+                twice.len(),
+                op.f,
+                op.key.as_deref().unwrap_or(""),
+                op.input,
+                op.client
+            ),
+            twice,
+        );
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "all {} acknowledged writes are in the final log exactly once",
+            out.history
+                .ops
+                .iter()
+                .filter(|o| o.status == Status::Ok && matches!(o.f, Func::Put | Func::Append))
+                .count()
+        ),
+    )
+}
+
+fn convergence(
+    check: &str,
+    plan: &Plan,
+    out: &SimOutput<KvFinal>,
+    finals: &KvFinal,
+) -> CheckOutcome {
+    for (node, state) in &finals.replicas {
+        if let Some(state) = state {
+            let mut folded = BTreeMap::new();
+            for e in &state.log[..state.applied as usize] {
+                apply_entry(&mut folded, e);
+            }
+            if folded != state.kv {
+                return CheckOutcome::fail(
+                    check,
+                    Verdict::Violation,
+                    format!(
+                        "replica {} state differs from the fold of its first {} log entries",
+                        plan.nodes[*node].name, state.applied
+                    ),
+                    vec![],
+                );
+            }
+        }
+    }
+    if !out.settled {
+        return CheckOutcome::fail(
+            check,
+            Verdict::Liveness,
+            format!(
+                "not converged {} ms after the faults healed: {}",
+                plan.params.phases.heal_ms,
+                finals.unsettled.join("; ")
+            ),
+            vec![],
+        );
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "all {} replicas converged to the same {}-entry log and state",
+            finals.replicas.len(),
+            finals
+                .replicas
+                .first()
+                .and_then(|(_, s)| s.as_ref())
+                .map_or(0, |s| s.log.len())
+        ),
+    )
+}
