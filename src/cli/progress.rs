@@ -20,7 +20,7 @@ pub struct Progress {
 
 impl Progress {
     /// Progress over `total` seeds.
-    #[allow(clippy::disallowed_methods)]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     pub fn new(total: u64, quiet: bool, terminal: bool) -> Self {
         let bar = (!quiet && terminal).then(|| {
             let bar = ProgressBar::new(total);

@@ -140,7 +140,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let mut failing_seen = 0u64;
     let mut write_errors = Vec::new();
     // The sweep's wall time is a report figure, measured outside every simulation.
-    #[allow(clippy::disallowed_methods)]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     let started = std::time::Instant::now();
     let finished = runner::run_pool(seed_jobs, jobs, &INTERRUPTED, |result: SeedResult| {
         let tally = &mut tallies[result.scenario_index];

@@ -342,7 +342,7 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// The file is not a valid scenario: one entry per problem.
-    #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\nerror: "))]
     Invalid {
         /// What is wrong, where.
         problems: Vec<Problem>,

@@ -201,12 +201,12 @@ async fn supervise<S: System>(plan: Plan, level: TraceLevel) -> SimOutput<S::Fin
             world.core.net.restore_all();
             world.core.net.set_faulty(false);
             let mut restarts = Vec::new();
-            for node in 0..n {
+            for (node, &id) in ids.iter().enumerate() {
                 match world.core.status[node] {
                     NodeStatus::Up => {}
                     NodeStatus::Paused => {
                         world.core.status[node] = NodeStatus::Up;
-                        handle.resume(ids[node]);
+                        handle.resume(id);
                     }
                     NodeStatus::Down => {
                         world.core.prepare_restart(node, now_ns);

@@ -1,0 +1,320 @@
+//! The command line as users meet it: exit codes, located errors, replay lines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run_scenario(dir: &Path, name: &str, body: &str) -> Output {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, body).unwrap();
+    faultline()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--seeds",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap()
+}
+
+/// (file name, content, expected "line:column", fragments the message must contain)
+const BAD: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "syntax",
+        "system = \"kv_register\"\n[topology\nreplicas = 3\n",
+        "2:",
+        &["invalid table header"],
+    ),
+    (
+        "missing_system",
+        "[topology]\nreplicas = 3\n",
+        "1:1",
+        &["missing field `system`"],
+    ),
+    (
+        "unknown_key",
+        "system = \"kv_register\"\n[network]\nlatency_ms = 5\n",
+        "3:1",
+        &[
+            "unknown field `latency_ms`",
+            "`latency_ms_min`",
+            "`loss_probability`",
+        ],
+    ),
+    (
+        "wrong_type",
+        "system = \"kv_register\"\n[topology]\nreplicas = \"three\"\n",
+        "3:12",
+        &["a non-negative integer or a [min, max] range"],
+    ),
+    (
+        "negative",
+        "system = \"kv_register\"\n[topology]\nreplicas = -1\n",
+        "3:12",
+        &["non-negative"],
+    ),
+    (
+        "out_of_range",
+        "system = \"kv_register\"\n[network]\nloss_probability = 1.5\n",
+        "3:20",
+        &["out of range", "0 to 1"],
+    ),
+    (
+        "empty_range",
+        "system = \"kv_register\"\n[phases]\nchaos_ms = [500, 100]\n",
+        "3:12",
+        &["empty range", "min <= max"],
+    ),
+    (
+        "unknown_system",
+        "system = \"raft\"\n",
+        "1:10",
+        &["unknown system `raft`", "`kv_register`"],
+    ),
+    (
+        "unknown_bug",
+        "system = \"kv_register\"\nbugs = [\"no-fsync\", \"no-fsnyc\"]\n",
+        "2:21",
+        &["unknown bug `no-fsnyc`", "`no-dedup`", "`follower-reads`"],
+    ),
+    (
+        "unknown_check",
+        "system = \"kv_register\"\nchecks = [\"linearisability\"]\n",
+        "2:11",
+        &["unknown check `linearisability`", "`linearizability`"],
+    ),
+    (
+        "unknown_expect",
+        "system = \"kv_register\"\nexpect = \"fail\"\n",
+        "2:10",
+        &["unknown variant `fail`", "`pass`", "`violation`"],
+    ),
+    (
+        "expect_check_with_pass",
+        "system = \"kv_register\"\nexpect_check = \"durability\"\n",
+        "2:16",
+        &["contradictory settings", "expect"],
+    ),
+    (
+        "latency_contradiction",
+        "system = \"kv_register\"\n[network]\nlatency_ms_min = 20\nlatency_ms_max = 5\n",
+        "4:18",
+        &["contradictory settings", "latency_ms_max", "latency_ms_min"],
+    ),
+    (
+        "shares_over_one",
+        "system = \"kv_register\"\n[workload]\nread_probability = 0.7\nappend_probability = 0.6\n",
+        "4:22",
+        &["exceed 1"],
+    ),
+    (
+        "unknown_shape",
+        "system = \"kv_register\"\n[faults]\npartition_shapes = [\"isolate\", \"triangle\"]\n",
+        "3:",
+        &["unknown variant `triangle`", "`one_way`"],
+    ),
+];
+
+#[test]
+fn bad_scenarios_exit_254_with_file_line_and_column() {
+    let dir = scratch("bad");
+    for (name, body, at, fragments) in BAD {
+        let out = run_scenario(&dir, name, body);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{name}: {stderr}");
+        let located = format!("{name}.toml:{at}");
+        assert!(
+            stderr.contains(&located),
+            "{name}: expected `{located}` in:\n{stderr}"
+        );
+        for fragment in *fragments {
+            assert!(
+                stderr.contains(fragment),
+                "{name}: expected `{fragment}` in:\n{stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
+    }
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported() {
+    let dir = scratch("many");
+    let out = run_scenario(
+        &dir,
+        "many",
+        "system = \"kv_register\"\nbugs = [\"x\"]\n[network]\nloss_probability = 2.0\n",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(254));
+    assert!(
+        stderr.contains("many.toml:2:9: unknown bug `x`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("many.toml:4:20:"), "{stderr}");
+}
+
+#[test]
+fn bad_arguments_exit_254() {
+    let cases: &[&[&str]] = &[
+        &["run", "no/such/scenario.toml"],
+        &["run", "scenarios", "--seeds", "0"],
+        &["run", "scenarios", "--seeds", "many"],
+        &["run", "scenarios", "--frobnicate"],
+        &["replay", "scenarios/kv_register/all_faults.toml"],
+        &["bogus-subcommand"],
+    ];
+    for args in cases {
+        let out = faultline().args(*args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(254),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let help = faultline().arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
+
+#[test]
+fn shipped_scenarios_all_load() {
+    let out = faultline()
+        .args(["list", "scenarios", "scenarios"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).lines().count() >= 4);
+}
+
+/// A planted-bug scenario whose `expect` line is removed is a failing correct-system
+/// scenario: exit 1, and each printed replay line reproduces the same failure.
+#[test]
+fn planted_bug_without_expect_fails_and_replays_identically() {
+    let dir = scratch("replay");
+    let original = std::fs::read_to_string("scenarios/kv_register/bug_no_dedup.toml").unwrap();
+    let stripped: String = original
+        .lines()
+        .filter(|l| !l.starts_with("expect"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        stripped.len(),
+        original.len(),
+        "the scenario has an expect line"
+    );
+    let path = dir.join("no_dedup_unexpected.toml");
+    std::fs::write(&path, stripped).unwrap();
+
+    let out = faultline()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--seeds",
+            "10",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let replays: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("faultline replay "))
+        .collect();
+    assert!(!replays.is_empty(), "no replay lines in:\n{stdout}");
+
+    for line in replays.iter().take(3) {
+        let (command, comment) = line.split_once("   # ").expect("replay line has a comment");
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let replay = faultline()
+            .args(&args)
+            .arg("--out")
+            .arg(dir.join("replays"))
+            .output()
+            .unwrap();
+        let replay_out = text(&replay.stdout);
+        assert_eq!(replay.status.code(), Some(1), "{line}:\n{replay_out}");
+        // The comment is `Verdict (check): message`; the replay prints the same check and
+        // message.
+        let (verdict_check, message) = comment.split_once(": ").unwrap();
+        let check = verdict_check
+            .split_once('(')
+            .map(|(_, c)| c.trim_end_matches(')'))
+            .unwrap();
+        let message = message.trim_end_matches('…');
+        assert!(
+            replay_out
+                .lines()
+                .any(|l| l.trim_start().starts_with(check) && l.contains(message)),
+            "replay of `{command}` did not reproduce `{check}: {message}`:\n{replay_out}"
+        );
+    }
+}
+
+#[test]
+fn replay_writes_its_artifacts_identically_twice() {
+    let dir = scratch("artifacts");
+    let mut traces = Vec::new();
+    for round in ["a", "b"] {
+        let out_dir = dir.join(round);
+        let out = faultline()
+            .args([
+                "replay",
+                "scenarios/kv_register/all_faults.toml",
+                "--seed",
+                "7",
+                "--out",
+            ])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(254), "{}", text(&out.stderr));
+        let seed_dir = out_dir.join("kv_register-all-faults").join("7");
+        for file in [
+            "plan.json",
+            "trace.jsonl",
+            "history.jsonl",
+            "verdicts.json",
+            "timeline.html",
+            "REPLAY",
+        ] {
+            assert!(seed_dir.join(file).is_file(), "missing {file}");
+        }
+        let replay = std::fs::read_to_string(seed_dir.join("REPLAY")).unwrap();
+        assert_eq!(
+            replay.trim(),
+            "faultline replay scenarios/kv_register/all_faults.toml --seed 7"
+        );
+        traces.push(std::fs::read(seed_dir.join("trace.jsonl")).unwrap());
+    }
+    assert!(traces[0].len() > 10_000);
+    assert!(traces[0] == traces[1], "two replays wrote different traces");
+}
