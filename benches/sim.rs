@@ -118,6 +118,7 @@ impl System for Ring {
     type Record = ();
     type Proc = RingProc;
     type Final = ();
+    type Observation = ();
 
     fn new(plan: &Plan) -> Self {
         Ring {

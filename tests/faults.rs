@@ -46,6 +46,7 @@ impl System for Probe {
     type Record = u64;
     type Proc = ProbeProc;
     type Final = ();
+    type Observation = ();
 
     fn new(plan: &Plan) -> Self {
         Probe {
@@ -102,7 +103,7 @@ impl Process<Probe> for ProbeProc {
 }
 
 /// Run the probe system under a scenario's faults (one seed, fresh thread).
-fn run(faults: &str, seed: u64) -> (Plan, SimOutput<()>) {
+fn run(faults: &str, seed: u64) -> (Plan, SimOutput<(), ()>) {
     let text = format!(
         "system = \"kv_register\"\n[topology]\nreplicas = 4\nclients = 1\n[phases]\nchaos_ms = 1500\nheal_ms = 100\n{faults}"
     );
@@ -124,7 +125,7 @@ struct Fates {
     dropped: BTreeMap<u64, (u64, DropReason)>,
 }
 
-fn fates(out: &SimOutput<()>) -> Fates {
+fn fates(out: &SimOutput<(), ()>) -> Fates {
     let mut f = Fates {
         sends: BTreeMap::new(),
         delivered: BTreeMap::new(),

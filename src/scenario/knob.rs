@@ -257,6 +257,14 @@ macro_rules! knob_section {
                 $field:ident : $ty:ty = $default:expr, swarm [$slo:expr, $shi:expr], valid [$vlo:expr, $vhi:expr];
             )*
         }
+        $(
+            plain {
+                $(
+                    $(#[doc = $pdoc:literal])+
+                    $pfield:ident : $pty:ty = $pdefault:expr;
+                )*
+            }
+        )?
     ) => {
         $(#[$smeta])*
         #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -267,6 +275,11 @@ macro_rules! knob_section {
                 #[serde(default, skip_serializing_if = "Option::is_none")]
                 pub $field: Option<$crate::scenario::knob::Knob<$ty>>,
             )*
+            $($(
+                $(#[doc = $pdoc])+
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $pfield: Option<$pty>,
+            )*)?
         }
 
         #[doc = concat!("The resolved `[", $path, "]` settings of one seed.")]
@@ -276,6 +289,10 @@ macro_rules! knob_section {
                 $(#[doc = $doc])+
                 pub $field: $ty,
             )*
+            $($(
+                $(#[doc = $pdoc])+
+                pub $pfield: $pty,
+            )*)?
         }
 
         impl $section {
@@ -306,6 +323,7 @@ macro_rules! knob_section {
             pub fn resolve(&self, swarm: bool, seed: u64) -> $params {
                 $params {
                     $( $field: Self::$field().resolve(self.$field.as_ref(), swarm, seed), )*
+                    $($( $pfield: self.$pfield.clone().unwrap_or($pdefault), )*)?
                 }
             }
 
@@ -324,6 +342,15 @@ macro_rules! knob_section {
                             }
                         },
                     )*
+                    $($(
+                        $crate::scenario::knob::KnobDoc {
+                            path: concat!($path, ".", stringify!($pfield)),
+                            default: format!("{:?}", $pdefault).to_lowercase(),
+                            swarm: "-".to_string(),
+                            valid: "see meaning".to_string(),
+                            doc: concat!($($pdoc, "\n"),+).trim(),
+                        },
+                    )*)?
                 ]
             }
         }

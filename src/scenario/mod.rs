@@ -275,6 +275,9 @@ pub struct ScenarioFile {
     /// Settings of the `kv_register` system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_register: Option<systems::kv_register::KvRegisterSection>,
+    /// Settings of the `es_cluster` system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub es_cluster: Option<systems::es_cluster::EsClusterSection>,
 }
 
 /// Fault settings of one seed.

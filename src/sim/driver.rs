@@ -108,7 +108,12 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
             now_ns,
         };
         let outcome = match pending {
-            Pending::Msg { id, from, msg } => {
+            Pending::Msg {
+                id,
+                from,
+                msg,
+                copy,
+            } => {
                 if ctx.core.net.is_cut(from, node) {
                     // The partition began while the message was in flight.
                     ctx.core.trace.push(
@@ -125,6 +130,9 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
                 }
                 ctx.core.trace.push(now_ns, Event::Deliver { id, to: node });
                 ctx.core.net.count_arrival(from, node, Ok(()));
+                if copy {
+                    ctx.probe("duplicate_delivered");
+                }
                 catch_unwind(AssertUnwindSafe(|| proc.on_message(&mut ctx, from, msg)))
             }
             Pending::Timer { key, generation } => {

@@ -38,7 +38,7 @@ use crate::plan::{FaultAction, Plan};
 use driver::{run_node, Shared, WaitDue};
 pub use trace::{Event, Phase, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
-pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, View, World};
+pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World};
 
 /// A message of a system under test.
 pub trait Message: Clone + fmt::Debug + Send + 'static {
@@ -59,6 +59,10 @@ pub trait System: Sized + Send + Sync + 'static {
     type Proc: Process<Self> + Send + 'static;
     /// What the checks need from the end of the run.
     type Final: Send + 'static;
+    /// Verification records processes emit while running ([`Ctx::observe`]): facts the
+    /// checks need that no single process keeps to the end (e.g. every committed entry,
+    /// when logs are compacted). Not part of any protocol; `()` when unused.
+    type Observation: Send + 'static;
 
     /// Set up from the plan (processes, bugs, workload).
     fn new(plan: &Plan) -> Self;
@@ -68,6 +72,9 @@ pub trait System: Sized + Send + Sync + 'static {
     fn settled(&self, view: &View<'_, Self>) -> bool;
     /// Observations for the checks, taken when the run ends.
     fn finish(&self, view: &View<'_, Self>) -> Self::Final;
+    /// Coverage probes for the moment a process crashes: name the risky window it was
+    /// in (e.g. a leader with entries not yet replicated). Default: none.
+    fn crash_probes(&self, _proc: &Self::Proc, _probes: &mut Vec<&'static str>) {}
 }
 
 /// A process's state machine: sans-I/O, driven by messages and timers.
@@ -80,7 +87,7 @@ pub trait Process<S: System> {
 
 /// What one simulated run produced.
 #[derive(Debug)]
-pub struct SimOutput<F> {
+pub struct SimOutput<F, O> {
     /// Everything that happened.
     pub trace: Trace,
     /// What the clients saw.
@@ -93,6 +100,8 @@ pub struct SimOutput<F> {
     pub probes: BTreeMap<&'static str, u64>,
     /// Network counters per directed link.
     pub links: BTreeMap<(usize, usize), LinkStats>,
+    /// Verification records, in the order they were made.
+    pub observations: Vec<Observed<O>>,
     /// Whether the system settled before the heal bound.
     pub settled: bool,
     /// Simulated time at the end (ns).
@@ -104,13 +113,16 @@ const SETTLE_POLL_MS: u64 = 20;
 
 /// Run `plan` to completion on the current thread (which must be a fresh thread per
 /// seed) and return what happened.
-pub fn simulate<S: System>(plan: &Plan, level: TraceLevel) -> SimOutput<S::Final> {
+pub fn simulate<S: System>(plan: &Plan, level: TraceLevel) -> SimOutput<S::Final, S::Observation> {
     install_panic_hook();
     let runtime = Runtime::with_seed_and_config(plan.madsim_seed, madsim::Config::default());
     runtime.block_on(supervise::<S>(plan.clone(), level))
 }
 
-async fn supervise<S: System>(plan: Plan, level: TraceLevel) -> SimOutput<S::Final> {
+async fn supervise<S: System>(
+    plan: Plan,
+    level: TraceLevel,
+) -> SimOutput<S::Final, S::Observation> {
     let handle = Handle::current();
     let shared = Arc::new(Shared {
         system: S::new(&plan),
@@ -163,7 +175,13 @@ async fn supervise<S: System>(plan: Plan, level: TraceLevel) -> SimOutput<S::Fin
             }
             FaultAction::Crash { node } => {
                 handle.kill(ids[*node]);
-                world.procs[*node] = None;
+                if let Some(proc) = world.procs[*node].take() {
+                    let mut probes = Vec::new();
+                    shared.system.crash_probes(&proc, &mut probes);
+                    for probe in probes {
+                        *world.core.probes.entry(probe).or_insert(0) += 1;
+                    }
+                }
                 world.core.crash(*node, now_ns);
             }
             FaultAction::Restart { node } => {
@@ -280,6 +298,7 @@ async fn supervise<S: System>(plan: Plan, level: TraceLevel) -> SimOutput<S::Fin
         panic: core.panic.clone(),
         probes: std::mem::take(&mut core.probes),
         links: core.net.links().clone(),
+        observations: std::mem::take(&mut core.observations),
         settled,
         end_ns: now_ns,
     }

@@ -46,10 +46,29 @@ pub struct NodePanic {
     pub message: String,
 }
 
+/// A verification record with when and where it was made.
+#[derive(Debug, Clone)]
+pub struct Observed<O> {
+    /// When (ns).
+    pub t_ns: u64,
+    /// Which process.
+    pub node: usize,
+    /// What.
+    pub obs: O,
+}
+
 /// Something waiting in a process's queue.
 pub(crate) enum Pending<S: System> {
-    Msg { id: u64, from: usize, msg: S::Msg },
-    Timer { key: S::Timer, generation: u64 },
+    Msg {
+        id: u64,
+        from: usize,
+        msg: S::Msg,
+        copy: bool,
+    },
+    Timer {
+        key: S::Timer,
+        generation: u64,
+    },
 }
 
 /// The shared state of a run, apart from the process state machines.
@@ -72,6 +91,7 @@ pub struct Core<S: System> {
     pub(crate) trace: Trace,
     pub(crate) history: Vec<Operation>,
     pub(crate) probes: BTreeMap<&'static str, u64>,
+    pub(crate) observations: Vec<Observed<S::Observation>>,
     pub(crate) panic: Option<NodePanic>,
     pub(crate) halted: bool,
     pub(crate) phase: Phase,
@@ -121,6 +141,7 @@ impl<S: System> World<S> {
                 trace: Trace::new(level),
                 history: Vec::new(),
                 probes: BTreeMap::new(),
+                observations: Vec::new(),
                 panic: None,
                 halted: false,
                 phase: Phase::Chaos,
@@ -211,10 +232,20 @@ impl<S: System> Core<S> {
                             id: copy,
                             from,
                             msg: msg.clone(),
+                            copy: true,
                         },
                     );
                 }
-                self.enqueue(to, arrive_ns, Pending::Msg { id, from, msg });
+                self.enqueue(
+                    to,
+                    arrive_ns,
+                    Pending::Msg {
+                        id,
+                        from,
+                        msg,
+                        copy: false,
+                    },
+                );
             }
         }
     }
@@ -470,6 +501,15 @@ impl<'a, S: System> Ctx<'a, S> {
     /// Count a coverage probe: a risky window this run actually reached.
     pub fn probe(&mut self, name: &'static str) {
         *self.core.probes.entry(name).or_insert(0) += 1;
+    }
+
+    /// Record a verification fact for the checks (see [`System::Observation`]).
+    pub fn observe(&mut self, obs: S::Observation) {
+        self.core.observations.push(Observed {
+            t_ns: self.now_ns,
+            node: self.node,
+            obs,
+        });
     }
 }
 

@@ -305,10 +305,12 @@ impl System for KvRegister {
     type Record = Entry;
     type Proc = Proc;
     type Final = KvFinal;
+    type Observation = ();
 
     fn new(plan: &Plan) -> Self {
         let params = match &plan.params.system {
             super::SystemParams::KvRegister(p) => p.clone(),
+            other => panic!("kv_register planned with {other:?}"),
         };
         let clients = plan.nodes_with(Role::Client);
         KvRegister {
@@ -700,7 +702,12 @@ pub struct KvFinal {
 }
 
 impl Checked for KvRegister {
-    fn check(plan: &Plan, out: &SimOutput<KvFinal>, check: &str, budget: &Budget) -> CheckOutcome {
+    fn check(
+        plan: &Plan,
+        out: &SimOutput<KvFinal, ()>,
+        check: &str,
+        budget: &Budget,
+    ) -> CheckOutcome {
         let finals = out
             .finals
             .as_ref()
@@ -716,7 +723,7 @@ impl Checked for KvRegister {
     }
 }
 
-fn durability(check: &str, out: &SimOutput<KvFinal>, finals: &KvFinal) -> CheckOutcome {
+fn durability(check: &str, out: &SimOutput<KvFinal, ()>, finals: &KvFinal) -> CheckOutcome {
     let Some((_, Some(primary))) = finals.replicas.first() else {
         return CheckOutcome::fail(
             check,
@@ -798,7 +805,7 @@ fn durability(check: &str, out: &SimOutput<KvFinal>, finals: &KvFinal) -> CheckO
 fn convergence(
     check: &str,
     plan: &Plan,
-    out: &SimOutput<KvFinal>,
+    out: &SimOutput<KvFinal, ()>,
     finals: &KvFinal,
 ) -> CheckOutcome {
     for (node, state) in &finals.replicas {

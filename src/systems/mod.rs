@@ -9,6 +9,7 @@
 //! scenario's checks on the plain data the simulation returned.
 
 pub mod clients;
+pub mod es_cluster;
 pub mod kv_register;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ use crate::sim::{self, NodePanic, SimOutput, System, Trace, TraceLevel};
 pub enum SystemKind {
     /// A replicated key-value store with a fixed primary.
     KvRegister,
+    /// An event-sourced service replicated with Raft, optionally sharded.
+    EsCluster,
 }
 
 /// A planted bug.
@@ -82,11 +85,13 @@ pub struct SystemInfo {
 pub enum SystemParams {
     /// `[kv_register]`.
     KvRegister(kv_register::KvRegisterParams),
+    /// `[es_cluster]`.
+    EsCluster(es_cluster::EsClusterParams),
 }
 
 impl SystemKind {
     /// Every system.
-    pub const ALL: &'static [SystemKind] = &[SystemKind::KvRegister];
+    pub const ALL: &'static [SystemKind] = &[SystemKind::KvRegister, SystemKind::EsCluster];
 
     /// The system called `name`.
     pub fn from_name(name: &str) -> Option<SystemKind> {
@@ -103,6 +108,13 @@ impl SystemKind {
                 checks: kv_register::CHECKS,
                 workloads: &[WorkloadKind::Kv],
             },
+            SystemKind::EsCluster => &SystemInfo {
+                name: "es_cluster",
+                about: "event-sourced service replicated with Raft (events, not commands, in the log): router, consistent reads through the log, projection, sharding with replicated two-phase-commit transfers",
+                bugs: es_cluster::BUGS,
+                checks: es_cluster::CHECKS,
+                workloads: &[WorkloadKind::Bank, WorkloadKind::Kv],
+            },
         }
     }
 
@@ -110,6 +122,7 @@ impl SystemKind {
     pub fn topology(self, params: &Params) -> Vec<NodeSpec> {
         match self {
             SystemKind::KvRegister => kv_register::topology(params),
+            SystemKind::EsCluster => es_cluster::topology(params),
         }
     }
 
@@ -122,22 +135,49 @@ impl SystemKind {
                     .unwrap_or_default()
                     .resolve(swarm, seed),
             ),
+            SystemKind::EsCluster => {
+                let mut p = file
+                    .es_cluster
+                    .clone()
+                    .unwrap_or_default()
+                    .resolve(swarm, seed);
+                if p.election_timeout_ms_min > p.election_timeout_ms_max {
+                    std::mem::swap(
+                        &mut p.election_timeout_ms_min,
+                        &mut p.election_timeout_ms_max,
+                    );
+                }
+                SystemParams::EsCluster(p)
+            }
         }
     }
 
     /// Validate the system's own section (and that no other system's section is present).
     pub fn check_file(self, file: &ScenarioFile, problems: &mut Vec<(String, String)>) {
-        if let Some(section) = &file.kv_register {
-            if self == SystemKind::KvRegister {
-                section.check(problems);
-            } else {
-                problems.push((
-                    "kv_register".into(),
-                    format!(
-                        "a [kv_register] section in a scenario of system `{}`",
-                        self.info().name
-                    ),
-                ));
+        let mut foreign = |section: &str| {
+            problems.push((
+                section.to_string(),
+                format!(
+                    "a [{section}] section in a scenario of system `{}`: it only applies to system `{section}`",
+                    self.info().name
+                ),
+            ));
+        };
+        match (self, &file.kv_register, &file.es_cluster) {
+            (SystemKind::KvRegister, _, Some(_)) => foreign("es_cluster"),
+            (SystemKind::EsCluster, Some(_), _) => foreign("kv_register"),
+            _ => {}
+        }
+        match self {
+            SystemKind::KvRegister => {
+                if let Some(section) = &file.kv_register {
+                    section.check(problems);
+                }
+            }
+            SystemKind::EsCluster => {
+                if let Some(section) = &file.es_cluster {
+                    es_cluster::check_section(section, problems);
+                }
             }
         }
     }
@@ -146,6 +186,7 @@ impl SystemKind {
     pub fn knob_docs(self) -> Vec<crate::scenario::knob::KnobDoc> {
         match self {
             SystemKind::KvRegister => kv_register::KvRegisterSection::docs(),
+            SystemKind::EsCluster => es_cluster::EsClusterSection::docs(),
         }
     }
 }
@@ -155,7 +196,7 @@ pub trait Checked: System {
     /// Run the check called `check` (one of the system's catalogue checks).
     fn check(
         plan: &Plan,
-        out: &SimOutput<Self::Final>,
+        out: &SimOutput<Self::Final, Self::Observation>,
         check: &str,
         budget: &Budget,
     ) -> CheckOutcome;
@@ -213,6 +254,7 @@ pub struct Execution {
 pub fn execute(plan: &Plan, options: &ExecOptions) -> Execution {
     match plan.system {
         SystemKind::KvRegister => execute_with::<kv_register::KvRegister>(plan, options),
+        SystemKind::EsCluster => execute_with::<es_cluster::EsCluster>(plan, options),
     }
 }
 
