@@ -92,6 +92,7 @@ impl SeedResult {
 pub fn run_seed(job: &SeedJob) -> SeedResult {
     let plan = Plan::new(&job.scenario, job.seed);
     let exec = systems::execute(&plan, &job.options);
+    let trace_hash = exec.trace.hash();
     let determinism = job.check_determinism.then(|| {
         let again = on_fresh_thread(job.seed, {
             let plan = plan.clone();
@@ -100,7 +101,7 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
         });
         match again {
             Ok(second) => {
-                let identical = second.trace.hash() == exec.trace.hash();
+                let identical = second.trace.hash() == trace_hash;
                 Determinism {
                     identical,
                     divergence: if identical {
@@ -124,7 +125,7 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
         checks: exec.checks.clone(),
         panic: exec.panic.clone(),
         harness_error: None,
-        trace_hash: exec.trace.hash(),
+        trace_hash,
         events: exec.trace.events().len(),
         messages,
         operations: exec.history.ops.len(),

@@ -36,7 +36,7 @@ use crate::history::History;
 use crate::net::LinkStats;
 use crate::plan::{FaultAction, Plan};
 use driver::{run_node, Shared, WaitDue};
-pub use trace::{Event, Phase, Trace, TraceEvent, TraceLevel};
+pub use trace::{Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
 pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World};
 

@@ -220,11 +220,9 @@ impl Trace {
         &self.events
     }
 
-    /// A hash of every event (payload text excluded), stable within one build.
+    /// A hash of every event (payload text excluded), stable across processes.
     pub fn hash(&self) -> u64 {
-        // `DefaultHasher::new()` has fixed keys: the same events hash alike in every
-        // process of one build (unlike a `RandomState` hasher).
-        let mut hasher = std::hash::DefaultHasher::new();
+        let mut hasher = StableHasher::default();
         self.events.hash(&mut hasher);
         hasher.finish()
     }
@@ -250,6 +248,64 @@ impl Trace {
     }
 }
 
+/// A fast hasher with fixed constants: equal input, equal hash, in every process.
+///
+/// For comparing runs (trace hashes, state digests), not for hash tables facing untrusted
+/// keys. Multiply–rotate over 8-byte words, as in rustc's FxHasher.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StableHasher {
+    hash: u64,
+}
+
+impl StableHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for StableHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        // A final avalanche so nearby inputs spread over all bits.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
 /// Where two traces first differ: the index and each side's event (None past its end).
 pub fn first_divergence(
     a: &Trace,
@@ -265,6 +321,28 @@ pub fn first_divergence(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stable_hasher_is_pinned() {
+        let mut h = StableHasher::default();
+        "faultline".hash(&mut h);
+        42u64.hash(&mut h);
+        let again = {
+            let mut h = StableHasher::default();
+            "faultline".hash(&mut h);
+            42u64.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(h.finish(), again);
+        assert_eq!(
+            again, 2525610455451372873,
+            "changing the hasher changes every trace hash"
+        );
+        let mut other = StableHasher::default();
+        "faultlinf".hash(&mut other);
+        42u64.hash(&mut other);
+        assert_ne!(other.finish(), again);
+    }
 
     #[test]
     fn jsonl_is_flat_and_hash_ignores_payloads() {

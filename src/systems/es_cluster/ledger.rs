@@ -527,7 +527,7 @@ impl Ledger {
         );
         self.applied = entry.index;
         let mut effects = Vec::new();
-        let mut hasher = std::hash::DefaultHasher::new();
+        let mut hasher = crate::sim::StableHasher::default();
         self.chain.hash(&mut hasher);
         match &entry.payload {
             Payload::Noop => 0u8.hash(&mut hasher),
@@ -805,7 +805,7 @@ impl Ledger {
 
 /// A stable 64-bit hash of a log entry (for agreement checks).
 pub fn entry_hash(entry: &LogEntry) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
+    let mut hasher = crate::sim::StableHasher::default();
     entry.hash(&mut hasher);
     hasher.finish()
 }
