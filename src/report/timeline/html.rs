@@ -35,6 +35,8 @@ const AXIS_H: f64 = 38.0;
 const PAD: f64 = 12.0;
 /// Space right of the end inside the plot (px): room for a marker's label at the end.
 const PAD_RIGHT: f64 = 70.0;
+/// Space between the start of a bar and its label (px).
+const LABEL_DX: f64 = 3.0;
 /// Width of the whole run at the initial zoom (px).
 const INITIAL_WIDTH: f64 = 1400.0;
 /// How many operations of one check the header lists as jump buttons.
@@ -365,13 +367,13 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         num(AXIS_H)
     );
     for &(name, t0, t1) in &m.phases {
-        w!(
+        label(
             o,
-            "<text class=\"phase-name {name} lbl\" x=\"{}\" y=\"13\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\">{name}</text>",
-            c.x(t0 + 0.0),
-            num(t0),
-            num(t1 - t0),
-            name.len() + 2
+            c,
+            &format!("phase-name {name}"),
+            (t0, t1 - t0),
+            13.0,
+            name,
         );
     }
     o.s("</svg>\n");
@@ -515,15 +517,13 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
             esc(&op_tip(c, bar.index, op, bar.t0, bar.t1, &bar.flagged_by))
         );
         let text = op_label(op);
-        w!(
-            labels,
-            "<text class=\"lbl op-lbl {status}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\">{}</text>",
-            c.x(bar.t0),
-            num(y + ROW_H / 2.0 + 4.0),
-            num(bar.t0),
-            num(bar.t1 - bar.t0),
-            text.chars().count(),
-            esc(&text)
+        label(
+            &mut labels,
+            c,
+            &format!("op-lbl {status}"),
+            (bar.t0, bar.t1 - bar.t0),
+            y + ROW_H / 2.0 + 4.0,
+            &text,
         );
     }
     o.s("</g>\n");
@@ -554,6 +554,21 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
     o.s("<g id=\"msgmarks\">");
     o.s(&marks.0);
     o.s("</g>\n</g>\n</svg>\n</div></div>\n");
+}
+
+/// A label at the start of a bar or band, shown by the script only when it fits in the
+/// bar's width (`data-w`, ms) at the current zoom; `data-n` is its length in characters.
+fn label(out: &mut Out, c: &Ctx<'_>, class: &str, (t, width): (f64, f64), y: f64, text: &str) {
+    w!(
+        out,
+        "<text class=\"lbl {class}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\" data-dx=\"{LABEL_DX}\">{}</text>",
+        num(PAD + t * c.k + LABEL_DX),
+        num(y),
+        num(t),
+        num(width),
+        text.chars().count(),
+        esc(text)
+    );
 }
 
 fn defs(o: &mut Out) {
@@ -664,15 +679,13 @@ fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
     } else {
         format!("{} {}", shape_name(p.shape), sides)
     };
-    w!(
+    label(
         labels,
-        "<text class=\"lbl band-lbl part-lbl\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\">{}</text>",
-        c.x(p.t0),
-        num(y + NET_ROW_H - 3.5),
-        num(p.t0),
-        num(p.t1 - p.t0),
-        text.chars().count(),
-        esc(&text)
+        c,
+        "band-lbl part-lbl",
+        (p.t0, p.t1 - p.t0),
+        y + NET_ROW_H - 3.5,
+        &text,
     );
 }
 
@@ -770,15 +783,13 @@ fn clog_band(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, clog: &ClogSpan) {
             );
         }
     }
-    w!(
+    label(
         labels,
-        "<text class=\"lbl band-lbl clog-lbl\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\">{}</text>",
-        c.x(clog.t0),
-        num(y + NET_ROW_H - 3.5),
-        num(clog.t0),
-        num(clog.t1 - clog.t0),
-        name.chars().count(),
-        esc(&name)
+        c,
+        "band-lbl clog-lbl",
+        (clog.t0, clog.t1 - clog.t0),
+        y + NET_ROW_H - 3.5,
+        &name,
     );
 }
 
@@ -834,15 +845,13 @@ fn node_span(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, s: &NodeSpan, kind: &st
         ("down", n) => format!("down · lost {n}"),
         _ => "paused".to_string(),
     };
-    w!(
+    label(
         labels,
-        "<text class=\"lbl band-lbl {kind}-lbl\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-w=\"{}\" data-n=\"{}\">{}</text>",
-        c.x(s.t0),
-        num(lane.y + lane.h / 2.0 + 4.0),
-        num(s.t0),
-        num(s.t1 - s.t0),
-        text.chars().count(),
-        esc(&text)
+        c,
+        &format!("band-lbl {kind}-lbl"),
+        (s.t0, s.t1 - s.t0),
+        lane.y + lane.h / 2.0 + 4.0,
+        &text,
     );
 }
 

@@ -115,7 +115,7 @@ fn draw(
             "panic in {} at {:.3} ms: {}",
             p.name,
             ms(p.t_ns),
-            shorten(&p.message, 180)
+            shorten(&p.message, 230)
         ),
         None => exec
             .checks
@@ -237,31 +237,38 @@ fn draw(
         }
     }
 
-    // Operations by status; those a failing check names outlined in violet.
+    // Operations by status. Those a failing check names get a violet column over their
+    // lane first (under every bar), then a heavy violet outline, drawn last: visible even
+    // when the bar is a pixel wide.
+    let flagged = || m.ops.iter().filter(|b| !b.flagged_by.is_empty());
+    chart.draw_series(flagged().map(|bar| {
+        let lane = &m.lanes[bar.lane];
+        let (c0, c1) = span(bar.t0, bar.t1.max(bar.t0 + 3.0 * px));
+        Rectangle::new(
+            [(c0, lane.y + 1.0), (c1, lane.y + lane.h - 1.0)],
+            FLAG.mix(0.18).filled(),
+        )
+    }))?;
+    let corners = |bar: &super::model::OpBar| {
+        let y = m.lanes[bar.lane].row_y(bar.row, ROW_H);
+        let (t0, t1) = span(bar.t0, bar.t1);
+        [(t0, y), (t1, y + ROW_H)]
+    };
     for bar in &m.ops {
         let Some(op) = exec.history.ops.get(bar.index) else {
             continue;
         };
-        let lane = &m.lanes[bar.lane];
-        let y = lane.row_y(bar.row, ROW_H);
-        let (t0, t1) = span(bar.t0, bar.t1);
         let (fill, edge) = match op.status {
             Status::Ok => (OK.filled(), OK_EDGE),
             Status::Fail => (FAIL.filled(), FAIL_EDGE),
             Status::Info => (INFO.mix(0.55).filled(), INFO_EDGE),
         };
-        let corners = [(t0, y), (t1, y + ROW_H)];
-        let flagged = !bar.flagged_by.is_empty();
-        let outline = if flagged {
-            FLAG.stroke_width(2)
-        } else {
-            edge.stroke_width(1)
-        };
         chart.draw_series([
-            Rectangle::new(corners, fill),
-            Rectangle::new(corners, outline),
+            Rectangle::new(corners(bar), fill),
+            Rectangle::new(corners(bar), edge.stroke_width(1)),
         ])?;
     }
+    chart.draw_series(flagged().map(|bar| Rectangle::new(corners(bar), FLAG.stroke_width(3))))?;
 
     // Panics: a line across every lane and a cross on the process.
     for p in &m.panics {
