@@ -39,6 +39,9 @@ const PAD_RIGHT: f64 = 70.0;
 const LABEL_DX: f64 = 3.0;
 /// Width of the whole run at the initial zoom (px).
 const INITIAL_WIDTH: f64 = 1400.0;
+/// Characters of a message's content shown in its tooltip; a catch-up message can carry
+/// kilobytes, which would bloat the page, and `trace.jsonl` has the whole text.
+const MESSAGE_TEXT_MAX: usize = 1200;
 /// How many operations of one check the header lists as jump buttons.
 const JUMPS_PER_CHECK_MAX: usize = 40;
 /// Colours of message labels, by label index (wraps around).
@@ -344,7 +347,7 @@ fn toolbar(o: &mut Out, c: &Ctx<'_>) {
         m.syncs.len()
     );
     o.s("<span class=\"group legend\"><i class=\"sw ok\"></i>ok <i class=\"sw fail\"></i>fail <i class=\"sw info\"></i>unknown <i class=\"sw flag\"></i>highlighted <i class=\"sw down\"></i>down <i class=\"sw pause\"></i>paused <i class=\"sw part\"></i>partition <i class=\"sw clog\"></i>clog</span>\n");
-    o.s("<span class=\"group muted hint\">ctrl+wheel to zoom · click to pin a tooltip</span>\n");
+    o.s("<span class=\"group muted hint\">zoom: ctrl+wheel, + − 0 · n: next highlighted · m: messages · click pins a tooltip</span>\n");
     o.s("</nav>\n");
 }
 
@@ -589,6 +592,16 @@ fn defs(o: &mut Out) {
         "<g id=\"m-panic\"><circle r=\"8\"/><path d=\"M0,-4.5L0,1.2M0,3.2L0,4.6\"/></g>",
         "</defs>\n"
     ));
+}
+
+/// The first `max` characters of `text`, saying how much was left out.
+fn clip(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept}… ({} more characters in trace.jsonl)", n - max)
 }
 
 /// The tooltip of an operation.
@@ -899,7 +912,7 @@ fn message(o: &mut Out, marks: &mut Out, c: &Ctx<'_>, msg: &Message) {
     }
     if let Some(text) = &msg.text {
         tip.push('\n');
-        tip.push_str(text);
+        tip.push_str(&clip(text, MESSAGE_TEXT_MAX));
     }
     let tip = esc(&tip);
     let mut class = format!("m ml{}", msg.label);

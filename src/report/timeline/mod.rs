@@ -24,6 +24,16 @@
 //!   reordering or a clog is dotted. They can be filtered by label and hidden; they start
 //!   hidden when there are more than [`MESSAGES_SHOWN_MAX`].
 //!
+//! # Using the page
+//!
+//! Open `reports/<scenario>/<seed>/timeline.html` in any browser; it needs no network.
+//! Zoom with the toolbar, with ctrl+wheel (around the pointer) or with `+`, `-` and `0`
+//! (fit); scroll sideways. Hover anything for its details, click to pin the tooltip (to
+//! copy from it), `Esc` to let go. The header's operation buttons and `n` jump to the
+//! highlighted operations. `m` shows or hides messages. A view can be linked:
+//! `timeline.html#t=300-450` opens on that window (ms), `timeline.html#op=12` on one
+//! operation.
+//!
 //! # How the page stays fast
 //!
 //! Everything is plain SVG written here, once; the page's script only reacts to the
@@ -90,6 +100,7 @@ pub(crate) fn esc(s: &str) -> String {
             // Attribute values keep their line breaks (tooltips have several lines).
             '\n' => out.push_str("&#10;"),
             '\r' => {}
+            '\t' => out.push(' '),
             c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),
         }

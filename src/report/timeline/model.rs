@@ -231,7 +231,7 @@ pub struct Counts {
     pub held: BTreeMap<&'static str, u64>,
     /// Messages still in flight at the end.
     pub in_flight: u64,
-    /// Fault actions by kind.
+    /// Faults by kind (partition, crash, pause, clog; not their ends).
     pub faults: BTreeMap<&'static str, u64>,
     /// Operations by status.
     pub ops: BTreeMap<&'static str, u64>,
@@ -402,14 +402,14 @@ impl Model {
                                 row: 0,
                                 open: true,
                             });
-                            "partition"
+                            Some("partition")
                         }
                         FaultAction::Heal { id } => {
                             if let Some(at) = open_partition.remove(id) {
                                 partitions[at].t1 = t;
                                 partitions[at].open = false;
                             }
-                            "heal"
+                            None
                         }
                         FaultAction::Crash { node } => {
                             open_down.insert(*node, downs.len());
@@ -421,10 +421,10 @@ impl Model {
                                 losses: Vec::new(),
                                 incarnation: None,
                             });
-                            "crash"
+                            Some("crash")
                         }
                         // The process is down until it has booted again (below).
-                        FaultAction::Restart { .. } => "restart",
+                        FaultAction::Restart { .. } => None,
                         FaultAction::Pause { node } => {
                             open_pause.insert(*node, pauses.len());
                             pauses.push(NodeSpan {
@@ -435,14 +435,14 @@ impl Model {
                                 losses: Vec::new(),
                                 incarnation: None,
                             });
-                            "pause"
+                            Some("pause")
                         }
                         FaultAction::Resume { node } => {
                             if let Some(at) = open_pause.remove(node) {
                                 pauses[at].t1 = t;
                                 pauses[at].open = false;
                             }
-                            "resume"
+                            None
                         }
                         FaultAction::Clog { from, to, until_ms } => {
                             open_clog.insert((*from, *to), clogs.len());
@@ -455,17 +455,20 @@ impl Model {
                                 row: 0,
                                 open: true,
                             });
-                            "clog"
+                            Some("clog")
                         }
                         FaultAction::Unclog { from, to } => {
                             if let Some(at) = open_clog.remove(&(*from, *to)) {
                                 clogs[at].t1 = t;
                                 clogs[at].open = false;
                             }
-                            "unclog"
+                            None
                         }
                     };
-                    *counts.faults.entry(kind).or_insert(0) += 1;
+                    // Count faults, not their ends (heal, restart, resume, unclog).
+                    if let Some(kind) = kind {
+                        *counts.faults.entry(kind).or_insert(0) += 1;
+                    }
                 }
                 Event::Send {
                     id,
