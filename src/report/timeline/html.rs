@@ -89,11 +89,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A process's name: from the plan, else its lane's (a client the plan does not name).
     fn name(&self, node: usize) -> String {
-        self.plan
-            .nodes
-            .get(node)
-            .map_or_else(|| format!("#{node}"), |n| n.name.clone())
+        match (self.plan.nodes.get(node), self.model.lane_of(node)) {
+            (Some(n), _) => n.name.clone(),
+            (None, Some(lane)) => lane.name.clone(),
+            (None, None) => format!("#{node}"),
+        }
     }
 
     /// Overlay x of time `t` at the initial zoom.
@@ -198,7 +200,11 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
 
     o.s("<table class=\"checks\">\n");
     if exec.checks.is_empty() {
-        o.s("<tr><td colspan=\"3\" class=\"muted\">no checks ran: the run stopped at the panic</td></tr>\n");
+        o.s(if exec.panic.is_some() {
+            "<tr><td colspan=\"3\" class=\"muted\">no checks ran: the run stopped at the panic</td></tr>\n"
+        } else {
+            "<tr><td colspan=\"3\" class=\"muted\">no checks ran</td></tr>\n"
+        });
     }
     for check in &exec.checks {
         let v = verdict_name(check.verdict);
@@ -358,9 +364,14 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
     let msgs_class = if m.messages.len() <= MESSAGES_SHOWN_MAX {
         ""
     } else {
-        " no-msgs"
+        "no-msgs"
     };
-    o.s("<div id=\"scroller\"><div id=\"grid\">\n");
+    w!(
+        o,
+        "<div id=\"scroller\"><div id=\"grid\" style=\"grid-template-columns:{}px max-content;grid-template-rows:{}px auto\">\n",
+        num(LABEL_W),
+        num(AXIS_H)
+    );
     o.s("<div id=\"corner\">time (ms)</div>\n");
 
     // Axis: tick labels are drawn by the script; the phase names are placed items.
@@ -412,7 +423,7 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
     w!(
         o,
         "<svg id=\"plot\" class=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\">\n",
-        msgs_class.trim_start(),
+        msgs_class,
         num(h)
     );
     defs(o);
