@@ -657,60 +657,37 @@ fn op_tip(c: &Ctx<'_>, index: usize, op: &Operation, t0: f64, t1: f64, flags: &[
 }
 
 fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
-    let m = c.model;
-    let net = &m.lanes[0];
-    let y = net.row_y(p.row, NET_ROW_H);
     let healed = if p.open {
         "not healed before the end".to_string()
     } else {
         format!("healed at {}", ms_text(p.t1))
     };
-    let healed = format!("{healed} · lasted {}", ms_text(p.t1 - p.t0));
     let sides = partition_sides(c, p);
     let mut tip = format!(
-        "partition #{} · {}\nfrom {} · {}",
+        "partition #{} · {}\nfrom {} · {healed} · lasted {}",
         p.id,
         shape_name(p.shape),
         ms_text(p.t0),
-        healed
+        ms_text(p.t1 - p.t0)
     );
     if !sides.is_empty() {
         tip.push_str(&format!("\nsides: {sides}"));
     }
     tip.push_str(&format!("\ncut links: {}", cut_links(c, &p.blocked)));
-    let tip = esc(&tip);
-    w!(
-        o,
-        "<rect class=\"part\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{tip}\"/>",
-        num(p.t0),
-        num(y),
-        num(p.t1 - p.t0),
-        num(NET_ROW_H)
-    );
-    for node in p.nodes() {
-        if let Some(lane) = m.lane_of(node) {
-            w!(
-                o,
-                "<rect class=\"part-strip\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"5\" data-tip=\"{tip}\"/>",
-                num(p.t0),
-                num(lane.y + 1.0),
-                num(p.t1 - p.t0)
-            );
-        }
-    }
     let text = if sides.is_empty() {
         format!("{} #{}", shape_name(p.shape), p.id)
     } else {
         format!("{} {}", shape_name(p.shape), sides)
     };
-    label(
-        labels,
-        c,
-        "band-lbl part-lbl",
-        (p.t0, p.t1 - p.t0),
-        y + NET_ROW_H - 3.5,
-        &text,
-    );
+    let band = LinkBand {
+        kind: "part",
+        span: (p.t0, p.t1),
+        row: p.row,
+        strip: (1.0, 5.0),
+        tip,
+        text,
+    };
+    band.draw(o, labels, c, p.nodes());
 }
 
 /// `r0 | r1 r2`: groups of processes that still reach each other (both ways), when the
@@ -777,44 +754,81 @@ fn cut_links(c: &Ctx<'_>, blocked: &[(usize, usize)]) -> String {
 }
 
 fn clog_band(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, clog: &ClogSpan) {
-    let m = c.model;
-    let net = &m.lanes[0];
-    let y = net.row_y(clog.row, NET_ROW_H);
-    let name = format!("clog {} → {}", c.name(clog.from), c.name(clog.to));
-    let tip = esc(&format!(
-        "{name}\nmessages on the link held from {} until {} (planned until {} ms) · {}",
+    let text = format!("clog {} → {}", c.name(clog.from), c.name(clog.to));
+    let tip = format!(
+        "{text}\nmessages on the link held from {} until {} (planned until {} ms) · {}",
         ms_text(clog.t0),
         ms_text(clog.t1),
         clog.until_ms,
         ms_text(clog.t1 - clog.t0)
-    ));
-    w!(
-        o,
-        "<rect class=\"clog\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{tip}\"/>",
-        num(clog.t0),
-        num(y),
-        num(clog.t1 - clog.t0),
-        num(NET_ROW_H)
     );
-    for node in [clog.from, clog.to] {
-        if let Some(lane) = m.lane_of(node) {
-            w!(
-                o,
-                "<rect class=\"clog-strip\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"4\" data-tip=\"{tip}\"/>",
-                num(clog.t0),
-                num(lane.y + 6.0),
-                num(clog.t1 - clog.t0)
-            );
+    let band = LinkBand {
+        kind: "clog",
+        span: (clog.t0, clog.t1),
+        row: clog.row,
+        strip: (6.0, 4.0),
+        tip,
+        text,
+    };
+    band.draw(o, labels, c, [clog.from, clog.to]);
+}
+
+/// A network fault (partition or clog): a labelled band on a row of the network lane,
+/// and a thin strip on the lane of every process it touches, all with one tooltip.
+struct LinkBand {
+    /// CSS class stem: `part` or `clog`.
+    kind: &'static str,
+    /// Start and end (ms).
+    span: (f64, f64),
+    /// Row on the network lane.
+    row: usize,
+    /// Offset from the lane's top and height of the strips (px).
+    strip: (f64, f64),
+    tip: String,
+    text: String,
+}
+
+impl LinkBand {
+    fn draw(
+        &self,
+        o: &mut Out,
+        labels: &mut Out,
+        c: &Ctx<'_>,
+        nodes: impl IntoIterator<Item = usize>,
+    ) {
+        let kind = self.kind;
+        let (t0, t1) = self.span;
+        let y = c.model.lanes[0].row_y(self.row, NET_ROW_H);
+        let tip = esc(&self.tip);
+        w!(
+            o,
+            "<rect class=\"{kind}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{tip}\"/>",
+            num(t0),
+            num(y),
+            num(t1 - t0),
+            num(NET_ROW_H)
+        );
+        for node in nodes {
+            if let Some(lane) = c.model.lane_of(node) {
+                w!(
+                    o,
+                    "<rect class=\"{kind}-strip\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{tip}\"/>",
+                    num(t0),
+                    num(lane.y + self.strip.0),
+                    num(t1 - t0),
+                    num(self.strip.1)
+                );
+            }
         }
+        label(
+            labels,
+            c,
+            &format!("band-lbl {kind}-lbl"),
+            (t0, t1 - t0),
+            y + NET_ROW_H - 3.5,
+            &self.text,
+        );
     }
-    label(
-        labels,
-        c,
-        "band-lbl clog-lbl",
-        (clog.t0, clog.t1 - clog.t0),
-        y + NET_ROW_H - 3.5,
-        &name,
-    );
 }
 
 fn node_span(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, s: &NodeSpan, kind: &str) {

@@ -113,6 +113,20 @@ pub struct NodeSpan {
     pub incarnation: Option<u32>,
 }
 
+impl NodeSpan {
+    /// A span that starts at `t` and lasts until the end of the run unless closed.
+    fn starting(node: usize, t: f64, end_ms: f64) -> Self {
+        NodeSpan {
+            node,
+            t0: t,
+            t1: end_ms,
+            open: true,
+            losses: Vec::new(),
+            incarnation: None,
+        }
+    }
+}
+
 /// A partition from its start to its heal.
 #[derive(Debug, Clone)]
 pub struct PartitionSpan {
@@ -413,28 +427,14 @@ impl Model {
                         }
                         FaultAction::Crash { node } => {
                             open_down.insert(*node, downs.len());
-                            downs.push(NodeSpan {
-                                node: *node,
-                                t0: t,
-                                t1: end_ms,
-                                open: true,
-                                losses: Vec::new(),
-                                incarnation: None,
-                            });
+                            downs.push(NodeSpan::starting(*node, t, end_ms));
                             Some("crash")
                         }
                         // The process is down until it has booted again (below).
                         FaultAction::Restart { .. } => None,
                         FaultAction::Pause { node } => {
                             open_pause.insert(*node, pauses.len());
-                            pauses.push(NodeSpan {
-                                node: *node,
-                                t0: t,
-                                t1: end_ms,
-                                open: true,
-                                losses: Vec::new(),
-                                incarnation: None,
-                            });
+                            pauses.push(NodeSpan::starting(*node, t, end_ms));
                             Some("pause")
                         }
                         FaultAction::Resume { node } => {
