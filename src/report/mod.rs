@@ -4,7 +4,7 @@
 //!   failed, when a planted bug was first caught, and the coverage probes reached;
 //!   [`exit_code`] turns the tallies into the process exit code.
 //! * [`write_seed_artifacts`] writes one seed's directory: `plan.json`, `trace.jsonl`,
-//!   `history.jsonl`, `verdicts.json`, `timeline.html` and `REPLAY`.
+//!   `history.jsonl`, `verdicts.json`, `timeline.html`, `timeline.svg` and `REPLAY`.
 //! * [`write_summary`] and [`write_junit`] write the sweep's `summary.json` and JUnit XML.
 //!
 //! Everything here is I/O at the edge, on plain data the simulation already returned.
@@ -353,6 +353,10 @@ pub fn write_seed_artifacts(
     fs::write(
         dir.join("timeline.html"),
         timeline::render_html(scenario, plan, exec),
+    )?;
+    fs::write(
+        dir.join("timeline.svg"),
+        timeline::render_svg(scenario, plan, exec),
     )?;
     fs::write(
         dir.join("REPLAY"),
