@@ -94,6 +94,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
             return Ok(super::exit_code::INTERNAL);
         }
     }
-    println!("  artifacts: {}/ (timeline.html, trace.jsonl, history.jsonl, plan.json, verdicts.json, REPLAY)", dir.display());
+    println!("  artifacts: {}/ (timeline.html, timeline.svg, trace.jsonl, history.jsonl, plan.json, verdicts.json, REPLAY)", dir.display());
     Ok(report::seed_exit_code(exec.verdict))
 }

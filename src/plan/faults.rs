@@ -117,6 +117,13 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
     let partitionable: Vec<usize> = (0..nodes.len())
         .filter(|&i| nodes[i].role != Role::Client)
         .collect();
+    // Links that carry traffic: clients talk to servers, never to each other.
+    let links: Vec<(usize, usize)> = (0..nodes.len())
+        .flat_map(|a| (0..nodes.len()).map(move |b| (a, b)))
+        .filter(|&(a, b)| {
+            a != b && (nodes[a].role != Role::Client || nodes[b].role != Role::Client)
+        })
+        .collect();
 
     let mut candidates = Vec::new();
     let mut draw =
@@ -198,11 +205,10 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
         f.clog.interval_ms_mean,
         (f.clog.duration_ms_min, f.clog.duration_ms_max),
         &mut |rng, c| {
-            if nodes.len() < 2 {
+            if links.is_empty() {
                 return false;
             }
-            c.node = rng.index(nodes.len());
-            c.peer = (c.node + 1 + rng.index(nodes.len() - 1)) % nodes.len();
+            (c.node, c.peer) = links[rng.index(links.len())];
             true
         },
     );

@@ -137,6 +137,7 @@ impl ClientCore {
                 let current = self.current.as_mut()?;
                 current.attempts += 1;
                 ctx.probe("client_retry");
+                ctx.note("retry_op", current.history[0] as i64);
                 ctx.set_timer(timer(ClientTimer::Retry), self.request_timeout_ms);
                 Some(Outgoing {
                     seq: current.seq,
@@ -145,9 +146,10 @@ impl ClientCore {
                 })
             }
             ClientTimer::GiveUp => {
-                if self.current.take().is_some() {
+                if let Some(abandoned) = self.current.take() {
                     // The outcome stays unknown: the history entry is never completed.
                     ctx.probe("client_gave_up");
+                    ctx.note("gave_up_op", abandoned.history[0] as i64);
                     ctx.cancel_timer(timer(ClientTimer::Retry));
                     self.schedule_next(ctx, timer);
                 }

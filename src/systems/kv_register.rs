@@ -231,6 +231,7 @@ impl Replica {
         if !log.is_empty() {
             ctx.probe("recovered_nonempty_log");
         }
+        ctx.note("recovered_log", log.len() as i64);
         Replica {
             log,
             ..Replica::default()
@@ -446,6 +447,7 @@ impl KvRegister {
             return;
         }
         p.state.commit = candidate;
+        ctx.note("commit", candidate as i64);
         p.state.apply();
         let done: Vec<u64> = p.waiting.range(..candidate).map(|(&i, _)| i).collect();
         for index in done {
@@ -716,14 +718,20 @@ impl Checked for KvRegister {
             "linearizability" => {
                 crate::check::linearizability_outcome(check, &out.history, ModelKind::Kv, budget)
             }
-            "durability" => durability(check, out, finals),
+            "durability" => durability(check, plan, out, finals),
             "convergence" => convergence(check, plan, out, finals),
             other => unreachable!("scenario validation admits only known checks, got {other}"),
         }
     }
 }
 
-fn durability(check: &str, out: &SimOutput<KvFinal, ()>, finals: &KvFinal) -> CheckOutcome {
+fn durability(
+    check: &str,
+    plan: &Plan,
+    out: &SimOutput<KvFinal, ()>,
+    finals: &KvFinal,
+) -> CheckOutcome {
+    let name = |client: u64| plan.nodes[client as usize].name.as_str();
     let Some((_, Some(primary))) = finals.replicas.first() else {
         return CheckOutcome::fail(
             check,
@@ -767,7 +775,7 @@ fn durability(check: &str, out: &SimOutput<KvFinal, ()>, finals: &KvFinal) -> Ch
                 op.f,
                 op.key.as_deref().unwrap_or(""),
                 op.input,
-                op.client,
+                name(op.client),
                 op.ret.unwrap_or(0) / 1_000_000
             ),
             lost,
@@ -784,7 +792,7 @@ fn durability(check: &str, out: &SimOutput<KvFinal, ()>, finals: &KvFinal) -> Ch
                 op.f,
                 op.key.as_deref().unwrap_or(""),
                 op.input,
-                op.client
+                name(op.client)
             ),
             twice,
         );

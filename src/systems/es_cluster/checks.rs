@@ -190,7 +190,12 @@ impl Checked for EsCluster {
                 crate::check::linearizability_outcome(check, &out.history, model, budget)
             }
             "log_agreement" => log_agreement(check, plan, &out.observations),
-            "durability" => durability(check, &out.history, &committed(&out.observations, shards)),
+            "durability" => durability(
+                check,
+                plan,
+                &out.history,
+                &committed(&out.observations, shards),
+            ),
             "snapshot_replay" => {
                 snapshot_replay(check, plan, finals, &committed(&out.observations, shards))
             }
@@ -338,7 +343,7 @@ fn requests(history: &History) -> Vec<ReqId> {
         .collect()
 }
 
-fn durability(check: &str, history: &History, committed: &Committed) -> CheckOutcome {
+fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed) -> CheckOutcome {
     let mut reqs: BTreeSet<ReqId> = BTreeSet::new();
     let mut txn_of: BTreeMap<ReqId, u64> = BTreeMap::new();
     let mut decided: BTreeMap<u64, bool> = BTreeMap::new();
@@ -399,7 +404,7 @@ fn durability(check: &str, history: &History, committed: &Committed) -> CheckOut
                 op.f,
                 op.key.as_deref().unwrap_or(""),
                 op.input,
-                op.client,
+                plan.nodes[op.client as usize].name,
                 op.ret.unwrap_or(0) as f64 / 1e6
             ),
             lost,
