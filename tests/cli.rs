@@ -318,3 +318,19 @@ fn replay_writes_its_artifacts_identically_twice() {
     assert!(traces[0].len() > 10_000);
     assert!(traces[0] == traces[1], "two replays wrote different traces");
 }
+
+#[test]
+fn scenario_reference_lists_every_knob_as_the_code_defines_it() {
+    let out = faultline()
+        .args(["list", "knobs", "--markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    assert!(table.lines().count() > 40);
+    let reference = std::fs::read_to_string("scenarios/README.md").unwrap();
+    assert!(
+        reference.contains(&table),
+        "scenarios/README.md is out of date: paste the output of `faultline list knobs --markdown`"
+    );
+}

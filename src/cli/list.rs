@@ -30,6 +30,9 @@ pub struct ListArgs {
     pub what: What,
     /// For `scenarios`: files or directories.
     pub paths: Vec<PathBuf>,
+    /// For `knobs`: print a Markdown table (the one in `scenarios/README.md`).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Print the listing.
@@ -64,22 +67,22 @@ pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
             }
         }
         What::Knobs => {
-            let mut docs = scenario::knob_docs();
-            for s in SystemKind::ALL {
-                docs.extend(s.knob_docs());
+            if args.markdown {
+                print!("{}", knobs_markdown());
+                return Ok(super::exit_code::PASS);
             }
             println!(
                 "{:40} {:>9} {:>16} {:>22}  meaning",
                 "knob", "default", "swarm range", "allowed"
             );
-            for d in docs {
+            for d in all_knobs() {
                 println!(
                     "{:40} {:>9} {:>16} {:>22}  {}",
                     d.path,
                     d.default,
                     d.swarm,
                     d.valid,
-                    d.doc.replace('\n', " ")
+                    one_line(d.doc)
                 );
             }
         }
@@ -103,4 +106,34 @@ pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(super::exit_code::PASS)
+}
+
+fn all_knobs() -> Vec<scenario::knob::KnobDoc> {
+    let mut docs = scenario::knob_docs();
+    for s in SystemKind::ALL {
+        docs.extend(s.knob_docs());
+    }
+    docs
+}
+
+fn one_line(doc: &str) -> String {
+    doc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The knob reference as a Markdown table.
+pub fn knobs_markdown() -> String {
+    let mut out = String::from(
+        "| knob | default | swarm range | allowed | meaning |\n|---|---|---|---|---|\n",
+    );
+    for d in all_knobs() {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            d.path,
+            d.default,
+            d.swarm,
+            d.valid,
+            one_line(d.doc).replace('|', "\\|")
+        ));
+    }
+    out
 }
