@@ -1,0 +1,52 @@
+//! Every shipped scenario meets its expectation on a bounded number of seeds: correct
+//! systems pass every seed, and every planted bug is caught by the check it names.
+//! (CI's smoke sweep runs more seeds of the same through the binary.)
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use faultline::report::{Outcome, Tally};
+use faultline::runner::{run_pool, SeedJob};
+use faultline::scenario::{discover, Expect, Scenario};
+use faultline::systems::ExecOptions;
+
+const SEEDS: u64 = 60;
+
+#[test]
+fn every_shipped_scenario_meets_its_expectation() {
+    let files = discover(&[PathBuf::from("scenarios")]).expect("scenarios/ exists");
+    assert!(files.len() >= 15, "expected the shipped catalogue, found {} files", files.len());
+    let scenarios: Vec<Arc<Scenario>> = files
+        .iter()
+        .map(|f| Arc::new(Scenario::load(f).unwrap_or_else(|e| panic!("{e}"))))
+        .collect();
+    let jobs = scenarios.iter().enumerate().flat_map(|(index, scenario)| {
+        (0..SEEDS).map(move |seed| SeedJob {
+            scenario: scenario.clone(),
+            scenario_index: index,
+            seed,
+            check_determinism: seed % 20 == 0,
+            keep: false,
+            options: ExecOptions::default(),
+        })
+    });
+    let mut tallies: Vec<Tally> = scenarios.iter().map(|s| Tally::new(s, 0)).collect();
+    let never = AtomicBool::new(false);
+    let finished = run_pool(jobs, 2, &never, |r| tallies[r.scenario_index].add(&r));
+    assert_eq!(finished as u64, SEEDS * scenarios.len() as u64);
+
+    let mut failures = Vec::new();
+    for (t, s) in tallies.iter().zip(&scenarios) {
+        assert!(t.nondeterministic.is_empty(), "{}: nondeterministic seeds {:?}", t.name, t.nondeterministic);
+        assert!(t.harness_errors.is_empty(), "{}: internal errors {:?}", t.name, t.harness_errors);
+        if t.outcome(true) != Outcome::Ok {
+            let first = t.failing.first().map(|f| format!("seed {} {:?}: {}", f.seed, f.verdict, f.message));
+            failures.push(format!("{} ({:?}): {:?} {}", t.name, s.file.expect, t.outcome(true), first.unwrap_or_default()));
+        }
+        if s.file.expect != Expect::Pass {
+            assert!(t.caught > 0, "{}: planted bug never caught", t.name);
+        }
+    }
+    assert!(failures.is_empty(), "scenarios that missed their expectation:\n{}", failures.join("\n"));
+}
