@@ -1,0 +1,804 @@
+//! The Wing–Gong–Lowe search for one partition.
+//!
+//! # The idea
+//!
+//! Lay out the partition's events on a line in real-time order: one *call* entry per
+//! operation and one *return* entry per operation that returned. A linearization picks
+//! operations one at a time; an operation may go next iff its call comes before the
+//! earliest return of every operation not yet picked (nothing still pending finished
+//! before it started). In list terms: walking from the head, every call entry met before
+//! the first return entry is a *candidate*.
+//!
+//! The search is a depth-first search over these choices. Picking an operation *lifts* its
+//! call and return entries out of the doubly linked list (O(1), and O(1) to put back when
+//! backtracking — "dancing links"), and the model steps the state. When no candidate can
+//! go, the operation owning the first return entry can never be placed in time: a dead end,
+//! so backtrack and try the next candidate instead.
+//!
+//! Lowe's improvement makes this practical: the future of the search depends only on the
+//! *configuration* — which operations are linearized (a bitset) and the model state — so
+//! every configuration is explored at most once (the visited set).
+//!
+//! # What faultline adds
+//!
+//! * **Unknown outcomes.** `Info` operations have no return entry: they may be picked any
+//!   time after their call, or never. The search succeeds as soon as every `ok` operation
+//!   is linearized, and it tries `Info` candidates after the others, so unknown operations
+//!   are only used when something needs them.
+//! * **Read-only operations are greedy.** If an operation that never changes the state (a
+//!   read, a failed CAS) can go next, putting it first is never worse: any completion that
+//!   places it later can move it to the front (the state is unchanged, and one fewer
+//!   pending return only frees the others). So it is taken without trying alternatives,
+//!   and if what follows it fails, the configuration fails. Read-only `Info` operations (a
+//!   read nobody saw) are dropped altogether.
+//! * **Doomed configurations are abandoned early.** When an `ok` operation cannot happen in
+//!   the current state, the model is asked ([`Model::can_become_possible`]) whether any
+//!   of the operations that may still run before its return could make it possible; if
+//!   not, the configuration is a dead end now rather than after exploring every
+//!   interleaving of those operations. On Porcupine's 50-client key-value history this
+//!   cuts the search by an order of magnitude.
+//! * **Identical unknown operations are interchangeable.** Two pending `Info` operations
+//!   with equal model ops (say two timed-out `write 3`) behave the same and neither has a
+//!   deadline, so only the earliest-called unpicked one is ever tried.
+//! * **Integers everywhere.** States are interned to ids and each (state, operation)
+//!   transition is computed once ([`Memo`]); the linearized bitset carries an incremental
+//!   Zobrist hash and is trimmed to the words that carry information before it is stored
+//!   ([`Visited`]), so long histories cost a few words per configuration.
+//! * **Resumable.** [`Search::run`] stops after a given number of steps and continues
+//!   later, so the caller can interleave partitions (see the parent module).
+//!
+//! Everything is a function of the partition's operations in a fixed order: no clock is
+//! read except to honour a wall-clock budget, and no table is ever iterated.
+
+use super::model::Model;
+use super::tables::{mix64, Interner, Memo, Visited, ILLEGAL};
+use std::time::Duration;
+
+/// The wall clock. Read only for the wall-clock budget, whose expiry is the one
+/// documented source of non-determinism (the verdict becomes Unknown).
+#[allow(clippy::disallowed_types)]
+type WallClock = std::time::Instant;
+
+/// One operation of a partition, as handed to the search.
+pub(crate) struct PartOp<'a, Op> {
+    /// Index in the history.
+    pub index: usize,
+    /// The model's view of it.
+    pub op: &'a Op,
+    /// Invocation time.
+    pub call: u64,
+    /// Completion time; `None` for an operation with an unknown outcome (`Info`).
+    pub ret: Option<u64>,
+}
+
+/// Why a search stopped without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Steps,
+    Wall,
+}
+
+/// Counts search steps (model transitions evaluated) against the budget.
+pub(crate) struct Meter {
+    pub steps: u64,
+    max_steps: Option<u64>,
+    wall: Option<(WallClock, Duration)>,
+    next_clock: u64,
+}
+
+/// Steps between two looks at the clock.
+const CLOCK_EVERY: u64 = 1 << 12;
+
+impl Meter {
+    pub fn new(max_steps: Option<u64>, wall: Option<Duration>) -> Meter {
+        // See `WallClock`: only when a wall-clock budget is set.
+        #[allow(clippy::disallowed_methods)]
+        let wall = wall.map(|w| (WallClock::now(), w));
+        Meter {
+            steps: 0,
+            max_steps,
+            wall,
+            next_clock: CLOCK_EVERY,
+        }
+    }
+
+    #[inline]
+    fn tick(&mut self) {
+        self.steps += 1;
+    }
+
+    /// Whether a budget ran out. Checked only between candidates, so a search stops at the
+    /// same point every time (at most a configuration's worth of steps past the budget).
+    #[inline]
+    fn exhausted(&mut self) -> Option<Stop> {
+        if let Some(max) = self.max_steps {
+            if self.steps >= max {
+                return Some(Stop::Steps);
+            }
+        }
+        if self.steps >= self.next_clock {
+            self.next_clock = self.steps + CLOCK_EVERY;
+            if let Some((start, wall)) = self.wall {
+                if start.elapsed() >= wall {
+                    return Some(Stop::Wall);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What the search found.
+pub(crate) enum Outcome {
+    Linearizable,
+    Violation(Violation),
+    Stopped(Stop),
+}
+
+/// No linearization exists: the deepest configuration the search reached.
+pub(crate) struct Violation {
+    /// History indices, in linearization order.
+    pub prefix: Vec<usize>,
+    /// The model state after the prefix, described.
+    pub state: String,
+    /// History indices of the operations that could go next but cannot happen, in call
+    /// order.
+    pub stuck: Vec<usize>,
+}
+
+/// How one slice of search ended.
+pub(crate) enum Poll {
+    Done(Outcome),
+    /// The slice ran out; call [`Search::run`] again to continue.
+    Paused,
+}
+
+/// A node's operation, with this bit set for a return entry.
+const RET: u32 = 1 << 31;
+/// The head and tail sentinels' "operation" (it reads as a return entry).
+const SENTINEL: u32 = u32::MAX;
+/// No node / no operation.
+const NONE: u32 = u32::MAX;
+const HEAD: usize = 0;
+
+/// The largest partition the search handles (operation ids must leave room for `RET`).
+pub(crate) const MAX_OPS: usize = (RET - 2) as usize;
+
+/// A list node: node 0 is the head, `1..=E` the entries in real-time order, `E + 1` the
+/// tail.
+#[derive(Clone, Copy)]
+struct Node {
+    next: u32,
+    prev: u32,
+    /// The operation, `| RET` for a return entry.
+    op: u32,
+}
+
+/// What the search knows about each operation (by local id).
+#[derive(Clone, Copy)]
+struct OpInfo {
+    call_node: u32,
+    /// `NONE` for unknown outcomes.
+    ret_node: u32,
+    /// For an unknown operation, the previous one (in call order) with an equal op.
+    twin: u32,
+    read_only: bool,
+}
+
+/// The set of linearized operations, trimmed for storage.
+///
+/// Operations are numbered `ok` ones first, in call order, then `Info` ones in call order.
+/// In any configuration, early `ok` operations are all linearized and late ones all
+/// pending, so the `ok` part is stored as "all ones below word `ok_lo`" plus the words up
+/// to the last non-zero one; the `Info` part up to its last non-zero word.
+struct Linearized {
+    ok: Vec<u64>,
+    info: Vec<u64>,
+    n_ok: usize,
+    ok_lo: usize,
+    ok_hi: usize,
+    info_hi: usize,
+    /// Zobrist hash: the XOR of the members' keys.
+    hash: u64,
+}
+
+impl Linearized {
+    fn new(n_ok: usize, n_info: usize) -> Linearized {
+        Linearized {
+            ok: vec![0; n_ok.div_ceil(64)],
+            info: vec![0; n_info.div_ceil(64)],
+            n_ok,
+            ok_lo: 0,
+            ok_hi: 0,
+            info_hi: 0,
+            hash: 0,
+        }
+    }
+
+    /// The Zobrist key of an operation (`mix64` is a bijection: keys are distinct).
+    #[inline]
+    fn key(op: usize) -> u64 {
+        mix64(op as u64 ^ 0x6c69_6e65_6172_697a)
+    }
+
+    /// The value of word `w` of the `ok` part when all its operations are linearized.
+    #[inline]
+    fn full(&self, w: usize) -> u64 {
+        let rem = self.n_ok % 64;
+        if w + 1 == self.ok.len() && rem != 0 {
+            (1u64 << rem) - 1
+        } else {
+            u64::MAX
+        }
+    }
+
+    #[inline]
+    fn contains(&self, op: usize) -> bool {
+        if op < self.n_ok {
+            self.ok[op / 64] & (1 << (op % 64)) != 0
+        } else {
+            let i = op - self.n_ok;
+            self.info[i / 64] & (1 << (i % 64)) != 0
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, op: usize) {
+        self.hash ^= Linearized::key(op);
+        if op < self.n_ok {
+            let w = op / 64;
+            self.ok[w] |= 1 << (op % 64);
+            self.ok_hi = self.ok_hi.max(w + 1);
+            while self.ok_lo < self.ok.len() && self.ok[self.ok_lo] == self.full(self.ok_lo) {
+                self.ok_lo += 1;
+            }
+        } else {
+            let i = op - self.n_ok;
+            let w = i / 64;
+            self.info[w] |= 1 << (i % 64);
+            self.info_hi = self.info_hi.max(w + 1);
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, op: usize) {
+        self.hash ^= Linearized::key(op);
+        if op < self.n_ok {
+            let w = op / 64;
+            self.ok[w] &= !(1 << (op % 64));
+            self.ok_lo = self.ok_lo.min(w);
+            while self.ok_hi > 0 && self.ok[self.ok_hi - 1] == 0 {
+                self.ok_hi -= 1;
+            }
+        } else {
+            let i = op - self.n_ok;
+            self.info[i / 64] &= !(1 << (i % 64));
+            while self.info_hi > 0 && self.info[self.info_hi - 1] == 0 {
+                self.info_hi -= 1;
+            }
+        }
+    }
+
+    /// Record `(self, state)` in `visited`; `false` if it was there already.
+    #[inline]
+    fn visit(&self, visited: &mut Visited, state: u32) -> bool {
+        let ok = &self.ok[self.ok_lo..self.ok_hi.max(self.ok_lo)];
+        let info = &self.info[..self.info_hi];
+        let header = [
+            state as u64,
+            self.ok_lo as u64,
+            ok.len() as u64,
+            info.len() as u64,
+        ];
+        let h = mix64(self.hash ^ (state as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        visited.insert(h, header, ok, info)
+    }
+}
+
+/// Interned states and memoised transitions.
+struct Transitions<'m, 'a, M: Model> {
+    model: &'m M,
+    ops: Vec<&'a M::Op>,
+    states: Interner<M::State>,
+    memo: Memo,
+}
+
+impl<M: Model> Transitions<'_, '_, M> {
+    /// The state after `op` in `state`, computing it once per pair.
+    #[inline]
+    fn step(&mut self, state: u32, op: usize) -> Option<u32> {
+        if let Some(next) = self.memo.get(state, op as u32) {
+            return (next != ILLEGAL).then_some(next);
+        }
+        let next = self.model.step(self.states.get(state)?, self.ops[op]);
+        let id = next.and_then(|s| {
+            let (id, new) = self.states.intern(s);
+            if new {
+                self.memo.add_state(id);
+            }
+            // Ids at or above ILLEGAL cannot be memoised; no realistic search gets there.
+            (id < ILLEGAL).then_some(id)
+        });
+        self.memo.put(state, op as u32, id.unwrap_or(ILLEGAL));
+        id
+    }
+}
+
+/// One configuration on the current search path.
+struct Level {
+    /// The model state here.
+    state: u32,
+    /// This level's candidates are `cands[start..end]`; `next` is the next to try.
+    start: u32,
+    end: u32,
+    next: u32,
+    /// The operation taken to reach the level above (`NONE` at the top).
+    chosen: u32,
+    /// That operation was read-only and taken greedily: if the level above fails, so does
+    /// this one.
+    greedy: bool,
+}
+
+/// A resumable search of one partition.
+pub(crate) struct Search<'m, 'a, M: Model> {
+    ops: &'a [PartOp<'a, M::Op>],
+    /// Local operation id -> index in `ops`.
+    order: Vec<usize>,
+    n_ok: usize,
+    nodes: Vec<Node>,
+    info: Vec<OpInfo>,
+    tr: Transitions<'m, 'a, M>,
+    lin: Linearized,
+    visited: Visited,
+    /// The current path, from the initial configuration.
+    levels: Vec<Level>,
+    /// Candidates of the levels on the path: (operation, state after it).
+    cands: Vec<(u32, u32)>,
+    /// Scratch: the current window of candidates.
+    window: Vec<u32>,
+    /// `ok` operations not linearized yet.
+    remaining: usize,
+    /// The deepest dead end so far: its prefix and state.
+    best: Option<(Vec<u32>, u32)>,
+    init: u32,
+    started: bool,
+}
+
+impl<'m, 'a, M: Model> Search<'m, 'a, M> {
+    /// Prepare the search of a partition. `ops` are its operations that did not fail.
+    pub fn new(model: &'m M, ops: &'a [PartOp<'a, M::Op>]) -> Search<'m, 'a, M> {
+        // Local numbering: ok operations in call order, then unknown ones in call order.
+        // Unknown read-only operations are dropped: for an operation that changes
+        // nothing, never happening is as good as happening.
+        let mut keyed: Vec<(bool, u64, usize)> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.ret.is_some() || !model.is_read_only(p.op))
+            .map(|(i, p)| (p.ret.is_none(), p.call, i))
+            .collect();
+        keyed.sort_unstable();
+        let n = keyed.len();
+        let n_ok = keyed.iter().take_while(|k| !k.0).count();
+        let order: Vec<usize> = keyed.iter().map(|k| k.2).collect();
+        let model_ops: Vec<&'a M::Op> = order.iter().map(|&i| ops[i].op).collect();
+
+        // Entries in real-time order; at equal times calls come first (those operations
+        // overlap), then by operation.
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n + n_ok);
+        for (id, &i) in order.iter().enumerate() {
+            entries.push((ops[i].call, id as u32));
+            if let Some(ret) = ops[i].ret {
+                entries.push((ret, id as u32 | RET));
+            }
+        }
+        // Sorting by (time, op | RET) puts calls (no RET bit) first at equal times.
+        entries.sort_unstable_by_key(|&(t, e)| (t, e & RET, e));
+        let mut nodes: Vec<Node> = Vec::with_capacity(entries.len() + 2);
+        let mut info: Vec<OpInfo> = model_ops
+            .iter()
+            .map(|op| OpInfo {
+                call_node: NONE,
+                ret_node: NONE,
+                twin: NONE,
+                read_only: model.is_read_only(op),
+            })
+            .collect();
+        nodes.push(Node {
+            next: 1,
+            prev: NONE,
+            op: SENTINEL,
+        });
+        for (k, &(_, e)) in entries.iter().enumerate() {
+            let node = k as u32 + 1;
+            if let Some(i) = info.get_mut((e & !RET) as usize) {
+                if e & RET == 0 {
+                    i.call_node = node;
+                } else {
+                    i.ret_node = node;
+                }
+            }
+            nodes.push(Node {
+                next: node + 1,
+                prev: node - 1,
+                op: e,
+            });
+        }
+        nodes.push(Node {
+            next: NONE,
+            prev: entries.len() as u32,
+            op: SENTINEL,
+        });
+        if n > n_ok {
+            let mut classes: Interner<&M::Op> = Interner::new();
+            let mut last: Vec<u32> = Vec::new();
+            for id in n_ok..n {
+                let (class, new) = classes.intern(model_ops[id]);
+                if new {
+                    last.push(NONE);
+                }
+                if let Some(slot) = last.get_mut(class as usize) {
+                    info[id].twin = *slot;
+                    *slot = id as u32;
+                }
+            }
+        }
+
+        let mut tr = Transitions {
+            model,
+            ops: model_ops,
+            states: Interner::new(),
+            memo: Memo::new(n),
+        };
+        let (init, _) = tr.states.intern(model.init());
+        tr.memo.add_state(init);
+        let lin = Linearized::new(n_ok, n - n_ok);
+        let mut visited = Visited::new();
+        lin.visit(&mut visited, init);
+        Search {
+            ops,
+            order,
+            n_ok,
+            nodes,
+            info,
+            tr,
+            lin,
+            visited,
+            levels: Vec::new(),
+            cands: Vec::new(),
+            window: Vec::new(),
+            remaining: n_ok,
+            best: None,
+            init,
+            started: false,
+        }
+    }
+
+    /// Search until an answer, a budget runs out, or the meter passes `until` steps
+    /// (then [`Poll::Paused`]; calling again resumes exactly where it stopped).
+    pub fn run(&mut self, meter: &mut Meter, until: u64) -> Poll {
+        if !self.started {
+            self.started = true;
+            if self.remaining == 0 {
+                return Poll::Done(Outcome::Linearizable);
+            }
+            if let Some(done) = self.enter(self.init, meter) {
+                return Poll::Done(done);
+            }
+        }
+        // Every iteration tries one candidate, descends (at most n deep) or backtracks; the
+        // visited set bounds the descents, and the meter bounds the loop under a budget.
+        loop {
+            if self.remaining == 0 {
+                return Poll::Done(Outcome::Linearizable);
+            }
+            if let Some(stop) = meter.exhausted() {
+                return Poll::Done(Outcome::Stopped(stop));
+            }
+            if meter.steps >= until {
+                return Poll::Paused;
+            }
+            let Some(top) = self.levels.last_mut() else {
+                return Poll::Done(self.violation());
+            };
+            if top.next == top.end {
+                // A dead end: every candidate failed or leads somewhere explored.
+                let depth = self.levels.len() - 1;
+                let deeper = match &self.best {
+                    Some((b, _)) => depth > b.len(),
+                    None => true,
+                };
+                if deeper {
+                    let prefix = self.levels[..depth].iter().map(|l| l.chosen).collect();
+                    self.best = Some((prefix, self.levels[depth].state));
+                }
+                if self.backtrack() {
+                    continue;
+                }
+                return Poll::Done(self.violation());
+            }
+            let (op, next) = self.cands[top.next as usize];
+            top.next += 1;
+            let op = op as usize;
+            self.lin.insert(op);
+            if !self.lin.visit(&mut self.visited, next) {
+                self.lin.remove(op);
+                continue;
+            }
+            if let Some(top) = self.levels.last_mut() {
+                top.chosen = op as u32;
+            }
+            self.lift(op);
+            if let Some(done) = self.enter(next, meter) {
+                return Poll::Done(done);
+            }
+        }
+    }
+
+    #[inline]
+    fn unlink(&mut self, n: u32) {
+        let Node { next, prev, .. } = self.nodes[n as usize];
+        self.nodes[prev as usize].next = next;
+        self.nodes[next as usize].prev = prev;
+    }
+
+    #[inline]
+    fn relink(&mut self, n: u32) {
+        let Node { next, prev, .. } = self.nodes[n as usize];
+        self.nodes[prev as usize].next = n;
+        self.nodes[next as usize].prev = n;
+    }
+
+    /// Take `op` out of the list (it is linearized).
+    #[inline]
+    fn lift(&mut self, op: usize) {
+        let OpInfo {
+            call_node,
+            ret_node,
+            ..
+        } = self.info[op];
+        self.unlink(call_node);
+        if ret_node != NONE {
+            self.unlink(ret_node);
+        }
+        if op < self.n_ok {
+            self.remaining -= 1;
+        }
+    }
+
+    /// Put `op` back, undoing [`Search::lift`] (in the reverse order).
+    #[inline]
+    fn unlift(&mut self, op: usize) {
+        let OpInfo {
+            call_node,
+            ret_node,
+            ..
+        } = self.info[op];
+        if ret_node != NONE {
+            self.relink(ret_node);
+        }
+        self.relink(call_node);
+        if op < self.n_ok {
+            self.remaining += 1;
+        }
+    }
+
+    /// Expand a new configuration with state `state`: take a read-only candidate greedily
+    /// if one can go, otherwise push a level with the candidates to try, in order.
+    /// `Some` when that decides the search.
+    fn enter(&mut self, mut state: u32, meter: &mut Meter) -> Option<Outcome> {
+        // Greedy read-only steps chain; each lifts an operation, so this ends.
+        'config: loop {
+            if self.remaining == 0 {
+                return Some(Outcome::Linearizable);
+            }
+            self.window.clear();
+            let mut node = self.nodes[HEAD].next as usize;
+            loop {
+                let e = self.nodes[node].op;
+                if e & RET != 0 {
+                    break;
+                }
+                self.window.push(e);
+                node = self.nodes[node].next as usize;
+            }
+            let start = self.cands.len();
+            self.levels.push(Level {
+                state,
+                start: start as u32,
+                end: start as u32,
+                next: start as u32,
+                chosen: NONE,
+                greedy: false,
+            });
+            // Read-only operations first, greedily.
+            for k in 0..self.window.len() {
+                let op = self.window[k] as usize;
+                if !self.info[op].read_only {
+                    continue;
+                }
+                meter.tick();
+                let Some(next) = self.tr.step(state, op) else {
+                    continue;
+                };
+                self.lin.insert(op);
+                if !self.lin.visit(&mut self.visited, next) {
+                    // What follows this read was explored and failed; so does this
+                    // configuration, since taking the read first is never worse.
+                    self.lin.remove(op);
+                    return if self.backtrack() {
+                        None
+                    } else {
+                        Some(self.violation())
+                    };
+                }
+                if let Some(top) = self.levels.last_mut() {
+                    top.chosen = op as u32;
+                    top.greedy = true;
+                }
+                self.lift(op);
+                state = next;
+                continue 'config;
+            }
+            // No read-only operation can go: the other ok operations (in call order), then
+            // unknown ones — unless the configuration is doomed.
+            for k in 0..self.window.len() {
+                let op = self.window[k] as usize;
+                if op < self.n_ok && !self.info[op].read_only {
+                    meter.tick();
+                    if let Some(next) = self.tr.step(state, op) {
+                        self.cands.push((op as u32, next));
+                    }
+                }
+            }
+            if self.doomed(state) {
+                self.cands.truncate(start);
+                return None;
+            }
+            for k in 0..self.window.len() {
+                let op = self.window[k] as usize;
+                if op >= self.n_ok {
+                    let twin = self.info[op].twin;
+                    if twin == NONE || self.lin.contains(twin as usize) {
+                        meter.tick();
+                        if let Some(next) = self.tr.step(state, op) {
+                            self.cands.push((op as u32, next));
+                        }
+                    }
+                }
+            }
+            if let Some(top) = self.levels.last_mut() {
+                top.end = self.cands.len() as u32;
+            }
+            return None;
+        }
+    }
+
+    /// Whether some ok operation of the window that cannot happen in `state` never can
+    /// before its return, by the model's [`Model::can_become_possible`]. The window's
+    /// transitions from `state` are all memoised by the caller.
+    fn doomed(&self, state: u32) -> bool {
+        let Some(current) = self.tr.states.get(state) else {
+            return false;
+        };
+        for &x in &self.window {
+            let x = x as usize;
+            if x >= self.n_ok || self.tr.memo.get(state, x as u32) != Some(ILLEGAL) {
+                continue;
+            }
+            let later = Later {
+                search: self,
+                node: self.nodes[HEAD].next as usize,
+                stop: self.info[x].ret_node as usize,
+                skip: x,
+            };
+            if !self
+                .tr
+                .model
+                .can_become_possible(current, self.tr.ops[x], later)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Undo choices up to the most recent level with candidates left. `false` when the
+    /// whole search space is exhausted.
+    fn backtrack(&mut self) -> bool {
+        while let Some(dead) = self.levels.pop() {
+            self.cands.truncate(dead.start as usize);
+            let Some(parent) = self.levels.last_mut() else {
+                return false;
+            };
+            let op = parent.chosen as usize;
+            let greedy = parent.greedy;
+            parent.chosen = NONE;
+            parent.greedy = false;
+            self.unlift(op);
+            self.lin.remove(op);
+            if !greedy {
+                return true;
+            }
+            // The parent took a read-only operation greedily: it is dead too.
+        }
+        false
+    }
+
+    /// The violation found: the deepest configuration reached, described.
+    fn violation(&mut self) -> Outcome {
+        let (prefix, at) = self.best.take().unwrap_or((Vec::new(), self.init));
+        Outcome::Violation(self.explain(&prefix, at))
+    }
+
+    /// The prefix, its state, and the operations that could go next but cannot happen.
+    fn explain(&mut self, prefix: &[u32], at: u32) -> Violation {
+        let n = self.order.len();
+        let mut placed = vec![false; n];
+        for &op in prefix {
+            placed[op as usize] = true;
+        }
+        // The earliest return among pending ok operations bounds the candidates.
+        let deadline = (0..self.n_ok)
+            .filter(|&op| !placed[op])
+            .map(|op| self.info[op].ret_node)
+            .min()
+            .unwrap_or(NONE);
+        let mut candidates: Vec<usize> = (0..n)
+            .filter(|&op| !placed[op] && self.info[op].call_node < deadline)
+            .collect();
+        candidates.sort_unstable_by_key(|&op| self.info[op].call_node);
+        let mut stuck: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&op| self.tr.step(at, op).is_none())
+            .collect();
+        if stuck.is_empty() {
+            stuck = candidates;
+        }
+        let state = self
+            .tr
+            .states
+            .get(at)
+            .map_or_else(String::new, |s| self.tr.model.describe_state(s));
+        Violation {
+            prefix: prefix
+                .iter()
+                .map(|&op| self.ops[self.order[op as usize]].index)
+                .collect(),
+            state,
+            stuck: stuck
+                .into_iter()
+                .map(|op| self.ops[self.order[op]].index)
+                .collect(),
+        }
+    }
+}
+
+/// The state-changing operations that may take effect before the return entry `stop`:
+/// every operation whose call entry is still in the list before it.
+struct Later<'s, 'm, 'a, M: Model> {
+    search: &'s Search<'m, 'a, M>,
+    node: usize,
+    stop: usize,
+    skip: usize,
+}
+
+impl<'s, M: Model> Iterator for Later<'s, '_, '_, M> {
+    type Item = &'s M::Op;
+
+    fn next(&mut self) -> Option<&'s M::Op> {
+        let s = self.search;
+        // Walks forward through the list; stops at `stop` or at the tail sentinel.
+        while self.node != self.stop && s.nodes[self.node].op != SENTINEL {
+            let e = s.nodes[self.node].op;
+            self.node = s.nodes[self.node].next as usize;
+            if e & RET == 0 {
+                let op = e as usize;
+                if op != self.skip && !s.info[op].read_only {
+                    return Some(s.tr.ops[op]);
+                }
+            }
+        }
+        None
+    }
+}
