@@ -57,9 +57,9 @@ pub fn main() -> u8 {
 
 /// Bad input (254) when any error in the chain is one of the input error types, else 255.
 pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
-    let bad_input = err
-        .chain()
-        .any(|e| e.is::<BadInput>() || e.is::<crate::history::ParseError>());
+    let bad_input = err.chain().any(|e| {
+        e.is::<BadInput>() || e.is::<crate::history::ParseError>()
+    });
     if bad_input {
         exit_code::BAD_INPUT
     } else {
