@@ -122,7 +122,7 @@ pub struct Report {
 
 /// Valid, invalid (with why), or unknown (with why not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Verdict {
     /// The history is linearizable.
     Valid,
