@@ -209,6 +209,92 @@ fn generate_kv(ops: usize, keys: usize, clients: usize, seed: u64) -> History {
     History { ops: out }
 }
 
+/// A linearizable compare-and-set register history on one key: `clients` clients run
+/// reads, writes and CASes over a few values; about `info_pct`% of the operations time
+/// out (`info`: they take effect at a random later point, or never, and their client is
+/// replaced, as in Jepsen).
+fn generate_register(ops: usize, clients: usize, info_pct: u32, seed: u64) -> History {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut free_at = vec![0u64; clients];
+    let mut ids: Vec<u64> = (0..clients as u64).collect();
+    let mut next_id = clients as u64;
+    let mut points: Vec<(u64, usize)> = Vec::with_capacity(ops);
+    let mut out: Vec<Operation> = Vec::with_capacity(ops);
+    for i in 0..ops {
+        let c = (0..clients).min_by_key(|&c| (free_at[c], c)).unwrap_or(0);
+        let call = free_at[c] + rng.gen_range(0..3);
+        let ret = call + rng.gen_range(1..40);
+        free_at[c] = ret + 1;
+        let roll: u32 = rng.gen_range(0..100);
+        let (f, input) = match roll {
+            0..=49 => (Func::Read, Value::Nil),
+            50..=79 => (Func::Write, Value::Int(rng.gen_range(0..5))),
+            _ => (
+                Func::Cas,
+                Value::List(vec![
+                    Value::Int(rng.gen_range(0..5)),
+                    Value::Int(rng.gen_range(0..5)),
+                ]),
+            ),
+        };
+        let info = rng.gen_range(0..100) < info_pct;
+        let status = if info { Status::Info } else { Status::Ok };
+        if info {
+            // Takes effect half the time, somewhere after its call.
+            if rng.gen_bool(0.5) {
+                points.push((rng.gen_range(call..call + 200), i));
+            }
+        } else {
+            points.push((rng.gen_range(call..=ret), i));
+        }
+        out.push(Operation {
+            client: ids[c],
+            call,
+            ret: (!info).then_some(ret),
+            status,
+            f,
+            key: None,
+            input,
+            output: Value::Nil,
+        });
+        if info {
+            ids[c] = next_id;
+            next_id += 1;
+        }
+    }
+    points.sort_unstable();
+    let mut value: Option<i64> = None;
+    for (_, i) in points {
+        let op = &mut out[i];
+        let known = op.status == Status::Ok;
+        match (&op.f, &op.input) {
+            (Func::Read, _) if known => {
+                op.output = value.map_or(Value::Nil, Value::Int);
+            }
+            (Func::Write, Value::Int(v)) => value = Some(*v),
+            (Func::Cas, Value::List(items)) => {
+                let swap = items.first() == Some(&value.map_or(Value::Nil, Value::Int));
+                if swap {
+                    if let Some(Value::Int(new)) = items.get(1) {
+                        value = Some(*new);
+                    }
+                }
+                if known {
+                    op.output = Value::Bool(swap);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Reads that never took effect (info) report nothing; successful ones are filled in.
+    for op in &mut out {
+        if op.status == Status::Ok && op.f == Func::Cas && op.output == Value::Nil {
+            op.output = Value::Bool(false);
+        }
+    }
+    History { ops: out }
+}
+
 fn scaling() {
     println!("## Scaling with history length (linearizable kv, 8 clients, 1 key per 50 ops)\n");
     println!("| ops | keys | steps | median ms | µs per op |");
@@ -223,6 +309,27 @@ fn scaling() {
         );
         println!(
             "| {ops} | {keys} | {} | {:.2} | {:.2} |",
+            report.steps,
+            t.as_secs_f64() * 1e3,
+            us(t) / ops as f64
+        );
+    }
+    println!();
+    println!(
+        "## One register, no partitioning (linearizable cas-register, 8 clients, 5% \
+         operations with unknown outcome)\n"
+    );
+    println!("| ops | steps | median ms | µs per op |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for ops in [1_000usize, 10_000, 100_000] {
+        let h = generate_register(ops, 8, 5, 3);
+        let (t, report) = measure(&h, ModelKind::CasRegister);
+        assert!(
+            matches!(report.verdict, Verdict::Valid),
+            "generated history is valid"
+        );
+        println!(
+            "| {ops} | {} | {:.2} | {:.2} |",
             report.steps,
             t.as_secs_f64() * 1e3,
             us(t) / ops as f64

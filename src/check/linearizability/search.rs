@@ -39,7 +39,9 @@
 //!   cuts the search by an order of magnitude.
 //! * **Identical unknown operations are interchangeable.** Two pending `Info` operations
 //!   with equal model ops (say two timed-out `write 3`) behave the same and neither has a
-//!   deadline, so only the earliest-called unpicked one is ever tried.
+//!   deadline, so only the earliest-called unpicked one is ever tried. Unknown operations
+//!   are kept off the main list, on a list of these representatives, so a long history
+//!   with many operations that never took effect costs one entry per distinct operation.
 //! * **Integers everywhere.** States are interned to ids and each (state, operation)
 //!   transition is computed once ([`Memo`]); the linearized bitset carries an incremental
 //!   Zobrist hash and is trimmed to the words that carry information before it is stored
@@ -159,13 +161,17 @@ const RET: u32 = 1 << 31;
 const SENTINEL: u32 = u32::MAX;
 /// No node / no operation.
 const NONE: u32 = u32::MAX;
+/// The head of the main list (entries of `ok` operations).
 const HEAD: usize = 0;
 
 /// The largest partition the search handles (operation ids must leave room for `RET`).
 pub(crate) const MAX_OPS: usize = (RET - 2) as usize;
 
-/// A list node: node 0 is the head, `1..=E` the entries in real-time order, `E + 1` the
-/// tail.
+/// A list node. Nodes `1..=E` are the entries in real-time order, so comparing node
+/// indices compares times. The main list (node 0 is its head, `E + 1` its tail) threads
+/// the entries of `ok` operations. `Info` operations have a call entry (for its position)
+/// but are not on the main list: they live on the representatives list (see
+/// `Search::reps`), so operations that may never happen cost nothing until needed.
 #[derive(Clone, Copy)]
 struct Node {
     next: u32,
@@ -182,6 +188,8 @@ struct OpInfo {
     ret_node: u32,
     /// For an unknown operation, the previous one (in call order) with an equal op.
     twin: u32,
+    /// For an unknown operation, the next one (in call order) with an equal op.
+    next_twin: u32,
     read_only: bool,
 }
 
@@ -229,16 +237,6 @@ impl Linearized {
             (1u64 << rem) - 1
         } else {
             u64::MAX
-        }
-    }
-
-    #[inline]
-    fn contains(&self, op: usize) -> bool {
-        if op < self.n_ok {
-            self.ok[op / 64] & (1 << (op % 64)) != 0
-        } else {
-            let i = op - self.n_ok;
-            self.info[i / 64] & (1 << (i % 64)) != 0
         }
     }
 
@@ -337,6 +335,10 @@ struct Level {
     /// That operation was read-only and taken greedily: if the level above fails, so does
     /// this one.
     greedy: bool,
+    /// The first return entry of the main list here: candidates are called before it.
+    first_ret: u32,
+    /// The `Info` candidates are still to be added (they are tried last, if at all).
+    info_pending: bool,
 }
 
 /// A resumable search of one partition.
@@ -347,6 +349,10 @@ pub(crate) struct Search<'m, 'a, M: Model> {
     n_ok: usize,
     nodes: Vec<Node>,
     info: Vec<OpInfo>,
+    /// The representatives list: a circular doubly linked list over unknown operations
+    /// (`reps[n]` is its head) holding, for each group of equal unknown operations, the
+    /// earliest-called one not yet linearized — the only one worth trying.
+    reps: Vec<(u32, u32)>,
     tr: Transitions<'m, 'a, M>,
     lin: Linearized,
     visited: Visited,
@@ -400,34 +406,40 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 call_node: NONE,
                 ret_node: NONE,
                 twin: NONE,
+                next_twin: NONE,
                 read_only: model.is_read_only(op),
             })
             .collect();
-        nodes.push(Node {
-            next: 1,
-            prev: NONE,
-            op: SENTINEL,
-        });
+        let e_len = entries.len() as u32;
+        let main_tail = e_len + 1;
+        nodes.resize(
+            entries.len() + 2,
+            Node {
+                next: NONE,
+                prev: NONE,
+                op: SENTINEL,
+            },
+        );
+        let mut last = HEAD as u32;
         for (k, &(_, e)) in entries.iter().enumerate() {
             let node = k as u32 + 1;
-            if let Some(i) = info.get_mut((e & !RET) as usize) {
+            let id = (e & !RET) as usize;
+            nodes[node as usize].op = e;
+            if let Some(i) = info.get_mut(id) {
                 if e & RET == 0 {
                     i.call_node = node;
                 } else {
                     i.ret_node = node;
                 }
             }
-            nodes.push(Node {
-                next: node + 1,
-                prev: node - 1,
-                op: e,
-            });
+            if id < n_ok {
+                nodes[last as usize].next = node;
+                nodes[node as usize].prev = last;
+                last = node;
+            }
         }
-        nodes.push(Node {
-            next: NONE,
-            prev: entries.len() as u32,
-            op: SENTINEL,
-        });
+        nodes[last as usize].next = main_tail;
+        nodes[main_tail as usize].prev = last;
         if n > n_ok {
             let mut classes: Interner<&M::Op> = Interner::new();
             let mut last: Vec<u32> = Vec::new();
@@ -438,10 +450,25 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 }
                 if let Some(slot) = last.get_mut(class as usize) {
                     info[id].twin = *slot;
+                    if let Some(prev) = info.get_mut(*slot as usize) {
+                        prev.next_twin = id as u32;
+                    }
                     *slot = id as u32;
                 }
             }
         }
+        // The representatives list starts with the first of each group, in call order.
+        let mut reps = vec![(NONE, NONE); n + 1];
+        let mut tail = n;
+        for id in n_ok..n {
+            if info[id].twin == NONE {
+                reps[tail].1 = id as u32;
+                reps[id].0 = tail as u32;
+                tail = id;
+            }
+        }
+        reps[tail].1 = n as u32;
+        reps[n].0 = tail as u32;
 
         let mut tr = Transitions {
             model,
@@ -460,6 +487,7 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             n_ok,
             nodes,
             info,
+            reps,
             tr,
             lin,
             visited,
@@ -500,6 +528,13 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             let Some(top) = self.levels.last_mut() else {
                 return Poll::Done(self.violation());
             };
+            if top.next == top.end && top.info_pending {
+                // The other candidates are exhausted: now the unknown operations.
+                top.info_pending = false;
+                let (state, first_ret) = (top.state, top.first_ret);
+                self.expand_info(state, first_ret, meter);
+                continue;
+            }
             if top.next == top.end {
                 // A dead end: every candidate failed or leads somewhere explored.
                 let depth = self.levels.len() - 1;
@@ -548,20 +583,33 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
         self.nodes[next as usize].prev = n;
     }
 
-    /// Take `op` out of the list (it is linearized).
+    /// Take `op` out of the lists (it is linearized).
     #[inline]
     fn lift(&mut self, op: usize) {
         let OpInfo {
             call_node,
             ret_node,
+            next_twin,
             ..
         } = self.info[op];
-        self.unlink(call_node);
-        if ret_node != NONE {
-            self.unlink(ret_node);
-        }
         if op < self.n_ok {
+            self.unlink(call_node);
+            if ret_node != NONE {
+                self.unlink(ret_node);
+            }
             self.remaining -= 1;
+        } else {
+            // The next equal operation, if any, takes its place as the representative.
+            let (prev, next) = self.reps[op];
+            let (prev, next) = (prev as usize, next as usize);
+            if next_twin != NONE {
+                self.reps[next_twin as usize] = (prev as u32, next as u32);
+                self.reps[prev].1 = next_twin;
+                self.reps[next].0 = next_twin;
+            } else {
+                self.reps[prev].1 = next as u32;
+                self.reps[next].0 = prev as u32;
+            }
         }
     }
 
@@ -573,12 +621,17 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             ret_node,
             ..
         } = self.info[op];
-        if ret_node != NONE {
-            self.relink(ret_node);
-        }
-        self.relink(call_node);
         if op < self.n_ok {
+            if ret_node != NONE {
+                self.relink(ret_node);
+            }
+            self.relink(call_node);
             self.remaining += 1;
+        } else {
+            // `op`'s own links are as they were when it was lifted.
+            let (prev, next) = self.reps[op];
+            self.reps[prev as usize].1 = op as u32;
+            self.reps[next as usize].0 = op as u32;
         }
     }
 
@@ -609,6 +662,8 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 next: start as u32,
                 chosen: NONE,
                 greedy: false,
+                first_ret: node as u32,
+                info_pending: false,
             });
             // Read-only operations first, greedily.
             for k in 0..self.window.len() {
@@ -639,11 +694,11 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 state = next;
                 continue 'config;
             }
-            // No read-only operation can go: the other ok operations (in call order), then
-            // unknown ones — unless the configuration is doomed.
+            // No read-only operation can go: the other ok operations (in call order), then,
+            // once those are exhausted, unknown ones — unless the configuration is doomed.
             for k in 0..self.window.len() {
                 let op = self.window[k] as usize;
-                if op < self.n_ok && !self.info[op].read_only {
+                if !self.info[op].read_only {
                     meter.tick();
                     if let Some(next) = self.tr.step(state, op) {
                         self.cands.push((op as u32, next));
@@ -654,22 +709,41 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 self.cands.truncate(start);
                 return None;
             }
-            for k in 0..self.window.len() {
-                let op = self.window[k] as usize;
-                if op >= self.n_ok {
-                    let twin = self.info[op].twin;
-                    if twin == NONE || self.lin.contains(twin as usize) {
-                        meter.tick();
-                        if let Some(next) = self.tr.step(state, op) {
-                            self.cands.push((op as u32, next));
-                        }
-                    }
-                }
-            }
+            let head = self.order.len();
+            let has_info = self.reps[head].1 as usize != head;
             if let Some(top) = self.levels.last_mut() {
                 top.end = self.cands.len() as u32;
+                top.info_pending = has_info;
             }
             return None;
+        }
+    }
+
+    /// Add the top level's `Info` candidates: the representatives called before its first
+    /// return entry.
+    fn expand_info(&mut self, state: u32, first_ret: u32, meter: &mut Meter) {
+        let head = self.order.len();
+        let mut op = self.reps[head].1 as usize;
+        // Each representative once, around the circular list; tried in call order.
+        self.window.clear();
+        while op != head {
+            if self.info[op].call_node < first_ret {
+                self.window.push(op as u32);
+            }
+            op = self.reps[op].1 as usize;
+        }
+        let info = &self.info;
+        self.window
+            .sort_unstable_by_key(|&op| info[op as usize].call_node);
+        for k in 0..self.window.len() {
+            let op = self.window[k] as usize;
+            meter.tick();
+            if let Some(to) = self.tr.step(state, op) {
+                self.cands.push((op as u32, to));
+            }
+        }
+        if let Some(top) = self.levels.last_mut() {
+            top.end = self.cands.len() as u32;
         }
     }
 
@@ -690,6 +764,7 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 node: self.nodes[HEAD].next as usize,
                 stop: self.info[x].ret_node as usize,
                 skip: x,
+                in_info: false,
             };
             if !self
                 .tr
@@ -775,12 +850,14 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
 }
 
 /// The state-changing operations that may take effect before the return entry `stop`:
-/// every operation whose call entry is still in the list before it.
+/// the `ok` ones whose call entry is still on the main list before it, then the
+/// representatives of the unknown ones called before it.
 struct Later<'s, 'm, 'a, M: Model> {
     search: &'s Search<'m, 'a, M>,
     node: usize,
     stop: usize,
     skip: usize,
+    in_info: bool,
 }
 
 impl<'s, M: Model> Iterator for Later<'s, '_, '_, M> {
@@ -788,15 +865,27 @@ impl<'s, M: Model> Iterator for Later<'s, '_, '_, M> {
 
     fn next(&mut self) -> Option<&'s M::Op> {
         let s = self.search;
-        // Walks forward through the list; stops at `stop` or at the tail sentinel.
-        while self.node != self.stop && s.nodes[self.node].op != SENTINEL {
-            let e = s.nodes[self.node].op;
-            self.node = s.nodes[self.node].next as usize;
-            if e & RET == 0 {
-                let op = e as usize;
-                if op != self.skip && !s.info[op].read_only {
-                    return Some(s.tr.ops[op]);
+        if !self.in_info {
+            // Nodes are in time order, and the main tail has a larger index than `stop`.
+            while self.node < self.stop {
+                let e = s.nodes[self.node].op;
+                self.node = s.nodes[self.node].next as usize;
+                if e & RET == 0 {
+                    let op = e as usize;
+                    if op != self.skip && !s.info[op].read_only {
+                        return Some(s.tr.ops[op]);
+                    }
                 }
+            }
+            self.in_info = true;
+            self.node = s.reps[s.order.len()].1 as usize;
+        }
+        let head = s.order.len();
+        while self.node != head {
+            let op = self.node;
+            self.node = s.reps[op].1 as usize;
+            if (s.info[op].call_node as usize) < self.stop {
+                return Some(s.tr.ops[op]);
             }
         }
         None
