@@ -110,6 +110,12 @@ fn jepsen_history() -> impl Strategy<Value = History> {
 }
 
 proptest! {
+    // Failures are reported with their minimal input; no regression file is written.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn jsonl_round_trips_exactly(ops in prop::collection::vec(any_op(), 0..12)) {
         let h = History { ops };

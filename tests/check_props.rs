@@ -437,6 +437,14 @@ fn check_explanation(
     }
 }
 
+/// Cases per property: `PROPTEST_CASES` if set, else 4096.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096)
+}
+
 fn verdict_is_valid(v: &Verdict) -> bool {
     match v {
         Verdict::Valid => true,
@@ -446,13 +454,19 @@ fn verdict_is_valid(v: &Verdict) -> bool {
 }
 
 proptest! {
-    // Small histories check in microseconds: many cases are cheap.
-    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+    // Small histories check in microseconds: many cases are cheap. PROPTEST_CASES raises
+    // the count for a longer hunt.
+    // Failures are reported with their minimal input; no regression file is written.
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn agrees_with_brute_force(
         m in 0u8..4,
-        raws in prop::collection::vec(raw(), 1..8),
+        raws in prop::collection::vec(raw(), 1..9),
         mutate in any::<bool>(),
         which in any::<usize>(),
         value in 0i64..3,
@@ -463,6 +477,31 @@ proptest! {
         if !mutate {
             prop_assert!(expected, "an unmutated history is linearizable by construction");
         }
+        let report = check_history(&h, model, &Budget::default()).expect("model accepts");
+        prop_assert_eq!(verdict_is_valid(&report.verdict), expected, "history: {:#?}", h);
+        if let Verdict::Invalid(e) = &report.verdict {
+            check_explanation(model, &h, &e.prefix, &e.stuck, &e.key);
+        }
+    }
+
+    #[test]
+    fn agrees_with_brute_force_when_many_outcomes_are_unknown(
+        m in 0u8..4,
+        raws in prop::collection::vec(raw(), 1..9),
+        unknown in prop::collection::vec(any::<bool>(), 9),
+        mutate in any::<bool>(),
+        which in any::<usize>(),
+        value in 0i64..3,
+    ) {
+        // About half the operations time out (status 70..=84 is `info`).
+        let raws: Vec<Raw> = raws
+            .into_iter()
+            .zip(unknown)
+            .map(|(r, u)| Raw { status: if u { 75 } else { r.status % 70 }, ..r })
+            .collect();
+        let model = model_of(m);
+        let h = build(model, &raws, mutate.then_some((which, value)));
+        let expected = brute_force(model, &h);
         let report = check_history(&h, model, &Budget::default()).expect("model accepts");
         prop_assert_eq!(verdict_is_valid(&report.verdict), expected, "history: {:#?}", h);
         if let Verdict::Invalid(e) = &report.verdict {

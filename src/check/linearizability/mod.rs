@@ -398,20 +398,26 @@ fn describe_violation(history: &History, key: Option<&str>, v: &search::Violatio
     }
     s.push_str("not linearizable. ");
     match v.prefix.last() {
-        None => s.push_str(&format!(
-            "No operation can go first from the initial state {}: ",
-            v.state
-        )),
+        None => s.push_str(&format!("From the initial state {}, ", v.state)),
         Some(&last) => s.push_str(&format!(
-            "The longest linearizable prefix has {} operation{}, ending with {}, and leaves \
-             the state at {}; after it, none of the operations that must come next can \
-             take effect: ",
+            "The longest linearizable prefix found has {} operation{}, ending with {}, \
+             and leaves the state at {}; after it, ",
             v.prefix.len(),
             if v.prefix.len() == 1 { "" } else { "s" },
             describe(last),
             v.state
         )),
     }
+    if v.doomed {
+        s.push_str(&stuck.join("; "));
+        s.push_str(
+            " cannot take effect, and none of the operations that may still take effect \
+             before it returns can make it possible",
+        );
+        s.push('.');
+        return s;
+    }
+    s.push_str("none of the operations that may come next can take effect: ");
     s.push_str(&stuck.join("; "));
     s.push('.');
     s

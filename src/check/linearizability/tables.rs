@@ -80,10 +80,15 @@ struct Slots {
 }
 
 impl Slots {
-    fn new() -> Slots {
+    /// Room for `entries` entries before the first growth.
+    fn with_capacity(entries: usize) -> Slots {
+        let size = entries
+            .saturating_mul(2)
+            .clamp(16, 1 << 30)
+            .next_power_of_two();
         Slots {
-            slots: vec![0; 16],
-            mask: 15,
+            slots: vec![0; size],
+            mask: size - 1,
         }
     }
 
@@ -109,6 +114,21 @@ impl Slots {
     }
 }
 
+impl Slots {
+    /// Put `id` (whose hash is `h`) in the first free slot of its probe sequence. The
+    /// caller has reserved room, so there is one.
+    fn place(&mut self, h: u64, id: usize) {
+        let mut i = h as usize & self.mask;
+        for _ in 0..self.slots.len() {
+            if self.slots[i] == 0 {
+                self.slots[i] = id as u32 + 1;
+                return;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 /// Gives each distinct model state a dense `u32` id, so the search stores and compares
 /// integers, and each state (which may be a long string) is hashed once.
 pub(crate) struct Interner<S> {
@@ -119,10 +139,15 @@ pub(crate) struct Interner<S> {
 
 impl<S: Hash + Eq> Interner<S> {
     pub fn new() -> Interner<S> {
+        Interner::with_capacity(0)
+    }
+
+    /// An interner with room for `n` values before it grows.
+    pub fn with_capacity(n: usize) -> Interner<S> {
         Interner {
-            states: Vec::new(),
-            hashes: Vec::new(),
-            slots: Slots::new(),
+            states: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+            slots: Slots::with_capacity(n),
         }
     }
 
@@ -195,7 +220,7 @@ impl Memo {
             keys: Vec::new(),
             values: Vec::new(),
             hashes: Vec::new(),
-            slots: Slots::new(),
+            slots: Slots::with_capacity(ops),
         }
     }
 
@@ -257,86 +282,187 @@ impl Memo {
     }
 }
 
-/// The set of configurations (linearized set, state) already explored.
+/// The configurations (linearized set, state) the search has reached, for pruning.
 ///
-/// A key is stored as `[state, ok_lo, ok_len, info_len, ok words.., info words..]` in one
-/// arena: the caller trims the bitset of linearized operations to the words that carry
-/// information (see `search::Linearized`), so a long history costs a few words per entry
-/// rather than one bit per operation.
-pub(crate) struct Visited {
-    arena: Vec<u64>,
-    starts: Vec<u32>,
+/// A configuration's key splits in two: the *group* — the model state and the `ok`
+/// operations linearized (trimmed to the words that carry information, see
+/// `search::Linearized`) — and the `Info` operations linearized. Within a group, entries
+/// are the `Info` sets seen, each marked finished once its configuration has been fully
+/// explored (and so failed). A new configuration is pruned when its group holds
+///
+/// * the same `Info` set (the very same configuration), or
+/// * a finished subset of it: that configuration could do everything this one can —
+///   its extra unknown operations may still happen later, or never — and it failed.
+///
+/// Configurations still being explored (on the search path) never prune a superset: the
+/// argument above needs the smaller one to have failed.
+pub(crate) struct Configs {
+    /// Group keys `[state, ok_lo, ok words..]`, one after the other.
+    keys: Vec<u64>,
+    key_starts: Vec<u32>,
     hashes: Vec<u64>,
     slots: Slots,
+    /// Words of an `Info` set (0 when the partition has no `Info` operations: then a
+    /// group is a configuration, and the rest is unused).
+    width: usize,
+    /// Every configuration reached: `[group, Info set..]` (`1 + width` words) per entry.
+    seen: Vec<u64>,
+    seen_hashes: Vec<u64>,
+    seen_slots: Slots,
+    /// Per group, the minimal `Info` sets of its finished configurations (`width` words
+    /// each): a finished set that contains another is redundant for pruning.
+    minimal: Vec<Vec<u64>>,
 }
 
-impl Visited {
-    pub fn new() -> Visited {
-        Visited {
-            arena: Vec::new(),
-            starts: Vec::new(),
-            hashes: Vec::new(),
-            slots: Slots::new(),
+impl Configs {
+    /// A table for `Info` sets of `width` words, with room for about `n` configurations
+    /// before it grows.
+    pub fn new(width: usize, n: usize) -> Configs {
+        let seen_n = if width > 0 { n } else { 0 };
+        Configs {
+            keys: Vec::with_capacity(n * 3),
+            key_starts: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+            slots: Slots::with_capacity(n),
+            width,
+            seen: Vec::with_capacity(seen_n * (1 + width)),
+            seen_hashes: Vec::with_capacity(seen_n),
+            seen_slots: Slots::with_capacity(seen_n),
+            minimal: Vec::new(),
         }
     }
 
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    fn key_at(&self, id: usize) -> &[u64] {
-        let start = self.starts[id] as usize;
+    fn key_at(&self, group: usize) -> &[u64] {
+        let start = self.key_starts[group] as usize;
         let end = self
-            .starts
-            .get(id + 1)
-            .map_or(self.arena.len(), |&e| e as usize);
-        &self.arena[start..end]
+            .key_starts
+            .get(group + 1)
+            .map_or(self.keys.len(), |&e| e as usize);
+        &self.keys[start..end]
     }
 
-    /// Insert the key `header ++ ok ++ info` with hash `h`; `false` if it was present.
-    pub fn insert(&mut self, h: u64, header: [u64; 4], ok: &[u64], info: &[u64]) -> bool {
-        let len = 4 + ok.len() + info.len();
+    /// The group with key `[state, ok_lo] ++ ok` and hash `h`, and whether it is new.
+    /// `None` only if the tables are too large to index (u32 offsets).
+    fn group(&mut self, h: u64, state: u32, ok_lo: usize, ok: &[u64]) -> Option<(usize, bool)> {
         let mut i = h as usize & self.slots.mask;
         for _ in 0..self.slots.slots.len() {
             let s = self.slots.slots[i];
             if s == 0 {
                 break;
             }
-            let id = (s - 1) as usize;
-            if self.hashes[id] == h {
-                let key = self.key_at(id);
-                if key.len() == len
-                    && key[..4] == header
-                    && key[4..4 + ok.len()] == *ok
-                    && key[4 + ok.len()..] == *info
+            let g = (s - 1) as usize;
+            if self.hashes[g] == h {
+                let key = self.key_at(g);
+                if key.len() == 2 + ok.len()
+                    && key[0] == state as u64
+                    && key[1] == ok_lo as u64
+                    && key[2..] == *ok
                 {
-                    return false;
+                    return Some((g, false));
                 }
             }
             i = (i + 1) & self.slots.mask;
         }
-        let id = self.starts.len();
-        // Arena offsets are u32: a search that large has long exhausted memory anyway, but
-        // refuse gracefully by treating the configuration as seen.
-        let Ok(start) = u32::try_from(self.arena.len()) else {
-            return false;
-        };
-        self.starts.push(start);
-        self.arena.extend_from_slice(&header);
-        self.arena.extend_from_slice(ok);
-        self.arena.extend_from_slice(info);
+        let g = self.key_starts.len();
+        let start = u32::try_from(self.keys.len()).ok()?;
+        self.key_starts.push(start);
+        self.keys.push(state as u64);
+        self.keys.push(ok_lo as u64);
+        self.keys.extend_from_slice(ok);
         self.hashes.push(h);
-        self.slots.reserve(id, &self.hashes);
-        let mut i = h as usize & self.slots.mask;
-        for _ in 0..self.slots.slots.len() {
-            if self.slots.slots[i] == 0 {
-                self.slots.slots[i] = id as u32 + 1;
+        if self.width > 0 {
+            self.minimal.push(Vec::new());
+        }
+        self.slots.reserve(g, &self.hashes);
+        self.slots.place(h, g);
+        Some((g, true))
+    }
+
+    /// Record the configuration, unless it is pruned: `Some(entry)` for a new one (to be
+    /// marked [`Configs::finish`]ed when explored), `None` when it was seen or is
+    /// dominated by a finished one. `info` is the whole `Info` bitset (`width` words).
+    pub fn arrive(
+        &mut self,
+        h: u64,
+        state: u32,
+        ok_lo: usize,
+        ok: &[u64],
+        info: &[u64],
+    ) -> Option<u32> {
+        let w = self.width;
+        if info.len() != w {
+            return None;
+        }
+        let (g, new) = self.group(h, state, ok_lo, ok)?;
+        if w == 0 {
+            // No unknown operations: the group is the configuration.
+            return new.then_some(g as u32);
+        }
+        let subset = |set: &[u64]| set.iter().zip(info).all(|(a, b)| a & !b == 0);
+        if self.minimal.get(g)?.chunks_exact(w).any(subset) {
+            return None;
+        }
+        // Seen before (and still being explored, or it would be dominated)?
+        let mut hh = mix64(g as u64 ^ h);
+        for &word in info {
+            hh = mix64(hh ^ word);
+        }
+        let mut i = hh as usize & self.seen_slots.mask;
+        for _ in 0..self.seen_slots.slots.len() {
+            let s = self.seen_slots.slots[i];
+            if s == 0 {
                 break;
             }
-            i = (i + 1) & self.slots.mask;
+            let e = (s - 1) as usize;
+            let key = &self.seen[e * (1 + w)..(e + 1) * (1 + w)];
+            if self.seen_hashes[e] == hh && key[0] == g as u64 && key[1..] == *info {
+                return None;
+            }
+            i = (i + 1) & self.seen_slots.mask;
         }
-        true
+        let entry = self.seen_hashes.len();
+        let entry_id = u32::try_from(entry).ok()?;
+        self.seen.push(g as u64);
+        self.seen.extend_from_slice(info);
+        self.seen_hashes.push(hh);
+        self.seen_slots.reserve(entry, &self.seen_hashes);
+        self.seen_slots.place(hh, entry);
+        Some(entry_id)
+    }
+
+    /// The configuration of `entry` has been fully explored (and failed).
+    pub fn finish(&mut self, entry: u32) {
+        let w = self.width;
+        if w == 0 {
+            return;
+        }
+        let e = entry as usize;
+        let Some(key) = self.seen.get(e * (1 + w)..(e + 1) * (1 + w)) else {
+            return;
+        };
+        let (g, info) = (key[0] as usize, &key[1..]);
+        let Some(minimal) = self.minimal.get_mut(g) else {
+            return;
+        };
+        let subset = |a: &[u64], b: &[u64]| a.iter().zip(b).all(|(x, y)| x & !y == 0);
+        if minimal.chunks_exact(w).any(|m| subset(m, info)) {
+            return;
+        }
+        // Drop the sets this one makes redundant, then add it.
+        let mut kept = 0;
+        for k in 0..minimal.len() / w {
+            if !subset(info, &minimal[k * w..(k + 1) * w]) {
+                minimal.copy_within(k * w..(k + 1) * w, kept * w);
+                kept += 1;
+            }
+        }
+        minimal.truncate(kept * w);
+        minimal.extend_from_slice(info);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.seen_hashes.len()
     }
 }
 
@@ -371,14 +497,31 @@ mod tests {
     }
 
     #[test]
-    fn visited_compares_whole_keys() {
-        let mut v = Visited::new();
-        for n in 0..500u64 {
+    fn configs_prune_seen_and_dominated() {
+        let mut c = Configs::new(1, 0);
+        for n in 0..300u64 {
             // Same hash for everything: equality must still be exact.
-            assert!(v.insert(1, [n, 0, 1, 0], &[n], &[]));
+            assert!(c.arrive(1, n as u32, 0, &[n], &[0]).is_some());
         }
-        assert!(!v.insert(1, [3, 0, 1, 0], &[3], &[]));
-        assert!(v.insert(1, [3, 0, 1, 1], &[3], &[0]));
-        assert_eq!(v.len(), 501);
+        assert!(c.arrive(1, 3, 0, &[3], &[0]).is_none(), "seen");
+        let a = c.arrive(1, 3, 0, &[3], &[0b01]).expect("new info set");
+        assert!(
+            c.arrive(1, 3, 0, &[3], &[0b11]).is_some(),
+            "a is still open"
+        );
+        c.finish(a);
+        assert!(
+            c.arrive(1, 3, 0, &[3], &[0b101]).is_none(),
+            "dominated by a"
+        );
+        assert!(
+            c.arrive(1, 3, 0, &[3], &[0b100]).is_some(),
+            "not a superset of a"
+        );
+        assert!(c.arrive(1, 3, 1, &[3], &[0b101]).is_some(), "another group");
+        assert_eq!(c.len(), 304);
+        let mut plain = Configs::new(0, 0);
+        assert!(plain.arrive(5, 1, 0, &[7], &[]).is_some());
+        assert!(plain.arrive(5, 1, 0, &[7], &[]).is_none());
     }
 }

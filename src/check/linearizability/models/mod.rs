@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | [`Register`] | read, write | `Option<i64>` (`None`: never written) | by key |
 //! | [`CasRegister`] | read, write, cas | `Option<i64>` | by key |
-//! | [`Kv`] | get, put, append | the key's string (`""` at first) | by key |
+//! | [`Kv`] | get, put, append | the key's string ([`KvText`], `""` at first) | by key |
 //! | [`Bank`] | deposit, withdraw, read | the account's balance (0 at first) | by account |
 //!
 //! Registers partition by key too: a history over several keys is checked as that many
@@ -16,7 +16,7 @@ mod kv;
 mod register;
 
 pub use bank::{Bank, BankOp};
-pub use kv::{Kv, KvOp};
+pub use kv::{Kv, KvOp, KvText};
 pub use register::{CasRegister, Register, RegisterOp};
 
 use crate::history::Operation;
