@@ -202,34 +202,58 @@ struct OpInfo {
     read_only: bool,
 }
 
-/// The set of linearized operations, trimmed for storage.
+/// The set of linearized operations, in a compact canonical form.
 ///
 /// Operations are numbered `ok` ones first, in call order, then `Info` ones in call order.
 /// In any configuration, early `ok` operations are all linearized and late ones all
 /// pending, so the `ok` part is stored as "all ones below word `ok_lo`" plus the words up
-/// to the last non-zero one; the `Info` part up to its last non-zero word.
+/// to the last non-zero one.
+///
+/// The `Info` part is a count per *class* of equal unknown operations: the search only
+/// ever takes the earliest-called unpicked operation of a class (see `Search::reps`), so
+/// the linearized ones of a class are always its first few, and their number says which.
+/// Counts are packed in fields of `info_bits` bits, `64 / info_bits` to a word (fields
+/// wider than one bit keep their top bit clear, for the comparison in `Configs`). A
+/// history with thousands of timed-out writes of a few values costs a few words, not one
+/// bit per operation; and "fewer unknown operations" is simply "no count larger".
 struct Linearized {
     ok: Vec<u64>,
     info: Vec<u64>,
     n_ok: usize,
     ok_lo: usize,
     ok_hi: usize,
-    info_hi: usize,
+    /// The class of each unknown operation (by `op - n_ok`).
+    class: Vec<u32>,
+    info_bits: u32,
     /// Zobrist hash of the `ok` part: the XOR of its members' keys.
     hash: u64,
 }
 
 impl Linearized {
-    fn new(n_ok: usize, n_info: usize) -> Linearized {
+    /// `class` gives each unknown operation's class; `largest` is the largest class size.
+    fn new(n_ok: usize, class: Vec<u32>, classes: usize, largest: usize) -> Linearized {
+        // Bits to hold the largest count, plus a clear guard bit when more than one.
+        let needed = (usize::BITS - largest.leading_zeros()).clamp(1, 31);
+        let info_bits = if needed == 1 { 1 } else { needed + 1 };
+        let per_word = (64 / info_bits) as usize;
         Linearized {
             ok: vec![0; n_ok.div_ceil(64)],
-            info: vec![0; n_info.div_ceil(64)],
+            info: vec![0; classes.div_ceil(per_word)],
             n_ok,
             ok_lo: 0,
             ok_hi: 0,
-            info_hi: 0,
+            class,
+            info_bits,
             hash: 0,
         }
+    }
+
+    /// Word and shift of the count of the class of unknown operation `op`.
+    #[inline]
+    fn count_at(&self, op: usize) -> (usize, u32) {
+        let c = self.class[op - self.n_ok] as usize;
+        let per_word = (64 / self.info_bits) as usize;
+        (c / per_word, (c % per_word) as u32 * self.info_bits)
     }
 
     /// The Zobrist key of an operation (`mix64` is a bijection: keys are distinct).
@@ -260,10 +284,9 @@ impl Linearized {
                 self.ok_lo += 1;
             }
         } else {
-            let i = op - self.n_ok;
-            let w = i / 64;
-            self.info[w] |= 1 << (i % 64);
-            self.info_hi = self.info_hi.max(w + 1);
+            // Counts never exceed their class's size, which fits their field.
+            let (w, shift) = self.count_at(op);
+            self.info[w] = self.info[w].wrapping_add(1 << shift);
         }
     }
 
@@ -278,11 +301,8 @@ impl Linearized {
                 self.ok_hi -= 1;
             }
         } else {
-            let i = op - self.n_ok;
-            self.info[i / 64] &= !(1 << (i % 64));
-            while self.info_hi > 0 && self.info[self.info_hi - 1] == 0 {
-                self.info_hi -= 1;
-            }
+            let (w, shift) = self.count_at(op);
+            self.info[w] = self.info[w].wrapping_sub(1 << shift);
         }
     }
 
@@ -373,6 +393,10 @@ pub(crate) struct Search<'m, 'a, M: Model> {
     /// The deepest leaf so far (a configuration where nothing can happen, or a doomed
     /// one): its prefix, its state and its doomed operation (`NONE` if not doomed).
     best: Option<(Vec<u32>, u32, u32)>,
+    /// How many leading operations of the best prefix are still those of the current
+    /// path, so recording a deeper leaf copies only what changed since the last one
+    /// (copying whole paths would make long histories quadratic).
+    common: usize,
     init: u32,
     /// The initial configuration's entry.
     root: u32,
@@ -449,6 +473,9 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
         }
         nodes[last as usize].next = main_tail;
         nodes[main_tail as usize].prev = last;
+        // Classes of equal unknown operations: ids, sizes, and each operation's class.
+        let mut class_of: Vec<u32> = Vec::with_capacity(n - n_ok);
+        let mut class_size: Vec<usize> = Vec::new();
         if n > n_ok {
             let mut classes: Interner<&M::Op> = Interner::new();
             let mut last: Vec<u32> = Vec::new();
@@ -456,6 +483,11 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                 let (class, new) = classes.intern(model_ops[id]);
                 if new {
                     last.push(NONE);
+                    class_size.push(0);
+                }
+                class_of.push(class);
+                if let Some(size) = class_size.get_mut(class as usize) {
+                    *size += 1;
                 }
                 if let Some(slot) = last.get_mut(class as usize) {
                     info[id].twin = *slot;
@@ -487,8 +519,9 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
         };
         let (init, _) = tr.states.intern(model.init());
         tr.memo.add_state(init);
-        let lin = Linearized::new(n_ok, n - n_ok);
-        let mut configs = Configs::new(lin.info.len(), 2 * n);
+        let largest = class_size.iter().copied().max().unwrap_or(0);
+        let lin = Linearized::new(n_ok, class_of, class_size.len(), largest);
+        let mut configs = Configs::new(lin.info.len(), lin.info_bits, 2 * n);
         let root = lin.arrive(&mut configs, init).unwrap_or(NONE);
         Search {
             ops,
@@ -505,6 +538,7 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             window: Vec::new(),
             remaining: n_ok,
             best: None,
+            common: 0,
             init,
             root,
             started: false,
@@ -559,7 +593,13 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
                     None => true,
                 };
                 if leaf && deeper {
-                    let prefix = self.levels[..depth].iter().map(|l| l.chosen).collect();
+                    let (mut prefix, common) = match self.best.take() {
+                        Some((b, _, _)) => (b, self.common),
+                        None => (Vec::new(), 0),
+                    };
+                    prefix.truncate(common);
+                    prefix.extend(self.levels[common..depth].iter().map(|l| l.chosen));
+                    self.common = depth;
                     self.best = Some((prefix, state, doomed));
                 }
                 if self.backtrack() {
@@ -819,6 +859,8 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             let greedy = parent.greedy;
             parent.chosen = NONE;
             parent.greedy = false;
+            // The parent's choice changes: the best prefix now agrees only below it.
+            self.common = self.common.min(self.levels.len() - 1);
             self.unlift(op);
             self.lin.remove(op);
             if !greedy {

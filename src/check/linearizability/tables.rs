@@ -114,6 +114,30 @@ impl Slots {
     }
 }
 
+/// The guard mask for `bits`-bit fields: the top bit of every whole field of a word
+/// (0 for one-bit fields, which need none).
+fn guard_of(bits: u32) -> u64 {
+    if bits <= 1 {
+        return 0;
+    }
+    (0..64 / bits).fold(0u64, |g, f| g | 1u64 << (f * bits + bits - 1))
+}
+
+/// Whether every field of `a` is at most the same field of `b`; `guard` (from
+/// [`guard_of`]) describes the fields. Fields never straddle words. One-bit fields are
+/// set membership (`a` is a subset of `b`); wider fields keep their top bit clear, so
+/// setting it in `b` and subtracting `a` leaves it set exactly in the fields where
+/// `b >= a`, all at once, with no borrow between fields.
+#[inline]
+fn at_most(a: &[u64], b: &[u64], guard: u64) -> bool {
+    if guard == 0 {
+        return a.iter().zip(b).all(|(x, y)| x & !y == 0);
+    }
+    a.iter()
+        .zip(b)
+        .all(|(&x, &y)| (y | guard).wrapping_sub(x) & guard == guard)
+}
+
 impl Slots {
     /// Put `id` (whose hash is `h`) in the first free slot of its probe sequence. The
     /// caller has reserved room, so there is one.
@@ -305,6 +329,9 @@ pub(crate) struct Configs {
     /// Words of an `Info` set (0 when the partition has no `Info` operations: then a
     /// group is a configuration, and the rest is unused).
     width: usize,
+    /// An `Info` set is packed counts; "subset" is "every count at most", tested with
+    /// this guard mask (see [`at_most`]).
+    guard: u64,
     /// Every configuration reached: `[group, Info set..]` (`1 + width` words) per entry.
     seen: Vec<u64>,
     seen_hashes: Vec<u64>,
@@ -315,9 +342,9 @@ pub(crate) struct Configs {
 }
 
 impl Configs {
-    /// A table for `Info` sets of `width` words, with room for about `n` configurations
-    /// before it grows.
-    pub fn new(width: usize, n: usize) -> Configs {
+    /// A table for `Info` sets of `width` words of `field_bits`-bit counts, with room for
+    /// about `n` configurations before it grows.
+    pub fn new(width: usize, field_bits: u32, n: usize) -> Configs {
         let seen_n = if width > 0 { n } else { 0 };
         Configs {
             keys: Vec::with_capacity(n * 3),
@@ -325,6 +352,7 @@ impl Configs {
             hashes: Vec::with_capacity(n),
             slots: Slots::with_capacity(n),
             width,
+            guard: guard_of(field_bits),
             seen: Vec::with_capacity(seen_n * (1 + width)),
             seen_hashes: Vec::with_capacity(seen_n),
             seen_slots: Slots::with_capacity(seen_n),
@@ -398,8 +426,13 @@ impl Configs {
             // No unknown operations: the group is the configuration.
             return new.then_some(g as u32);
         }
-        let subset = |set: &[u64]| set.iter().zip(info).all(|(a, b)| a & !b == 0);
-        if self.minimal.get(g)?.chunks_exact(w).any(subset) {
+        let guard = self.guard;
+        if self
+            .minimal
+            .get(g)?
+            .chunks_exact(w)
+            .any(|set| at_most(set, info, guard))
+        {
             return None;
         }
         // Seen before (and still being explored, or it would be dominated)?
@@ -444,14 +477,14 @@ impl Configs {
         let Some(minimal) = self.minimal.get_mut(g) else {
             return;
         };
-        let subset = |a: &[u64], b: &[u64]| a.iter().zip(b).all(|(x, y)| x & !y == 0);
-        if minimal.chunks_exact(w).any(|m| subset(m, info)) {
+        let guard = self.guard;
+        if minimal.chunks_exact(w).any(|m| at_most(m, info, guard)) {
             return;
         }
         // Drop the sets this one makes redundant, then add it.
         let mut kept = 0;
         for k in 0..minimal.len() / w {
-            if !subset(info, &minimal[k * w..(k + 1) * w]) {
+            if !at_most(info, &minimal[k * w..(k + 1) * w], guard) {
                 minimal.copy_within(k * w..(k + 1) * w, kept * w);
                 kept += 1;
             }
@@ -498,7 +531,7 @@ mod tests {
 
     #[test]
     fn configs_prune_seen_and_dominated() {
-        let mut c = Configs::new(1, 0);
+        let mut c = Configs::new(1, 1, 0);
         for n in 0..300u64 {
             // Same hash for everything: equality must still be exact.
             assert!(c.arrive(1, n as u32, 0, &[n], &[0]).is_some());
@@ -520,8 +553,19 @@ mod tests {
         );
         assert!(c.arrive(1, 3, 1, &[3], &[0b101]).is_some(), "another group");
         assert_eq!(c.len(), 304);
-        let mut plain = Configs::new(0, 0);
+        let mut plain = Configs::new(0, 1, 0);
         assert!(plain.arrive(5, 1, 0, &[7], &[]).is_some());
         assert!(plain.arrive(5, 1, 0, &[7], &[]).is_none());
+        // Counts (3 bits and a guard): [1, 2] is dominated by a finished [1, 1], not by
+        // an open [0, 3].
+        let mut counts = Configs::new(1, 4, 0);
+        let a = counts.arrive(9, 0, 0, &[], &[0x11]).expect("new");
+        counts.finish(a);
+        assert!(counts.arrive(9, 0, 0, &[], &[0x30]).is_some());
+        assert!(counts.arrive(9, 0, 0, &[], &[0x21]).is_none());
+        let g = guard_of(4);
+        assert!(!at_most(&[0x070], &[0x100], g));
+        assert!(at_most(&[0x107], &[0x207], g));
+        assert!(!at_most(&[0x7], &[0x6], g));
     }
 }
