@@ -100,6 +100,11 @@ fn token_start(line: &str, at: usize) -> usize {
     at
 }
 
+/// Write a history as JSON lines to `out`, one operation per line, in history order.
+pub fn write(history: &History, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    out.write_all(to_string(history).as_bytes())
+}
+
 /// Write a history as JSON lines, one operation per line, in history order.
 pub fn to_string(history: &History) -> String {
     let mut out = String::new();
