@@ -164,6 +164,55 @@ pub(crate) enum Poll {
     Paused,
 }
 
+/// The fast path for a partition whose operations all returned and never overlap (each
+/// returns before the next is called, as with one client per key): real time leaves
+/// exactly one order, so the model just runs through it. `None` when the partition does
+/// not qualify and needs the search.
+pub(crate) fn sequential<M: Model>(
+    model: &M,
+    ops: &[PartOp<'_, M::Op>],
+    meter: &mut Meter,
+) -> Option<Outcome> {
+    if ops.iter().any(|p| p.ret.is_none()) {
+        return None;
+    }
+    // In call order (usually history order already).
+    let sorted = ops.windows(2).all(|w| w[0].call <= w[1].call);
+    let order: Vec<usize> = if sorted {
+        Vec::new()
+    } else {
+        let mut o: Vec<usize> = (0..ops.len()).collect();
+        o.sort_by_key(|&i| ops[i].call);
+        o
+    };
+    let at = |k: usize| if sorted { &ops[k] } else { &ops[order[k]] };
+    for k in 1..ops.len() {
+        if !matches!(at(k - 1).ret, Some(ret) if ret < at(k).call) {
+            return None;
+        }
+    }
+    let mut state = model.init();
+    for k in 0..ops.len() {
+        if let Some(stop) = meter.exhausted() {
+            return Some(Outcome::Stopped(stop));
+        }
+        meter.tick();
+        let p = at(k);
+        match model.step(&state, p.op) {
+            Some(next) => state = next,
+            None => {
+                return Some(Outcome::Violation(Violation {
+                    prefix: (0..k).map(|j| at(j).index).collect(),
+                    state: model.describe_state(&state),
+                    stuck: vec![p.index],
+                    doomed: false,
+                }))
+            }
+        }
+    }
+    Some(Outcome::Linearizable)
+}
+
 /// A node's operation, with this bit set for a return entry.
 const RET: u32 = 1 << 31;
 /// The head and tail sentinels' "operation" (it reads as a return entry).
@@ -222,8 +271,8 @@ struct Linearized {
     n_ok: usize,
     ok_lo: usize,
     ok_hi: usize,
-    /// The class of each unknown operation (by `op - n_ok`).
-    class: Vec<u32>,
+    /// Where each unknown operation's class count lives (by `op - n_ok`): word, shift.
+    count_at: Vec<(u32, u32)>,
     info_bits: u32,
     /// Zobrist hash of the `ok` part: the XOR of its members' keys.
     hash: u64,
@@ -236,24 +285,23 @@ impl Linearized {
         let needed = (usize::BITS - largest.leading_zeros()).clamp(1, 31);
         let info_bits = if needed == 1 { 1 } else { needed + 1 };
         let per_word = (64 / info_bits) as usize;
+        let count_at = class
+            .iter()
+            .map(|&c| {
+                let c = c as usize;
+                ((c / per_word) as u32, (c % per_word) as u32 * info_bits)
+            })
+            .collect();
         Linearized {
             ok: vec![0; n_ok.div_ceil(64)],
             info: vec![0; classes.div_ceil(per_word)],
             n_ok,
             ok_lo: 0,
             ok_hi: 0,
-            class,
+            count_at,
             info_bits,
             hash: 0,
         }
-    }
-
-    /// Word and shift of the count of the class of unknown operation `op`.
-    #[inline]
-    fn count_at(&self, op: usize) -> (usize, u32) {
-        let c = self.class[op - self.n_ok] as usize;
-        let per_word = (64 / self.info_bits) as usize;
-        (c / per_word, (c % per_word) as u32 * self.info_bits)
     }
 
     /// The Zobrist key of an operation (`mix64` is a bijection: keys are distinct).
@@ -285,7 +333,8 @@ impl Linearized {
             }
         } else {
             // Counts never exceed their class's size, which fits their field.
-            let (w, shift) = self.count_at(op);
+            let (w, shift) = self.count_at[op - self.n_ok];
+            let w = w as usize;
             self.info[w] = self.info[w].wrapping_add(1 << shift);
         }
     }
@@ -301,7 +350,8 @@ impl Linearized {
                 self.ok_hi -= 1;
             }
         } else {
-            let (w, shift) = self.count_at(op);
+            let (w, shift) = self.count_at[op - self.n_ok];
+            let w = w as usize;
             self.info[w] = self.info[w].wrapping_sub(1 << shift);
         }
     }
@@ -415,7 +465,10 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             .filter(|(_, p)| p.ret.is_some() || !model.is_read_only(p.op))
             .map(|(i, p)| (p.ret.is_none(), p.call, i))
             .collect();
-        keyed.sort_unstable();
+        // Histories usually come in invocation order: sort only when they do not.
+        if !keyed.windows(2).all(|w| w[0] <= w[1]) {
+            keyed.sort_unstable();
+        }
         let n = keyed.len();
         let n_ok = keyed.iter().take_while(|k| !k.0).count();
         let order: Vec<usize> = keyed.iter().map(|k| k.2).collect();
@@ -423,15 +476,43 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
 
         // Entries in real-time order; at equal times calls come first (those operations
         // overlap), then by operation.
-        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n + n_ok);
-        for (id, &i) in order.iter().enumerate() {
-            entries.push((ops[i].call, id as u32));
-            if let Some(ret) = ops[i].ret {
-                entries.push((ret, id as u32 | RET));
+        // Merge three sorted runs into real-time order: the calls of ok operations and
+        // those of unknown ones (each in id order, which is call order), and the returns
+        // (sorted here). Ties go by (time, calls before returns, id), so operations that
+        // touch at one instant overlap.
+        let mut rets: Vec<(u64, u32)> = (0..n_ok)
+            .filter_map(|id| ops[order[id]].ret.map(|r| (r, id as u32)))
+            .collect();
+        if !rets.windows(2).all(|w| w[0] <= w[1]) {
+            rets.sort_unstable();
+        }
+        let call: Vec<u64> = order.iter().map(|&i| ops[i].call).collect();
+        // Calls of ok and unknown operations interleaved (ties: lower id first).
+        let mut calls: Vec<u32> = Vec::with_capacity(n);
+        let (mut a, mut b) = (0usize, n_ok);
+        while a < n_ok && b < n {
+            if call[b] < call[a] {
+                calls.push(b as u32);
+                b += 1;
+            } else {
+                calls.push(a as u32);
+                a += 1;
             }
         }
-        // Sorting by (time, op | RET) puts calls (no RET bit) first at equal times.
-        entries.sort_unstable_by_key(|&(t, e)| (t, e & RET, e));
+        calls.extend((a..n_ok).map(|id| id as u32));
+        calls.extend((b..n).map(|id| id as u32));
+        // Then with the returns (ties: calls first).
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n + rets.len());
+        let mut r = 0usize;
+        for &id in &calls {
+            let t = call[id as usize];
+            while r < rets.len() && rets[r].0 < t {
+                entries.push((rets[r].0, rets[r].1 | RET));
+                r += 1;
+            }
+            entries.push((t, id));
+        }
+        entries.extend(rets[r..].iter().map(|&(t, id)| (t, id | RET)));
         let mut nodes: Vec<Node> = Vec::with_capacity(entries.len() + 2);
         let mut info: Vec<OpInfo> = model_ops
             .iter()
