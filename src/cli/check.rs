@@ -1,21 +1,137 @@
 //! `faultline check <history> --model <model>`: check a recorded history.
+//!
+//! Reads a history file (JSON lines, Jepsen EDN or Jepsen log, detected from its content
+//! unless `--format` says), checks it for linearizability against a built-in model and
+//! prints the verdict — with, for a violation, the longest linearizable prefix found and
+//! the operations that cannot follow it. The exit code follows the verdict: 0 valid,
+//! 1 invalid, 2 unknown (a budget ran out), 254 bad input (unknown model or format,
+//! unreadable or malformed file, an operation the model does not accept).
 
+use super::{exit_code, BadInput};
+use crate::check::linearizability::{check_history, Budget, ModelKind, Report, Verdict};
+use crate::history::{self, Format, History};
+use serde::Serialize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `faultline check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The history file (JSON lines or EDN; detected from its content).
+    /// The history file (JSON lines, Jepsen EDN or Jepsen log; detected from its content).
     pub history: PathBuf,
-    /// The sequential model to check against.
+    /// The sequential model to check against: register, cas-register, kv or bank.
     #[arg(long)]
     pub model: String,
     /// Give up with an inconclusive verdict after this many milliseconds.
     #[arg(long)]
     pub budget_ms: Option<u64>,
+    /// Give up with an inconclusive verdict after this many search steps (deterministic).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// The history's format: auto, jsonl, edn or jepsen-log.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    file: &'a str,
+    model: ModelKind,
+    operations: usize,
+    #[serde(flatten)]
+    report: &'a Report,
 }
 
 /// Run the check and return the exit code.
-pub fn run(_args: &CheckArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("faultline check is being built")
+pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
+    let model: ModelKind = args
+        .model
+        .parse()
+        .map_err(|e| BadInput(format!("--model: {e}")))?;
+    let format = match args.format.as_str() {
+        "auto" => None,
+        name => Some(
+            name.parse::<Format>()
+                .map_err(|e| BadInput(format!("--format: {e} (or auto)")))?,
+        ),
+    };
+    let path = args.history.display().to_string();
+    let text = std::fs::read_to_string(&args.history)
+        .map_err(|e| BadInput(format!("cannot read history file {path}: {e}")))?;
+    let history = history::parse(&text, &path, format)?;
+    let budget = Budget {
+        max_steps: args.max_steps,
+        wall: args.budget_ms.map(Duration::from_millis),
+    };
+    let report =
+        check_history(&history, model, &budget).map_err(|e| BadInput(format!("{path}: {e}")))?;
+    if args.json {
+        let out = JsonReport {
+            file: &path,
+            model,
+            operations: history.ops.len(),
+            report: &report,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", render(&path, model, &history, &report));
+    }
+    Ok(match report.verdict {
+        Verdict::Valid => exit_code::PASS,
+        Verdict::Invalid(_) => exit_code::SAFETY,
+        Verdict::Unknown(_) => exit_code::INCONCLUSIVE,
+    })
+}
+
+/// The human-readable report.
+fn render(path: &str, model: ModelKind, history: &History, report: &Report) -> String {
+    let stats = format!(
+        "{} model, {} operation{}, {} partition{}, {} search step{}",
+        model,
+        history.ops.len(),
+        plural(history.ops.len()),
+        report.partitions,
+        plural(report.partitions),
+        report.steps,
+        plural(report.steps as usize),
+    );
+    match &report.verdict {
+        Verdict::Valid => format!("{path}: valid: linearizable ({stats})\n"),
+        Verdict::Unknown(reason) => {
+            format!("{path}: unknown: {reason} before a verdict ({stats})\n")
+        }
+        Verdict::Invalid(e) => {
+            let mut out = format!("{path}: INVALID: not linearizable ({stats})\n");
+            out.push_str(&format!("  {}\n", e.message));
+            out.push_str(&format!(
+                "  longest linearizable prefix ({} operation{}):\n",
+                e.prefix.len(),
+                plural(e.prefix.len())
+            ));
+            for &i in &e.prefix {
+                if let Some(op) = history.ops.get(i) {
+                    out.push_str(&format!("    #{i} {op}\n"));
+                }
+            }
+            out.push_str("  cannot take effect next:\n");
+            for &i in &e.stuck {
+                if let Some(op) = history.ops.get(i) {
+                    out.push_str(&format!("    #{i} {op}\n"));
+                }
+            }
+            out
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

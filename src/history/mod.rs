@@ -16,8 +16,35 @@
 //! Times are plain integers in one monotonic unit per history: the simulator records
 //! nanoseconds of simulated time; imported histories that only have an order of events
 //! use the event's index. Operation A precedes B in real time iff `A.ret < B.call`.
+//!
+//! # Files
+//!
+//! Histories are read from and written to three formats (see `docs/checker.md` for the
+//! exact encodings):
+//!
+//! * [`jsonl`] — one JSON object per line with Porcupine's field names (`ClientId`,
+//!   `Input`, `Call`, `Output`, `Return`); faultline's own format, lossless;
+//! * [`edn`] — Jepsen-style EDN events (`{:type :invoke, :f :read, :process 0, ...}`),
+//!   paired into operations by process;
+//! * [`jepsen_log`] — the old Jepsen log lines (`INFO  jepsen.util - 3 :ok :read 4`) of the
+//!   etcd histories that Porcupine and other checkers are tested on.
+//!
+//! [`parse`] reads any of them, detecting the format from the content when asked to.
+//! Every reader reports malformed input as a [`ParseError`] with a 1-based line and column
+//! and a sentence saying what was expected; none of them panics on any input.
+
+mod events;
+mod format;
+mod text;
+
+pub mod edn;
+pub mod jepsen_log;
+pub mod jsonl;
+
+pub use format::{detect_format, parse, Format};
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// A value carried by an operation: the subset of EDN/JSON that histories need.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -109,4 +136,150 @@ pub struct ParseError {
     pub column: usize,
     /// What is wrong and what is allowed.
     pub message: String,
+}
+
+impl Func {
+    /// Every function, in declaration order.
+    pub const ALL: [Func; 8] = [
+        Func::Read,
+        Func::Write,
+        Func::Cas,
+        Func::Get,
+        Func::Put,
+        Func::Append,
+        Func::Deposit,
+        Func::Withdraw,
+    ];
+
+    /// The function's name as it appears in files (`read`, `cas`, `withdraw`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Read => "read",
+            Func::Write => "write",
+            Func::Cas => "cas",
+            Func::Get => "get",
+            Func::Put => "put",
+            Func::Append => "append",
+            Func::Deposit => "deposit",
+            Func::Withdraw => "withdraw",
+        }
+    }
+
+    /// The function called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Func> {
+        Func::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Status {
+    /// The status's name as it appears in files (`ok`, `fail`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Fail => "fail",
+            Status::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Values print as EDN: `nil`, `true`, `3`, `"text"`, `[1 2]`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("nil"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => text::write_quoted(f, s),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl Operation {
+    /// The output if it is known: `None` for an `Info` operation, whose result nobody saw.
+    pub fn known_output(&self) -> Option<&Value> {
+        match self.status {
+            Status::Info => None,
+            Status::Ok | Status::Fail => Some(&self.output),
+        }
+    }
+
+    /// Whether this operation must have completed before `other` was invoked, i.e. `self`
+    /// precedes `other` in real time. An operation that never returned precedes nothing.
+    pub fn precedes(&self, other: &Operation) -> bool {
+        matches!(self.ret, Some(ret) if ret < other.call)
+    }
+}
+
+/// A one-line human description: `client 3 cas key "x" [1 2] -> true (ok, 10..25)`.
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {} {}", self.client, self.f)?;
+        if let Some(key) = &self.key {
+            f.write_str(" key ")?;
+            text::write_quoted(f, key)?;
+        }
+        if self.input != Value::Nil {
+            write!(f, " {}", self.input)?;
+        }
+        match self.status {
+            Status::Info => f.write_str(" -> ?")?,
+            Status::Ok | Status::Fail => write!(f, " -> {}", self.output)?,
+        }
+        write!(f, " ({}, {}..", self.status, self.call)?;
+        match self.ret {
+            Some(ret) => write!(f, "{ret})"),
+            None => f.write_str("never returned)"),
+        }
+    }
+}
+
+impl History {
+    /// A history of these operations.
+    pub fn new(ops: Vec<Operation>) -> History {
+        History { ops }
+    }
+
+    /// The number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there are no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl ParseError {
+    /// An error at `line`:`column` of `path`.
+    pub fn new(path: &str, line: usize, column: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            path: path.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
 }
