@@ -119,7 +119,7 @@ pub fn linearizability_outcome(
             Lin::Unknown(reason) => CheckOutcome::fail(
                 check,
                 Verdict::Unknown,
-                format!("inconclusive: {reason:?}"),
+                format!("inconclusive: {reason}"),
                 vec![],
             ),
         },
