@@ -8,9 +8,10 @@
 //!    simulated time: bare madsim `Endpoint` messages versus faultline's network layer
 //!    (rule pipeline, trace, per-link stats), with the same latency range and the same
 //!    number of tokens in flight;
-//! 3. **sweep rate** — seeds per second of the example scenario that uses every fault
-//!    kind (`scenarios/kv_register/all_faults.toml`), with 1 and 2 jobs, and the
-//!    simulated message events per second it sustains.
+//! 3. **sweep rate** — seeds per second (plan, simulate, check) of the example scenario
+//!    that uses every fault kind (`scenarios/kv_register/all_faults.toml`), with 1 and 2
+//!    jobs, and of every correct `es_cluster` scenario with 2 jobs, with the simulated
+//!    messages per second they sustain.
 //!
 //! Every figure is the median of several repetitions. Nothing here asserts on time: this
 //! is a benchmark, not a test.
@@ -246,11 +247,25 @@ fn main() {
         o / b
     );
 
-    // 3. Sweep rate of the example scenario.
-    let scenario =
-        Arc::new(Scenario::load(Path::new("scenarios/kv_register/all_faults.toml")).unwrap());
-    let seeds = 400u64;
-    for jobs in [1usize, 2] {
+    // 3. Sweep rates.
+    println!(
+        "\nsweep rate: plan + simulate + check, fresh thread per seed (median of 5 repetitions):"
+    );
+    println!(
+        "  {:42} {:>4} {:>6} {:>9} {:>12}",
+        "scenario", "jobs", "seeds", "seeds/s", "M msgs/s"
+    );
+    let runs: &[(&str, usize, u64)] = &[
+        ("scenarios/kv_register/all_faults.toml", 1, 400),
+        ("scenarios/kv_register/all_faults.toml", 2, 400),
+        ("scenarios/es_cluster/bank_3_replicas.toml", 2, 300),
+        ("scenarios/es_cluster/bank_5_replicas.toml", 2, 300),
+        ("scenarios/es_cluster/bank_sharded.toml", 2, 300),
+        ("scenarios/es_cluster/kv_3_replicas.toml", 2, 300),
+        ("scenarios/es_cluster/swarm.toml", 2, 300),
+    ];
+    for &(path, jobs, seeds) in runs {
+        let scenario = Arc::new(Scenario::load(Path::new(path)).unwrap());
         let mut rates = Vec::new();
         let mut msg_rates = Vec::new();
         for r in 0..5u64 {
@@ -270,7 +285,10 @@ fn main() {
             msg_rates.push(messages as f64 / t);
         }
         println!(
-            "\nexample scenario (all fault kinds), {jobs} job(s), {seeds} seeds × 5 (median):\n  {:7.0} seeds/s   {:6.3} M simulated messages/s",
+            "  {:42} {:>4} {:>6} {:>9.0} {:>12.3}",
+            scenario.name,
+            jobs,
+            seeds,
             median(rates),
             median(msg_rates) / 1e6
         );

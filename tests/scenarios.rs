@@ -16,7 +16,11 @@ const SEEDS: u64 = 60;
 #[test]
 fn every_shipped_scenario_meets_its_expectation() {
     let files = discover(&[PathBuf::from("scenarios")]).expect("scenarios/ exists");
-    assert!(files.len() >= 15, "expected the shipped catalogue, found {} files", files.len());
+    assert!(
+        files.len() >= 15,
+        "expected the shipped catalogue, found {} files",
+        files.len()
+    );
     let scenarios: Vec<Arc<Scenario>> = files
         .iter()
         .map(|f| Arc::new(Scenario::load(f).unwrap_or_else(|e| panic!("{e}"))))
@@ -38,15 +42,38 @@ fn every_shipped_scenario_meets_its_expectation() {
 
     let mut failures = Vec::new();
     for (t, s) in tallies.iter().zip(&scenarios) {
-        assert!(t.nondeterministic.is_empty(), "{}: nondeterministic seeds {:?}", t.name, t.nondeterministic);
-        assert!(t.harness_errors.is_empty(), "{}: internal errors {:?}", t.name, t.harness_errors);
+        assert!(
+            t.nondeterministic.is_empty(),
+            "{}: nondeterministic seeds {:?}",
+            t.name,
+            t.nondeterministic
+        );
+        assert!(
+            t.harness_errors.is_empty(),
+            "{}: internal errors {:?}",
+            t.name,
+            t.harness_errors
+        );
         if t.outcome(true) != Outcome::Ok {
-            let first = t.failing.first().map(|f| format!("seed {} {:?}: {}", f.seed, f.verdict, f.message));
-            failures.push(format!("{} ({:?}): {:?} {}", t.name, s.file.expect, t.outcome(true), first.unwrap_or_default()));
+            let first = t
+                .failing
+                .first()
+                .map(|f| format!("seed {} {:?}: {}", f.seed, f.verdict, f.message));
+            failures.push(format!(
+                "{} ({:?}): {:?} {}",
+                t.name,
+                s.file.expect,
+                t.outcome(true),
+                first.unwrap_or_default()
+            ));
         }
         if s.file.expect != Expect::Pass {
             assert!(t.caught > 0, "{}: planted bug never caught", t.name);
         }
     }
-    assert!(failures.is_empty(), "scenarios that missed their expectation:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "scenarios that missed their expectation:\n{}",
+        failures.join("\n")
+    );
 }

@@ -173,31 +173,27 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
             true
         },
     );
+    // Crashes and pauses both strike one process that may be taken down.
+    let mut pick_crashable = |rng: &mut SubStream, c: &mut Candidate| {
+        if crashable.is_empty() {
+            return false;
+        }
+        c.node = crashable[rng.index(crashable.len())];
+        true
+    };
     draw(
         Kind::Crash,
         "crash",
         f.crash.interval_ms_mean,
         (f.crash.restart_delay_ms_min, f.crash.restart_delay_ms_max),
-        &mut |rng, c| {
-            if crashable.is_empty() {
-                return false;
-            }
-            c.node = crashable[rng.index(crashable.len())];
-            true
-        },
+        &mut pick_crashable,
     );
     draw(
         Kind::Pause,
         "pause",
         f.pause.interval_ms_mean,
         (f.pause.duration_ms_min, f.pause.duration_ms_max),
-        &mut |rng, c| {
-            if crashable.is_empty() {
-                return false;
-            }
-            c.node = crashable[rng.index(crashable.len())];
-            true
-        },
+        &mut pick_crashable,
     );
     draw(
         Kind::Clog,

@@ -180,40 +180,29 @@ impl<S: System> Core<S> {
     fn send(&mut self, from: usize, to: usize, msg: S::Msg, now_ns: u64) {
         self.next_msg_id += 1;
         let id = self.next_msg_id;
-        let label = msg.label();
-        match self.net.route(from, to, now_ns) {
-            Route::Dropped(reason) => {
-                self.trace.push_send(
-                    now_ns,
-                    Event::Send {
-                        id,
-                        from,
-                        to,
-                        label,
-                        arrive_ns: now_ns,
-                        held: None,
-                    },
-                    || format!("{msg:?}"),
-                );
-                self.trace.push(now_ns, Event::Drop { id, reason });
-            }
+        let route = self.net.route(from, to, now_ns);
+        let (arrive_ns, held) = match route {
+            Route::Dropped(_) => (now_ns, None),
             Route::InFlight {
+                arrive_ns, held, ..
+            } => (arrive_ns, held),
+        };
+        let label = msg.label();
+        self.trace.push_send(
+            now_ns,
+            Event::Send {
+                id,
+                from,
+                to,
+                label,
                 arrive_ns,
                 held,
-                duplicate_ns,
-            } => {
-                self.trace.push_send(
-                    now_ns,
-                    Event::Send {
-                        id,
-                        from,
-                        to,
-                        label,
-                        arrive_ns,
-                        held,
-                    },
-                    || format!("{msg:?}"),
-                );
+            },
+            || format!("{msg:?}"),
+        );
+        match route {
+            Route::Dropped(reason) => self.trace.push(now_ns, Event::Drop { id, reason }),
+            Route::InFlight { duplicate_ns, .. } => {
                 if let Some(copy_ns) = duplicate_ns {
                     self.next_msg_id += 1;
                     let copy = self.next_msg_id;
@@ -225,16 +214,13 @@ impl<S: System> Core<S> {
                             arrive_ns: copy_ns,
                         },
                     );
-                    self.enqueue(
-                        to,
-                        copy_ns,
-                        Pending::Msg {
-                            id: copy,
-                            from,
-                            msg: msg.clone(),
-                            copy: true,
-                        },
-                    );
+                    let copy_msg = Pending::Msg {
+                        id: copy,
+                        from,
+                        msg: msg.clone(),
+                        copy: true,
+                    };
+                    self.enqueue(to, copy_ns, copy_msg);
                 }
                 self.enqueue(
                     to,

@@ -19,7 +19,7 @@ use super::model::{
     drop_reason, hold_reason, ms, shape_name, status_name, ClogSpan, Fate, Mark, Message, Model,
     NodeSpan, PartitionSpan, NET_ROW_H, ROW_H,
 };
-use super::{esc, func_name, ms_text, num, op_label, value_text, MESSAGES_SHOWN_MAX};
+use super::{esc, ms_text, num, op_label, value_text, MESSAGES_SHOWN_MAX};
 use crate::check::Verdict;
 use crate::history::{Operation, Status, Value};
 use crate::plan::{Plan, Role};
@@ -623,7 +623,7 @@ fn op_tip(c: &Ctx<'_>, index: usize, op: &Operation, t0: f64, t1: f64, flags: &[
         tip.push_str(&format!(" · named by {}", flags.join(", ")));
     }
     tip.push('\n');
-    tip.push_str(func_name(op.f));
+    tip.push_str(op.f.name());
     if let Some(key) = &op.key {
         tip.push(' ');
         tip.push_str(key);

@@ -64,7 +64,7 @@ mod html;
 mod model;
 mod overview;
 
-use crate::history::{Func, Operation, Value};
+use crate::history::{Operation, Value};
 use crate::plan::Plan;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
@@ -124,20 +124,6 @@ pub(crate) fn ms_text(t: f64) -> String {
     format!("{t:.3} ms")
 }
 
-/// Name of a function, as in histories.
-pub(crate) fn func_name(f: Func) -> &'static str {
-    match f {
-        Func::Read => "read",
-        Func::Write => "write",
-        Func::Cas => "cas",
-        Func::Get => "get",
-        Func::Put => "put",
-        Func::Append => "append",
-        Func::Deposit => "deposit",
-        Func::Withdraw => "withdraw",
-    }
-}
-
 /// A value as JSON (`"0.1;"`, `[1,2]`, `null`).
 pub(crate) fn value_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
@@ -158,7 +144,7 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 
 /// The compact label of an operation: `append k1 "2.7;"`, `get k0 → "0.1;"`.
 pub(crate) fn op_label(op: &Operation) -> String {
-    let mut label = func_name(op.f).to_string();
+    let mut label = op.f.name().to_string();
     if let Some(key) = &op.key {
         label.push(' ');
         label.push_str(&shorten(key, 12));
@@ -177,6 +163,7 @@ pub(crate) fn op_label(op: &Operation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Func;
 
     #[test]
     fn escaping_covers_markup_quotes_and_breaks() {

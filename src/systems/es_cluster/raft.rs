@@ -676,6 +676,12 @@ impl Replica {
             last_term,
             state: self.state.clone(),
         };
+        self.persist_snapshot(ctx, keep);
+        ctx.probe("snapshot_taken");
+    }
+
+    /// Make the current snapshot durable, then replace the log with the entries after it.
+    fn persist_snapshot(&mut self, ctx: C<'_, '_>, keep: Vec<LogEntry>) {
         let fsync = !ctx.system().bugs.no_fsync;
         let mut disk = ctx.disk();
         disk.replace(SNAPSHOT, vec![Record::Snapshot(self.snapshot.clone())]);
@@ -688,7 +694,6 @@ impl Replica {
             disk.sync(LOG);
         }
         self.log = keep;
-        ctx.probe("snapshot_taken");
     }
 
     /// Follower: a snapshot from the leader.
@@ -725,17 +730,7 @@ impl Replica {
             self.state = snapshot.state.clone();
             self.commit = index;
             self.snapshot = snapshot;
-            let fsync = !ctx.system().bugs.no_fsync;
-            let mut disk = ctx.disk();
-            disk.replace(SNAPSHOT, vec![Record::Snapshot(self.snapshot.clone())]);
-            if fsync {
-                disk.sync(SNAPSHOT);
-            }
-            disk.replace(LOG, keep.iter().cloned().map(Record::Entry).collect());
-            if fsync {
-                disk.sync(LOG);
-            }
-            self.log = keep;
+            self.persist_snapshot(ctx, keep);
             self.synced = self.last_index();
             ctx.observe(EsObs::SnapshotInstalled {
                 shard: self.shard,
