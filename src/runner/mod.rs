@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use serde::Serialize;
 
@@ -171,50 +171,53 @@ fn harness_failure(job: &SeedJob, message: String) -> SeedResult {
 /// `on_result` (on the calling thread, in completion order). Stops starting new seeds
 /// once `interrupt` is set and returns after the running ones finish. Returns how many
 /// seeds finished.
-pub fn run_pool(
-    jobs: impl IntoIterator<Item = SeedJob>,
+///
+/// Each of the `threads` slots is a long-lived launcher that takes the next job, runs it
+/// on a freshly spawned seed thread and waits for it: the slot is refilled the moment a
+/// seed ends, without waiting for the calling thread to wake up and collect the result.
+pub fn run_pool<I>(
+    jobs: I,
     threads: usize,
     interrupt: &AtomicBool,
     mut on_result: impl FnMut(SeedResult),
-) -> usize {
+) -> usize
+where
+    I: IntoIterator<Item = SeedJob>,
+    I::IntoIter: Send,
+{
     sim::install_panic_hook();
-    let threads = threads.max(1);
+    let jobs = Mutex::new(jobs.into_iter());
     let (tx, rx) = mpsc::channel::<SeedResult>();
-    let mut jobs = jobs.into_iter();
-    let mut running = 0usize;
     let mut finished = 0usize;
-    loop {
-        while running < threads && !interrupt.load(Ordering::Relaxed) {
-            let Some(job) = jobs.next() else { break };
+    std::thread::scope(|scope| {
+        for slot in 0..threads.max(1) {
             let tx = tx.clone();
-            let fallback = job.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("{SEED_THREAD_PREFIX}-{}", job.seed))
-                .spawn(move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| run_seed(&job)))
-                        .unwrap_or_else(|payload| harness_failure(&job, sim::panic_text(payload)));
-                    let _ = tx.send(result);
+            let jobs = &jobs;
+            let launcher = std::thread::Builder::new()
+                .name(format!("faultline-launcher-{slot}"))
+                .spawn_scoped(scope, move || {
+                    while !interrupt.load(Ordering::Relaxed) {
+                        let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some(job) = next else { break };
+                        let for_seed = job.clone();
+                        let result = on_fresh_thread(job.seed, move || run_seed(&for_seed))
+                            .unwrap_or_else(|message| harness_failure(&job, message));
+                        if tx.send(result).is_err() {
+                            break;
+                        }
+                    }
                 });
-            match spawned {
-                Ok(_) => running += 1,
-                Err(e) => on_result(harness_failure(
-                    &fallback,
-                    format!("cannot spawn a seed thread: {e}"),
-                )),
+            if let Err(e) = launcher {
+                // Fewer slots than asked: the others still drain the queue.
+                eprintln!("warning: cannot start seed launcher {slot}: {e}");
             }
         }
-        if running == 0 {
-            break;
+        drop(tx);
+        for result in rx {
+            finished += 1;
+            on_result(result);
         }
-        match rx.recv() {
-            Ok(result) => {
-                running -= 1;
-                finished += 1;
-                on_result(result);
-            }
-            Err(_) => break,
-        }
-    }
+    });
     finished
 }
 
