@@ -88,7 +88,9 @@ fn jepsen_history() -> impl Strategy<Value = History> {
                 t = ret + 1;
                 let output = match (status, f) {
                     (Status::Info, _) => Value::Nil,
-                    (Status::Ok, Func::Cas | Func::Withdraw) => Value::Bool(b),
+                    (Status::Ok, Func::Cas | Func::Withdraw | Func::Deposit | Func::Open) => {
+                        Value::Bool(b)
+                    }
                     _ => output,
                 };
                 ops.push(Operation {

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 struct Store {
     registers: BTreeMap<Option<String>, Option<i64>>,
     strings: BTreeMap<String, String>,
+    /// Open accounts and their balances (an account is absent until opened).
     balances: BTreeMap<String, i64>,
 }
 
@@ -101,25 +102,38 @@ fn apply(model: ModelKind, store: &Store, op: &Operation) -> Option<Store> {
         }
         ModelKind::Bank => {
             let key = op.key.clone()?;
-            let slot = s.balances.entry(key).or_insert(0);
+            // The reference semantics, spelled out case by case: an account exists only
+            // once opened; every operation reports whether it took effect.
+            let open = s.balances.contains_key(&key);
+            let balance = s.balances.get(&key).copied();
+            let reported = |expected: Value| !known || op.output == expected;
             match (op.f, &op.input) {
+                (Func::Open, _) => {
+                    if !reported(Value::Bool(!open)) {
+                        return None;
+                    }
+                    s.balances.entry(key).or_insert(0);
+                }
                 (Func::Read, _) => {
-                    if known && op.output != Value::Int(*slot) {
+                    if !reported(balance.map_or(Value::Nil, Value::Int)) {
                         return None;
                     }
                 }
-                (Func::Deposit, Value::Int(a)) if *a >= 0 => *slot = slot.checked_add(*a)?,
+                (Func::Deposit, Value::Int(a)) if *a >= 0 => {
+                    if !reported(Value::Bool(open)) {
+                        return None;
+                    }
+                    if let Some(b) = balance {
+                        s.balances.insert(key, b.checked_add(*a)?);
+                    }
+                }
                 (Func::Withdraw, Value::Int(a)) if *a >= 0 => {
-                    let enough = *slot >= *a;
-                    match (known, &op.output) {
-                        (false, _) => {
-                            if enough {
-                                *slot -= a
-                            }
-                        }
-                        (true, Value::Bool(true)) if enough => *slot -= a,
-                        (true, Value::Bool(false)) if !enough => {}
-                        _ => return None,
+                    let applies = balance.is_some_and(|b| b >= *a);
+                    if !reported(Value::Bool(applies)) {
+                        return None;
+                    }
+                    if applies {
+                        s.balances.insert(key, balance.unwrap_or(0) - a);
                     }
                 }
                 _ => return None,
@@ -251,10 +265,11 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
                     1 => (Func::Put, Value::Str(TOKENS[r.a as usize].into())),
                     _ => (Func::Append, Value::Str(TOKENS[r.a as usize].into())),
                 },
-                ModelKind::Bank => match r.f % 3 {
+                ModelKind::Bank => match r.f % 4 {
                     0 => (Func::Read, Value::Nil),
                     1 => (Func::Deposit, Value::Int(r.a)),
-                    _ => (Func::Withdraw, Value::Int(r.a)),
+                    2 => (Func::Withdraw, Value::Int(r.a)),
+                    _ => (Func::Open, Value::Nil),
                 },
             };
             Operation {
@@ -313,15 +328,22 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
                 ops[i].status == Status::Ok
                     && matches!(
                         ops[i].f,
-                        Func::Read | Func::Get | Func::Cas | Func::Withdraw
+                        Func::Read
+                            | Func::Get
+                            | Func::Cas
+                            | Func::Withdraw
+                            | Func::Deposit
+                            | Func::Open
                     )
             })
             .collect();
         if !oks.is_empty() {
             let op = &mut ops[oks[which % oks.len()]];
             op.output = match (op.f, &op.output) {
-                (Func::Cas | Func::Withdraw, Value::Bool(b)) => Value::Bool(!b),
-                (Func::Read, _) if model != ModelKind::Bank && value == 0 => Value::Nil,
+                (Func::Cas | Func::Withdraw | Func::Deposit | Func::Open, Value::Bool(b)) => {
+                    Value::Bool(!b)
+                }
+                (Func::Read, _) if value == 0 => Value::Nil,
                 (Func::Read, _) => Value::Int(value),
                 (Func::Get, Value::Str(s)) => {
                     Value::Str(format!("{s}{}", TOKENS[value as usize % 3]))
@@ -356,21 +378,16 @@ fn expected_output(model: ModelKind, store: &Store, op: &Operation) -> Value {
                 .cloned()
                 .unwrap_or_default(),
         ),
-        (ModelKind::Bank, Func::Read) => Value::Int(
-            op.key
-                .as_ref()
-                .and_then(|k| store.balances.get(k))
-                .copied()
-                .unwrap_or(0),
-        ),
-        (ModelKind::Bank, Func::Withdraw) => {
-            let balance = op
-                .key
-                .as_ref()
-                .and_then(|k| store.balances.get(k))
-                .copied()
-                .unwrap_or(0);
-            Value::Bool(matches!(op.input, Value::Int(a) if balance >= a))
+        (ModelKind::Bank, f) => {
+            let balance = op.key.as_ref().and_then(|k| store.balances.get(k)).copied();
+            match f {
+                Func::Read => balance.map_or(Value::Nil, Value::Int),
+                Func::Open | Func::Deposit => Value::Bool(balance.is_some() != (f == Func::Open)),
+                Func::Withdraw => {
+                    Value::Bool(matches!((balance, &op.input), (Some(b), Value::Int(a)) if b >= *a))
+                }
+                _ => Value::Nil,
+            }
         }
         _ => Value::Nil,
     }

@@ -118,10 +118,16 @@ pub fn to_string(history: &History) -> Result<String, EncodeError> {
             (_, Some(ret)) => events.push((ret, 1, i)),
         }
         if op.status == Status::Ok
-            && matches!(op.f, Func::Cas | Func::Withdraw)
+            && matches!(
+                op.f,
+                Func::Cas | Func::Withdraw | Func::Deposit | Func::Open
+            )
             && !matches!(op.output, Value::Bool(_))
         {
-            return Err(err(i, "an ok cas or withdraw needs a boolean output"));
+            return Err(err(
+                i,
+                "an ok cas, withdraw, deposit or open needs a boolean output",
+            ));
         }
     }
     // Operations of one client must not overlap, or pairing by process would mix them up.

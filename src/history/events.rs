@@ -189,15 +189,18 @@ impl<'p> Pairing<'p> {
 /// The status and output of an operation completed by an event of type `ty` carrying
 /// `value`.
 fn complete(dialect: Dialect, ty: EventType, f: Func, value: Value) -> (Status, Value) {
-    // Jepsen clients report a successful compare-and-set or withdrawal with the
-    // operation's own value (`:ok :cas [1 2]`); the models want whether it took effect.
+    // Jepsen clients report a successful compare-and-set, withdrawal, deposit or open
+    // with the operation's own value (`:ok :cas [1 2]`, `:ok :deposit 5`); the models
+    // want whether it took effect.
     let applied = |value: Value| match value {
         Value::Bool(b) => Value::Bool(b),
         _ => Value::Bool(true),
     };
     match (ty, dialect, f) {
         (EventType::Invoke, _, _) | (EventType::Info, _, _) => (Status::Info, Value::Nil),
-        (EventType::Ok, _, Func::Cas | Func::Withdraw) => (Status::Ok, applied(value)),
+        (EventType::Ok, _, Func::Cas | Func::Withdraw | Func::Deposit | Func::Open) => {
+            (Status::Ok, applied(value))
+        }
         (EventType::Ok, _, _) => (Status::Ok, value),
         // The etcd corpus: the CAS ran and its comparison failed.
         (EventType::Fail, Dialect::EtcdLog, Func::Cas) => (Status::Ok, Value::Bool(false)),

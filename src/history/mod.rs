@@ -78,7 +78,8 @@ pub enum Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Func {
-    /// Register / bank: read the current value or balance. Input `Nil`, output the value.
+    /// Register / bank: read the current value or balance. Input `Nil`, output the value
+    /// (`Nil` for a register never written, or a bank account not open).
     Read,
     /// Register: write `input`.
     Write,
@@ -90,10 +91,15 @@ pub enum Func {
     Put,
     /// Key-value: append `input` to the value of `key`.
     Append,
-    /// Bank: add `Int(amount)` to the account `key`.
+    /// Bank: add `Int(amount)` to the account `key`; output `Bool(applied)` (`false`
+    /// when the account is not open).
     Deposit,
-    /// Bank: take `Int(amount)` from `key` if the balance allows it; output `Bool(applied)`.
+    /// Bank: take `Int(amount)` from `key` if it is open and its balance allows it;
+    /// output `Bool(applied)`.
     Withdraw,
+    /// Bank: open the account `key` (balance 0); output `Bool(opened)`, `false` when it
+    /// was already open.
+    Open,
 }
 
 /// One client operation.
@@ -140,7 +146,7 @@ pub struct ParseError {
 
 impl Func {
     /// Every function, in declaration order.
-    pub const ALL: [Func; 8] = [
+    pub const ALL: [Func; 9] = [
         Func::Read,
         Func::Write,
         Func::Cas,
@@ -149,6 +155,7 @@ impl Func {
         Func::Append,
         Func::Deposit,
         Func::Withdraw,
+        Func::Open,
     ];
 
     /// The function's name as it appears in files (`read`, `cas`, `withdraw`, ...).
@@ -162,6 +169,7 @@ impl Func {
             Func::Append => "append",
             Func::Deposit => "deposit",
             Func::Withdraw => "withdraw",
+            Func::Open => "open",
         }
     }
 

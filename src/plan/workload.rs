@@ -44,6 +44,11 @@ pub enum OpSpec {
         /// Appended token (unique per operation, `;`-terminated).
         value: String,
     },
+    /// Bank: open an account (balance 0; it exists only once opened).
+    Open {
+        /// Account.
+        account: String,
+    },
     /// Bank: read an account's balance.
     Read {
         /// Account.
@@ -85,12 +90,16 @@ impl OpSpec {
         match self {
             OpSpec::Get { key } | OpSpec::Put { key, .. } | OpSpec::Append { key, .. } => key,
             OpSpec::Read { account }
+            | OpSpec::Open { account }
             | OpSpec::Deposit { account, .. }
             | OpSpec::Withdraw { account, .. } => account,
             OpSpec::Transfer { from, .. } => from,
         }
     }
 }
+
+/// Share of bank operations (after each client's first) that open an account.
+pub const OPEN_PROBABILITY: f64 = 0.05;
 
 /// Upper bound on operations per client, whatever the settings: keeps a sweep bounded.
 pub const OPS_PER_CLIENT_MAX: usize = 100_000;
@@ -125,7 +134,15 @@ pub fn generate(params: &Params, clients: &[usize], seed: u64) -> Vec<ClientOp> 
                     let account = format!("a{key_index}");
                     let amount = rng.range_u64(1, 50) as i64;
                     let write_roll = rng.unit();
-                    if roll < w.read_probability {
+                    if i == 0 {
+                        // Accounts exist only once opened: every client starts by opening
+                        // one, and opens turn up now and then (often for open accounts).
+                        OpSpec::Open {
+                            account: format!("a{}", client % w.keys as usize),
+                        }
+                    } else if write_roll < OPEN_PROBABILITY {
+                        OpSpec::Open { account }
+                    } else if roll < w.read_probability {
                         OpSpec::Read { account }
                     } else if roll < w.read_probability + w.append_probability {
                         OpSpec::Withdraw { account, amount }

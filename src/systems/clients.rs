@@ -190,6 +190,7 @@ pub fn invoke<S: System>(ctx: &mut Ctx<'_, S>, op: &OpSpec) -> Vec<usize> {
         OpSpec::Put { key, value } => one(ctx, Func::Put, key, Value::Str(value.clone())),
         OpSpec::Append { key, value } => one(ctx, Func::Append, key, Value::Str(value.clone())),
         OpSpec::Read { account } => one(ctx, Func::Read, account, Value::Nil),
+        OpSpec::Open { account } => one(ctx, Func::Open, account, Value::Nil),
         OpSpec::Deposit { account, amount } => {
             one(ctx, Func::Deposit, account, Value::Int(*amount))
         }

@@ -357,7 +357,7 @@ fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed
                             Event::TxnStarted { txn, req, .. } => {
                                 txn_of.insert(*req, *txn);
                             }
-                            Event::TxnDecided { txn, commit } => {
+                            Event::TxnDecided { txn, commit, .. } => {
                                 decided.entry(*txn).or_insert(*commit);
                             }
                             _ => {}
@@ -377,7 +377,7 @@ fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed
     for (i, op) in history.ops.iter().enumerate() {
         let write = matches!(
             op.f,
-            Func::Put | Func::Append | Func::Deposit | Func::Withdraw
+            Func::Put | Func::Append | Func::Deposit | Func::Withdraw | Func::Open
         );
         if !write || op.status != Status::Ok {
             continue;

@@ -49,6 +49,8 @@ pub enum Command {
     Put { key: String, value: String },
     /// Append to a key.
     Append { key: String, value: String },
+    /// Open an account.
+    Open { account: String },
     /// Read a balance.
     Read { account: String },
     /// Deposit.
@@ -69,6 +71,7 @@ impl Command {
         match self {
             Command::Get { key } | Command::Put { key, .. } | Command::Append { key, .. } => key,
             Command::Read { account }
+            | Command::Open { account }
             | Command::Deposit { account, .. }
             | Command::Withdraw { account, .. } => account,
             Command::Transfer { from, .. } => from,
@@ -84,11 +87,40 @@ impl Command {
 /// What a client is told.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OpResult {
-    /// Done, with this result (`Nil` for writes; `Bool(applied)` for withdrawals and
-    /// transfers; the value for reads).
+    /// Done, with this result: `Nil` for key-value writes, `Bool(applied)` for opens,
+    /// deposits and withdrawals, the value for reads (`Nil`: no such account).
     Value(Value),
-    /// A cross-shard transfer that was aborted: it had no effect.
+    /// What a transfer did to each side: `Some(applied)`, or `None` when that side did
+    /// not happen at all (refused by the other side, or aborted).
+    Transfer {
+        /// The debit of `from`.
+        withdrew: Option<bool>,
+        /// The credit of `to`.
+        deposited: Option<bool>,
+    },
+    /// The operation did not happen.
     Aborted,
+}
+
+impl OpResult {
+    const APPLIED: OpResult = OpResult::Transfer {
+        withdrew: Some(true),
+        deposited: Some(true),
+    };
+    /// Refused by the source: not open, or not enough money.
+    const SOURCE_REFUSED: OpResult = OpResult::Transfer {
+        withdrew: Some(false),
+        deposited: None,
+    };
+    /// Refused by the destination: not open.
+    const DESTINATION_REFUSED: OpResult = OpResult::Transfer {
+        withdrew: None,
+        deposited: Some(false),
+    };
+    const ABORTED: OpResult = OpResult::Transfer {
+        withdrew: None,
+        deposited: None,
+    };
 }
 
 /// Who decided an event, and when: the random and clock-dependent part of deciding.
@@ -115,6 +147,8 @@ pub enum Event {
         value: String,
         meta: Meta,
     },
+    /// An account was opened (balance 0).
+    Opened { account: String, meta: Meta },
     /// Money came in.
     Deposited {
         account: String,
@@ -152,8 +186,13 @@ pub enum Event {
         amount: i64,
         meta: Meta,
     },
-    /// Coordinator: the decision (commit debits `from`); `from` is unlocked.
-    TxnDecided { txn: TxnId, commit: bool },
+    /// Coordinator: the decision (commit debits `from`); `from` is unlocked. `refused`:
+    /// the abort is the participant's "no" (its account is not open).
+    TxnDecided {
+        txn: TxnId,
+        commit: bool,
+        refused: bool,
+    },
     /// Coordinator: the participant applied the decision; nothing left to do.
     TxnDone { txn: TxnId },
     /// Participant: ready to credit `to`, which is locked until the decision.
@@ -163,6 +202,8 @@ pub enum Event {
         amount: i64,
         coordinator: usize,
     },
+    /// Participant: votes no (`to` is not open); a late prepare is refused too.
+    TxnRefused { txn: TxnId, coordinator: usize },
     /// Participant: the decision (commit credits `to`); `to` is unlocked.
     TxnApplied {
         txn: TxnId,
@@ -370,6 +411,11 @@ impl Ledger {
                 .any(|t| t.state == PartState::Prepared && t.to == account)
     }
 
+    /// Whether an account is open.
+    pub fn is_open(&self, account: &str) -> bool {
+        self.balances.contains_key(account)
+    }
+
     /// Whether any transfer this shard knows is unfinished.
     pub fn transfers_pending(&self) -> bool {
         self.coord.values().any(|t| t.state != CoordState::Done)
@@ -380,7 +426,11 @@ impl Ledger {
     pub fn read(&self, command: &Command) -> OpResult {
         match command {
             Command::Get { key } => OpResult::Value(Value::Str(self.value(key))),
-            Command::Read { account } => OpResult::Value(Value::Int(self.balance(account))),
+            Command::Read { account } => OpResult::Value(
+                self.balances
+                    .get(account)
+                    .map_or(Value::Nil, |v| Value::Int(v.value)),
+            ),
             other => panic!("read() of a write command {other:?}"),
         }
     }
@@ -405,35 +455,33 @@ impl Ledger {
         if let Some(decision) = self.session_check(req) {
             return decision;
         }
-        let done = |events: Vec<Event>, reply: Value| {
+        // Every answer goes through the log with the request it answers (even a refusal
+        // with no events), so a retry after a leader change gets the same answer.
+        let done = |events: Vec<Event>, reply: OpResult| {
             Decision::Append(Payload::Events {
                 req: Some(req),
                 events,
-                reply: Some(OpResult::Value(reply)),
+                reply: Some(reply),
+            })
+        };
+        let applied = |b: bool| OpResult::Value(Value::Bool(b));
+        let read = || {
+            Decision::Append(Payload::Read {
+                req,
+                command: command.clone(),
             })
         };
         match command {
-            Command::Get { .. } => Decision::Append(Payload::Read {
-                req,
-                command: command.clone(),
-            }),
-            Command::Read { account } => {
-                if self.locked(account) {
-                    Decision::Park
-                } else {
-                    Decision::Append(Payload::Read {
-                        req,
-                        command: command.clone(),
-                    })
-                }
-            }
+            Command::Get { .. } => read(),
+            Command::Read { account } if self.locked(account) => Decision::Park,
+            Command::Read { .. } => read(),
             Command::Put { key, value } => done(
                 vec![Event::Put {
                     key: key.clone(),
                     value: value.clone(),
                     meta: d.meta(),
                 }],
-                Value::Nil,
+                OpResult::Value(Value::Nil),
             ),
             Command::Append { key, value } => done(
                 vec![Event::Appended {
@@ -441,42 +489,51 @@ impl Ledger {
                     value: value.clone(),
                     meta: d.meta(),
                 }],
-                Value::Nil,
+                OpResult::Value(Value::Nil),
             ),
+            Command::Open { account } if self.is_open(account) => done(vec![], applied(false)),
+            Command::Open { account } => done(
+                vec![Event::Opened {
+                    account: account.clone(),
+                    meta: d.meta(),
+                }],
+                applied(true),
+            ),
+            Command::Deposit { account, .. } if !self.is_open(account) => {
+                done(vec![], applied(false))
+            }
             Command::Deposit { account, amount } => done(
                 vec![Event::Deposited {
                     account: account.clone(),
                     amount: *amount,
                     meta: d.meta(),
                 }],
-                Value::Nil,
+                applied(true),
             ),
-            Command::Withdraw { account, amount } => {
-                if self.locked(account) {
-                    Decision::Park
-                } else if self.balance(account) >= *amount {
-                    done(
-                        vec![Event::Withdrew {
-                            account: account.clone(),
-                            amount: *amount,
-                            meta: d.meta(),
-                        }],
-                        Value::Bool(true),
-                    )
-                } else {
-                    done(
-                        vec![Event::WithdrawRefused {
-                            account: account.clone(),
-                            amount: *amount,
-                        }],
-                        Value::Bool(false),
-                    )
-                }
+            Command::Withdraw { account, .. } if !self.is_open(account) => {
+                done(vec![], applied(false))
             }
+            Command::Withdraw { account, .. } if self.locked(account) => Decision::Park,
+            Command::Withdraw { account, amount } if self.balance(account) >= *amount => done(
+                vec![Event::Withdrew {
+                    account: account.clone(),
+                    amount: *amount,
+                    meta: d.meta(),
+                }],
+                applied(true),
+            ),
+            Command::Withdraw { account, amount } => done(
+                vec![Event::WithdrawRefused {
+                    account: account.clone(),
+                    amount: *amount,
+                }],
+                applied(false),
+            ),
+            Command::Transfer { from, .. } if !self.is_open(from) => {
+                done(vec![], OpResult::SOURCE_REFUSED)
+            }
+            Command::Transfer { from, .. } if self.locked(from) => Decision::Park,
             Command::Transfer { from, to, amount } => {
-                if self.locked(from) {
-                    return Decision::Park;
-                }
                 if self.balance(from) < *amount {
                     return done(
                         vec![Event::TransferRefused {
@@ -484,11 +541,14 @@ impl Ledger {
                             to: to.clone(),
                             amount: *amount,
                         }],
-                        Value::Bool(false),
+                        OpResult::SOURCE_REFUSED,
                     );
                 }
                 let to_shard = super::shard_of(to, d.shards);
                 if to_shard == d.shard {
+                    if !self.is_open(to) {
+                        return done(vec![], OpResult::DESTINATION_REFUSED);
+                    }
                     return done(
                         vec![Event::Transferred {
                             from: from.clone(),
@@ -496,9 +556,10 @@ impl Ledger {
                             amount: *amount,
                             meta: d.meta(),
                         }],
-                        Value::Bool(true),
+                        OpResult::APPLIED,
                     );
                 }
+                // The other side decides whether `to` takes it: two-phase commit.
                 let meta = d.meta();
                 Decision::Append(Payload::Events {
                     req: Some(req),
@@ -618,10 +679,9 @@ impl Ledger {
     }
 
     fn credit(&mut self, account: &str, amount: i64, meta: Meta) {
-        let entry = self
-            .balances
-            .entry(account.to_string())
-            .or_insert(Versioned { value: 0, meta });
+        let Some(entry) = self.balances.get_mut(account) else {
+            panic!("money moved on account {account}, which is not open");
+        };
         entry.value += amount;
         entry.meta = meta;
     }
@@ -637,6 +697,16 @@ impl Ledger {
 
     fn apply_event(&mut self, event: &Event, effects: &mut Vec<Effect>) {
         match event {
+            Event::Opened { account, meta } => {
+                assert!(!self.is_open(account), "account {account} opened twice");
+                self.balances.insert(
+                    account.clone(),
+                    Versioned {
+                        value: 0,
+                        meta: *meta,
+                    },
+                );
+            }
             Event::Put { key, value, meta } => {
                 self.kv.insert(
                     key.clone(),
@@ -706,7 +776,11 @@ impl Ledger {
                 );
                 effects.push(Effect::SendPrepare(*txn));
             }
-            Event::TxnDecided { txn, commit } => {
+            Event::TxnDecided {
+                txn,
+                commit,
+                refused,
+            } => {
                 let Some(t) = self.coord.get(txn).cloned() else {
                     panic!("decision for unknown transfer {txn}");
                 };
@@ -723,10 +797,10 @@ impl Ledger {
                     CoordState::Aborted
                 };
                 self.coord.get_mut(txn).expect("present").state = state;
-                let result = if *commit {
-                    OpResult::Value(Value::Bool(true))
-                } else {
-                    OpResult::Aborted
+                let result = match (*commit, *refused) {
+                    (true, _) => OpResult::APPLIED,
+                    (false, true) => OpResult::DESTINATION_REFUSED,
+                    (false, false) => OpResult::ABORTED,
                 };
                 if let Some(session) = self.sessions.get_mut(&t.req.client) {
                     if session.seq == t.req.seq {
@@ -762,6 +836,21 @@ impl Ledger {
                         amount: *amount,
                         coordinator: *coordinator,
                         state: PartState::Prepared,
+                    },
+                );
+                effects.push(Effect::AckPrepared(*txn));
+            }
+            Event::TxnRefused { txn, coordinator } => {
+                if self.part.contains_key(txn) {
+                    return;
+                }
+                self.part.insert(
+                    *txn,
+                    PartTxn {
+                        to: String::new(),
+                        amount: 0,
+                        coordinator: *coordinator,
+                        state: PartState::Aborted,
                     },
                 );
                 effects.push(Effect::AckPrepared(*txn));
@@ -849,14 +938,66 @@ mod tests {
         ledger.apply(&entry(index, payload), &mut decider(rng))
     }
 
+    fn open(l: &mut Ledger, req: ReqId, account: &str, rng: &mut SubStream) {
+        let effects = commit(
+            l,
+            req,
+            Command::Open {
+                account: account.into(),
+            },
+            rng,
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::Reply(req, OpResult::Value(Value::Bool(true)))]
+        );
+    }
+
+    #[test]
+    fn accounts_exist_only_once_opened() {
+        let mut rng = SubStream::new(4, "t");
+        let mut l = Ledger::default();
+        let r = |seq| ReqId { client: 2, seq };
+        let refused = |b| vec![Effect::Reply(r(b), OpResult::Value(Value::Bool(false)))];
+        let deposit = Command::Deposit {
+            account: "a".into(),
+            amount: 5,
+        };
+        assert_eq!(commit(&mut l, r(1), deposit.clone(), &mut rng), refused(1));
+        assert_eq!(
+            l.read(&Command::Read {
+                account: "a".into()
+            }),
+            OpResult::Value(Value::Nil)
+        );
+        open(&mut l, r(2), "a", &mut rng);
+        let again = commit(
+            &mut l,
+            r(3),
+            Command::Open {
+                account: "a".into(),
+            },
+            &mut rng,
+        );
+        assert_eq!(again, refused(3), "opening an open account reports false");
+        commit(&mut l, r(4), deposit, &mut rng);
+        assert_eq!(
+            l.read(&Command::Read {
+                account: "a".into()
+            }),
+            OpResult::Value(Value::Int(5))
+        );
+    }
+
     #[test]
     fn withdrawals_never_overdraw_and_retries_apply_once() {
         let mut rng = SubStream::new(1, "t");
         let mut l = Ledger::default();
         let r = |seq| ReqId { client: 9, seq };
+        open(&mut l, r(1), "a", &mut rng);
         commit(
             &mut l,
-            r(1),
+            r(2),
             Command::Deposit {
                 account: "a".into(),
                 amount: 30,
@@ -865,7 +1006,7 @@ mod tests {
         );
         let e = commit(
             &mut l,
-            r(2),
+            r(3),
             Command::Withdraw {
                 account: "a".into(),
                 amount: 50,
@@ -874,13 +1015,13 @@ mod tests {
         );
         assert_eq!(
             e,
-            vec![Effect::Reply(r(2), OpResult::Value(Value::Bool(false)))]
+            vec![Effect::Reply(r(3), OpResult::Value(Value::Bool(false)))]
         );
         assert_eq!(l.balance("a"), 30);
         // The same request decided again (a retry) is answered, not re-applied.
         assert_eq!(
             l.decide(
-                r(2),
+                r(3),
                 &Command::Withdraw {
                     account: "a".into(),
                     amount: 50
@@ -891,13 +1032,13 @@ mod tests {
         );
         // A duplicate entry that made it into the log is skipped at apply time.
         let dup = Payload::Events {
-            req: Some(r(1)),
+            req: Some(r(2)),
             events: vec![Event::Deposited {
                 account: "a".into(),
                 amount: 30,
                 meta: Meta { id: 0, at_ms: 0 },
             }],
-            reply: Some(OpResult::Value(Value::Nil)),
+            reply: Some(OpResult::Value(Value::Bool(true))),
         };
         let index = l.applied + 1;
         l.apply(&entry(index, dup), &mut decider(&mut rng));
@@ -909,9 +1050,10 @@ mod tests {
         let mut rng = SubStream::new(2, "t");
         let mut l = Ledger::default();
         let r = |seq| ReqId { client: 1, seq };
+        open(&mut l, r(1), "a", &mut rng);
         commit(
             &mut l,
-            r(1),
+            r(2),
             Command::Deposit {
                 account: "a".into(),
                 amount: 100,
@@ -920,7 +1062,7 @@ mod tests {
         );
         let effects = commit(
             &mut l,
-            r(2),
+            r(3),
             Command::Transfer {
                 from: "a".into(),
                 to: "b".into(),
@@ -934,7 +1076,7 @@ mod tests {
         assert!(l.locked("a"));
         assert_eq!(
             l.decide(
-                r(3),
+                r(4),
                 &Command::Read {
                     account: "a".into()
                 },
@@ -943,18 +1085,21 @@ mod tests {
             Decision::Park
         );
         let index = l.applied + 1;
-        let effects = l.apply(
-            &entry(
-                index,
-                Payload::Events {
-                    req: None,
-                    events: vec![Event::TxnDecided { txn, commit: true }],
-                    reply: None,
-                },
-            ),
-            &mut decider(&mut rng),
-        );
-        assert!(effects.contains(&Effect::Reply(r(2), OpResult::Value(Value::Bool(true)))));
+        let decided = Payload::Events {
+            req: None,
+            events: vec![Event::TxnDecided {
+                txn,
+                commit: true,
+                refused: false,
+            }],
+            reply: None,
+        };
+        let effects = l.apply(&entry(index, decided), &mut decider(&mut rng));
+        let applied = OpResult::Transfer {
+            withdrew: Some(true),
+            deposited: Some(true),
+        };
+        assert!(effects.contains(&Effect::Reply(r(3), applied)));
         assert!(!l.locked("a"));
         assert_eq!(l.balance("a"), 40);
     }

@@ -249,8 +249,8 @@ pub enum Msg {
         amount: i64,
         coordinator: usize,
     },
-    /// 2PC: participant → coordinator shard.
-    Prepared { txn: TxnId },
+    /// 2PC: participant → coordinator shard: its vote (no: the account is not open).
+    Prepared { txn: TxnId, vote: bool },
     /// 2PC: coordinator → participant shard.
     Decision {
         txn: TxnId,
@@ -638,7 +638,7 @@ impl Process<EsCluster> for Proc {
                     amount,
                     coordinator,
                 } => r.on_prepare(ctx, txn, to, amount, coordinator),
-                Msg::Prepared { txn } => r.on_prepared(ctx, txn),
+                Msg::Prepared { txn, vote } => r.on_prepared(ctx, txn, vote),
                 Msg::Decision {
                     txn,
                     commit,
@@ -712,24 +712,34 @@ impl Process<EsCluster> for Proc {
 /// Record the outcome of a client operation in the history.
 fn complete(ctx: &mut Ctx<'_, EsCluster>, done: &InFlight, result: OpResult) {
     let ops = &done.history;
+    let side = |ctx: &mut Ctx<'_, EsCluster>, op: usize, applied: Option<bool>| match applied {
+        Some(b) => ctx.complete(op, Status::Ok, Value::Bool(b)),
+        // That side did not happen at all (refused by the other, or aborted).
+        None => ctx.complete(op, Status::Fail, Value::Nil),
+    };
     match (&done.op, result) {
-        (OpSpec::Transfer { .. }, OpResult::Value(Value::Bool(true))) => {
-            ctx.complete(ops[0], Status::Ok, Value::Bool(true));
-            ctx.complete(ops[1], Status::Ok, Value::Nil);
+        (
+            OpSpec::Transfer { .. },
+            OpResult::Transfer {
+                withdrew,
+                deposited,
+            },
+        ) => {
+            // A transfer is a withdrawal from one account and a deposit to another.
+            side(ctx, ops[0], withdrew);
+            side(ctx, ops[1], deposited);
         }
-        (OpSpec::Transfer { .. }, OpResult::Value(Value::Bool(false))) => {
-            // Refused for insufficient funds: a withdrawal that was refused, no deposit.
-            ctx.complete(ops[0], Status::Ok, Value::Bool(false));
-            ctx.complete(ops[1], Status::Fail, Value::Nil);
+        (_, OpResult::Value(value)) if !matches!(done.op, OpSpec::Transfer { .. }) => {
+            for &op in ops {
+                ctx.complete(op, Status::Ok, value.clone());
+            }
+        }
+        (op, OpResult::Transfer { .. } | OpResult::Value(_)) => {
+            panic!("the answer to {op:?} does not fit the operation")
         }
         (_, OpResult::Aborted) => {
             for &op in ops {
                 ctx.complete(op, Status::Fail, Value::Nil);
-            }
-        }
-        (_, OpResult::Value(value)) => {
-            for &op in ops {
-                ctx.complete(op, Status::Ok, value.clone());
             }
         }
     }
@@ -903,6 +913,7 @@ fn command_of(op: OpSpec) -> Command {
         OpSpec::Put { key, value } => Command::Put { key, value },
         OpSpec::Append { key, value } => Command::Append { key, value },
         OpSpec::Read { account } => Command::Read { account },
+        OpSpec::Open { account } => Command::Open { account },
         OpSpec::Deposit { account, amount } => Command::Deposit { account, amount },
         OpSpec::Withdraw { account, amount } => Command::Withdraw { account, amount },
         OpSpec::Transfer { from, to, amount } => Command::Transfer { from, to, amount },
@@ -958,6 +969,9 @@ impl ProjectionView {
                 Event::Put { key, value, .. } => {
                     self.kv.insert(key.clone(), value.clone());
                 }
+                Event::Opened { account, .. } => {
+                    self.balances.entry(account.clone()).or_insert(0);
+                }
                 Event::Appended { key, value, .. } => {
                     self.kv.entry(key.clone()).or_default().push_str(value)
                 }
@@ -978,7 +992,9 @@ impl ProjectionView {
                 } => {
                     self.txn_debits.insert(*txn, (from.clone(), *amount));
                 }
-                Event::TxnDecided { txn, commit: true } => {
+                Event::TxnDecided {
+                    txn, commit: true, ..
+                } => {
                     if let Some((from, amount)) = self.txn_debits.remove(txn) {
                         *self.balances.entry(from).or_default() -= amount;
                     }

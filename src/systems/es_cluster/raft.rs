@@ -851,7 +851,8 @@ impl Replica {
                 Effect::SendDecision(txn) => self.send_decision(ctx, txn),
                 Effect::AckPrepared(txn) => {
                     if let Some(t) = self.state.part.get(&txn) {
-                        sys.to_shard(ctx, t.coordinator, Msg::Prepared { txn });
+                        let vote = t.state != PartState::Aborted;
+                        sys.to_shard(ctx, t.coordinator, Msg::Prepared { txn, vote });
                     }
                 }
                 Effect::AckDecision(txn) => {
@@ -915,20 +916,26 @@ impl Replica {
     ) {
         let Some(tail) = self.tail() else { return };
         match tail.part.get(&txn).map(|t| t.state) {
-            Some(PartState::Prepared) | Some(PartState::Committed) => {
+            Some(state) => {
+                // Asked again: repeat our vote once it is committed.
                 if self.state.part.contains_key(&txn) {
+                    let vote = state != PartState::Aborted;
                     ctx.system()
-                        .to_shard(ctx, coordinator, Msg::Prepared { txn });
+                        .to_shard(ctx, coordinator, Msg::Prepared { txn, vote });
                 }
             }
-            Some(PartState::Aborted) => {}
             None => {
-                let events = vec![Event::TxnPrepared {
-                    txn,
-                    to,
-                    amount,
-                    coordinator,
-                }];
+                let events = if tail.is_open(&to) {
+                    vec![Event::TxnPrepared {
+                        txn,
+                        to,
+                        amount,
+                        coordinator,
+                    }]
+                } else {
+                    // No such account here: vote no, durably.
+                    vec![Event::TxnRefused { txn, coordinator }]
+                };
                 self.append(
                     ctx,
                     Payload::Events {
@@ -941,15 +948,19 @@ impl Replica {
         }
     }
 
-    /// Coordinator leader: the participant prepared.
-    pub fn on_prepared(&mut self, ctx: C<'_, '_>, txn: TxnId) {
+    /// Coordinator leader: the participant voted (prepared, or refused).
+    pub fn on_prepared(&mut self, ctx: C<'_, '_>, txn: TxnId, vote: bool) {
         let Some(tail) = self.tail() else { return };
         if tail
             .coord
             .get(&txn)
             .is_some_and(|t| t.state == CoordState::Started)
         {
-            let events = vec![Event::TxnDecided { txn, commit: true }];
+            let events = vec![Event::TxnDecided {
+                txn,
+                commit: vote,
+                refused: !vote,
+            }];
             self.append(
                 ctx,
                 Payload::Events {
@@ -1054,7 +1065,11 @@ impl Replica {
                 CoordState::Started if tail_state == Some(CoordState::Started) => {
                     if now.saturating_sub(seen) >= sys.p.txn_timeout_ms * 1_000_000 {
                         ctx.probe("transfer_aborted_on_timeout");
-                        let events = vec![Event::TxnDecided { txn, commit: false }];
+                        let events = vec![Event::TxnDecided {
+                            txn,
+                            commit: false,
+                            refused: false,
+                        }];
                         self.append(
                             ctx,
                             Payload::Events {
