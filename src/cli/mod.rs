@@ -86,16 +86,27 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
 }
 
 /// `RUST_LOG=debug` shows the processes' logs, stamped with simulated time and the
-/// process (madsim's `node{name=...}` span). Without `RUST_LOG` nothing is installed, so
-/// sweeps pay nothing for logging.
+/// process. The process name comes from madsim's `node{name=...}` span, which is
+/// error-level: unless `RUST_LOG` says otherwise about madsim, madsim is kept at `error`
+/// so its spans name the process while its own debug output stays out of the way
+/// (`RUST_LOG=debug,madsim=debug` shows it). Without `RUST_LOG` nothing is installed,
+/// so sweeps pay nothing for logging.
 fn init_logging() {
-    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") else {
+    let Ok(mut directives) = std::env::var("RUST_LOG") else {
+        return;
+    };
+    if !directives.contains("madsim") {
+        directives.push_str(",madsim=error");
+    }
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_new(&directives) else {
+        eprintln!("warning: RUST_LOG={directives:?} is not a valid filter; logging stays off");
         return;
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(SimTime)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

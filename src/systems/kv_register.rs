@@ -232,6 +232,11 @@ impl Replica {
             ctx.probe("recovered_nonempty_log");
         }
         ctx.note("recovered_log", log.len() as i64);
+        tracing::debug!(
+            entries = log.len(),
+            cut = slots.len() - log.len(),
+            "recovered log"
+        );
         Replica {
             log,
             ..Replica::default()
@@ -448,6 +453,11 @@ impl KvRegister {
         }
         p.state.commit = candidate;
         ctx.note("commit", candidate as i64);
+        tracing::debug!(
+            commit = candidate,
+            answered = p.waiting.range(..candidate).count(),
+            "committed"
+        );
         p.state.apply();
         let done: Vec<u64> = p.waiting.range(..candidate).map(|(&i, _)| i).collect();
         for index in done {
