@@ -334,3 +334,45 @@ fn scenario_reference_lists_every_knob_as_the_code_defines_it() {
         "scenarios/README.md is out of date: paste the output of `faultline list knobs --markdown`"
     );
 }
+
+/// The history a replay writes is checkable as it is, and the checker agrees with the
+/// verdict the run reported.
+#[test]
+fn replayed_history_checks_with_faultline_check() {
+    let dir = scratch("history");
+    for (scenario, name, seed, model, expected) in [
+        (
+            "scenarios/es_cluster/bank_3_replicas.toml",
+            "es_cluster-bank-3",
+            9,
+            "bank",
+            0,
+        ),
+        (
+            "scenarios/kv_register/bug_follower_reads.toml",
+            "kv_register-bug-follower-reads",
+            0,
+            "kv",
+            1,
+        ),
+    ] {
+        let out = faultline()
+            .args(["replay", scenario, "--seed", &seed.to_string(), "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(254), "{}", text(&out.stderr));
+        let history = dir.join(name).join(seed.to_string()).join("history.jsonl");
+        let check = faultline()
+            .args(["check", history.to_str().unwrap(), "--model", model])
+            .output()
+            .unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(expected),
+            "{}{}",
+            text(&check.stdout),
+            text(&check.stderr)
+        );
+    }
+}

@@ -317,11 +317,9 @@ pub fn write_seed_artifacts(
         out.flush()?;
     }
     {
+        // Porcupine's field names, as `faultline check` (and peers' checkers) read them.
         let mut out = BufWriter::new(fs::File::create(dir.join("history.jsonl"))?);
-        for op in &exec.history.ops {
-            serde_json::to_writer(&mut out, op)?;
-            out.write_all(b"\n")?;
-        }
+        crate::history::jsonl::write(&exec.history, &mut out)?;
         out.flush()?;
     }
     let name = |i: usize| {
