@@ -475,16 +475,7 @@ impl Replica {
         commit: u64,
     ) {
         if term < self.term {
-            ctx.send(
-                from,
-                Msg::AppendReply {
-                    term: self.term,
-                    success: false,
-                    match_index: 0,
-                    hint: 0,
-                },
-            );
-            return;
+            return self.reject_append(ctx, from, 0);
         }
         assert!(
             !(self.is_leader() && term == self.term),
@@ -495,16 +486,7 @@ impl Replica {
         if prev_index > self.last_index() {
             ctx.probe("follower_log_gap");
             let hint = self.last_index() + 1;
-            ctx.send(
-                from,
-                Msg::AppendReply {
-                    term: self.term,
-                    success: false,
-                    match_index: 0,
-                    hint,
-                },
-            );
-            return;
+            return self.reject_append(ctx, from, hint);
         }
         if prev_index >= self.snapshot.last_index && self.term_at(prev_index) != Some(prev_term) {
             // Log matching fails: skip back over the whole conflicting term at once.
@@ -516,16 +498,7 @@ impl Replica {
             {
                 hint -= 1;
             }
-            ctx.send(
-                from,
-                Msg::AppendReply {
-                    term: self.term,
-                    success: false,
-                    match_index: 0,
-                    hint,
-                },
-            );
-            return;
+            return self.reject_append(ctx, from, hint);
         }
         let count = entries.len() as u64;
         let mut changed = false;
@@ -574,6 +547,17 @@ impl Replica {
                 hint: 0,
             },
         );
+    }
+
+    /// Refuse an AppendEntries, telling the leader our term and where to resume.
+    fn reject_append(&self, ctx: C<'_, '_>, leader: usize, hint: u64) {
+        let reply = Msg::AppendReply {
+            term: self.term,
+            success: false,
+            match_index: 0,
+            hint,
+        };
+        ctx.send(leader, reply);
     }
 
     /// Leader: a follower answered.
