@@ -393,7 +393,7 @@ fn print_summary(
         }
         if lines.len() > LINES_MAX {
             println!(
-                "  … and {} more in {}",
+                "  … and {} more (with their replay lines) in {}",
                 lines.len() - LINES_MAX,
                 args.out.join("summary.json").display()
             );

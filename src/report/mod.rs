@@ -37,6 +37,8 @@ pub struct FailingSeed {
     pub check: Option<String>,
     /// What went wrong.
     pub message: String,
+    /// The command that replays it.
+    pub replay: String,
 }
 
 /// The seeds of one scenario, folded.
@@ -183,6 +185,7 @@ impl Tally {
                     verdict: r.verdict,
                     check: first.map(|c| c.check.clone()),
                     message,
+                    replay: replay_command(Path::new(&self.path), r.seed),
                 },
             );
             self.failing.truncate(FAILING_KEPT_MAX);
