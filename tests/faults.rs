@@ -502,3 +502,69 @@ fn clocks_are_skewed_as_planned() {
     let distinct: BTreeSet<_> = seen.values().collect();
     assert!(distinct.len() > 1, "skews should differ between processes");
 }
+
+/// Two servers answering each other at zero latency: simulated time barely moves, so
+/// only the handler budget ends the run, as a finding rather than a hang.
+struct PingPong;
+
+#[derive(Debug)]
+struct PingPongProc;
+
+impl System for PingPong {
+    type Msg = Ping;
+    type Timer = ();
+    type Record = ();
+    type Proc = PingPongProc;
+    type Final = ();
+    type Observation = ();
+
+    fn new(_plan: &Plan) -> Self {
+        PingPong
+    }
+
+    fn boot(&self, ctx: &mut Ctx<'_, Self>) -> PingPongProc {
+        if ctx.node() == 0 {
+            ctx.send(1, Ping);
+        }
+        PingPongProc
+    }
+
+    fn settled(&self, _view: &View<'_, Self>) -> bool {
+        false
+    }
+
+    fn finish(&self, _view: &View<'_, Self>) {}
+}
+
+impl Process<PingPong> for PingPongProc {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, PingPong>, from: usize, msg: Ping) {
+        ctx.send(from, msg);
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, PingPong>, _timer: ()) {}
+}
+
+#[test]
+fn a_livelock_ends_as_a_runaway_finding() {
+    let text = "system = \"kv_register\"\n[topology]\nreplicas = 2\nclients = 1\n[network]\nlatency_ms_min = 0\nlatency_ms_max = 0\n";
+    let scenario = Scenario::parse(Path::new("livelock.toml"), text).expect("valid scenario");
+    let plan = Plan::new(&scenario, 1);
+    let limits = sim::Limits {
+        handler_calls_max: 100_000,
+    };
+    let out = on_fresh_thread(1, move || {
+        sim::simulate_with::<PingPong>(&plan, TraceLevel::Fates, limits)
+    })
+    .expect("the run ends");
+    let panic = out.panic.expect("a runaway is reported");
+    assert!(
+        panic.message.contains("runaway run: 100000 handler calls"),
+        "{}",
+        panic.message
+    );
+    assert!(
+        panic.t_ns < 1_000_000_000,
+        "simulated time barely moved: {} ns",
+        panic.t_ns
+    );
+}

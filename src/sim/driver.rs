@@ -145,6 +145,15 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
         if let Err(payload) = outcome {
             core.record_panic(node, now_ns, panic_text(payload));
         }
+        core.handler_calls += 1;
+        if core.handler_calls > core.handler_calls_max {
+            let message = format!(
+                "runaway run: {} handler calls by {:.3} ms of simulated time (a livelock?)",
+                core.handler_calls_max,
+                now_ns as f64 / 1e6
+            );
+            core.record_panic(node, now_ns, message);
+        }
     }
 }
 

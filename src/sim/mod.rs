@@ -108,25 +108,52 @@ pub struct SimOutput<F, O> {
     pub end_ns: u64,
 }
 
+/// Bounds on one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most handler calls the run may make before it is stopped as a runaway (a finding:
+    /// the system livelocks, e.g. two processes answering each other at zero latency, so
+    /// simulated time barely moves). A seed of the shipped scenarios makes a few thousand.
+    pub handler_calls_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handler_calls_max: 50_000_000,
+        }
+    }
+}
+
 /// How often the supervisor asks whether the system has settled (ms).
 const SETTLE_POLL_MS: u64 = 20;
 
 /// Run `plan` to completion on the current thread (which must be a fresh thread per
 /// seed) and return what happened.
 pub fn simulate<S: System>(plan: &Plan, level: TraceLevel) -> SimOutput<S::Final, S::Observation> {
+    simulate_with::<S>(plan, level, Limits::default())
+}
+
+/// [`simulate`] with explicit bounds.
+pub fn simulate_with<S: System>(
+    plan: &Plan,
+    level: TraceLevel,
+    limits: Limits,
+) -> SimOutput<S::Final, S::Observation> {
     install_panic_hook();
     let runtime = Runtime::with_seed_and_config(plan.madsim_seed, madsim::Config::default());
-    runtime.block_on(supervise::<S>(plan.clone(), level))
+    runtime.block_on(supervise::<S>(plan.clone(), level, limits))
 }
 
 async fn supervise<S: System>(
     plan: Plan,
     level: TraceLevel,
+    limits: Limits,
 ) -> SimOutput<S::Final, S::Observation> {
     let handle = Handle::current();
     let shared = Arc::new(Shared {
         system: S::new(&plan),
-        world: Mutex::new(World::new(&plan, level)),
+        world: Mutex::new(World::new(&plan, level, limits)),
         time: TimeHandle::current(),
     });
     let n = plan.nodes.len();

@@ -96,6 +96,9 @@ pub struct Core<S: System> {
     pub(crate) halted: bool,
     pub(crate) phase: Phase,
     next_msg_id: u64,
+    /// Handler calls so far, and how many the run may make.
+    pub(crate) handler_calls: u64,
+    pub(crate) handler_calls_max: u64,
 }
 
 /// Process state machines plus the core.
@@ -107,7 +110,7 @@ pub struct World<S: System> {
 }
 
 impl<S: System> World<S> {
-    pub(crate) fn new(plan: &Plan, level: TraceLevel) -> Self {
+    pub(crate) fn new(plan: &Plan, level: TraceLevel, limits: super::Limits) -> Self {
         let n = plan.nodes.len();
         let disk = &plan.params.faults.disk;
         World {
@@ -146,6 +149,8 @@ impl<S: System> World<S> {
                 halted: false,
                 phase: Phase::Chaos,
                 next_msg_id: 0,
+                handler_calls: 0,
+                handler_calls_max: limits.handler_calls_max,
             },
         }
     }
