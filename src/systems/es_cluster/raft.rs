@@ -116,8 +116,7 @@ impl Replica {
         }
         let slots = ctx.disk().read(LOG).to_vec();
         let mut log: Vec<LogEntry> = Vec::with_capacity(slots.len());
-        let mut cut = None;
-        for (pos, slot) in slots.iter().enumerate() {
+        for slot in &slots {
             match slot.ok() {
                 Some(Record::Entry(e)) => {
                     let expected = log.last().map_or(snapshot.last_index + 1, |l| l.index + 1);
@@ -125,22 +124,22 @@ impl Replica {
                         continue; // covered by the snapshot
                     }
                     if e.index != expected {
-                        cut = Some(pos);
-                        break;
+                        break; // a gap: nothing after it can be trusted
                     }
                     log.push(e.clone());
                 }
                 _ => {
                     // A torn (half-written) record: everything from here is unusable.
                     ctx.probe("torn_log_tail_cut");
-                    cut = Some(pos);
                     break;
                 }
             }
         }
-        if let Some(pos) = cut {
+        if log.len() != slots.len() {
+            // The file must hold exactly the log kept in memory (later truncations go by
+            // position): rewrite it without what was skipped or cut.
             let mut disk = ctx.disk();
-            disk.truncate(LOG, pos);
+            disk.replace(LOG, log.iter().cloned().map(Record::Entry).collect());
             disk.sync(LOG);
         }
         if term > 0 || !log.is_empty() {
