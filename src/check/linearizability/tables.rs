@@ -101,15 +101,7 @@ impl Slots {
         self.slots = vec![0; size];
         self.mask = size - 1;
         for (id, &h) in hashes.iter().enumerate().take(len) {
-            let mut i = h as usize & self.mask;
-            // The table is at most half full, so a free slot is always found.
-            for _ in 0..size {
-                if self.slots[i] == 0 {
-                    self.slots[i] = id as u32 + 1;
-                    break;
-                }
-                i = (i + 1) & self.mask;
-            }
+            self.place(h, id);
         }
     }
 }
@@ -198,14 +190,7 @@ impl<S: Hash + Eq> Interner<S> {
         self.states.push(state);
         self.hashes.push(h);
         self.slots.reserve(id, &self.hashes);
-        let mut i = h as usize & self.slots.mask;
-        for _ in 0..self.slots.slots.len() {
-            if self.slots.slots[i] == 0 {
-                self.slots.slots[i] = id as u32 + 1;
-                break;
-            }
-            i = (i + 1) & self.slots.mask;
-        }
+        self.slots.place(h, id);
         (id as u32, true)
     }
 }
@@ -295,14 +280,7 @@ impl Memo {
         self.values.push(next);
         self.hashes.push(h);
         self.slots.reserve(id, &self.hashes);
-        let mut i = h as usize & self.slots.mask;
-        for _ in 0..self.slots.slots.len() {
-            if self.slots.slots[i] == 0 {
-                self.slots.slots[i] = id as u32 + 1;
-                return;
-            }
-            i = (i + 1) & self.slots.mask;
-        }
+        self.slots.place(h, id);
     }
 }
 

@@ -399,6 +399,18 @@ impl Replica {
         self.last_index()
     }
 
+    /// Leader: append events that answer no client request (two-phase-commit steps).
+    fn append_events(&mut self, ctx: C<'_, '_>, events: Vec<Event>) {
+        self.append(
+            ctx,
+            Payload::Events {
+                req: None,
+                events,
+                reply: None,
+            },
+        );
+    }
+
     /// Leader: group commit — fsync the log, then ship it.
     pub fn flush(&mut self, ctx: C<'_, '_>) {
         self.flush_pending = false;
@@ -919,14 +931,7 @@ impl Replica {
                     // No such account here: vote no, durably.
                     vec![Event::TxnRefused { txn, coordinator }]
                 };
-                self.append(
-                    ctx,
-                    Payload::Events {
-                        req: None,
-                        events,
-                        reply: None,
-                    },
-                );
+                self.append_events(ctx, events);
             }
         }
     }
@@ -944,14 +949,7 @@ impl Replica {
                 commit: vote,
                 refused: !vote,
             }];
-            self.append(
-                ctx,
-                Payload::Events {
-                    req: None,
-                    events,
-                    reply: None,
-                },
-            );
+            self.append_events(ctx, events);
         }
     }
 
@@ -965,14 +963,7 @@ impl Replica {
                     commit,
                     coordinator,
                 }];
-                self.append(
-                    ctx,
-                    Payload::Events {
-                        req: None,
-                        events,
-                        reply: None,
-                    },
-                );
+                self.append_events(ctx, events);
             }
             Some(_) => {
                 if let Some(t) = self.state.part.get(&txn) {
@@ -989,14 +980,7 @@ impl Replica {
                     commit: false,
                     coordinator,
                 }];
-                self.append(
-                    ctx,
-                    Payload::Events {
-                        req: None,
-                        events,
-                        reply: None,
-                    },
-                );
+                self.append_events(ctx, events);
             }
             None => {}
         }
@@ -1010,14 +994,7 @@ impl Replica {
             .get(&txn)
             .is_some_and(|t| matches!(t.state, CoordState::Committed | CoordState::Aborted))
         {
-            self.append(
-                ctx,
-                Payload::Events {
-                    req: None,
-                    events: vec![Event::TxnDone { txn }],
-                    reply: None,
-                },
-            );
+            self.append_events(ctx, vec![Event::TxnDone { txn }]);
         }
     }
 
@@ -1053,14 +1030,7 @@ impl Replica {
                             commit: false,
                             refused: false,
                         }];
-                        self.append(
-                            ctx,
-                            Payload::Events {
-                                req: None,
-                                events,
-                                reply: None,
-                            },
-                        );
+                        self.append_events(ctx, events);
                     } else {
                         self.send_prepare(ctx, txn);
                     }
