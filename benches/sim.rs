@@ -98,6 +98,10 @@ fn bare_madsim_start(seed: u64) {
 // ---------------------------------------------------------------------------------------
 // The same ring on faultline's network layer.
 
+#[path = "../tests/common/planned.rs"]
+#[macro_use]
+mod planned;
+
 #[derive(Debug, Clone)]
 struct Token;
 
@@ -111,6 +115,8 @@ struct Ring {
     servers: Vec<usize>,
 }
 
+planned_like_kv_register!(Ring);
+
 struct RingProc;
 
 impl System for Ring {
@@ -121,9 +127,9 @@ impl System for Ring {
     type Final = ();
     type Observation = ();
 
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan<Self>) -> Self {
         Ring {
-            servers: plan.nodes_with(Role::Server),
+            servers: plan.head.nodes_with(Role::Server),
         }
     }
 
@@ -162,17 +168,18 @@ impl Process<Ring> for RingProc {
     fn on_timer(&mut self, _ctx: &mut Ctx<'_, Ring>, _timer: ()) {}
 }
 
-fn ring_plan(chaos_ms: u64) -> Plan {
+fn ring_plan(chaos_ms: u64) -> Plan<Ring> {
     // madsim's default latency range is 1–10 ms; use the same.
     let text = format!(
         "system = \"kv_register\"\nchecks = [\"linearizability\"]\n[topology]\nreplicas = {NODES}\nclients = 1\n[phases]\nchaos_ms = {chaos_ms}\nheal_ms = 0\n[network]\nlatency_ms_min = 1\nlatency_ms_max = 10\n"
     );
-    let scenario = Scenario::parse(Path::new("ring.toml"), &text).unwrap();
+    let scenario =
+        Scenario::parse(Path::new("ring.toml"), &text, &faultline::systems::REGISTRY).unwrap();
     Plan::new(&scenario, 1)
 }
 
 /// The ring on faultline; returns messages delivered.
-fn faultline_ring(plan: &Plan) -> u64 {
+fn faultline_ring(plan: &Plan<Ring>) -> u64 {
     let out = sim::simulate::<Ring>(plan, TraceLevel::Fates);
     out.links.values().map(|l| l.delivered).sum()
 }
@@ -206,7 +213,7 @@ fn main() {
                     let plan = empty.clone();
                     on_fresh_thread(s, move || {
                         let mut plan = (*plan).clone();
-                        plan.seed = s;
+                        plan.head.seed = s;
                         sim::simulate::<Ring>(&plan, TraceLevel::Fates)
                     })
                     .unwrap();
@@ -265,7 +272,8 @@ fn main() {
         ("scenarios/es_cluster/swarm.toml", 2, 300),
     ];
     for &(path, jobs, seeds) in runs {
-        let scenario = Arc::new(Scenario::load(Path::new(path)).unwrap());
+        let scenario =
+            Arc::new(Scenario::load(Path::new(path), &faultline::systems::REGISTRY).unwrap());
         let mut rates = Vec::new();
         let mut msg_rates = Vec::new();
         for r in 0..5u64 {

@@ -13,7 +13,14 @@
 //! * [`sim`] runs a plan in a fresh madsim runtime over [`net`] and [`disk`], driving one
 //!   of the [`systems`], and records the trace and the client [`history`];
 //! * [`check`] judges the result (linearizability, convergence, invariants);
+//! * [`runner`] is the per-seed pipeline and the pool that runs many seeds;
 //! * [`report`] writes what a person reads; [`cli`] is the command line on top.
+//!
+//! Underneath them all: [`rng`] (the seed's named random streams), [`knob`] (scenario
+//! settings that are fixed or sampled per seed) and [`catalog`] (typed bugs, checks and
+//! workloads with names). A module only imports modules listed before it here, in this
+//! order: `rng`, `knob`, `catalog`, `history`, `check`, `net`, `disk`, `scenario`, `plan`,
+//! `sim`, `systems`, `runner`, `report`, `cli`.
 
 #[cfg(not(madsim))]
 compile_error!(
@@ -27,13 +34,16 @@ compile_error!(
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod disk;
 pub mod history;
+pub mod knob;
 pub mod net;
 pub mod plan;
 pub mod report;
+pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod sim;

@@ -127,6 +127,30 @@ const BAD: &[(&str, &str, &str, &[&str])] = &[
         &["exceed 1"],
     ),
     (
+        "unknown_top_level_key",
+        "system = \"kv_register\"\nseeds = 5\n",
+        "2:1",
+        &["unknown field `seeds`", "`topology`", "[kv_register]"],
+    ),
+    (
+        "foreign_section",
+        "system = \"kv_register\"\n[es_cluster]\nshards = 2\n",
+        "2:2",
+        &["[es_cluster] section in a scenario of system `kv_register`"],
+    ),
+    (
+        "system_section_type",
+        "system = \"es_cluster\"\n[es_cluster]\nshards = \"two\"\n",
+        "3:10",
+        &["a non-negative integer or a [min, max] range"],
+    ),
+    (
+        "unknown_workload",
+        "system = \"kv_register\"\nworkload_kind = \"bank\"\n",
+        "2:17",
+        &["does not run the `bank` workload", "`kv`"],
+    ),
+    (
         "unknown_shape",
         "system = \"kv_register\"\n[faults]\npartition_shapes = [\"isolate\", \"triangle\"]\n",
         "3:",

@@ -17,6 +17,11 @@ use faultline::plan::{FaultAction, Plan, Role};
 use faultline::runner::on_fresh_thread;
 use faultline::scenario::Scenario;
 use faultline::sim::{self, Ctx, Event, Message, Process, SimOutput, System, TraceLevel, View};
+use faultline::systems::REGISTRY;
+
+#[path = "common/planned.rs"]
+#[macro_use]
+mod planned;
 
 const TICK_MS: u64 = 5;
 const LOG: &str = "log";
@@ -34,6 +39,8 @@ struct Probe {
     servers: Vec<usize>,
 }
 
+planned_like_kv_register!(Probe);
+
 #[derive(Debug)]
 struct ProbeProc {
     server: bool,
@@ -48,9 +55,9 @@ impl System for Probe {
     type Final = ();
     type Observation = ();
 
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan<Self>) -> Self {
         Probe {
-            servers: plan.nodes_with(Role::Server),
+            servers: plan.head.nodes_with(Role::Server),
         }
     }
 
@@ -103,11 +110,12 @@ impl Process<Probe> for ProbeProc {
 }
 
 /// Run the probe system under a scenario's faults (one seed, fresh thread).
-fn run(faults: &str, seed: u64) -> (Plan, SimOutput<(), ()>) {
+fn run(faults: &str, seed: u64) -> (Plan<Probe>, SimOutput<(), ()>) {
     let text = format!(
         "system = \"kv_register\"\n[topology]\nreplicas = 4\nclients = 1\n[phases]\nchaos_ms = 1500\nheal_ms = 100\n{faults}"
     );
-    let scenario = Scenario::parse(Path::new("probe.toml"), &text).expect("valid scenario");
+    let scenario =
+        Scenario::parse(Path::new("probe.toml"), &text, &REGISTRY).expect("valid scenario");
     let plan = Plan::new(&scenario, seed);
     let for_thread = plan.clone();
     let out = on_fresh_thread(seed, move || {
@@ -237,6 +245,7 @@ fn partitions_drop_cross_side_traffic_only_while_active() {
     }
     assert!(windows.len() >= 3, "{} partitions", windows.len());
     let shapes: BTreeSet<String> = plan
+        .head
         .faults
         .iter()
         .filter_map(|f| match &f.action {
@@ -496,7 +505,10 @@ fn clocks_are_skewed_as_planned() {
     }
     assert_eq!(seen.len(), 4);
     for (node, skew) in &seen {
-        assert!((plan.clock_skew_ms[*node] - skew).abs() <= 1, "node {node}");
+        assert!(
+            (plan.head.clock_skew_ms[*node] - skew).abs() <= 1,
+            "node {node}"
+        );
         assert!(skew.abs() <= 200);
     }
     let distinct: BTreeSet<_> = seen.values().collect();
@@ -506,6 +518,8 @@ fn clocks_are_skewed_as_planned() {
 /// Two servers answering each other at zero latency: simulated time barely moves, so
 /// only the handler budget ends the run, as a finding rather than a hang.
 struct PingPong;
+
+planned_like_kv_register!(PingPong);
 
 #[derive(Debug)]
 struct PingPongProc;
@@ -518,7 +532,7 @@ impl System for PingPong {
     type Final = ();
     type Observation = ();
 
-    fn new(_plan: &Plan) -> Self {
+    fn new(_plan: &Plan<Self>) -> Self {
         PingPong
     }
 
@@ -547,7 +561,8 @@ impl Process<PingPong> for PingPongProc {
 #[test]
 fn a_livelock_ends_as_a_runaway_finding() {
     let text = "system = \"kv_register\"\n[topology]\nreplicas = 2\nclients = 1\n[network]\nlatency_ms_min = 0\nlatency_ms_max = 0\n";
-    let scenario = Scenario::parse(Path::new("livelock.toml"), text).expect("valid scenario");
+    let scenario =
+        Scenario::parse(Path::new("livelock.toml"), text, &REGISTRY).expect("valid scenario");
     let plan = Plan::new(&scenario, 1);
     let limits = sim::Limits {
         handler_calls_max: 100_000,

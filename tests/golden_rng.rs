@@ -5,7 +5,7 @@
 //! seed (replay lines in bug reports, CI history, pinned regressions) silently stops
 //! reproducing. This test makes that change loud.
 
-use faultline::plan::rng::{stream_id, SubStream};
+use faultline::rng::{stream_id, SubStream};
 use rand::{RngCore, SeedableRng};
 
 fn first4(seed: u64, name: &str) -> [u64; 4] {

@@ -23,7 +23,11 @@ fn every_shipped_scenario_meets_its_expectation() {
     );
     let scenarios: Vec<Arc<Scenario>> = files
         .iter()
-        .map(|f| Arc::new(Scenario::load(f).unwrap_or_else(|e| panic!("{e}"))))
+        .map(|f| {
+            Arc::new(
+                Scenario::load(f, &faultline::systems::REGISTRY).unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
         .collect();
     let jobs = scenarios.iter().enumerate().flat_map(|(index, scenario)| {
         (0..SEEDS).map(move |seed| SeedJob {

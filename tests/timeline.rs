@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use faultline::check::Verdict;
 use faultline::history::{Status, Value};
-use faultline::plan::Plan;
+use faultline::plan::AnyPlan;
 use faultline::report::timeline::{render_html, render_svg, MESSAGES_SHOWN_MAX};
 use faultline::runner::{self, SeedJob};
 use faultline::scenario::Scenario;
@@ -21,8 +21,10 @@ const NO_DEDUP: &str = "scenarios/kv_register/bug_no_dedup.toml";
 const NO_FSYNC: &str = "scenarios/kv_register/bug_no_fsync.toml";
 
 /// Run one seed at full trace level and keep its plan and execution.
-fn run(path: &str, seed: u64) -> (Scenario, Plan, Execution) {
-    let scenario = Arc::new(Scenario::load(Path::new(path)).expect("scenario loads"));
+fn run(path: &str, seed: u64) -> (Scenario, Box<dyn AnyPlan>, Execution) {
+    let scenario = Arc::new(
+        Scenario::load(Path::new(path), &faultline::systems::REGISTRY).expect("scenario loads"),
+    );
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
@@ -79,10 +81,10 @@ fn status_class(status: Status) -> &'static str {
 #[test]
 fn every_process_has_a_lane_and_every_operation_a_bar() {
     let (scenario, plan, exec) = run(ALL_FAULTS, 1);
-    let html = render_html(&scenario, &plan, &exec);
+    let html = render_html(&scenario, &*plan, &exec);
 
     // One named lane per process, plus the network lane.
-    for node in &plan.nodes {
+    for node in &plan.head().nodes {
         assert_eq!(
             count(&html, &format!("data-lane=\"{}\"", node.name)),
             1,
@@ -90,7 +92,10 @@ fn every_process_has_a_lane_and_every_operation_a_bar() {
             node.name
         );
     }
-    assert_eq!(count(&html, "class=\"lane-name "), plan.nodes.len() + 1);
+    assert_eq!(
+        count(&html, "class=\"lane-name "),
+        plan.head().nodes.len() + 1
+    );
     assert_eq!(count(&html, "data-lane=\"network\""), 1);
 
     // One bar per history operation, with its status as a class.
@@ -161,7 +166,7 @@ fn operations_named_by_a_failing_check_are_highlighted_and_listed() {
         "the durability check fails with operations: {:?}",
         exec.checks
     );
-    let html = render_html(&scenario, &plan, &exec);
+    let html = render_html(&scenario, &*plan, &exec);
     let mut flagged: Vec<usize> = failing.iter().flat_map(|c| c.ops.clone()).collect();
     flagged.sort_unstable();
     flagged.dedup();
@@ -185,7 +190,7 @@ fn operations_named_by_a_failing_check_are_highlighted_and_listed() {
 fn a_panic_and_unknown_outcomes_are_drawn() {
     let (scenario, plan, exec) = run(NO_FSYNC, 1);
     let panic = exec.panic.as_ref().expect("bug_no_fsync seed 1 panics");
-    let html = render_html(&scenario, &plan, &exec);
+    let html = render_html(&scenario, &*plan, &exec);
     assert!(html.contains("id=\"panic-mark-0\""));
     assert!(html.contains("class=\"panic-line\""));
     // The message is quoted Rust debug output: it must appear escaped, never raw.
@@ -204,7 +209,7 @@ fn a_panic_and_unknown_outcomes_are_drawn() {
     assert_eq!(count(&html, "class=\"op info"), unknown);
     assert!(html.contains("never returned: unknown outcome"));
 
-    let svg = render_svg(&scenario, &plan, &exec);
+    let svg = render_svg(&scenario, &*plan, &exec);
     assert!(svg.contains("panic"));
 }
 
@@ -230,7 +235,7 @@ fn text_from_the_run_is_escaped() {
         },
     );
 
-    let html = render_html(&scenario, &plan, &exec);
+    let html = render_html(&scenario, &*plan, &exec);
     assert_eq!(count(&html, "<script"), 1, "only the page's own script");
     assert!(html.contains("&lt;script&gt;alert(\\&quot;x\\&quot; &amp; &#39;y&#39;)"));
     assert!(html.contains("&lt;term&gt; = 3"));
@@ -240,14 +245,14 @@ fn text_from_the_run_is_escaped() {
         assert!(!value.contains('<') && !value.contains('>'), "{value}");
     }
 
-    let svg = render_svg(&scenario, &plan, &exec);
+    let svg = render_svg(&scenario, &*plan, &exec);
     assert!(!svg.contains("<script"));
 }
 
 #[test]
 fn the_page_is_well_formed_and_self_contained() {
     let (scenario, plan, exec) = run(ALL_FAULTS, 1);
-    let html = render_html(&scenario, &plan, &exec);
+    let html = render_html(&scenario, &*plan, &exec);
     assert!(html.starts_with("<!doctype html>"));
     for tag in [
         "html", "head", "body", "svg", "g", "script", "style", "table", "header", "nav",
@@ -263,11 +268,11 @@ fn the_page_is_well_formed_and_self_contained() {
     // Three SVGs make the chart: the axis, the lane names, the plot.
     assert_eq!(count(&html, "<svg "), 3);
 
-    let svg = render_svg(&scenario, &plan, &exec);
+    let svg = render_svg(&scenario, &*plan, &exec);
     assert!(svg.starts_with("<svg"));
     assert_eq!(tag_balance(&svg, "svg"), (1, 1));
     assert_eq!(count(&svg, "<text"), count(&svg, "</text>"));
-    for node in &plan.nodes {
+    for node in &plan.head().nodes {
         assert!(
             svg.contains(&format!("\n{}\n</text>", node.name)),
             "overview lane {}",
@@ -280,13 +285,13 @@ fn the_page_is_well_formed_and_self_contained() {
 #[test]
 fn the_same_execution_renders_to_the_same_bytes() {
     let (scenario, plan, exec) = run(NO_DEDUP, 0);
-    let html = render_html(&scenario, &plan, &exec);
-    let svg = render_svg(&scenario, &plan, &exec);
-    assert_eq!(html, render_html(&scenario, &plan, &exec));
-    assert_eq!(svg, render_svg(&scenario, &plan, &exec));
+    let html = render_html(&scenario, &*plan, &exec);
+    let svg = render_svg(&scenario, &*plan, &exec);
+    assert_eq!(html, render_html(&scenario, &*plan, &exec));
+    assert_eq!(svg, render_svg(&scenario, &*plan, &exec));
 
     // And a second run of the seed, on its own thread, renders identically too.
     let (scenario2, plan2, exec2) = run(NO_DEDUP, 0);
-    assert!(html == render_html(&scenario2, &plan2, &exec2));
-    assert!(svg == render_svg(&scenario2, &plan2, &exec2));
+    assert!(html == render_html(&scenario2, &*plan2, &exec2));
+    assert!(svg == render_svg(&scenario2, &*plan2, &exec2));
 }

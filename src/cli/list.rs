@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use crate::knob::KnobDoc;
 use crate::scenario::{self, Scenario};
-use crate::systems::SystemKind;
+use crate::systems::{REGISTRY, SYSTEMS};
 
 /// What to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -16,6 +17,8 @@ pub enum What {
     Bugs,
     /// Checks, per system.
     Checks,
+    /// Workloads, per system (the first is the default).
+    Workloads,
     /// Every scenario knob with its default, swarm range and allowed values.
     Knobs,
     /// Scenario files under the given paths (default `scenarios/`).
@@ -39,78 +42,85 @@ pub struct ListArgs {
 pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
     match args.what {
         What::Systems => {
-            for s in SystemKind::ALL {
-                let info = s.info();
-                println!("{:14} {}", info.name, info.about);
+            for s in SYSTEMS {
+                println!("{:14} {}", s.name(), s.about());
             }
         }
         What::Bugs => {
-            for s in SystemKind::ALL {
-                let info = s.info();
-                for bug in info.bugs {
-                    println!("{:14} {:22} {}", info.name, bug.name, bug.about);
+            for s in SYSTEMS {
+                for bug in s.bugs() {
+                    println!("{:14} {:22} {}", s.name(), bug.name, bug.about);
                 }
             }
         }
         What::Checks => {
-            for s in SystemKind::ALL {
-                let info = s.info();
-                for check in info.checks {
+            for s in SYSTEMS {
+                for check in s.checks() {
+                    let kind = check.kind.map_or(String::new(), |k| format!("{k:?}"));
                     println!(
                         "{:14} {:18} {:9} {}",
-                        info.name,
+                        s.name(),
                         check.name,
-                        format!("{:?}", check.kind).to_lowercase(),
+                        kind.to_lowercase(),
                         check.about
                     );
                 }
             }
         }
-        What::Knobs => {
-            if args.markdown {
-                print!("{}", knobs_markdown());
-                return Ok(super::exit_code::PASS);
-            }
-            println!(
-                "{:40} {:>9} {:>16} {:>22}  meaning",
-                "knob", "default", "swarm range", "allowed"
-            );
-            for d in all_knobs() {
-                println!(
-                    "{:40} {:>9} {:>16} {:>22}  {}",
-                    d.path,
-                    d.default,
-                    d.swarm,
-                    d.valid,
-                    one_line(d.doc)
-                );
+        What::Workloads => {
+            for s in SYSTEMS {
+                for w in s.workloads() {
+                    println!("{:14} {:10} {}", s.name(), w.name, w.about);
+                }
             }
         }
-        What::Scenarios => {
-            let paths = if args.paths.is_empty() {
-                vec![PathBuf::from("scenarios")]
-            } else {
-                args.paths.clone()
-            };
-            for file in scenario::discover(&paths)? {
-                let s = Scenario::load(&file)?;
-                println!(
-                    "{:32} {:12} expect {:9} bugs [{}]  {}",
-                    s.name,
-                    s.system.info().name,
-                    format!("{:?}", s.file.expect).to_lowercase(),
-                    s.file.bugs.join(", "),
-                    file.display()
-                );
-            }
-        }
+        What::Knobs if args.markdown => print!("{}", knobs_markdown()),
+        What::Knobs => print_knobs(),
+        What::Scenarios => print_scenarios(&args.paths)?,
     }
     Ok(super::exit_code::PASS)
 }
 
-fn all_knobs() -> Vec<scenario::knob::KnobDoc> {
+fn print_knobs() {
+    println!(
+        "{:40} {:>9} {:>16} {:>22}  meaning",
+        "knob", "default", "swarm range", "allowed"
+    );
+    for d in all_knobs() {
+        println!(
+            "{:40} {:>9} {:>16} {:>22}  {}",
+            d.path,
+            d.default,
+            d.swarm,
+            d.valid,
+            one_line(d.doc)
+        );
+    }
+}
+
+fn print_scenarios(paths: &[PathBuf]) -> anyhow::Result<()> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    for file in scenario::discover(&paths)? {
+        let s = Scenario::load(&file, &REGISTRY)?;
+        println!(
+            "{:32} {:12} expect {:9} bugs [{}]  {}",
+            s.name,
+            s.system.name(),
+            format!("{:?}", s.file.expect).to_lowercase(),
+            s.file.bugs.join(", "),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+fn all_knobs() -> Vec<KnobDoc> {
     let mut docs = scenario::knob_docs();
-    for s in SystemKind::ALL {
+    for s in SYSTEMS {
         docs.extend(s.knob_docs());
     }
     docs

@@ -4,13 +4,14 @@
 //! subcommand is a thin layer over the library.
 
 pub mod check;
-pub mod exit_code;
 pub mod list;
 mod progress;
 pub mod replay;
 pub mod run;
 
 use clap::{Parser, Subcommand};
+
+pub use crate::report::exit_code;
 
 /// faultline — deterministic simulation testing of data consistency between services.
 #[derive(Debug, Parser)]

@@ -28,7 +28,7 @@ pub struct ReplayArgs {
 
 /// Replay and return the seed's exit code.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
-    let scenario = Arc::new(Scenario::load(&args.scenario)?);
+    let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
@@ -42,7 +42,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
             anyhow::anyhow!("replay of seed {} failed inside faultline: {e}", args.seed)
         })?;
     let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
-    let dir = report::write_seed_artifacts(&args.out, &scenario, plan, exec)
+    let dir = report::write_seed_artifacts(&args.out, &scenario, &**plan, exec)
         .with_context(|| format!("writing artifacts under {}", args.out.display()))?;
 
     println!(
@@ -91,7 +91,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
                         .map_or("(end of trace)".into(), |v| v.to_string())
                 );
             }
-            return Ok(super::exit_code::INTERNAL);
+            return Ok(crate::report::exit_code::INTERNAL);
         }
     }
     println!("  artifacts: {}/ (timeline.html, timeline.svg, trace.jsonl, history.jsonl, plan.json, verdicts.json, REPLAY)", dir.display());

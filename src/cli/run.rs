@@ -78,6 +78,42 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Run the sweep and return the exit code.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let scenarios = load_scenarios(args)?;
+    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user means it.
+            std::process::exit(i32::from(crate::report::exit_code::INTERRUPTED));
+        }
+        eprintln!(
+            "\ninterrupted: finishing running seeds, then reporting (Ctrl-C again to quit now)"
+        );
+    });
+    println!(
+        "faultline run: {} scenario(s) × {} seeds (seeds {}..={}), {} jobs",
+        scenarios.len(),
+        args.seeds,
+        args.seed_start,
+        args.seed_start + args.seeds - 1,
+        jobs
+    );
+    let mut sweep = sweep(args, &scenarios, jobs);
+    if args.artifacts == Artifacts::Failing {
+        write_failing_artifacts(args, &scenarios, &sweep.tallies, &mut sweep.write_errors);
+    }
+    let code = report::exit_code(&sweep.tallies, sweep.complete);
+    print_summary(&scenarios, &sweep, args);
+    write_reports(args, &scenarios, &sweep, jobs, code)?;
+    for e in &sweep.write_errors {
+        eprintln!("warning: could not write artifacts: {e}");
+    }
+    println!("summary: {}", args.out.join("summary.json").display());
+    println!("result: {} (exit {code})", describe_exit(code));
+    Ok(code)
+}
+
+/// Check the arguments and load every scenario (an invalid one stops the run).
+fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     if args.seeds == 0 {
         return Err(BadInput("--seeds must be at least 1".into()).into());
     }
@@ -87,29 +123,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let files = scenario::discover(&args.paths)?;
     let mut scenarios = Vec::new();
     for file in &files {
-        scenarios.push(Arc::new(Scenario::load(file)?));
+        scenarios.push(Arc::new(Scenario::load(file, &crate::systems::REGISTRY)?));
     }
     check_unique_names(&scenarios)?;
-    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: the user means it.
-            std::process::exit(i32::from(super::exit_code::INTERRUPTED));
-        }
-        eprintln!(
-            "\ninterrupted: finishing running seeds, then reporting (Ctrl-C again to quit now)"
-        );
-    });
+    Ok(scenarios)
+}
 
+/// What a sweep produced.
+struct Sweep {
+    tallies: Vec<Tally>,
+    finished: usize,
+    complete: bool,
+    wall_s: f64,
+    write_errors: Vec<String>,
+}
+
+/// Run every seed of every scenario on the pool, folding results as they come.
+fn sweep(args: &RunArgs, scenarios: &[Arc<Scenario>], jobs: usize) -> Sweep {
     let total = scenarios.len() as u64 * args.seeds;
-    println!(
-        "faultline run: {} scenario(s) × {} seeds (seeds {}..={}), {} jobs",
-        scenarios.len(),
-        args.seeds,
-        args.seed_start,
-        args.seed_start + args.seeds - 1,
-        jobs
-    );
     let level = if args.artifacts == Artifacts::All {
         TraceLevel::Full
     } else {
@@ -131,7 +162,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             options: options.clone(),
         })
     });
-
     let mut tallies: Vec<Tally> = scenarios
         .iter()
         .map(|s| Tally::new(s, args.seed_start))
@@ -150,7 +180,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
         if let Some((plan, exec)) = &result.kept {
             let scenario = &scenarios[result.scenario_index];
-            if let Err(e) = report::write_seed_artifacts(&args.out, scenario, plan, exec) {
+            if let Err(e) = report::write_seed_artifacts(&args.out, scenario, &**plan, exec) {
                 write_errors.push(format!("{}: {e}", scenario.name));
             }
         }
@@ -158,27 +188,38 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     });
     let wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    let complete = finished as u64 == total && !INTERRUPTED.load(Ordering::SeqCst);
-
-    if args.artifacts == Artifacts::Failing {
-        write_failing_artifacts(args, &scenarios, &tallies, &mut write_errors);
+    Sweep {
+        tallies,
+        finished,
+        complete: finished as u64 == total && !INTERRUPTED.load(Ordering::SeqCst),
+        wall_s,
+        write_errors,
     }
-    let code = report::exit_code(&tallies, complete);
-    print_summary(&scenarios, &tallies, complete, finished, wall_s, args);
+}
+
+/// `summary.json`, and JUnit XML when asked.
+fn write_reports(
+    args: &RunArgs,
+    scenarios: &[Arc<Scenario>],
+    sweep: &Sweep,
+    jobs: usize,
+    code: u8,
+) -> anyhow::Result<()> {
     let summary = Summary {
         seeds_per_scenario: args.seeds,
         seed_start: args.seed_start,
         jobs,
-        complete,
-        wall_s,
-        seeds_per_s: finished as f64 / wall_s.max(1e-9),
+        complete: sweep.complete,
+        wall_s: sweep.wall_s,
+        seeds_per_s: sweep.finished as f64 / sweep.wall_s.max(1e-9),
         exit_code: code,
-        scenarios: tallies
+        scenarios: sweep
+            .tallies
             .iter()
-            .zip(&scenarios)
+            .zip(scenarios)
             .map(|(tally, scenario)| ScenarioSummary {
                 tally,
-                outcome: tally.outcome(complete),
+                outcome: tally.outcome(sweep.complete),
                 replay: first_replay(tally, scenario),
             })
             .collect(),
@@ -187,15 +228,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     report::write_summary(&summary_path, &summary)
         .with_context(|| format!("writing {}", summary_path.display()))?;
     if let Some(junit) = &args.junit {
-        report::write_junit(junit, &tallies, complete, wall_s)
+        report::write_junit(junit, &sweep.tallies, sweep.complete, sweep.wall_s)
             .with_context(|| format!("writing {}", junit.display()))?;
     }
-    for e in &write_errors {
-        eprintln!("warning: could not write artifacts: {e}");
-    }
-    println!("summary: {}", summary_path.display());
-    println!("result: {} (exit {code})", describe_exit(code));
-    Ok(code)
+    Ok(())
 }
 
 fn default_jobs() -> usize {
@@ -248,7 +284,7 @@ fn write_failing_artifacts(
                 Ok(result) => {
                     if let Some((plan, exec)) = &result.kept {
                         if let Err(e) =
-                            report::write_seed_artifacts(&args.out, scenario, plan, exec)
+                            report::write_seed_artifacts(&args.out, scenario, &**plan, exec)
                         {
                             errors.push(format!("{} seed {seed}: {e}", scenario.name));
                         }
@@ -260,14 +296,24 @@ fn write_failing_artifacts(
     }
 }
 
-fn print_summary(
-    scenarios: &[Arc<Scenario>],
-    tallies: &[Tally],
-    complete: bool,
-    finished: usize,
-    wall_s: f64,
-    args: &RunArgs,
-) {
+fn print_summary(scenarios: &[Arc<Scenario>], sweep: &Sweep, args: &RunArgs) {
+    let tallies = &sweep.tallies;
+    print_table(tallies, sweep.complete);
+    print_coverage(tallies);
+    print_determinism(tallies);
+    let messages: u64 = tallies.iter().map(|t| t.messages).sum();
+    let (finished, wall_s) = (sweep.finished, sweep.wall_s);
+    println!(
+        "{finished} seeds in {wall_s:.2} s: {:.0} seeds/s, {:.2} M messages/s{}",
+        finished as f64 / wall_s.max(1e-9),
+        messages as f64 / wall_s.max(1e-9) / 1e6,
+        if sweep.complete { "" } else { " (interrupted)" }
+    );
+    print_replays(scenarios, tallies, args);
+}
+
+/// One row per scenario: verdict counts and what the sweep amounts to.
+fn print_table(tallies: &[Tally], complete: bool) {
     let width = tallies
         .iter()
         .map(|t| t.name.len())
@@ -281,25 +327,8 @@ fn print_summary(
     );
     for t in tallies {
         let n = |v: Verdict| t.verdicts.get(&v).copied().unwrap_or(0);
-        let result = match t.outcome(complete) {
-            Outcome::Ok => match (t.expect, t.first_caught) {
-                (crate::scenario::Expect::Pass, _) => "ok".to_string(),
-                (_, Some(seed)) => format!(
-                    "caught at seed {seed} (after {} seed(s)), in {} of {}",
-                    t.seeds_until_caught().unwrap_or(0),
-                    t.caught,
-                    t.seeds
-                ),
-                (_, None) => "not caught yet (interrupted)".to_string(),
-            },
-            Outcome::Violation => "FAILED: safety violation".into(),
-            Outcome::Liveness => "FAILED: did not converge".into(),
-            Outcome::Inconclusive => "inconclusive".into(),
-            Outcome::Missed => format!("FAILED: expected {:?} never found", t.expect),
-            Outcome::Broken => "FAILED: nondeterministic or internal error".into(),
-        };
         println!(
-            "{:width$}  {:9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {result}",
+            "{:width$}  {:9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {}",
             t.name,
             format!("{:?}", t.expect).to_lowercase(),
             t.seeds,
@@ -308,9 +337,32 @@ fn print_summary(
             n(Verdict::Crash),
             n(Verdict::Liveness),
             n(Verdict::Unknown),
+            result_text(t, complete),
         );
     }
+}
 
+fn result_text(t: &Tally, complete: bool) -> String {
+    match t.outcome(complete) {
+        Outcome::Ok => match (t.expect, t.first_caught) {
+            (crate::scenario::Expect::Pass, _) => "ok".to_string(),
+            (_, Some(seed)) => format!(
+                "caught at seed {seed} (after {} seed(s)), in {} of {}",
+                t.seeds_until_caught().unwrap_or(0),
+                t.caught,
+                t.seeds
+            ),
+            (_, None) => "not caught yet (interrupted)".to_string(),
+        },
+        Outcome::Violation => "FAILED: safety violation".into(),
+        Outcome::Liveness => "FAILED: did not converge".into(),
+        Outcome::Inconclusive => "inconclusive".into(),
+        Outcome::Missed => format!("FAILED: expected {:?} never found", t.expect),
+        Outcome::Broken => "FAILED: nondeterministic or internal error".into(),
+    }
+}
+
+fn print_coverage(tallies: &[Tally]) {
     println!("\ncoverage (seeds that reached each probe):");
     for t in tallies {
         let probes: Vec<String> = t.probes.iter().map(|(p, n)| format!("{p} {n}")).collect();
@@ -324,7 +376,9 @@ fn print_summary(
             }
         );
     }
+}
 
+fn print_determinism(tallies: &[Tally]) {
     let rechecked: u64 = tallies.iter().map(|t| t.determinism_checked).sum();
     let diverged: Vec<String> = tallies
         .iter()
@@ -348,15 +402,10 @@ fn print_summary(
             println!("internal error in {} seed {seed}: {e}", t.name);
         }
     }
-    let messages: u64 = tallies.iter().map(|t| t.messages).sum();
-    println!(
-        "{finished} seeds in {wall_s:.2} s: {:.0} seeds/s, {:.2} M messages/s{}",
-        finished as f64 / wall_s.max(1e-9),
-        messages as f64 / wall_s.max(1e-9) / 1e6,
-        if complete { "" } else { " (interrupted)" }
-    );
+}
 
-    // Replay lines: every unexpected failure (capped), and the first catch per bug.
+/// Replay lines: every unexpected failure (capped), and the first catch per bug.
+fn print_replays(scenarios: &[Arc<Scenario>], tallies: &[Tally], args: &RunArgs) {
     let mut lines = Vec::new();
     for (t, scenario) in tallies.iter().zip(scenarios) {
         if t.expect == crate::scenario::Expect::Pass {
@@ -410,7 +459,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn describe_exit(code: u8) -> &'static str {
-    use super::exit_code::*;
+    use crate::report::exit_code::*;
     match code {
         PASS => "PASS",
         SAFETY => "FAIL: safety violation, crash, or planted bug not caught",

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::rng::SubStream;
+use crate::rng::SubStream;
 
 /// One record slot as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

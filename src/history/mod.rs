@@ -74,9 +74,9 @@ pub enum Status {
     Info,
 }
 
-/// The function an operation calls. Each model accepts a subset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// The function an operation calls. Each model accepts a subset; history files carry
+/// the functions in [`Func::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Func {
     /// Register / bank: read the current value or balance. Input `Nil`, output the value
     /// (`Nil` for a register never written, or a bank account not open).
@@ -100,6 +100,10 @@ pub enum Func {
     /// Bank: open the account `key` (balance 0); output `Bool(opened)`, `false` when it
     /// was already open.
     Open,
+    /// An operation a system defines for its own workload (`order`, `create-project`),
+    /// recorded for the timeline and the system's checks; no linearizability model reads
+    /// it, and history files do not carry it.
+    System(&'static str),
 }
 
 /// One client operation.
@@ -170,12 +174,32 @@ impl Func {
             Func::Deposit => "deposit",
             Func::Withdraw => "withdraw",
             Func::Open => "open",
+            Func::System(name) => name,
         }
     }
 
     /// The function called `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Func> {
         Func::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl Serialize for Func {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Func {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Func::from_name(&name).ok_or_else(|| {
+            let known: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown variant `{name}`, expected one of `{}`",
+                known.join("`, `")
+            ))
+        })
     }
 }
 

@@ -24,8 +24,26 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::rng::SubStream;
-use crate::scenario::NetworkParams;
+use crate::knob::knob_section;
+use crate::rng::SubStream;
+
+knob_section! {
+    /// `[network]`: the fate of every message during the chaos phase.
+    NetworkSection => NetworkParams at "network" {
+        /// One-way latency, lower bound (ms).
+        latency_ms_min: u64 = 1, swarm [1, 3], valid [0, 60_000];
+        /// One-way latency, upper bound (ms).
+        latency_ms_max: u64 = 10, swarm [3, 40], valid [0, 60_000];
+        /// Probability that a message is lost.
+        loss_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
+        /// Probability that a message is delivered twice (the copy has its own latency).
+        duplicate_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
+        /// Probability that a message is held back, so later messages overtake it.
+        reorder_probability: f64 = 0.0, swarm [0.0, 0.3], valid [0.0, 1.0];
+        /// Longest extra delay of a held-back message (ms).
+        reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
+    }
+}
 
 /// Why a message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::rng::{streams, SubStream};
 use super::{NodeSpec, Role};
+use crate::rng::{streams, SubStream};
 use crate::scenario::{Params, PartitionShape};
 
 /// One thing the fault injector does.
@@ -96,6 +96,18 @@ enum Kind {
     Clog,
 }
 
+impl Kind {
+    /// The name of its stream (`faults/<name>`).
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Partition => "partition",
+            Kind::Crash => "crash",
+            Kind::Pause => "pause",
+            Kind::Clog => "clog",
+        }
+    }
+}
+
 /// A drawn fault before admission.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -124,44 +136,16 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
             a != b && (nodes[a].role != Role::Client || nodes[b].role != Role::Client)
         })
         .collect();
-
-    let mut candidates = Vec::new();
-    let mut draw =
-        |kind: Kind,
-         name: &str,
-         interval_ms_mean: u64,
-         (lo, hi): (u64, u64),
-         pick: &mut dyn FnMut(&mut SubStream, &mut Candidate) -> bool| {
-            if interval_ms_mean == 0 {
-                return;
-            }
-            let mut rng = SubStream::new(seed, &format!("{}/{name}", streams::FAULTS));
-            let mut t = 0.0;
-            for _ in 0..CANDIDATES_PER_KIND_MAX {
-                t += rng.exponential(interval_ms_mean as f64);
-                let at_ms = t as u64;
-                if at_ms >= chaos_ms {
-                    break;
-                }
-                let duration = rng.range_u64(lo, hi).max(1);
-                let mut c = Candidate {
-                    at_ms,
-                    kind,
-                    end_ms: (at_ms + duration).min(chaos_ms),
-                    node: 0,
-                    peer: 0,
-                    partition: None,
-                };
-                if pick(&mut rng, &mut c) {
-                    candidates.push(c);
-                }
-            }
-        };
+    let draw = |kind,
+                interval_ms_mean,
+                bounds,
+                pick: &mut dyn FnMut(&mut SubStream, &mut Candidate) -> bool| {
+        candidates(kind, interval_ms_mean, bounds, chaos_ms, seed, pick)
+    };
 
     let shapes = &f.partition_shapes;
-    draw(
+    let mut all = draw(
         Kind::Partition,
-        "partition",
         f.partition.interval_ms_mean,
         (f.partition.duration_ms_min, f.partition.duration_ms_max),
         &mut |rng, c| {
@@ -181,23 +165,20 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
         c.node = crashable[rng.index(crashable.len())];
         true
     };
-    draw(
+    all.extend(draw(
         Kind::Crash,
-        "crash",
         f.crash.interval_ms_mean,
         (f.crash.restart_delay_ms_min, f.crash.restart_delay_ms_max),
         &mut pick_crashable,
-    );
-    draw(
+    ));
+    all.extend(draw(
         Kind::Pause,
-        "pause",
         f.pause.interval_ms_mean,
         (f.pause.duration_ms_min, f.pause.duration_ms_max),
         &mut pick_crashable,
-    );
-    draw(
+    ));
+    all.extend(draw(
         Kind::Clog,
-        "clog",
         f.clog.interval_ms_mean,
         (f.clog.duration_ms_min, f.clog.duration_ms_max),
         &mut |rng, c| {
@@ -207,100 +188,133 @@ pub fn schedule(params: &Params, nodes: &[NodeSpec], seed: u64) -> Vec<TimedActi
             (c.node, c.peer) = links[rng.index(links.len())];
             true
         },
-    );
+    ));
+    all.sort_by_key(|c| (c.at_ms, c.kind));
+    admit(all, f.crash.max_down as usize)
+}
 
-    candidates.sort_by_key(|c| (c.at_ms, c.kind));
-    admit(candidates, f.crash.max_down as usize)
+/// Draw the candidates of one fault kind from its own stream (`faults/<kind>`):
+/// exponential inter-arrival times, a duration in `[lo, hi]`, and whatever `pick` draws
+/// (a target, a shape); `pick` may refuse a candidate.
+fn candidates(
+    kind: Kind,
+    interval_ms_mean: u64,
+    (lo, hi): (u64, u64),
+    chaos_ms: u64,
+    seed: u64,
+    pick: &mut dyn FnMut(&mut SubStream, &mut Candidate) -> bool,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if interval_ms_mean == 0 {
+        return out;
+    }
+    let mut rng = SubStream::new(seed, &format!("{}/{}", streams::FAULTS, kind.name()));
+    let mut t = 0.0;
+    for _ in 0..CANDIDATES_PER_KIND_MAX {
+        t += rng.exponential(interval_ms_mean as f64);
+        let at_ms = t as u64;
+        if at_ms >= chaos_ms {
+            break;
+        }
+        let duration = rng.range_u64(lo, hi).max(1);
+        let mut c = Candidate {
+            at_ms,
+            kind,
+            end_ms: (at_ms + duration).min(chaos_ms),
+            node: 0,
+            peer: 0,
+            partition: None,
+        };
+        if pick(&mut rng, &mut c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The admission of candidates under the shared limits, in time order.
+struct Admission {
+    /// (time, admission order, action): the order keeps equal times as admitted.
+    actions: Vec<(u64, u64, FaultAction)>,
+    order: u64,
+    /// Processes down (crashed or paused) and when they come back.
+    down: Vec<(usize, u64)>,
+    max_down: usize,
+    partition_until: u64,
+    partition_id: u32,
+    clogged: Vec<((usize, usize), u64)>,
+}
+
+impl Admission {
+    fn push(&mut self, at: u64, action: FaultAction) {
+        self.order += 1;
+        self.actions.push((at, self.order, action));
+    }
+
+    fn partition(&mut self, c: Candidate) {
+        if c.at_ms < self.partition_until {
+            return;
+        }
+        let (shape, blocked) = c.partition.expect("partition candidates carry a shape");
+        if blocked.is_empty() {
+            return;
+        }
+        self.partition_id += 1;
+        self.partition_until = c.end_ms;
+        let id = self.partition_id;
+        self.push(c.at_ms, FaultAction::Partition { id, shape, blocked });
+        self.push(c.end_ms, FaultAction::Heal { id });
+    }
+
+    fn take_down(&mut self, c: Candidate) {
+        if self.down.len() >= self.max_down || self.down.iter().any(|&(n, _)| n == c.node) {
+            return;
+        }
+        self.down.push((c.node, c.end_ms));
+        let node = c.node;
+        let (start, end) = if c.kind == Kind::Crash {
+            (FaultAction::Crash { node }, FaultAction::Restart { node })
+        } else {
+            (FaultAction::Pause { node }, FaultAction::Resume { node })
+        };
+        self.push(c.at_ms, start);
+        self.push(c.end_ms, end);
+    }
+
+    fn clog(&mut self, c: Candidate) {
+        let (from, to) = (c.node, c.peer);
+        if self.clogged.iter().any(|&(l, _)| l == (from, to)) {
+            return;
+        }
+        self.clogged.push(((from, to), c.end_ms));
+        let until_ms = c.end_ms;
+        self.push(c.at_ms, FaultAction::Clog { from, to, until_ms });
+        self.push(c.end_ms, FaultAction::Unclog { from, to });
+    }
 }
 
 /// Admit candidates in time order under the shared limits; emit start and end actions.
 fn admit(candidates: Vec<Candidate>, max_down: usize) -> Vec<TimedAction> {
-    let mut actions: Vec<(u64, u64, FaultAction)> = Vec::new();
-    let mut down: Vec<(usize, u64)> = Vec::new(); // (node, back at)
-    let mut partition_until = 0u64;
-    let mut partition_id = 0u32;
-    let mut clogged: Vec<((usize, usize), u64)> = Vec::new();
-    let mut order = 0u64; // keeps actions at equal times in admission order
-    let mut push = |actions: &mut Vec<(u64, u64, FaultAction)>, at: u64, a: FaultAction| {
-        order += 1;
-        actions.push((at, order, a));
+    let mut a = Admission {
+        actions: Vec::new(),
+        order: 0,
+        down: Vec::new(),
+        max_down,
+        partition_until: 0,
+        partition_id: 0,
+        clogged: Vec::new(),
     };
     for c in candidates {
-        down.retain(|&(_, back)| back > c.at_ms);
-        clogged.retain(|&(_, until)| until > c.at_ms);
+        a.down.retain(|&(_, back)| back > c.at_ms);
+        a.clogged.retain(|&(_, until)| until > c.at_ms);
         match c.kind {
-            Kind::Partition => {
-                if c.at_ms < partition_until {
-                    continue;
-                }
-                let (shape, blocked) = c.partition.expect("partition candidates carry a shape");
-                if blocked.is_empty() {
-                    continue;
-                }
-                partition_id += 1;
-                partition_until = c.end_ms;
-                push(
-                    &mut actions,
-                    c.at_ms,
-                    FaultAction::Partition {
-                        id: partition_id,
-                        shape,
-                        blocked,
-                    },
-                );
-                push(
-                    &mut actions,
-                    c.end_ms,
-                    FaultAction::Heal { id: partition_id },
-                );
-            }
-            Kind::Crash | Kind::Pause => {
-                if down.len() >= max_down || down.iter().any(|&(n, _)| n == c.node) {
-                    continue;
-                }
-                down.push((c.node, c.end_ms));
-                let (start, end) = if c.kind == Kind::Crash {
-                    (
-                        FaultAction::Crash { node: c.node },
-                        FaultAction::Restart { node: c.node },
-                    )
-                } else {
-                    (
-                        FaultAction::Pause { node: c.node },
-                        FaultAction::Resume { node: c.node },
-                    )
-                };
-                push(&mut actions, c.at_ms, start);
-                push(&mut actions, c.end_ms, end);
-            }
-            Kind::Clog => {
-                let link = (c.node, c.peer);
-                if clogged.iter().any(|&(l, _)| l == link) {
-                    continue;
-                }
-                clogged.push((link, c.end_ms));
-                push(
-                    &mut actions,
-                    c.at_ms,
-                    FaultAction::Clog {
-                        from: link.0,
-                        to: link.1,
-                        until_ms: c.end_ms,
-                    },
-                );
-                push(
-                    &mut actions,
-                    c.end_ms,
-                    FaultAction::Unclog {
-                        from: link.0,
-                        to: link.1,
-                    },
-                );
-            }
+            Kind::Partition => a.partition(c),
+            Kind::Crash | Kind::Pause => a.take_down(c),
+            Kind::Clog => a.clog(c),
         }
     }
-    actions.sort_by_key(|&(at, order, _)| (at, order));
-    actions
+    a.actions.sort_by_key(|&(at, order, _)| (at, order));
+    a.actions
         .into_iter()
         .map(|(at_ms, _, action)| TimedAction { at_ms, action })
         .collect()
@@ -321,10 +335,29 @@ fn partition(
         PartitionShape::Bridge if n < 3 => PartitionShape::Isolate,
         s => s,
     };
+    let connected = connected(shape, &order, rng);
+    let mut blocked = Vec::new();
+    for &a in nodes {
+        for &b in nodes {
+            if a != b && !connected.contains(&(a, b)) {
+                blocked.push((a, b));
+            }
+        }
+    }
+    (shape, blocked)
+}
+
+/// The directed links that stay up in a partition of `shape` over the shuffled `order`.
+fn connected(
+    shape: PartitionShape,
+    order: &[usize],
+    rng: &mut SubStream,
+) -> BTreeSet<(usize, usize)> {
+    let n = order.len();
     let mut connected: BTreeSet<(usize, usize)> = BTreeSet::new();
-    let both = |set: &mut BTreeSet<(usize, usize)>, a: usize, b: usize| {
-        set.insert((a, b));
-        set.insert((b, a));
+    let mut both = |a: usize, b: usize| {
+        connected.insert((a, b));
+        connected.insert((b, a));
     };
     match shape {
         PartitionShape::Isolate | PartitionShape::Split => {
@@ -337,14 +370,14 @@ fn partition(
             for side in [minority, majority] {
                 for &a in side {
                     for &b in side {
-                        both(&mut connected, a, b);
+                        both(a, b);
                     }
                 }
             }
         }
         PartitionShape::Ring => {
             for i in 0..n {
-                both(&mut connected, order[i], order[(i + 1) % n]);
+                both(order[i], order[(i + 1) % n]);
             }
         }
         PartitionShape::Bridge => {
@@ -353,9 +386,9 @@ fn partition(
             let (left, right) = rest.split_at(rest.len() / 2);
             for side in [left, right] {
                 for &a in side {
-                    both(&mut connected, a, bridge);
+                    both(a, bridge);
                     for &b in side {
-                        both(&mut connected, a, b);
+                        both(a, b);
                     }
                 }
             }
@@ -363,8 +396,8 @@ fn partition(
         PartitionShape::OneWay => {
             let k = 1 + rng.index(n - 1);
             let (sender, receiver) = order.split_at(k);
-            for &a in &order {
-                for &b in &order {
+            for &a in order {
+                for &b in order {
                     // Everything flows except receiver → sender.
                     if !(receiver.contains(&a) && sender.contains(&b)) {
                         connected.insert((a, b));
@@ -373,15 +406,7 @@ fn partition(
             }
         }
     }
-    let mut blocked = Vec::new();
-    for &a in nodes {
-        for &b in nodes {
-            if a != b && !connected.contains(&(a, b)) {
-                blocked.push((a, b));
-            }
-        }
-    }
-    (shape, blocked)
+    connected
 }
 
 #[cfg(test)]

@@ -6,23 +6,34 @@
 //! how many messages the system sends). Because the plan is data, it is written next to a
 //! failing seed's trace and can be read, edited and re-run.
 //!
+//! A plan has a generic part, the [`Head`] (settings, processes, faults), and a part
+//! typed by the system: its planted bugs, checks, workload kind, own settings and
+//! operations. What the system contributes at plan time is the [`Spec`] trait: resolving
+//! its section, its processes, and how its clients' operations are drawn. This module
+//! names no system. [`AnyPlan`] is the plan with its system's types erased, for the code
+//! that runs and reports seeds of any system.
+//!
 //! [`Plan::new`] is pure: the same scenario and seed always give the same plan. Each part
-//! draws from its own named sub-stream of the seed ([`rng`]), so the fault schedule does
-//! not change when the workload changes, and so on.
+//! draws from its own named sub-stream of the seed ([`crate::rng`]), so the fault
+//! schedule does not change when the workload changes, and so on.
 
 pub mod faults;
-pub mod rng;
 pub mod workload;
 
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::fmt::Debug;
 
+use rand::RngCore;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::catalog::{CheckName, Named};
+use crate::knob::KnobSection;
+use crate::rng::{streams, SubStream};
 use crate::scenario::{Params, Scenario};
-use crate::systems::SystemKind;
-use rng::{streams, SubStream};
 
 pub use faults::{FaultAction, TimedAction};
-pub use workload::{ClientOp, OpSpec};
+pub use workload::{ClientOp, Draw};
 
 /// What a process is, for fault targeting and display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,25 +59,44 @@ pub struct NodeSpec {
     pub crashable: bool,
 }
 
-/// Everything one seed of one scenario will do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
+/// The plan-time half of a system: its types and how it plans a seed.
+pub trait Spec: Sized + Send + Sync + 'static {
+    /// The system's name (`system = "..."` and its section's name).
+    const NAME: &'static str;
+    /// Its own scenario section (`[<name>]`), as parsed and validated at load time.
+    type Section: KnobSection;
+    /// Its own settings, resolved for one seed.
+    type Params: Clone + Debug + PartialEq + Serialize + Send + Sync + 'static;
+    /// What a client asks it.
+    type Op: Clone + Debug + PartialEq + Serialize + Send + Sync + 'static;
+    /// Its planted bugs.
+    type Bug: Named + Serialize;
+    /// Its checks.
+    type Check: CheckName + Serialize;
+    /// The workloads it runs.
+    type Workload: Named + Serialize;
+
+    /// The settings of one seed (pure: the same section and seed give the same values).
+    fn resolve(section: &Self::Section, swarm: bool, seed: u64) -> Self::Params;
+    /// The processes of a run; clients come last.
+    fn topology(params: &Params, own: &Self::Params) -> Vec<NodeSpec>;
+    /// Draw one client operation of `workload` (see [`workload::generate`]).
+    fn operation(workload: Self::Workload, draw: &mut Draw<'_>) -> Self::Op;
+}
+
+/// The generic part of a plan: what the simulator and the reports need of any system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
     /// Scenario name.
     pub scenario: String,
     /// The seed.
     pub seed: u64,
     /// The system under test.
-    pub system: SystemKind,
-    /// Planted bugs switched on.
-    pub bugs: Vec<String>,
-    /// Checks to run on the result.
-    pub checks: Vec<String>,
-    /// Concrete settings (knobs resolved for this seed).
+    pub system: &'static str,
+    /// Generic settings (knobs resolved for this seed).
     pub params: Params,
     /// The processes; clients come last.
     pub nodes: Vec<NodeSpec>,
-    /// Client operations, by client then time.
-    pub workload: Vec<ClientOp>,
     /// Fault actions in time order; all within the chaos phase.
     pub faults: Vec<TimedAction>,
     /// Per-process clock offset (ms).
@@ -75,50 +105,7 @@ pub struct Plan {
     pub madsim_seed: u64,
 }
 
-impl Plan {
-    /// The plan of `scenario` for `seed`.
-    pub fn new(scenario: &Scenario, seed: u64) -> Plan {
-        let params = scenario.resolve(seed);
-        let nodes = scenario.system.topology(&params);
-        let clients: Vec<usize> = nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.role == Role::Client)
-            .map(|(i, _)| i)
-            .collect();
-        let workload = workload::generate(&params, &clients, seed);
-        let faults = faults::schedule(&params, &nodes, seed);
-        let skew = params.faults.clock.skew_ms_max as i64;
-        let clock_skew_ms = (0..nodes.len())
-            .map(|i| {
-                if skew == 0 {
-                    0
-                } else {
-                    let mut rng = SubStream::indexed(seed, streams::CLOCK, i);
-                    rng.range_u64(0, 2 * skew as u64) as i64 - skew
-                }
-            })
-            .collect();
-        Plan {
-            scenario: scenario.name.clone(),
-            seed,
-            system: scenario.system,
-            bugs: scenario.file.bugs.clone(),
-            checks: scenario.checks.clone(),
-            params,
-            nodes,
-            workload,
-            faults,
-            clock_skew_ms,
-            madsim_seed: SubStream::new(seed, streams::MADSIM).next_u64(),
-        }
-    }
-
-    /// Whether a planted bug is on.
-    pub fn has_bug(&self, bug: &str) -> bool {
-        self.bugs.iter().any(|b| b == bug)
-    }
-
+impl Head {
     /// Indices of the processes with `role`.
     pub fn nodes_with(&self, role: Role) -> Vec<usize> {
         (0..self.nodes.len())
@@ -129,5 +116,225 @@ impl Plan {
     /// Index of the process called `name`.
     pub fn node(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.name == name)
+    }
+}
+
+/// Everything one seed of one scenario will do.
+pub struct Plan<S: Spec> {
+    /// The generic part.
+    pub head: Head,
+    /// Planted bugs switched on.
+    pub bugs: Vec<S::Bug>,
+    /// Checks to run on the result, in catalogue order.
+    pub checks: Vec<S::Check>,
+    /// The workload the clients run.
+    pub workload_kind: S::Workload,
+    /// The system's own settings for this seed.
+    pub params: S::Params,
+    /// Client operations, by client then time.
+    pub workload: Vec<ClientOp<S::Op>>,
+}
+
+// By hand: derived impls would ask the system type itself to be Clone, Debug, PartialEq.
+impl<S: Spec> Clone for Plan<S> {
+    fn clone(&self) -> Self {
+        Plan {
+            head: self.head.clone(),
+            bugs: self.bugs.clone(),
+            checks: self.checks.clone(),
+            workload_kind: self.workload_kind,
+            params: self.params.clone(),
+            workload: self.workload.clone(),
+        }
+    }
+}
+
+impl<S: Spec> PartialEq for Plan<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.head == other.head
+            && self.bugs == other.bugs
+            && self.checks == other.checks
+            && self.workload_kind == other.workload_kind
+            && self.params == other.params
+            && self.workload == other.workload
+    }
+}
+
+impl<S: Spec> Debug for Plan<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("head", &self.head)
+            .field("bugs", &self.bugs)
+            .field("checks", &self.checks)
+            .field("workload_kind", &self.workload_kind)
+            .field("params", &self.params)
+            .field("workload", &self.workload)
+            .finish()
+    }
+}
+
+impl<S: Spec> Plan<S> {
+    /// The plan of `scenario` (a scenario of system `S`) for `seed`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Plan<S> {
+        let section = scenario.section.get::<S::Section>().unwrap_or_else(|| {
+            panic!(
+                "scenario `{}` of system `{}` planned as system `{}`",
+                scenario.name,
+                scenario.system.name(),
+                S::NAME
+            )
+        });
+        Self::with_params(
+            scenario,
+            seed,
+            S::resolve(section, scenario.file.swarm, seed),
+        )
+    }
+
+    /// The plan of `scenario` for `seed`, with the system's own settings given.
+    pub fn with_params(scenario: &Scenario, seed: u64, params: S::Params) -> Plan<S> {
+        let generic = scenario.resolve(seed);
+        let nodes = S::topology(&generic, &params);
+        let clients = nodes.iter().filter(|n| n.role == Role::Client).count();
+        let workload_kind = S::Workload::from_name(scenario.workload)
+            .expect("the scenario's workload was validated against the system's");
+        let workload = workload::generate(&generic, clients, seed, |draw| {
+            S::operation(workload_kind, draw)
+        });
+        let faults = faults::schedule(&generic, &nodes, seed);
+        let clock_skew_ms = clock_skew(&generic, nodes.len(), seed);
+        Plan {
+            head: Head {
+                scenario: scenario.name.clone(),
+                seed,
+                system: S::NAME,
+                params: generic,
+                nodes,
+                faults,
+                clock_skew_ms,
+                madsim_seed: SubStream::new(seed, streams::MADSIM).next_u64(),
+            },
+            bugs: named(&scenario.file.bugs, "bug"),
+            checks: named(&scenario.checks, "check"),
+            workload_kind,
+            params,
+            workload,
+        }
+    }
+
+    /// Whether a planted bug is on.
+    pub fn has_bug(&self, bug: S::Bug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// Catalogue values from names the scenario loader already validated.
+fn named<T: Named>(names: &[String], what: &str) -> Vec<T> {
+    names
+        .iter()
+        .map(|n| {
+            T::from_name(n)
+                .unwrap_or_else(|| panic!("{what} `{n}` was validated against the catalogue"))
+        })
+        .collect()
+}
+
+/// Each process's clock offset: drawn per process from `clock/<i>` within the skew bound.
+fn clock_skew(params: &Params, nodes: usize, seed: u64) -> Vec<i64> {
+    let skew = params.faults.clock.skew_ms_max as i64;
+    (0..nodes)
+        .map(|i| {
+            if skew == 0 {
+                0
+            } else {
+                let mut rng = SubStream::indexed(seed, streams::CLOCK, i);
+                rng.range_u64(0, 2 * skew as u64) as i64 - skew
+            }
+        })
+        .collect()
+}
+
+/// `plan.json`: the generic and the typed parts in one object. `params` holds the
+/// generic settings, the workload kind and, under the system's name, its own settings.
+impl<S: Spec> Serialize for Plan<S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let h = &self.head;
+        let mut st = s.serialize_struct("Plan", 11)?;
+        st.serialize_field("scenario", &h.scenario)?;
+        st.serialize_field("seed", &h.seed)?;
+        st.serialize_field("system", h.system)?;
+        st.serialize_field("bugs", &self.bugs)?;
+        st.serialize_field("checks", &self.checks)?;
+        st.serialize_field("params", &PlanParams { plan: self })?;
+        st.serialize_field("nodes", &h.nodes)?;
+        st.serialize_field("workload", &self.workload)?;
+        st.serialize_field("faults", &h.faults)?;
+        st.serialize_field("clock_skew_ms", &h.clock_skew_ms)?;
+        st.serialize_field("madsim_seed", &h.madsim_seed)?;
+        st.end()
+    }
+}
+
+struct PlanParams<'a, S: Spec> {
+    plan: &'a Plan<S>,
+}
+
+impl<S: Spec> Serialize for PlanParams<'_, S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let p = &self.plan.head.params;
+        let mut st = s.serialize_struct("Params", 7)?;
+        st.serialize_field("topology", &p.topology)?;
+        st.serialize_field("workload_kind", &self.plan.workload_kind)?;
+        st.serialize_field("workload", &p.workload)?;
+        st.serialize_field("phases", &p.phases)?;
+        st.serialize_field("network", &p.network)?;
+        st.serialize_field("faults", &p.faults)?;
+        let own = std::collections::BTreeMap::from([(S::NAME, &self.plan.params)]);
+        st.serialize_field("system", &own)?;
+        st.end()
+    }
+}
+
+/// A plan of any system, for code that handles seeds of every system alike (the runner,
+/// the reports). The system that made it gets its typed plan back with [`AnyPlan::as_any`].
+pub trait AnyPlan: Any + Send + Sync + Debug {
+    /// The generic part.
+    fn head(&self) -> &Head;
+    /// Names of the planted bugs switched on.
+    fn bug_names(&self) -> Vec<&'static str>;
+    /// Planned client operations.
+    fn operations(&self) -> usize;
+    /// The whole plan as pretty JSON (`plan.json`).
+    fn to_json_pretty(&self) -> serde_json::Result<String>;
+    /// For the system to recover its typed plan.
+    fn as_any(&self) -> &dyn Any;
+    /// A copy.
+    fn clone_box(&self) -> Box<dyn AnyPlan>;
+}
+
+impl<S: Spec> AnyPlan for Plan<S> {
+    fn head(&self) -> &Head {
+        &self.head
+    }
+    fn bug_names(&self) -> Vec<&'static str> {
+        self.bugs.iter().map(|b| b.name()).collect()
+    }
+    fn operations(&self) -> usize {
+        self.workload.len()
+    }
+    fn to_json_pretty(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn AnyPlan> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn AnyPlan> {
+    fn clone(&self) -> Self {
+        self.clone_box()
     }
 }

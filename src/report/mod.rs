@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::check::{CheckOutcome, Verdict};
-use crate::cli::exit_code;
-use crate::plan::Plan;
+pub mod exit_code;
+use crate::plan::AnyPlan;
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
 use crate::systems::Execution;
@@ -302,37 +302,60 @@ struct LinkLine {
 pub fn write_seed_artifacts(
     root: &Path,
     scenario: &Scenario,
-    plan: &Plan,
+    plan: &dyn AnyPlan,
     exec: &Execution,
 ) -> io::Result<PathBuf> {
-    let dir = seed_dir(root, &scenario.name, plan.seed);
+    let dir = seed_dir(root, &scenario.name, plan.head().seed);
     fs::create_dir_all(&dir)?;
-    let json = |path: PathBuf, value: &dyn erased::Json| -> io::Result<()> {
-        let mut out = BufWriter::new(fs::File::create(path)?);
-        value.write_pretty(&mut out)?;
-        out.write_all(b"\n")?;
-        out.flush()
-    };
-    json(dir.join("plan.json"), plan)?;
-    {
-        let mut out = BufWriter::new(fs::File::create(dir.join("trace.jsonl"))?);
-        exec.trace.write_jsonl(&mut out)?;
-        out.flush()?;
-    }
-    {
-        // Porcupine's field names, as `faultline check` (and peers' checkers) read them.
-        let mut out = BufWriter::new(fs::File::create(dir.join("history.jsonl"))?);
-        crate::history::jsonl::write(&exec.history, &mut out)?;
-        out.flush()?;
-    }
+    write_with(&dir.join("plan.json"), |out| {
+        out.write_all(plan.to_json_pretty().map_err(io::Error::other)?.as_bytes())?;
+        out.write_all(b"\n")
+    })?;
+    write_with(&dir.join("trace.jsonl"), |out| exec.trace.write_jsonl(out))?;
+    // Porcupine's field names, as `faultline check` (and peers' checkers) read them.
+    write_with(&dir.join("history.jsonl"), |out| {
+        crate::history::jsonl::write(&exec.history, out)
+    })?;
+    let verdicts = verdicts(scenario, plan, exec);
+    write_with(&dir.join("verdicts.json"), |out| {
+        serde_json::to_writer_pretty(&mut *out, &verdicts).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    })?;
+    fs::write(
+        dir.join("timeline.html"),
+        timeline::render_html(scenario, plan, exec),
+    )?;
+    fs::write(
+        dir.join("timeline.svg"),
+        timeline::render_svg(scenario, plan, exec),
+    )?;
+    fs::write(
+        dir.join("REPLAY"),
+        format!("{}\n", replay_command(&scenario.path, plan.head().seed)),
+    )?;
+    Ok(dir)
+}
+
+/// Create `path` and fill it through a buffered writer.
+fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    fill(&mut out)?;
+    out.flush()
+}
+
+fn verdicts<'a>(scenario: &'a Scenario, plan: &dyn AnyPlan, exec: &'a Execution) -> Verdicts<'a> {
     let name = |i: usize| {
-        plan.nodes
+        plan.head()
+            .nodes
             .get(i)
             .map_or_else(|| i.to_string(), |n| n.name.clone())
     };
-    let verdicts = Verdicts {
+    Verdicts {
         scenario: &scenario.name,
-        seed: plan.seed,
+        seed: plan.head().seed,
         verdict: exec.verdict,
         checks: &exec.checks,
         panic: exec.panic.as_ref(),
@@ -349,35 +372,6 @@ pub fn write_seed_artifacts(
                 stats: *stats,
             })
             .collect(),
-    };
-    json(dir.join("verdicts.json"), &verdicts)?;
-    fs::write(
-        dir.join("timeline.html"),
-        timeline::render_html(scenario, plan, exec),
-    )?;
-    fs::write(
-        dir.join("timeline.svg"),
-        timeline::render_svg(scenario, plan, exec),
-    )?;
-    fs::write(
-        dir.join("REPLAY"),
-        format!("{}\n", replay_command(&scenario.path, plan.seed)),
-    )?;
-    Ok(dir)
-}
-
-/// Small helper so `write_seed_artifacts` can write any serializable value.
-mod erased {
-    use std::io::{self, Write};
-
-    pub trait Json {
-        fn write_pretty(&self, out: &mut dyn Write) -> io::Result<()>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn write_pretty(&self, out: &mut dyn Write) -> io::Result<()> {
-            serde_json::to_writer_pretty(out, self).map_err(io::Error::other)
-        }
     }
 }
 

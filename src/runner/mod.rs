@@ -1,11 +1,15 @@
-//! Running many seeds: a bounded pool of fresh threads, one per seed.
+//! The per-seed pipeline, and running many seeds on a bounded pool of fresh threads.
+//!
+//! One seed is one straight flow ([`run_seed`]): the scenario's system plans the seed,
+//! then simulates the plan and runs its checks ([`crate::systems::SystemUnderTest`]),
+//! and the result is folded into plain data ([`SeedResult`]); the caller writes
+//! artifacts from it. A panic anywhere in it becomes a `crash` verdict of that seed,
+//! never a crash of the runner.
 //!
 //! Every seed runs on a thread of its own, spawned for it and named
 //! `faultline-seed-<seed>`: madsim makes std's hasher keys deterministic per thread, and
 //! a fresh thread guarantees nothing leaks from one seed into the next. At most `jobs`
-//! seeds run at once. A seed is the whole flow — plan, simulate, check — and returns
-//! plain data ([`SeedResult`]); a panic anywhere in it becomes a `crash` verdict of that
-//! seed, never a crash of the runner.
+//! seeds run at once.
 //!
 //! Determinism is checked, not assumed: a selected seed runs twice, on two fresh threads,
 //! and the trace hashes must match; on a mismatch the first differing trace event of both
@@ -19,10 +23,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use serde::Serialize;
 
 use crate::check::{CheckOutcome, Verdict};
-use crate::plan::Plan;
+use crate::plan::AnyPlan;
 use crate::scenario::Scenario;
 use crate::sim::{self, trace, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
-use crate::systems::{self, ExecOptions, Execution};
+use crate::systems::{self, ExecOptions, Execution, SystemUnderTest};
 
 /// One seed to run.
 #[derive(Debug, Clone)]
@@ -78,7 +82,7 @@ pub struct SeedResult {
     /// Determinism re-run, if one was made.
     pub determinism: Option<Determinism>,
     /// The plan and the execution, when kept.
-    pub kept: Option<(Plan, Execution)>,
+    pub kept: Option<(Box<dyn AnyPlan>, Execution)>,
 }
 
 impl SeedResult {
@@ -88,16 +92,24 @@ impl SeedResult {
     }
 }
 
-/// Run one seed on the current thread (which must be fresh: see [`crate::sim`]).
+/// The system a scenario runs.
+pub fn system_of(scenario: &Scenario) -> &'static dyn SystemUnderTest {
+    systems::find(scenario.system.name())
+        .unwrap_or_else(|| panic!("system `{}` is not registered", scenario.system.name()))
+}
+
+/// Run one seed on the current thread (which must be fresh: see [`crate::sim`]):
+/// plan → simulate → check, then fold the result.
 pub fn run_seed(job: &SeedJob) -> SeedResult {
-    let plan = Plan::new(&job.scenario, job.seed);
-    let exec = systems::execute(&plan, &job.options);
+    let system = system_of(&job.scenario);
+    let plan = system.plan(&job.scenario, job.seed);
+    let exec = system.run(&*plan, &job.options);
     let trace_hash = exec.trace.hash();
     let determinism = job.check_determinism.then(|| {
         let again = on_fresh_thread(job.seed, {
             let plan = plan.clone();
             let options = job.options.clone();
-            move || systems::execute(&plan, &options)
+            move || system.run(&*plan, &options)
         });
         match again {
             Ok(second) => {

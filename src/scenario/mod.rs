@@ -11,7 +11,7 @@
 //! problem is reported with file, line and column; [`Scenario::resolve`] is a pure
 //! function from the scenario and a seed to concrete [`Params`].
 
-pub mod knob;
+mod schema;
 mod validate;
 
 use std::fmt;
@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use self::knob::knob_section;
-use crate::systems;
+use crate::knob::{self, knob_section};
+pub use crate::net::{NetworkParams, NetworkSection};
+pub use schema::{section_of, Catalog, Section, SectionError, SystemSchema};
 
 knob_section! {
     /// `[topology]`: how many processes of each kind.
@@ -59,24 +60,6 @@ knob_section! {
         chaos_ms: u64 = 3000, swarm [1000, 8000], valid [0, 3_600_000];
         /// Upper bound of the heal phase: faults off, workload stopped, the world must settle (ms).
         heal_ms: u64 = 3000, swarm [2000, 5000], valid [0, 3_600_000];
-    }
-}
-
-knob_section! {
-    /// `[network]`: the fate of every message during the chaos phase.
-    NetworkSection => NetworkParams at "network" {
-        /// One-way latency, lower bound (ms).
-        latency_ms_min: u64 = 1, swarm [1, 3], valid [0, 60_000];
-        /// One-way latency, upper bound (ms).
-        latency_ms_max: u64 = 10, swarm [3, 40], valid [0, 60_000];
-        /// Probability that a message is lost.
-        loss_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
-        /// Probability that a message is delivered twice (the copy has its own latency).
-        duplicate_probability: f64 = 0.0, swarm [0.0, 0.1], valid [0.0, 1.0];
-        /// Probability that a message is held back, so later messages overtake it.
-        reorder_probability: f64 = 0.0, swarm [0.0, 0.3], valid [0.0, 1.0];
-        /// Longest extra delay of a held-back message (ms).
-        reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
     }
 }
 
@@ -204,16 +187,6 @@ pub struct FaultsSection {
     pub clock: ClockSection,
 }
 
-/// The workload a system runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkloadKind {
-    /// Key-value: get / put / append over `keys` keys.
-    Kv,
-    /// Bank: read / deposit / withdraw / transfer over `keys` accounts.
-    Bank,
-}
-
 /// The outcome a scenario expects from a sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,9 +200,12 @@ pub enum Expect {
     Liveness,
 }
 
-/// A scenario file as written.
+/// A scenario file as written, apart from the system's own section (`[kv_register]`,
+/// `[es_cluster]`, …), which only the system reads ([`SystemSchema::load_section`]).
+///
+/// Nested tables reject unknown keys through serde; unknown top-level keys are found by
+/// the validator, which knows the system's section name (serde cannot: it is a value).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Name used in reports (default: the file name without `.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,9 +230,9 @@ pub struct ScenarioFile {
     /// Sample every unset knob per seed from its swarm range.
     #[serde(default)]
     pub swarm: bool,
-    /// The workload kind (default: the system's first).
+    /// The workload kind (default: the system's first; `faultline list workloads`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload_kind: Option<WorkloadKind>,
+    pub workload_kind: Option<String>,
     /// Topology.
     #[serde(default)]
     pub topology: TopologySection,
@@ -272,12 +248,6 @@ pub struct ScenarioFile {
     /// Faults.
     #[serde(default)]
     pub faults: FaultsSection,
-    /// Settings of the `kv_register` system.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kv_register: Option<systems::kv_register::KvRegisterSection>,
-    /// Settings of the `es_cluster` system.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub es_cluster: Option<systems::es_cluster::EsClusterSection>,
 }
 
 /// Fault settings of one seed.
@@ -299,13 +269,12 @@ pub struct FaultParams {
     pub clock: ClockParams,
 }
 
-/// Every setting of one seed, concrete: knobs resolved, swarm sampled, defaults applied.
+/// Every generic setting of one seed, concrete: knobs resolved, swarm sampled, defaults
+/// applied. (The system resolves its own section; the plan holds both.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
     /// Topology.
     pub topology: TopologyParams,
-    /// Workload kind.
-    pub workload_kind: WorkloadKind,
     /// Workload.
     pub workload: WorkloadParams,
     /// Phases.
@@ -314,8 +283,6 @@ pub struct Params {
     pub network: NetworkParams,
     /// Faults.
     pub faults: FaultParams,
-    /// System-specific settings.
-    pub system: systems::SystemParams,
 }
 
 /// A loaded, validated scenario.
@@ -325,12 +292,16 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Its name (from the file, or the file stem).
     pub name: String,
-    /// The file's content, parsed.
+    /// The file's content, parsed (the generic part).
     pub file: ScenarioFile,
     /// The system it runs.
-    pub system: systems::SystemKind,
+    pub system: &'static dyn SystemSchema,
+    /// The system's own section, as the system parsed and validated it.
+    pub section: Section,
     /// The checks it runs, in catalogue order.
     pub checks: Vec<String>,
+    /// The workload it runs (the file's `workload_kind`, or the system's first).
+    pub workload: &'static str,
 }
 
 /// A scenario file that cannot be used.
@@ -400,21 +371,25 @@ impl fmt::Display for Problem {
 }
 
 impl Scenario {
-    /// Read, parse and validate a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    /// Read, parse and validate a scenario file against the systems in `catalog`.
+    pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(path, &text)
+        Self::parse(path, &text, catalog)
     }
 
     /// Parse and validate scenario text (`path` is used for naming and messages only).
-    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        validate::parse_and_validate(path, text)
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        catalog: &dyn Catalog,
+    ) -> Result<Scenario, ScenarioError> {
+        validate::parse_and_validate(path, text, catalog)
     }
 
-    /// The concrete settings of one seed (pure: same scenario and seed, same params).
+    /// The generic settings of one seed (pure: same scenario and seed, same params).
     pub fn resolve(&self, seed: u64) -> Params {
         let f = &self.file;
         let swarm = f.swarm;
@@ -460,25 +435,16 @@ impl Scenario {
         );
         Params {
             topology: f.topology.resolve(swarm, seed),
-            workload_kind: f
-                .workload_kind
-                .unwrap_or_else(|| self.system.info().workloads[0]),
             workload,
             phases: f.phases.resolve(swarm, seed),
             network,
             faults,
-            system: self.system.resolve_params(f, swarm, seed),
         }
-    }
-
-    /// Whether a planted bug is switched on.
-    pub fn has_bug(&self, bug: &str) -> bool {
-        self.file.bugs.iter().any(|b| b == bug)
     }
 }
 
 /// Sampled bounds may come out crossed; swap them rather than fail a seed.
-fn order(lo: &mut u64, hi: &mut u64) {
+pub fn order(lo: &mut u64, hi: &mut u64) {
     if *lo > *hi {
         std::mem::swap(lo, hi);
     }

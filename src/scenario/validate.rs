@@ -1,17 +1,47 @@
 //! Parsing and validation of scenario files, with every problem located.
 //!
-//! Two passes: serde (with `deny_unknown_fields`) catches syntax errors, unknown keys and
-//! wrong types, and the TOML parser gives their position. The semantic pass then checks
-//! ranges, names (systems, bugs, checks) and contradictions; it reports each problem
-//! against a dotted key path, which is located in the source with `toml_edit`'s spans.
+//! Two passes: serde (with `deny_unknown_fields` in every table) catches syntax errors,
+//! unknown keys and wrong types, and the TOML parser gives their position. The semantic
+//! pass then checks ranges, names (systems, bugs, checks, workloads), contradictions and
+//! unknown top-level keys, and hands the system's own section to the system; each problem
+//! is reported against a dotted key path, which is located in the source with
+//! `toml_edit`'s spans.
 
 use std::path::Path;
 
-use super::knob::Knob;
-use super::{Expect, Problem, Scenario, ScenarioError, ScenarioFile};
-use crate::systems::SystemKind;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
 
-pub(super) fn parse_and_validate(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+use super::schema::{Catalog, Section, SectionError, SystemSchema};
+use super::{Expect, Problem, Scenario, ScenarioError, ScenarioFile};
+use crate::catalog::CheckKind;
+use crate::knob::Knob;
+
+/// Where a problem is: a dotted key path to look up, or a span serde already knows.
+enum Place {
+    Key(String),
+    Span(Option<std::ops::Range<usize>>),
+}
+
+type Problems = Vec<(Place, String)>;
+
+fn at(problems: &mut Problems, key: &str, message: String) {
+    problems.push((Place::Key(key.to_string()), message));
+}
+
+/// What the system part of a file resolved to.
+struct SystemPart {
+    system: &'static dyn SystemSchema,
+    section: Section,
+    checks: Vec<String>,
+    workload: &'static str,
+}
+
+pub(super) fn parse_and_validate(
+    path: &Path,
+    text: &str,
+    catalog: &dyn Catalog,
+) -> Result<Scenario, ScenarioError> {
     let display = path.display().to_string();
     let file: ScenarioFile = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
         problems: vec![locate(
@@ -22,18 +52,28 @@ pub(super) fn parse_and_validate(path: &Path, text: &str) -> Result<Scenario, Sc
         )],
     })?;
 
-    let mut problems: Vec<(String, String)> = Vec::new();
-    let checked = check(&file, &mut problems);
-    if !problems.is_empty() {
-        let spans = Spans::new(text);
-        return Err(ScenarioError::Invalid {
-            problems: problems
+    let mut problems: Problems = Vec::new();
+    check_generic(&file, &mut problems);
+    let spans = Spans::new(text);
+    let part = check_system(&file, text, catalog, &mut problems);
+    check_top_level_keys(&file, &spans, catalog, &mut problems);
+    let part = match part {
+        Some(part) if problems.is_empty() => part,
+        _ => {
+            let mut located: Vec<Problem> = problems
                 .into_iter()
-                .map(|(key, message)| locate(&display, text, spans.find(&key), message))
-                .collect(),
-        });
-    }
-    let (system, checks) = checked.expect("no problems means the system resolved");
+                .map(|(place, message)| {
+                    let span = match place {
+                        Place::Key(key) => spans.find(&key),
+                        Place::Span(span) => span,
+                    };
+                    locate(&display, text, span, message)
+                })
+                .collect();
+            located.sort_by_key(|p| (p.line, p.column));
+            return Err(ScenarioError::Invalid { problems: located });
+        }
+    };
     let name = match &file.name {
         Some(name) => name.clone(),
         None => path
@@ -45,32 +85,28 @@ pub(super) fn parse_and_validate(path: &Path, text: &str) -> Result<Scenario, Sc
         path: path.to_path_buf(),
         name,
         file,
-        system,
-        checks,
+        system: part.system,
+        section: part.section,
+        checks: part.checks,
+        workload: part.workload,
     })
 }
 
-/// Semantic checks. Returns the system and the checks to run when the system is known.
-fn check(
-    file: &ScenarioFile,
-    problems: &mut Vec<(String, String)>,
-) -> Option<(SystemKind, Vec<String>)> {
-    let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
-
+/// Checks of the generic part: the name, knob ranges, contradictions between knobs.
+fn check_generic(file: &ScenarioFile, problems: &mut Problems) {
     if let Some(name) = &file.name {
         let ok = !name.is_empty()
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
-            problem(
+            at(
+                problems,
                 "name",
                 format!("name `{name}` is used as a directory name: use letters, digits, `-`, `_` and `.` only"),
             );
         }
     }
-
-    // Knob ranges.
     let mut knob_problems = Vec::new();
     file.topology.check(&mut knob_problems);
     file.workload.check(&mut knob_problems);
@@ -83,191 +119,300 @@ fn check(
     file.faults.disk.check(&mut knob_problems);
     file.faults.clock.check(&mut knob_problems);
     for (key, message) in knob_problems {
-        problem(&key, message);
+        at(problems, &key, message);
     }
+    check_contradictions(file, problems);
+}
 
-    // Bounds that contradict each other.
+/// Bounds that contradict each other.
+fn check_contradictions(file: &ScenarioFile, problems: &mut Problems) {
+    let f = &file.faults;
     let pairs = [
         (
-            "network.latency_ms_min",
+            "network.latency_ms",
             &file.network.latency_ms_min,
-            "network.latency_ms_max",
             &file.network.latency_ms_max,
         ),
         (
-            "workload.op_interval_ms_min",
+            "workload.op_interval_ms",
             &file.workload.op_interval_ms_min,
-            "workload.op_interval_ms_max",
             &file.workload.op_interval_ms_max,
         ),
         (
-            "faults.partition.duration_ms_min",
-            &file.faults.partition.duration_ms_min,
-            "faults.partition.duration_ms_max",
-            &file.faults.partition.duration_ms_max,
+            "faults.partition.duration_ms",
+            &f.partition.duration_ms_min,
+            &f.partition.duration_ms_max,
         ),
         (
-            "faults.crash.restart_delay_ms_min",
-            &file.faults.crash.restart_delay_ms_min,
-            "faults.crash.restart_delay_ms_max",
-            &file.faults.crash.restart_delay_ms_max,
+            "faults.crash.restart_delay_ms",
+            &f.crash.restart_delay_ms_min,
+            &f.crash.restart_delay_ms_max,
         ),
         (
-            "faults.pause.duration_ms_min",
-            &file.faults.pause.duration_ms_min,
-            "faults.pause.duration_ms_max",
-            &file.faults.pause.duration_ms_max,
+            "faults.pause.duration_ms",
+            &f.pause.duration_ms_min,
+            &f.pause.duration_ms_max,
         ),
         (
-            "faults.clog.duration_ms_min",
-            &file.faults.clog.duration_ms_min,
-            "faults.clog.duration_ms_max",
-            &file.faults.clog.duration_ms_max,
+            "faults.clog.duration_ms",
+            &f.clog.duration_ms_min,
+            &f.clog.duration_ms_max,
         ),
     ];
-    for (lo_key, lo, hi_key, hi) in pairs {
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            if lo.min() > hi.max() {
-                problem(
-                    hi_key,
-                    format!(
-                        "contradictory settings: `{hi_key}` ({}) is below `{lo_key}` ({})",
-                        hi.max(),
-                        lo.min()
-                    ),
-                );
-            }
+    for (stem, lo, hi) in pairs {
+        if let Some((key, message)) = crate::knob::crossed_bounds(stem, lo, hi) {
+            at(problems, &key, message);
         }
     }
     let share = |k: &Option<Knob<f64>>| k.map_or(0.0, |k| k.min());
     if share(&file.workload.read_probability) + share(&file.workload.append_probability) > 1.0 {
-        problem(
+        at(
+            problems,
             "workload.append_probability",
             "contradictory settings: `workload.read_probability` + `workload.append_probability` exceed 1 (they are shares of all operations)".into(),
         );
     }
     if let Some(shapes) = &file.faults.partition_shapes {
         if shapes.is_empty() {
-            problem(
+            at(
+                problems,
                 "faults.partition_shapes",
                 "no partition shapes listed: name at least one of isolate, split, ring, bridge, one_way, or leave the key out for all".into(),
             );
         }
     }
+}
 
-    // Names from the catalogue.
-    let Some(system) = SystemKind::from_name(&file.system) else {
-        problem(
+/// The system and its names: bugs, checks, the expected check, the workload, and the
+/// system's own section. `None` when the system is unknown.
+fn check_system(
+    file: &ScenarioFile,
+    text: &str,
+    catalog: &dyn Catalog,
+    problems: &mut Problems,
+) -> Option<SystemPart> {
+    let Some(system) = catalog.find(&file.system) else {
+        at(
+            problems,
             "system",
             format!(
                 "unknown system `{}`: expected one of {}",
                 file.system,
-                list(SystemKind::ALL.iter().map(|s| s.info().name))
+                list(catalog.systems().iter().map(|s| s.name()))
             ),
         );
         return None;
     };
-    let info = system.info();
-    for (i, bug) in file.bugs.iter().enumerate() {
-        if !info.bugs.iter().any(|b| b.name == bug) {
-            problem(
-                &format!("bugs[{i}]"),
+    let bugs: Vec<&str> = system.bugs().iter().map(|b| b.name).collect();
+    check_names(problems, "bugs", "bug", system.name(), &file.bugs, &bugs);
+    let checks = check_checks(file, system, problems);
+    let workload = check_workload(file, system, problems);
+    let section = match system.load_section(text) {
+        Ok(section) => Some(section),
+        Err(SectionError::Parse(e)) => {
+            problems.push((Place::Span(e.span()), e.message().trim_end().to_string()));
+            None
+        }
+        Err(SectionError::Problems(list)) => {
+            for (key, message) in list {
+                at(problems, &key, message);
+            }
+            None
+        }
+    };
+    Some(SystemPart {
+        system,
+        section: section?,
+        checks,
+        workload: workload?,
+    })
+}
+
+/// Each of `given` must be one of `allowed`, and listed once.
+fn check_names(
+    problems: &mut Problems,
+    key: &str,
+    what: &str,
+    system: &str,
+    given: &[String],
+    allowed: &[&str],
+) {
+    for (i, name) in given.iter().enumerate() {
+        if !allowed.contains(&name.as_str()) {
+            at(
+                problems,
+                &format!("{key}[{i}]"),
                 format!(
-                    "unknown bug `{bug}` for system `{}`: expected one of {}",
-                    info.name,
-                    list(info.bugs.iter().map(|b| b.name))
+                    "unknown {what} `{name}` for system `{system}`: expected one of {}",
+                    list(allowed.iter())
                 ),
             );
-        } else if file.bugs[..i].contains(bug) {
-            problem(
-                &format!("bugs[{i}]"),
-                format!("bug `{bug}` is listed twice"),
+        } else if given[..i].contains(name) {
+            at(
+                problems,
+                &format!("{key}[{i}]"),
+                format!("{what} `{name}` is listed twice"),
             );
         }
     }
+}
+
+/// The checks to run, in catalogue order, and what depends on them.
+fn check_checks(
+    file: &ScenarioFile,
+    system: &dyn SystemSchema,
+    problems: &mut Problems,
+) -> Vec<String> {
+    let catalogue = system.checks();
+    let names: Vec<&str> = catalogue.iter().map(|c| c.name).collect();
     let checks: Vec<String> = match &file.checks {
-        None => info.checks.iter().map(|c| c.name.to_string()).collect(),
+        None => names.iter().map(|c| c.to_string()).collect(),
         Some(listed) => {
             if listed.is_empty() {
-                problem(
+                at(
+                    problems,
                     "checks",
                     format!(
                         "no checks listed: name at least one of {}, or leave the key out for all",
-                        list(info.checks.iter().map(|c| c.name))
+                        list(names.iter())
                     ),
                 );
             }
-            for (i, check) in listed.iter().enumerate() {
-                if !info.checks.iter().any(|c| c.name == check) {
-                    problem(
-                        &format!("checks[{i}]"),
-                        format!(
-                            "unknown check `{check}` for system `{}`: expected one of {}",
-                            info.name,
-                            list(info.checks.iter().map(|c| c.name))
-                        ),
-                    );
-                } else if listed[..i].contains(check) {
-                    problem(
-                        &format!("checks[{i}]"),
-                        format!("check `{check}` is listed twice"),
-                    );
-                }
-            }
+            check_names(problems, "checks", "check", system.name(), listed, &names);
             // Catalogue order, so reports read the same whatever the file's order.
-            info.checks
+            names
                 .iter()
-                .filter(|c| listed.iter().any(|l| l == c.name))
-                .map(|c| c.name.to_string())
+                .filter(|c| listed.iter().any(|l| l == *c))
+                .map(|c| c.to_string())
                 .collect()
         }
     };
     if let Some(expected) = &file.expect_check {
         if file.expect == Expect::Pass {
-            problem(
+            at(
+                problems,
                 "expect_check",
                 "contradictory settings: `expect_check` names the check expected to fail, but `expect` is \"pass\"; set expect = \"violation\" or \"liveness\"".into(),
             );
         } else if !checks.contains(expected) {
-            problem(
+            at(
+                problems,
                 "expect_check",
                 format!(
                     "`expect_check` = \"{expected}\" is not among the checks this scenario runs: {}",
-                    list(checks.iter().map(String::as_str))
+                    list(checks.iter())
                 ),
             );
         }
     }
-    if let Some(kind) = file.workload_kind {
-        if !info.workloads.contains(&kind) {
-            problem(
-                "workload_kind",
-                format!(
-                    "system `{}` does not run the {kind:?} workload: expected one of {}",
-                    info.name,
-                    list(
-                        info.workloads
-                            .iter()
-                            .map(|w| format!("{w:?}").to_lowercase())
-                    )
-                ),
-            );
+    let liveness = catalogue
+        .iter()
+        .find(|c| c.kind == Some(CheckKind::Liveness) && checks.iter().any(|n| n == c.name));
+    if let (Some(check), Some(Knob::Fixed(0))) = (liveness, file.phases.heal_ms) {
+        at(
+            problems,
+            "phases.heal_ms",
+            format!(
+                "contradictory settings: the `{}` check needs a heal phase, but `phases.heal_ms` is 0",
+                check.name
+            ),
+        );
+    }
+    checks
+}
+
+/// The workload the scenario runs.
+fn check_workload(
+    file: &ScenarioFile,
+    system: &dyn SystemSchema,
+    problems: &mut Problems,
+) -> Option<&'static str> {
+    let workloads = system.workloads();
+    let Some(kind) = &file.workload_kind else {
+        return workloads.first().map(|w| w.name);
+    };
+    let found = workloads.iter().find(|w| w.name == kind).map(|w| w.name);
+    if found.is_none() {
+        at(
+            problems,
+            "workload_kind",
+            format!(
+                "system `{}` does not run the `{kind}` workload: expected one of {}",
+                system.name(),
+                list(workloads.iter().map(|w| w.name))
+            ),
+        );
+    }
+    found
+}
+
+/// Top-level keys must be generic fields or the system's own section.
+fn check_top_level_keys(
+    file: &ScenarioFile,
+    spans: &Spans,
+    catalog: &dyn Catalog,
+    problems: &mut Problems,
+) {
+    let generic = struct_fields::<ScenarioFile>();
+    for key in spans.top_level_keys() {
+        if generic.contains(&key.as_str()) || key == file.system {
+            continue;
+        }
+        let message = if catalog.find(&key).is_some() {
+            format!(
+                "a [{key}] section in a scenario of system `{}`: it only applies to system `{key}`",
+                file.system
+            )
+        } else {
+            format!(
+                "unknown field `{key}`, expected one of {}, or a [{}] section",
+                list(generic.iter()),
+                file.system
+            )
+        };
+        problems.push((Place::Span(spans.key(&key)), message));
+    }
+}
+
+/// The field names of a serde struct, as its derived `Deserialize` declares them.
+fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Fields(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
         }
     }
-    if checks.iter().any(|c| c == "convergence") {
-        if let Some(Knob::Fixed(0)) = file.phases.heal_ms {
-            problem(
-                "phases.heal_ms",
-                "contradictory settings: the `convergence` check needs a heal phase, but `phases.heal_ms` is 0".into(),
-            );
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
         }
     }
-    let mut system_problems = Vec::new();
-    system.check_file(file, &mut system_problems);
-    for (key, message) in system_problems {
-        problem(&key, message);
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
     }
-    Some((system, checks))
+    let mut fields = Fields(None);
+    let _ = T::deserialize(&mut fields);
+    fields.0.unwrap_or(&[])
 }
 
 fn list<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
@@ -287,6 +432,19 @@ impl Spans {
         Spans {
             doc: toml_edit::ImDocument::parse(text.to_string()).ok(),
         }
+    }
+
+    /// The span of a top-level key itself (not its value).
+    fn key(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        self.doc.as_ref()?.as_table().key(key)?.span()
+    }
+
+    /// The document's top-level keys, in file order.
+    fn top_level_keys(&self) -> Vec<String> {
+        self.doc
+            .as_ref()
+            .map(|doc| doc.as_table().iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// The span of the value at `path` (`a.b`, `a[2]`), or of the nearest enclosing key

@@ -107,40 +107,8 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
             node,
             now_ns,
         };
-        let outcome = match pending {
-            Pending::Msg {
-                id,
-                from,
-                msg,
-                copy,
-            } => {
-                if ctx.core.net.is_cut(from, node) {
-                    // The partition began while the message was in flight.
-                    ctx.core.trace.push(
-                        now_ns,
-                        Event::Drop {
-                            id,
-                            reason: crate::net::DropReason::Partition,
-                        },
-                    );
-                    ctx.core
-                        .net
-                        .count_arrival(from, node, Err(crate::net::DropReason::Partition));
-                    continue;
-                }
-                ctx.core.trace.push(now_ns, Event::Deliver { id, to: node });
-                ctx.core.net.count_arrival(from, node, Ok(()));
-                if copy {
-                    ctx.probe("duplicate_delivered");
-                }
-                catch_unwind(AssertUnwindSafe(|| proc.on_message(&mut ctx, from, msg)))
-            }
-            Pending::Timer { key, generation } => {
-                if !ctx.timer_is_current(key, generation) {
-                    continue;
-                }
-                catch_unwind(AssertUnwindSafe(|| proc.on_timer(&mut ctx, key)))
-            }
+        let Some(outcome) = handle(&mut ctx, proc, pending) else {
+            continue;
         };
         if let Err(payload) = outcome {
             core.record_panic(node, now_ns, panic_text(payload));
@@ -153,6 +121,46 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
                 now_ns as f64 / 1e6
             );
             core.record_panic(node, now_ns, message);
+        }
+    }
+}
+
+/// Hand one due event to the process's handler, under `catch_unwind`. `None` when no
+/// handler runs: a message cut off by a partition that began while it was in flight, or
+/// a timer that was reset or cancelled.
+fn handle<S: System>(
+    ctx: &mut Ctx<'_, S>,
+    proc: &mut S::Proc,
+    pending: Pending<S>,
+) -> Option<std::thread::Result<()>> {
+    let (node, now_ns) = (ctx.node, ctx.now_ns);
+    match pending {
+        Pending::Msg {
+            id,
+            from,
+            msg,
+            copy,
+        } => {
+            if ctx.core.net.is_cut(from, node) {
+                let reason = crate::net::DropReason::Partition;
+                ctx.core.trace.push(now_ns, Event::Drop { id, reason });
+                ctx.core.net.count_arrival(from, node, Err(reason));
+                return None;
+            }
+            ctx.core.trace.push(now_ns, Event::Deliver { id, to: node });
+            ctx.core.net.count_arrival(from, node, Ok(()));
+            if copy {
+                ctx.probe("duplicate_delivered");
+            }
+            Some(catch_unwind(AssertUnwindSafe(|| {
+                proc.on_message(ctx, from, msg)
+            })))
+        }
+        Pending::Timer { key, generation } => {
+            if !ctx.timer_is_current(key, generation) {
+                return None;
+            }
+            Some(catch_unwind(AssertUnwindSafe(|| proc.on_timer(ctx, key))))
         }
     }
 }

@@ -32,9 +32,11 @@ use std::sync::{Arc, Mutex, Once};
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::TimeHandle;
 
+use madsim::task::NodeId;
+
 use crate::history::History;
 use crate::net::LinkStats;
-use crate::plan::{FaultAction, Plan};
+use crate::plan::{FaultAction, Plan, Spec};
 use driver::{run_node, Shared, WaitDue};
 pub use trace::{Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
@@ -44,11 +46,17 @@ pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World
 pub trait Message: Clone + fmt::Debug + Send + 'static {
     /// A short kind name for the trace and the timeline (`"append_entries"`).
     fn label(&self) -> &'static str;
+    /// The message's content as the full trace and the timeline show it (default: its
+    /// `Debug` form).
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
 /// A system under test: how to boot its processes, when it has settled, and what to
-/// observe at the end. Implementations live in [`crate::systems`].
-pub trait System: Sized + Send + Sync + 'static {
+/// observe at the end. Implementations live in [`crate::systems`]; the plan-time half
+/// (its settings, processes and workload) is [`Spec`].
+pub trait System: Spec {
     /// Messages between processes.
     type Msg: Message;
     /// Timer keys (a process has at most one pending timer per key).
@@ -65,7 +73,7 @@ pub trait System: Sized + Send + Sync + 'static {
     type Observation: Send + 'static;
 
     /// Set up from the plan (processes, bugs, workload).
-    fn new(plan: &Plan) -> Self;
+    fn new(plan: &Plan<Self>) -> Self;
     /// Start process `ctx.node()`: fresh, or recovering from `ctx.disk()` after a crash.
     fn boot(&self, ctx: &mut Ctx<'_, Self>) -> Self::Proc;
     /// Heal phase: whether the system has converged and every client is idle.
@@ -130,55 +138,73 @@ const SETTLE_POLL_MS: u64 = 20;
 
 /// Run `plan` to completion on the current thread (which must be a fresh thread per
 /// seed) and return what happened.
-pub fn simulate<S: System>(plan: &Plan, level: TraceLevel) -> SimOutput<S::Final, S::Observation> {
+pub fn simulate<S: System>(
+    plan: &Plan<S>,
+    level: TraceLevel,
+) -> SimOutput<S::Final, S::Observation> {
     simulate_with::<S>(plan, level, Limits::default())
 }
 
 /// [`simulate`] with explicit bounds.
 pub fn simulate_with<S: System>(
-    plan: &Plan,
+    plan: &Plan<S>,
     level: TraceLevel,
     limits: Limits,
 ) -> SimOutput<S::Final, S::Observation> {
     install_panic_hook();
-    let runtime = Runtime::with_seed_and_config(plan.madsim_seed, madsim::Config::default());
+    let runtime = Runtime::with_seed_and_config(plan.head.madsim_seed, madsim::Config::default());
     runtime.block_on(supervise::<S>(plan.clone(), level, limits))
 }
 
+/// The supervisor: the main task of a run, one phase after another.
 async fn supervise<S: System>(
-    plan: Plan,
+    plan: Plan<S>,
     level: TraceLevel,
     limits: Limits,
 ) -> SimOutput<S::Final, S::Observation> {
-    let handle = Handle::current();
     let shared = Arc::new(Shared {
         system: S::new(&plan),
-        world: Mutex::new(World::new(&plan, level, limits)),
+        world: Mutex::new(World::new(&plan.head, level, limits)),
         time: TimeHandle::current(),
     });
-    let n = plan.nodes.len();
+    let n = plan.head.nodes.len();
     shared.lock().core.trace.push(
         0,
         Event::Phase {
             phase: Phase::Chaos,
         },
     );
-    let ids: Vec<_> = (0..n)
+    let ids = start_nodes(&shared, &plan);
+    chaos(&shared, &plan, &ids).await;
+    let chaos_end_ns = plan.head.params.phases.chaos_ms * NS_PER_MS;
+    WaitDue::new(&shared, n, Some(chaos_end_ns)).await;
+    heal(&shared, &ids);
+    let settled = settle(&shared, &plan, chaos_end_ns).await;
+    finish(&shared, level, settled)
+}
+
+/// One madsim node per process, each running its driver.
+fn start_nodes<S: System>(shared: &Arc<Shared<S>>, plan: &Plan<S>) -> Vec<NodeId> {
+    let handle = Handle::current();
+    (0..plan.head.nodes.len())
         .map(|i| {
             let for_init = shared.clone();
             handle
                 .create_node()
-                .name(plan.nodes[i].name.clone())
+                .name(plan.head.nodes[i].name.clone())
                 .init(move || run_node(for_init.clone(), i))
                 .build()
                 .id()
         })
-        .collect();
+        .collect()
+}
 
-    // Chaos: the planned faults, in order.
+/// Chaos: apply the planned faults, in order, at their times.
+async fn chaos<S: System>(shared: &Shared<S>, plan: &Plan<S>, ids: &[NodeId]) {
+    let n = ids.len();
     let mut partitions: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
-    for timed in &plan.faults {
-        WaitDue::new(&shared, n, Some(timed.at_ms * NS_PER_MS)).await;
+    for timed in &plan.head.faults {
+        WaitDue::new(shared, n, Some(timed.at_ms * NS_PER_MS)).await;
         let now_ns = shared.now_ns();
         let mut world = shared.lock();
         if world.core.halted {
@@ -190,103 +216,131 @@ async fn supervise<S: System>(
                 fault: timed.action.clone(),
             },
         );
-        match &timed.action {
-            FaultAction::Partition { id, blocked, .. } => {
-                world.core.net.cut(blocked);
-                partitions.insert(*id, blocked.clone());
-            }
-            FaultAction::Heal { id } => {
-                if let Some(blocked) = partitions.remove(id) {
-                    world.core.net.restore(&blocked);
-                }
-            }
-            FaultAction::Crash { node } => {
-                handle.kill(ids[*node]);
-                if let Some(proc) = world.procs[*node].take() {
-                    let mut probes = Vec::new();
-                    shared.system.crash_probes(&proc, &mut probes);
-                    for probe in probes {
-                        *world.core.probes.entry(probe).or_insert(0) += 1;
-                    }
-                }
-                world.core.crash(*node, now_ns);
-            }
-            FaultAction::Restart { node } => {
-                world.core.prepare_restart(*node, now_ns);
-                drop(world);
-                handle.restart(ids[*node]);
-            }
-            FaultAction::Pause { node } => {
-                world.core.status[*node] = NodeStatus::Paused;
-                handle.pause(ids[*node]);
-            }
-            FaultAction::Resume { node } => {
-                world.core.status[*node] = NodeStatus::Up;
-                handle.resume(ids[*node]);
-            }
-            FaultAction::Clog { from, to, until_ms } => {
-                world.core.net.clog(*from, *to, until_ms * NS_PER_MS);
-            }
-            FaultAction::Unclog { from, to } => world.core.net.unclog(*from, *to),
+        let restart = apply_fault(
+            shared,
+            &mut world,
+            &timed.action,
+            ids,
+            &mut partitions,
+            now_ns,
+        );
+        // The restarted node boots at once and takes the world's lock: release it first.
+        drop(world);
+        if let Some(id) = restart {
+            Handle::current().restart(id);
         }
     }
-    let chaos_end_ns = plan.params.phases.chaos_ms * NS_PER_MS;
-    WaitDue::new(&shared, n, Some(chaos_end_ns)).await;
+}
 
-    // Heal: undo whatever is still in effect, stop the faulty network rules.
-    {
-        let now_ns = shared.now_ns();
-        let mut world = shared.lock();
-        if !world.core.halted {
-            world.core.phase = Phase::Heal;
-            world
-                .core
-                .trace
-                .push(now_ns, Event::Phase { phase: Phase::Heal });
-            world.core.net.restore_all();
-            world.core.net.set_faulty(false);
-            let mut restarts = Vec::new();
-            for (node, &id) in ids.iter().enumerate() {
-                match world.core.status[node] {
-                    NodeStatus::Up => {}
-                    NodeStatus::Paused => {
-                        world.core.status[node] = NodeStatus::Up;
-                        handle.resume(id);
-                    }
-                    NodeStatus::Down => {
-                        world.core.prepare_restart(node, now_ns);
-                        restarts.push(node);
-                    }
+/// Carry out one fault action; a restart is returned for the caller to make once the
+/// world is unlocked.
+fn apply_fault<S: System>(
+    shared: &Shared<S>,
+    world: &mut World<S>,
+    action: &FaultAction,
+    ids: &[NodeId],
+    partitions: &mut BTreeMap<u32, Vec<(usize, usize)>>,
+    now_ns: u64,
+) -> Option<NodeId> {
+    let handle = Handle::current();
+    match action {
+        FaultAction::Partition { id, blocked, .. } => {
+            world.core.net.cut(blocked);
+            partitions.insert(*id, blocked.clone());
+        }
+        FaultAction::Heal { id } => {
+            if let Some(blocked) = partitions.remove(id) {
+                world.core.net.restore(&blocked);
+            }
+        }
+        FaultAction::Crash { node } => {
+            handle.kill(ids[*node]);
+            if let Some(proc) = world.procs[*node].take() {
+                let mut probes = Vec::new();
+                shared.system.crash_probes(&proc, &mut probes);
+                for probe in probes {
+                    *world.core.probes.entry(probe).or_insert(0) += 1;
                 }
             }
-            drop(world);
-            for node in restarts {
-                handle.restart(ids[node]);
+            world.core.crash(*node, now_ns);
+        }
+        FaultAction::Restart { node } => {
+            world.core.prepare_restart(*node, now_ns);
+            return Some(ids[*node]);
+        }
+        FaultAction::Pause { node } => {
+            world.core.status[*node] = NodeStatus::Paused;
+            handle.pause(ids[*node]);
+        }
+        FaultAction::Resume { node } => {
+            world.core.status[*node] = NodeStatus::Up;
+            handle.resume(ids[*node]);
+        }
+        FaultAction::Clog { from, to, until_ms } => {
+            world.core.net.clog(*from, *to, until_ms * NS_PER_MS);
+        }
+        FaultAction::Unclog { from, to } => world.core.net.unclog(*from, *to),
+    }
+    None
+}
+
+/// Heal: undo whatever is still in effect, stop the faulty network rules.
+fn heal<S: System>(shared: &Shared<S>, ids: &[NodeId]) {
+    let handle = Handle::current();
+    let now_ns = shared.now_ns();
+    let mut world = shared.lock();
+    if world.core.halted {
+        return;
+    }
+    world.core.phase = Phase::Heal;
+    world
+        .core
+        .trace
+        .push(now_ns, Event::Phase { phase: Phase::Heal });
+    world.core.net.restore_all();
+    world.core.net.set_faulty(false);
+    let mut restarts = Vec::new();
+    for (node, &id) in ids.iter().enumerate() {
+        match world.core.status[node] {
+            NodeStatus::Up => {}
+            NodeStatus::Paused => {
+                world.core.status[node] = NodeStatus::Up;
+                handle.resume(id);
+            }
+            NodeStatus::Down => {
+                world.core.prepare_restart(node, now_ns);
+                restarts.push(node);
             }
         }
     }
-    let heal_end_ns = chaos_end_ns + plan.params.phases.heal_ms * NS_PER_MS;
-    let mut settled = false;
-    let polls_max = plan.params.phases.heal_ms / SETTLE_POLL_MS + 2;
+    drop(world);
+    for node in restarts {
+        handle.restart(ids[node]);
+    }
+}
+
+/// Poll [`System::settled`] until it holds or the heal phase runs out.
+async fn settle<S: System>(shared: &Shared<S>, plan: &Plan<S>, chaos_end_ns: u64) -> bool {
+    let n = plan.head.nodes.len();
+    let heal_ms = plan.head.params.phases.heal_ms;
+    let heal_end_ns = chaos_end_ns + heal_ms * NS_PER_MS;
+    let polls_max = heal_ms / SETTLE_POLL_MS + 2;
     for _ in 0..polls_max {
         let now_ns = shared.now_ns();
         {
             let mut world = shared.lock();
             if world.core.halted {
-                break;
+                return false;
             }
             let view = world.view(now_ns);
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 shared.system.settled(&view)
             })) {
-                Ok(true) => {
-                    settled = true;
-                    break;
-                }
+                Ok(true) => return true,
                 Ok(false) => {}
                 Err(payload) => {
                     world.core.record_panic(0, now_ns, panic_text(payload));
-                    break;
+                    return false;
                 }
             }
         }
@@ -294,10 +348,17 @@ async fn supervise<S: System>(
             break;
         }
         let next = (now_ns + SETTLE_POLL_MS * NS_PER_MS).min(heal_end_ns);
-        WaitDue::new(&shared, n, Some(next)).await;
+        WaitDue::new(shared, n, Some(next)).await;
     }
+    false
+}
 
-    // End: stop everything and take the observations.
+/// End: stop everything and take the observations.
+fn finish<S: System>(
+    shared: &Shared<S>,
+    level: TraceLevel,
+    settled: bool,
+) -> SimOutput<S::Final, S::Observation> {
     let now_ns = shared.now_ns();
     let mut world = shared.lock();
     world.core.trace.push(now_ns, Event::End { settled });

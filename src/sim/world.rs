@@ -16,8 +16,8 @@ use super::{Message, System};
 use crate::disk::{CrashModel, Disk, Slot};
 use crate::history::{Func, Operation, Status, Value};
 use crate::net::{DropReason, Net, Route};
-use crate::plan::rng::{streams, SubStream};
-use crate::plan::Plan;
+use crate::plan::Head;
+use crate::rng::{streams, SubStream};
 
 pub(crate) const NS_PER_MS: u64 = 1_000_000;
 
@@ -110,7 +110,7 @@ pub struct World<S: System> {
 }
 
 impl<S: System> World<S> {
-    pub(crate) fn new(plan: &Plan, level: TraceLevel, limits: super::Limits) -> Self {
+    pub(crate) fn new(plan: &Head, level: TraceLevel, limits: super::Limits) -> Self {
         let n = plan.nodes.len();
         let disk = &plan.params.faults.disk;
         World {
@@ -203,7 +203,7 @@ impl<S: System> Core<S> {
                 arrive_ns,
                 held,
             },
-            || format!("{msg:?}"),
+            || msg.describe(),
         );
         match route {
             Route::Dropped(reason) => self.trace.push(now_ns, Event::Drop { id, reason }),

@@ -1,205 +1,164 @@
-//! The systems under test, and the per-seed pipeline that runs and judges them.
+//! The systems under test: one folder per system, behind one interface, in one registry.
 //!
-//! Each system is a set of sans-I/O state machines (implementing [`crate::sim::System`]
-//! and [`crate::sim::Process`]) plus its checks ([`Checked`]). The catalogue
-//! ([`SystemKind::info`]) names each system's planted bugs and checks; scenario
-//! validation and `faultline list` read it.
+//! A system is written against three typed traits, each in the layer that uses it:
 //!
-//! [`execute`] is the whole flow of one seed after planning: simulate, then run the
-//! scenario's checks on the plain data the simulation returned.
+//! * [`crate::plan::Spec`] — its types (settings, operations, bugs, checks, workloads)
+//!   and how it plans a seed: resolve its section, its processes, its operations;
+//! * [`crate::sim::System`] — its processes as state machines: boot, settle, finish;
+//! * [`Model`] (here) — its catalogue entry, the validation of its section, and its
+//!   checks on the finished run.
+//!
+//! [`Plugin`] turns any [`Model`] into a [`SystemUnderTest`], the object-safe interface
+//! the rest of faultline uses: the scenario loader (through
+//! [`crate::scenario::SystemSchema`]), `faultline list`, and the runner, which asks the
+//! system for a seed's plan and then to run it to an [`Execution`]. [`SYSTEMS`] is the
+//! registry: adding a system is one folder here and one line there
+//! (`docs/adding-a-system.md`).
+//!
+//! [`components`] holds what systems compose: clients, workloads, the replicated log,
+//! the router.
 
-pub mod clients;
+pub mod components;
 pub mod es_cluster;
 pub mod kv_register;
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize};
-
+use crate::catalog::Entry;
 use crate::check::linearizability::Budget;
 use crate::check::{self, CheckOutcome, Verdict};
 use crate::history::History;
+use crate::knob::{KnobDoc, KnobSection};
 use crate::net::LinkStats;
-use crate::plan::{NodeSpec, Plan};
-use crate::scenario::{Params, ScenarioFile, WorkloadKind};
+use crate::plan::{AnyPlan, Plan};
+use crate::scenario::{section_of, Catalog, Scenario, Section, SectionError, SystemSchema};
 use crate::sim::{self, NodePanic, SimOutput, System, Trace, TraceLevel};
 
-/// The systems faultline can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemKind {
-    /// A replicated key-value store with a fixed primary.
-    KvRegister,
-    /// An event-sourced service replicated with Raft, optionally sharded.
-    EsCluster,
-}
+/// Every system faultline runs, in catalogue order.
+pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
+    &Plugin::<kv_register::KvRegister>::NEW,
+    &Plugin::<es_cluster::EsCluster>::NEW,
+];
 
-/// A planted bug.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct BugInfo {
-    /// Name used in `bugs = [...]`.
-    pub name: &'static str,
-    /// What it does.
-    pub about: &'static str,
-}
+/// The registry as the scenario loader sees it.
+pub struct Registry;
 
-/// Whether a check judges safety or liveness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// Nothing bad happens.
-    Safety,
-    /// Something good eventually happens (after the faults heal).
-    Liveness,
-}
+/// The registry of every system, for [`Scenario::load`].
+pub static REGISTRY: Registry = Registry;
 
-/// A check a system supports.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct CheckInfo {
-    /// Name used in `checks = [...]`.
-    pub name: &'static str,
-    /// Safety or liveness.
-    pub kind: CheckKind,
-    /// What it checks.
-    pub about: &'static str,
-}
-
-/// A system's catalogue entry.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SystemInfo {
-    /// Name used in `system = "..."`.
-    pub name: &'static str,
-    /// What it is.
-    pub about: &'static str,
-    /// Planted bugs.
-    pub bugs: &'static [BugInfo],
-    /// Checks.
-    pub checks: &'static [CheckInfo],
-    /// Workloads it runs (the first is the default).
-    pub workloads: &'static [WorkloadKind],
-}
-
-/// Settings specific to one system, resolved for a seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemParams {
-    /// `[kv_register]`.
-    KvRegister(kv_register::KvRegisterParams),
-    /// `[es_cluster]`.
-    EsCluster(es_cluster::EsClusterParams),
-}
-
-impl SystemKind {
-    /// Every system.
-    pub const ALL: &'static [SystemKind] = &[SystemKind::KvRegister, SystemKind::EsCluster];
-
-    /// The system called `name`.
-    pub fn from_name(name: &str) -> Option<SystemKind> {
-        Self::ALL.iter().copied().find(|s| s.info().name == name)
-    }
-
-    /// Its catalogue entry.
-    pub fn info(self) -> &'static SystemInfo {
-        match self {
-            SystemKind::KvRegister => &SystemInfo {
-                name: "kv_register",
-                about: "replicated key-value store with a fixed primary: group commit, fsync before ack, majority replication, request dedup, recovery from disk",
-                bugs: kv_register::BUGS,
-                checks: kv_register::CHECKS,
-                workloads: &[WorkloadKind::Kv],
-            },
-            SystemKind::EsCluster => &SystemInfo {
-                name: "es_cluster",
-                about: "event-sourced service replicated with Raft (events, not commands, in the log): router, consistent reads through the log, projection, sharding with replicated two-phase-commit transfers",
-                bugs: es_cluster::BUGS,
-                checks: es_cluster::CHECKS,
-                workloads: &[WorkloadKind::Bank, WorkloadKind::Kv],
-            },
-        }
-    }
-
-    /// The processes of a run.
-    pub fn topology(self, params: &Params) -> Vec<NodeSpec> {
-        match self {
-            SystemKind::KvRegister => kv_register::topology(params),
-            SystemKind::EsCluster => es_cluster::topology(params),
-        }
-    }
-
-    /// Resolve the system's own section for a seed.
-    pub fn resolve_params(self, file: &ScenarioFile, swarm: bool, seed: u64) -> SystemParams {
-        match self {
-            SystemKind::KvRegister => SystemParams::KvRegister(
-                file.kv_register
-                    .clone()
-                    .unwrap_or_default()
-                    .resolve(swarm, seed),
-            ),
-            SystemKind::EsCluster => {
-                let mut p = file
-                    .es_cluster
-                    .clone()
-                    .unwrap_or_default()
-                    .resolve(swarm, seed);
-                if p.election_timeout_ms_min > p.election_timeout_ms_max {
-                    std::mem::swap(
-                        &mut p.election_timeout_ms_min,
-                        &mut p.election_timeout_ms_max,
-                    );
-                }
-                SystemParams::EsCluster(p)
-            }
-        }
-    }
-
-    /// Validate the system's own section (and that no other system's section is present).
-    pub fn check_file(self, file: &ScenarioFile, problems: &mut Vec<(String, String)>) {
-        let mut foreign = |section: &str| {
-            problems.push((
-                section.to_string(),
-                format!(
-                    "a [{section}] section in a scenario of system `{}`: it only applies to system `{section}`",
-                    self.info().name
-                ),
-            ));
-        };
-        match (self, &file.kv_register, &file.es_cluster) {
-            (SystemKind::KvRegister, _, Some(_)) => foreign("es_cluster"),
-            (SystemKind::EsCluster, Some(_), _) => foreign("kv_register"),
-            _ => {}
-        }
-        match self {
-            SystemKind::KvRegister => {
-                if let Some(section) = &file.kv_register {
-                    section.check(problems);
-                }
-            }
-            SystemKind::EsCluster => {
-                if let Some(section) = &file.es_cluster {
-                    es_cluster::check_section(section, problems);
-                }
-            }
-        }
-    }
-
-    /// Knob reference of the system's own section.
-    pub fn knob_docs(self) -> Vec<crate::scenario::knob::KnobDoc> {
-        match self {
-            SystemKind::KvRegister => kv_register::KvRegisterSection::docs(),
-            SystemKind::EsCluster => es_cluster::EsClusterSection::docs(),
-        }
+impl Catalog for Registry {
+    fn systems(&self) -> Vec<&'static dyn SystemSchema> {
+        SYSTEMS.iter().map(|&s| s as &dyn SystemSchema).collect()
     }
 }
 
-/// A system's checks, run on plain data after the simulation.
-pub trait Checked: System {
-    /// Run the check called `check` (one of the system's catalogue checks).
+/// The system called `name`.
+pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
+    SYSTEMS.iter().copied().find(|s| s.name() == name)
+}
+
+/// What a system folder implements on top of [`Spec`] and [`System`].
+pub trait Model: System {
+    /// What it is, in a sentence (`faultline list systems`).
+    const ABOUT: &'static str;
+
+    /// Validate its section beyond single knobs (contradictions between its knobs).
+    fn validate(_section: &Self::Section, _problems: &mut Vec<(String, String)>) {}
+
+    /// Run one of its checks on a finished run.
     fn check(
-        plan: &Plan,
+        plan: &Plan<Self>,
         out: &SimOutput<Self::Final, Self::Observation>,
-        check: &str,
+        check: Self::Check,
         budget: &Budget,
     ) -> CheckOutcome;
+}
+
+/// The interface faultline uses for every system (object-safe; the registry's type).
+pub trait SystemUnderTest: SystemSchema {
+    /// The plan of `scenario` (one of this system's) for `seed`.
+    fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan>;
+    /// Simulate a plan this system made, and run its checks. Must run on a fresh thread
+    /// (see [`crate::sim`]).
+    fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution;
+}
+
+/// The adapter from a typed [`Model`] to [`SystemUnderTest`].
+pub struct Plugin<S>(PhantomData<fn() -> S>);
+
+impl<S> Plugin<S> {
+    /// The plug-in of system `S`.
+    pub const NEW: Self = Plugin(PhantomData);
+}
+
+impl<S: Model> SystemSchema for Plugin<S> {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+    fn about(&self) -> &'static str {
+        S::ABOUT
+    }
+    fn bugs(&self) -> Vec<Entry> {
+        Entry::all::<S::Bug>()
+    }
+    fn checks(&self) -> Vec<Entry> {
+        Entry::checks::<S::Check>()
+    }
+    fn workloads(&self) -> Vec<Entry> {
+        Entry::all::<S::Workload>()
+    }
+    fn knob_docs(&self) -> Vec<KnobDoc> {
+        S::Section::docs()
+    }
+    fn load_section(&self, text: &str) -> Result<Section, SectionError> {
+        let section: S::Section = section_of(text, S::NAME)
+            .map_err(SectionError::Parse)?
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        section.check(&mut problems);
+        S::validate(&section, &mut problems);
+        if problems.is_empty() {
+            Ok(Section::new(section))
+        } else {
+            Err(SectionError::Problems(problems))
+        }
+    }
+}
+
+impl<S: Model> SystemUnderTest for Plugin<S> {
+    fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan> {
+        Box::new(Plan::<S>::new(scenario, seed))
+    }
+
+    fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution {
+        let plan = plan
+            .as_any()
+            .downcast_ref::<Plan<S>>()
+            .unwrap_or_else(|| panic!("system `{}` asked to run another system's plan", S::NAME));
+        let out = sim::simulate::<S>(plan, options.level);
+        let (verdict, checks) = if out.panic.is_some() || out.finals.is_none() {
+            (Verdict::Crash, Vec::new())
+        } else {
+            let checks: Vec<CheckOutcome> = plan
+                .checks
+                .iter()
+                .map(|&c| S::check(plan, &out, c, &options.budget))
+                .collect();
+            (check::worst(&checks), checks)
+        };
+        Execution {
+            verdict,
+            checks,
+            panic: out.panic,
+            trace: out.trace,
+            history: out.history,
+            probes: out.probes,
+            links: out.links,
+            settled: out.settled,
+            end_ns: out.end_ns,
+        }
+    }
 }
 
 /// How to execute a seed.
@@ -248,37 +207,4 @@ pub struct Execution {
     pub settled: bool,
     /// Simulated time at the end (ns).
     pub end_ns: u64,
-}
-
-/// Simulate `plan` and run its checks. Must run on a fresh thread (see [`crate::sim`]).
-pub fn execute(plan: &Plan, options: &ExecOptions) -> Execution {
-    match plan.system {
-        SystemKind::KvRegister => execute_with::<kv_register::KvRegister>(plan, options),
-        SystemKind::EsCluster => execute_with::<es_cluster::EsCluster>(plan, options),
-    }
-}
-
-fn execute_with<S: Checked>(plan: &Plan, options: &ExecOptions) -> Execution {
-    let out = sim::simulate::<S>(plan, options.level);
-    let (verdict, checks) = if out.panic.is_some() || out.finals.is_none() {
-        (Verdict::Crash, Vec::new())
-    } else {
-        let checks: Vec<CheckOutcome> = plan
-            .checks
-            .iter()
-            .map(|name| S::check(plan, &out, name, &options.budget))
-            .collect();
-        (check::worst(&checks), checks)
-    };
-    Execution {
-        verdict,
-        checks,
-        panic: out.panic,
-        trace: out.trace,
-        history: out.history,
-        probes: out.probes,
-        links: out.links,
-        settled: out.settled,
-        end_ns: out.end_ns,
-    }
 }

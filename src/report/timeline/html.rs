@@ -12,17 +12,17 @@
 //! whole run), so the page is already right before the script runs; the script then fits
 //! the run to the window.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
 use super::model::{
     drop_reason, hold_reason, ms, shape_name, status_name, ClogSpan, Fate, Mark, Message, Model,
-    NodeSpan, PartitionSpan, NET_ROW_H, ROW_H,
+    NodeSpan, OpBar, PartitionSpan, NET_ROW_H, ROW_H,
 };
 use super::{esc, ms_text, num, op_label, value_text, MESSAGES_SHOWN_MAX};
 use crate::check::Verdict;
 use crate::history::{Operation, Status, Value};
-use crate::plan::{Plan, Role};
+use crate::plan::{AnyPlan, Role};
 use crate::report::replay_command;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
@@ -56,10 +56,12 @@ const JS: &str = include_str!("page.js");
 struct Out(String);
 
 impl Out {
+    /// Append formatted text.
     fn w(&mut self, args: fmt::Arguments<'_>) {
         // `fmt::Write for String` never returns an error.
         let _ = self.0.write_fmt(args);
     }
+    /// Append `s` as it is.
     fn s(&mut self, s: &str) {
         self.0.push_str(s);
     }
@@ -69,6 +71,7 @@ macro_rules! w {
     ($out:expr, $($arg:tt)*) => { $out.w(format_args!($($arg)*)) };
 }
 
+/// Name of a verdict, as in `verdicts.json` (and as a CSS class).
 fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
@@ -81,7 +84,7 @@ fn verdict_name(v: Verdict) -> &'static str {
 
 /// Everything the writers need at hand.
 struct Ctx<'a> {
-    plan: &'a Plan,
+    plan: &'a dyn AnyPlan,
     exec: &'a Execution,
     model: &'a Model,
     /// Pixels per millisecond at the initial zoom.
@@ -91,7 +94,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// A process's name: from the plan, else its lane's (a client the plan does not name).
     fn name(&self, node: usize) -> String {
-        match (self.plan.nodes.get(node), self.model.lane_of(node)) {
+        match (self.plan.head().nodes.get(node), self.model.lane_of(node)) {
             (Some(n), _) => n.name.clone(),
             (None, Some(lane)) => lane.name.clone(),
             (None, None) => format!("#{node}"),
@@ -105,7 +108,7 @@ impl Ctx<'_> {
 }
 
 /// Render the page.
-pub fn render(scenario: &Scenario, plan: &Plan, exec: &Execution, model: &Model) -> String {
+pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: &Model) -> String {
     let ctx = Ctx {
         plan,
         exec,
@@ -122,7 +125,7 @@ pub fn render(scenario: &Scenario, plan: &Plan, exec: &Execution, model: &Model)
         o,
         "<title>{} · seed {} · {} — faultline timeline</title>\n",
         esc(&scenario.name),
-        plan.seed,
+        plan.head().seed,
         verdict.to_uppercase()
     );
     o.s("<style>\n");
@@ -153,51 +156,66 @@ pub fn render(scenario: &Scenario, plan: &Plan, exec: &Execution, model: &Model)
     o.0
 }
 
+/// The header: what ran (scenario, seed, planted bugs, how to replay it), how it ended
+/// (the panic, the checks) and what happened on the way (counts, probes).
 fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
-    let exec = c.exec;
-    let m = c.model;
-    let verdict = verdict_name(exec.verdict);
+    let verdict = verdict_name(c.exec.verdict);
     o.s("<header>\n");
     w!(
         o,
         "<h1><span class=\"scn\">{}</span> <span class=\"seed\">seed {}</span> <span class=\"verdict v-{verdict}\">{}</span></h1>\n",
         esc(&scenario.name),
-        c.plan.seed,
+        c.plan.head().seed,
         verdict.to_uppercase()
     );
     if let Some(d) = &scenario.file.description {
         w!(o, "<p class=\"desc\">{}</p>\n", esc(d));
     }
-    if !c.plan.bugs.is_empty() {
+    if !c.plan.bug_names().is_empty() {
         w!(
             o,
             "<p class=\"desc\">planted bugs: <b>{}</b></p>\n",
-            esc(&c.plan.bugs.join(", "))
+            esc(&c.plan.bug_names().join(", "))
         );
     }
     w!(
         o,
         "<p class=\"replay\">replay: <code title=\"click to select\">{}</code></p>\n",
-        esc(&replay_command(&scenario.path, c.plan.seed))
+        esc(&replay_command(&scenario.path, c.plan.head().seed))
     );
+    panic_box(o, c);
+    checks_table(o, c);
+    stats(o, c);
+    probes(o, c);
+    o.s("</header>\n");
+}
 
-    if let Some(p) = &exec.panic {
-        let index = m
-            .panics
-            .iter()
-            .position(|x| x.node == p.node && x.t == ms(p.t_ns));
-        w!(
-            o,
-            "<div class=\"panic\"><b>panic in {} at {}</b>{}<pre>{}</pre></div>\n",
-            esc(&p.name),
-            ms_text(ms(p.t_ns)),
-            index.map_or(String::new(), |i| format!(
-                " <button class=\"jump\" data-jump=\"panic-mark-{i}\">show</button>"
-            )),
-            esc(&p.message)
-        );
-    }
+/// The panic that stopped the run, if there was one, with a button that shows its mark.
+fn panic_box(o: &mut Out, c: &Ctx<'_>) {
+    let Some(p) = &c.exec.panic else {
+        return;
+    };
+    let index = c
+        .model
+        .panics
+        .iter()
+        .position(|x| x.node == p.node && x.t == ms(p.t_ns));
+    w!(
+        o,
+        "<div class=\"panic\"><b>panic in {} at {}</b>{}<pre>{}</pre></div>\n",
+        esc(&p.name),
+        ms_text(ms(p.t_ns)),
+        index.map_or(String::new(), |i| format!(
+            " <button class=\"jump\" data-jump=\"panic-mark-{i}\">show</button>"
+        )),
+        esc(&p.message)
+    );
+}
 
+/// One row per check: its verdict and message and, for a failing check, buttons that
+/// jump to the operations it names.
+fn checks_table(o: &mut Out, c: &Ctx<'_>) {
+    let exec = c.exec;
     o.s("<table class=\"checks\">\n");
     if exec.checks.is_empty() {
         o.s(if exec.panic.is_some() {
@@ -215,48 +233,58 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
             esc(&check.message)
         );
         if check.verdict != Verdict::Pass && !check.ops.is_empty() {
-            o.s("<div class=\"jumps\">");
-            let mut listed: Vec<usize> = check.ops.clone();
-            listed.sort_unstable();
-            listed.dedup();
-            for &op in listed.iter().take(JUMPS_PER_CHECK_MAX) {
-                let Some(operation) = exec.history.ops.get(op) else {
-                    continue;
-                };
-                w!(
-                    o,
-                    "<button class=\"jump\" data-jump=\"op-{op}\">#{op} {} · {}</button>",
-                    esc(&c.name(usize::try_from(operation.client).unwrap_or(usize::MAX))),
-                    esc(&op_label(operation))
-                );
-            }
-            if listed.len() > JUMPS_PER_CHECK_MAX {
-                w!(
-                    o,
-                    "<span class=\"muted\"> and {} more</span>",
-                    listed.len() - JUMPS_PER_CHECK_MAX
-                );
-            }
-            o.s("</div>");
+            check_jumps(o, c, &check.ops);
         }
         o.s("</td></tr>\n");
     }
     o.s("</table>\n");
+}
 
-    // Counts.
-    let n = &m.counts;
-    let list = |map: &std::collections::BTreeMap<&'static str, u64>| {
-        map.iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    };
+/// Jump buttons to the operations a failing check names, in history order; past
+/// [`JUMPS_PER_CHECK_MAX`], only how many more there are.
+fn check_jumps(o: &mut Out, c: &Ctx<'_>, ops: &[usize]) {
+    o.s("<div class=\"jumps\">");
+    let mut listed: Vec<usize> = ops.to_vec();
+    listed.sort_unstable();
+    listed.dedup();
+    for &op in listed.iter().take(JUMPS_PER_CHECK_MAX) {
+        let Some(operation) = c.exec.history.ops.get(op) else {
+            continue;
+        };
+        w!(
+            o,
+            "<button class=\"jump\" data-jump=\"op-{op}\">#{op} {} · {}</button>",
+            esc(&c.name(usize::try_from(operation.client).unwrap_or(usize::MAX))),
+            esc(&op_label(operation))
+        );
+    }
+    if listed.len() > JUMPS_PER_CHECK_MAX {
+        w!(
+            o,
+            "<span class=\"muted\"> and {} more</span>",
+            listed.len() - JUMPS_PER_CHECK_MAX
+        );
+    }
+    o.s("</div>");
+}
+
+/// A breakdown of a count by kind: `loss 3 · partition 12`.
+fn breakdown(map: &BTreeMap<&'static str, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The counts: operations, messages, drops, held messages, faults, and the run itself.
+fn stats(o: &mut Out, c: &Ctx<'_>) {
+    let n = &c.model.counts;
     o.s("<dl class=\"stats\">\n");
     w!(
         o,
         "<div><dt>operations</dt><dd><b>{}</b> <span class=\"muted\">{}</span></dd></div>\n",
-        exec.history.ops.len(),
-        esc(&list(&n.ops))
+        c.exec.history.ops.len(),
+        esc(&breakdown(&n.ops))
     );
     w!(
         o,
@@ -274,13 +302,13 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
         o,
         "<div><dt>drops</dt><dd><b>{}</b> <span class=\"muted\">{}</span></dd></div>\n",
         n.drops.values().sum::<u64>(),
-        esc(&list(&n.drops))
+        esc(&breakdown(&n.drops))
     );
     w!(
         o,
         "<div><dt>held</dt><dd><b>{}</b> <span class=\"muted\">{}</span></dd></div>\n",
         n.held.values().sum::<u64>(),
-        esc(&list(&n.held))
+        esc(&breakdown(&n.held))
     );
     w!(
         o,
@@ -288,14 +316,14 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
         if n.faults.is_empty() {
             "none".to_string()
         } else {
-            esc(&list(&n.faults))
+            esc(&breakdown(&n.faults))
         }
     );
     w!(
         o,
         "<div><dt>run</dt><dd>{} · {} · {} events · {} fsyncs</dd></div>\n",
-        ms_text(ms(exec.end_ns)),
-        match m.settled {
+        ms_text(ms(c.exec.end_ns)),
+        match c.model.settled {
             Some(true) => "settled",
             Some(false) => "not settled",
             None => "no end event",
@@ -304,22 +332,26 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
         n.syncs
     );
     o.s("</dl>\n");
-    if exec.probes.is_empty() {
-        o.s("<p class=\"probes\"><span class=\"muted\">probes reached: none</span></p>\n");
-    } else {
-        o.s("<p class=\"probes\">probes reached: ");
-        for (name, count) in &exec.probes {
-            w!(
-                o,
-                "<span class=\"probe\">{} <b>×{count}</b></span> ",
-                esc(name)
-            );
-        }
-        o.s("</p>\n");
-    }
-    o.s("</header>\n");
 }
 
+/// The probes the run reached, with how many times each.
+fn probes(o: &mut Out, c: &Ctx<'_>) {
+    if c.exec.probes.is_empty() {
+        o.s("<p class=\"probes\"><span class=\"muted\">probes reached: none</span></p>\n");
+        return;
+    }
+    o.s("<p class=\"probes\">probes reached: ");
+    for (name, count) in &c.exec.probes {
+        w!(
+            o,
+            "<span class=\"probe\">{} <b>×{count}</b></span> ",
+            esc(name)
+        );
+    }
+    o.s("</p>\n");
+}
+
+/// The toolbar: zoom, jumps to highlighted operations, message and fsync filters, legend.
 fn toolbar(o: &mut Out, c: &Ctx<'_>) {
     let m = c.model;
     o.s("<nav id=\"toolbar\">\n");
@@ -357,15 +389,10 @@ fn toolbar(o: &mut Out, c: &Ctx<'_>) {
     o.s("</nav>\n");
 }
 
+/// The lanes: the plot, with the lane names on its left and the time axis on top, in one
+/// grid inside the scrolling box.
 fn chart(o: &mut Out, c: &Ctx<'_>) {
-    let m = c.model;
-    let h = m.height;
     let width = num(PAD + INITIAL_WIDTH + PAD_RIGHT);
-    let msgs_class = if m.messages.len() <= MESSAGES_SHOWN_MAX {
-        ""
-    } else {
-        "no-msgs"
-    };
     w!(
         o,
         "<div id=\"scroller\"><div id=\"grid\" style=\"grid-template-columns:{}px max-content;grid-template-rows:{}px auto\">\n",
@@ -373,14 +400,21 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         num(AXIS_H)
     );
     o.s("<div id=\"corner\">time (ms)</div>\n");
+    axis(o, c, &width);
+    lane_names(o, c);
+    plot(o, c, &width);
+    o.s("</div></div>\n");
+}
 
-    // Axis: tick labels are drawn by the script; the phase names are placed items.
+/// The time axis: its tick labels are drawn by the script; the phase names are placed
+/// here.
+fn axis(o: &mut Out, c: &Ctx<'_>, width: &str) {
     w!(
         o,
         "<svg id=\"axis\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\"><g id=\"ticks\"></g>",
         num(AXIS_H)
     );
-    for &(name, t0, t1) in &m.phases {
+    for &(name, t0, t1) in &c.model.phases {
         label(
             o,
             c,
@@ -391,15 +425,17 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         );
     }
     o.s("</svg>\n");
+}
 
-    // Lane names.
+/// The lane-name column: each lane's name and role.
+fn lane_names(o: &mut Out, c: &Ctx<'_>) {
     w!(
         o,
         "<svg id=\"labels\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">",
         num(LABEL_W),
-        num(h)
+        num(c.model.height)
     );
-    for (i, lane) in m.lanes.iter().enumerate() {
+    for (i, lane) in c.model.lanes.iter().enumerate() {
         let mid = lane.y + lane.h / 2.0;
         w!(
             o,
@@ -418,13 +454,22 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         );
     }
     o.s("</svg>\n");
+}
 
-    // The plot.
+/// The plot, in its three layers (see the module documentation): the lane stripes and
+/// gridlines, the world, the overlay.
+fn plot(o: &mut Out, c: &Ctx<'_>, width: &str) {
+    let m = c.model;
+    let msgs_class = if m.messages.len() <= MESSAGES_SHOWN_MAX {
+        ""
+    } else {
+        "no-msgs"
+    };
     w!(
         o,
         "<svg id=\"plot\" class=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\">\n",
         msgs_class,
-        num(h)
+        num(m.height)
     );
     defs(o);
     o.s("<g id=\"bg\">");
@@ -439,6 +484,20 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         );
     }
     o.s("</g>\n<g id=\"gridlines\"></g>\n");
+    // What is drawn in the world brings its labels and markers, which must not stretch:
+    // they are gathered here and written into the overlay, on top of everything.
+    let mut labels = Out(String::new());
+    let mut marks = Out(String::new());
+    world(o, &mut labels, &mut marks, c);
+    overlay(o, c, &labels, &marks);
+    o.s("</svg>\n");
+}
+
+/// The world, in milliseconds and scaled on zoom, bottom to top: phases, bands, fsync
+/// ticks, message lines, operation bars, panic lines. Their labels go to `labels`, the
+/// marks of dropped messages to `marks`.
+fn world(o: &mut Out, labels: &mut Out, marks: &mut Out, c: &Ctx<'_>) {
+    let m = c.model;
     w!(
         o,
         "<g id=\"world\" transform=\"translate({} 0) scale({} 1)\">\n",
@@ -451,22 +510,45 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
             "<rect class=\"phase {name}\" x=\"{}\" y=\"0\" width=\"{}\" height=\"{}\"/>",
             num(t0),
             num(t1 - t0),
-            num(h)
+            num(m.height)
         );
     }
-    o.s("\n<g id=\"bands\">\n");
-    let mut labels = Out(String::new());
+    o.s("\n");
+    bands(o, labels, c);
+    sync_ticks(o, c);
+    o.s("<g id=\"msgs\">\n");
+    for msg in &m.messages {
+        message(o, marks, c, msg);
+    }
+    o.s("</g>\n");
+    op_bars(o, labels, c);
+    for (i, p) in m.panics.iter().enumerate() {
+        w!(
+            o,
+            "<line id=\"panic-{i}\" class=\"panic-line\" x1=\"{t}\" x2=\"{t}\" y1=\"0\" y2=\"{}\"/>",
+            num(m.height),
+            t = num(p.t)
+        );
+    }
+    o.s("</g>\n");
+}
+
+/// The bands: partitions and clogs, down and paused processes, and a column over the
+/// lane of each highlighted operation.
+fn bands(o: &mut Out, labels: &mut Out, c: &Ctx<'_>) {
+    let m = c.model;
+    o.s("<g id=\"bands\">\n");
     for p in &m.partitions {
-        partition(o, &mut labels, c, p);
+        partition(o, labels, c, p);
     }
     for clog in &m.clogs {
-        clog_band(o, &mut labels, c, clog);
+        clog_band(o, labels, c, clog);
     }
     for d in &m.downs {
-        node_span(o, &mut labels, c, d, "down");
+        node_span(o, labels, c, d, "down");
     }
     for p in &m.pauses {
-        node_span(o, &mut labels, c, p, "pause");
+        node_span(o, labels, c, p, "pause");
     }
     // A soft column over the lane of each highlighted operation, under everything else
     // on the lane: findable at any zoom.
@@ -481,9 +563,14 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
             num(lane.h - 2.0)
         );
     }
-    o.s("</g>\n<g id=\"syncs\">");
-    for s in &m.syncs {
-        if let Some(lane) = m.lane_of(s.node) {
+    o.s("</g>\n");
+}
+
+/// fsyncs: a short tick at the bottom of the process's lane (hidden unless asked for).
+fn sync_ticks(o: &mut Out, c: &Ctx<'_>) {
+    o.s("<g id=\"syncs\">");
+    for s in &c.model.syncs {
+        if let Some(lane) = c.model.lane_of(s.node) {
             w!(
                 o,
                 "<line x1=\"{t}\" x2=\"{t}\" y1=\"{}\" y2=\"{}\" data-tip=\"{}\"/>",
@@ -499,12 +586,13 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
             );
         }
     }
-    o.s("</g>\n<g id=\"msgs\">\n");
-    let mut marks = Out(String::new());
-    for msg in &m.messages {
-        message(o, &mut marks, c, msg);
-    }
-    o.s("</g>\n<g id=\"ops\">\n");
+    o.s("</g>\n");
+}
+
+/// The operation bars, their labels going to `labels`.
+fn op_bars(o: &mut Out, labels: &mut Out, c: &Ctx<'_>) {
+    let m = c.model;
+    o.s("<g id=\"ops\">\n");
     // Highlighted operations last, so their outline is on top.
     let order = m
         .ops
@@ -512,50 +600,53 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
         .filter(|b| b.flagged_by.is_empty())
         .chain(m.ops.iter().filter(|b| !b.flagged_by.is_empty()));
     for bar in order {
-        let Some(op) = c.exec.history.ops.get(bar.index) else {
-            continue;
-        };
-        let lane = &m.lanes[bar.lane];
-        let y = lane.row_y(bar.row, ROW_H);
-        let status = status_name(op.status);
-        let flagged = !bar.flagged_by.is_empty();
-        w!(
-            o,
-            "<rect id=\"op-{}\" class=\"op {status}{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{}\"/>\n",
-            bar.index,
-            if flagged { " hl" } else { "" },
-            num(bar.t0),
-            num(y),
-            num(bar.t1 - bar.t0),
-            num(ROW_H),
-            esc(&op_tip(c, bar.index, op, bar.t0, bar.t1, &bar.flagged_by))
-        );
-        let text = op_label(op);
-        label(
-            &mut labels,
-            c,
-            &format!("op-lbl {status}"),
-            (bar.t0, bar.t1 - bar.t0),
-            y + ROW_H / 2.0 + 4.0,
-            &text,
-        );
+        op_bar(o, labels, c, bar);
     }
     o.s("</g>\n");
-    for (i, p) in m.panics.iter().enumerate() {
-        w!(
-            o,
-            "<line id=\"panic-{i}\" class=\"panic-line\" x1=\"{t}\" x2=\"{t}\" y1=\"0\" y2=\"{}\"/>",
-            num(h),
-            t = num(p.t)
-        );
-    }
-    o.s("</g>\n<g id=\"overlay\">\n");
+}
+
+/// One operation bar, coloured by status (outlined if highlighted), with its tooltip;
+/// its label goes to `labels`.
+fn op_bar(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, bar: &OpBar) {
+    let Some(op) = c.exec.history.ops.get(bar.index) else {
+        return;
+    };
+    let lane = &c.model.lanes[bar.lane];
+    let y = lane.row_y(bar.row, ROW_H);
+    let status = status_name(op.status);
+    let flagged = !bar.flagged_by.is_empty();
+    w!(
+        o,
+        "<rect id=\"op-{}\" class=\"op {status}{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{}\"/>\n",
+        bar.index,
+        if flagged { " hl" } else { "" },
+        num(bar.t0),
+        num(y),
+        num(bar.t1 - bar.t0),
+        num(ROW_H),
+        esc(&op_tip(c, bar.index, op, bar.t0, bar.t1, &bar.flagged_by))
+    );
+    let text = op_label(op);
+    label(
+        labels,
+        c,
+        &format!("op-lbl {status}"),
+        (bar.t0, bar.t1 - bar.t0),
+        y + ROW_H / 2.0 + 4.0,
+        &text,
+    );
+}
+
+/// The overlay, in pixels: the labels gathered from the world, the markers (restarts,
+/// notes, panics), the panic labels, then the marks of dropped messages.
+fn overlay(o: &mut Out, c: &Ctx<'_>, labels: &Out, marks: &Out) {
+    o.s("<g id=\"overlay\">\n");
     o.s(&labels.0);
-    marks_of(o, c, &m.boots, "boot", "m-boot");
-    marks_of(o, c, &m.notes, "note", "m-note");
-    marks_of(o, c, &m.panics, "panic", "m-panic");
-    for p in &m.panics {
-        if let Some(lane) = m.lane_of(p.node) {
+    marks_of(o, c, &c.model.boots, "boot", "m-boot");
+    marks_of(o, c, &c.model.notes, "note", "m-note");
+    marks_of(o, c, &c.model.panics, "panic", "m-panic");
+    for p in &c.model.panics {
+        if let Some(lane) = c.model.lane_of(p.node) {
             w!(
                 o,
                 "<text class=\"lbl panic-lbl\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-dx=\"10\">panic</text>",
@@ -567,7 +658,7 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
     }
     o.s("<g id=\"msgmarks\">");
     o.s(&marks.0);
-    o.s("</g>\n</g>\n</svg>\n</div></div>\n");
+    o.s("</g>\n</g>\n");
 }
 
 /// A label at the start of a bar or band, shown by the script only when it fits in the
@@ -585,6 +676,7 @@ fn label(out: &mut Out, c: &Ctx<'_>, class: &str, (t, width): (f64, f64), y: f64
     );
 }
 
+/// Patterns, gradients and marker symbols the plot refers to.
 fn defs(o: &mut Out) {
     o.s(concat!(
         "<defs>",
@@ -656,6 +748,7 @@ fn op_tip(c: &Ctx<'_>, index: usize, op: &Operation, t0: f64, t1: f64, flags: &[
     tip
 }
 
+/// A partition: its band, labelled with its shape (and sides), its cut links in the tooltip.
 fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
     let healed = if p.open {
         "not healed before the end".to_string()
@@ -696,11 +789,12 @@ fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
 fn partition_sides(c: &Ctx<'_>, p: &PartitionSpan) -> String {
     let blocked: BTreeSet<(usize, usize)> = p.blocked.iter().copied().collect();
     let mut nodes: BTreeSet<usize> = p.nodes();
-    nodes.extend(c.plan.nodes_with(Role::Server));
-    nodes.extend(c.plan.nodes_with(Role::Infra));
+    nodes.extend(c.plan.head().nodes_with(Role::Server));
+    nodes.extend(c.plan.head().nodes_with(Role::Infra));
     let nodes: Vec<usize> = nodes.into_iter().collect();
     // Union-find over a handful of processes.
     let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    /// The representative of `i`'s group.
     fn root(parent: &[usize], mut i: usize) -> usize {
         for _ in 0..parent.len() {
             if parent[i] == i {
@@ -721,7 +815,7 @@ fn partition_sides(c: &Ctx<'_>, p: &PartitionSpan) -> String {
             }
         }
     }
-    let mut groups: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    let mut groups: BTreeMap<usize, Vec<String>> = Default::default();
     for (i, &node) in nodes.iter().enumerate() {
         groups
             .entry(root(&parent, i))
@@ -753,6 +847,7 @@ fn cut_links(c: &Ctx<'_>, blocked: &[(usize, usize)]) -> String {
         .join(", ")
 }
 
+/// A clogged link: its band, and strips on the lanes of both ends.
 fn clog_band(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, clog: &ClogSpan) {
     let text = format!("clog {} → {}", c.name(clog.from), c.name(clog.to));
     let tip = format!(
@@ -789,6 +884,7 @@ struct LinkBand {
 }
 
 impl LinkBand {
+    /// Write the band and the strips to `o`, the label to `labels`.
     fn draw(
         &self,
         o: &mut Out,
@@ -831,6 +927,8 @@ impl LinkBand {
     }
 }
 
+/// A down (`kind` `down`) or paused (`pause`) process: a band across its lane; a down
+/// band's tooltip says what the crash did to unsynced writes.
 fn node_span(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, s: &NodeSpan, kind: &str) {
     let Some(lane) = c.model.lane_of(s.node) else {
         return;
@@ -893,12 +991,52 @@ fn node_span(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, s: &NodeSpan, kind: &st
     );
 }
 
+/// A message: a line from the sender's lane at the send to the receiver's lane where it
+/// ended, with a cross (in `marks`) where a dropped one ended. A message dropped at the
+/// sender had no flight: it is only a stub with a cross, in `marks` too.
 fn message(o: &mut Out, marks: &mut Out, c: &Ctx<'_>, msg: &Message) {
     let m = c.model;
     let (Some(from), Some(to)) = (m.lane_of(msg.from), m.lane_of(msg.to)) else {
         return;
     };
-    let label = m.labels.get(msg.label).copied().unwrap_or("?");
+    let tip = esc(&message_tip(c, msg));
+    let class = message_class(msg);
+    if msg.dropped_at_send() {
+        // No flight to draw: a stub pointing at the receiver, with a cross.
+        let up = to.wire() < from.wire();
+        w!(
+            marks,
+            "<use href=\"#m-stub-{}\" class=\"{class}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-tip=\"{tip}\"/>",
+            if up { "up" } else { "down" },
+            c.x(msg.t0),
+            num(from.wire()),
+            num(msg.t0)
+        );
+        return;
+    }
+    w!(
+        o,
+        "<line class=\"{class}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" data-tip=\"{tip}\"/>\n",
+        num(msg.t0),
+        num(from.wire()),
+        num(msg.t1),
+        num(to.wire())
+    );
+    if matches!(msg.fate, Fate::Dropped(..)) {
+        w!(
+            marks,
+            "<use href=\"#m-x\" class=\"{class}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-tip=\"{tip}\"/>",
+            c.x(msg.t1),
+            num(to.wire()),
+            num(msg.t1)
+        );
+    }
+}
+
+/// The tooltip of a message: what it is and between whom, what became of it and when,
+/// and its content (clipped) when the trace has it.
+fn message_tip(c: &Ctx<'_>, msg: &Message) -> String {
+    let label = c.model.labels.get(msg.label).copied().unwrap_or("?");
     let mut tip = format!(
         "{label} #{} · {} → {}",
         msg.id,
@@ -939,7 +1077,12 @@ fn message(o: &mut Out, marks: &mut Out, c: &Ctx<'_>, msg: &Message) {
         tip.push('\n');
         tip.push_str(&clip(text, MESSAGE_TEXT_MAX));
     }
-    let tip = esc(&tip);
+    tip
+}
+
+/// The CSS classes of a message: its label (for colour and filter), then how it went
+/// (copy, held back, dropped, still in flight at the end).
+fn message_class(msg: &Message) -> String {
     let mut class = format!("m ml{}", msg.label);
     if msg.copy_of.is_some() {
         class.push_str(" dup");
@@ -952,38 +1095,11 @@ fn message(o: &mut Out, marks: &mut Out, c: &Ctx<'_>, msg: &Message) {
         Fate::InFlight => class.push_str(" lost"),
         Fate::Delivered => {}
     }
-    if msg.dropped_at_send() {
-        // No flight to draw: a stub pointing at the receiver, with a cross.
-        let up = to.wire() < from.wire();
-        w!(
-            marks,
-            "<use href=\"#m-stub-{}\" class=\"{class}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-tip=\"{tip}\"/>",
-            if up { "up" } else { "down" },
-            c.x(msg.t0),
-            num(from.wire()),
-            num(msg.t0)
-        );
-        return;
-    }
-    w!(
-        o,
-        "<line class=\"{class}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" data-tip=\"{tip}\"/>\n",
-        num(msg.t0),
-        num(from.wire()),
-        num(msg.t1),
-        num(to.wire())
-    );
-    if matches!(msg.fate, Fate::Dropped(..)) {
-        w!(
-            marks,
-            "<use href=\"#m-x\" class=\"{class}\" x=\"{}\" y=\"{}\" data-t=\"{}\" data-tip=\"{tip}\"/>",
-            c.x(msg.t1),
-            num(to.wire()),
-            num(msg.t1)
-        );
-    }
+    class
 }
 
+/// Point markers (restarts, notes or panics) on their processes' lanes, drawn with
+/// `symbol`; a panic's marker gets an id for the header's button.
 fn marks_of(o: &mut Out, c: &Ctx<'_>, marks: &[Mark], class: &str, symbol: &str) {
     for (i, mark) in marks.iter().enumerate() {
         let Some(lane) = c.model.lane_of(mark.node) else {

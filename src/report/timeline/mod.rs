@@ -65,7 +65,7 @@ mod model;
 mod overview;
 
 use crate::history::{Operation, Value};
-use crate::plan::Plan;
+use crate::plan::AnyPlan;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
 
@@ -75,14 +75,14 @@ pub use model::{Fate, Model};
 pub const MESSAGES_SHOWN_MAX: usize = 2000;
 
 /// Render the timeline page: one self-contained HTML file, no external resources.
-pub fn render_html(scenario: &Scenario, plan: &Plan, exec: &Execution) -> String {
+pub fn render_html(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution) -> String {
     let model = Model::build(plan, exec);
     html::render(scenario, plan, exec, &model)
 }
 
 /// Render the static overview (`timeline.svg`): lanes, operations by status, down
 /// intervals, pauses, partitions and clogs, panics. No messages, no interaction.
-pub fn render_svg(scenario: &Scenario, plan: &Plan, exec: &Execution) -> String {
+pub fn render_svg(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution) -> String {
     let model = Model::build(plan, exec);
     overview::render(scenario, plan, exec, &model)
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::history::{Operation, Status};
 use crate::net::{DropReason, HoldReason};
-use crate::plan::{FaultAction, Plan, Role};
+use crate::plan::{AnyPlan, FaultAction, Role};
 use crate::scenario::PartitionShape;
 use crate::sim::trace::{Event, Phase};
 use crate::systems::Execution;
@@ -147,6 +147,25 @@ pub struct PartitionSpan {
 }
 
 impl PartitionSpan {
+    /// A partition that starts at `t` and lasts until the end of the run unless healed.
+    fn starting(
+        id: u32,
+        shape: PartitionShape,
+        blocked: Vec<(usize, usize)>,
+        t: f64,
+        end_ms: f64,
+    ) -> Self {
+        PartitionSpan {
+            id,
+            shape,
+            blocked,
+            t0: t,
+            t1: end_ms,
+            row: 0,
+            open: true,
+        }
+    }
+
     /// Processes touched by a cut link, in index order.
     pub fn nodes(&self) -> BTreeSet<usize> {
         self.blocked.iter().flat_map(|&(a, b)| [a, b]).collect()
@@ -170,6 +189,22 @@ pub struct ClogSpan {
     pub row: usize,
     /// Whether it was still in effect when the run ended.
     pub open: bool,
+}
+
+impl ClogSpan {
+    /// A clog of the link `from → to` that starts at `t` and lasts until the end of the
+    /// run unless unclogged; it was planned to last until `until_ms`.
+    fn starting((from, to): (usize, usize), until_ms: u64, t: f64, end_ms: f64) -> Self {
+        ClogSpan {
+            from,
+            to,
+            t0: t,
+            t1: end_ms,
+            until_ms,
+            row: 0,
+            open: true,
+        }
+    }
 }
 
 /// What became of a message.
@@ -331,6 +366,7 @@ pub fn status_name(status: Status) -> &'static str {
     }
 }
 
+/// Name of a role, as on lane labels.
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Server => "server",
@@ -363,392 +399,50 @@ fn assign_rows(spans: &[(f64, f64)]) -> (Vec<usize>, usize) {
 }
 
 impl Model {
-    /// Build the model of one execution.
-    pub fn build(plan: &Plan, exec: &Execution) -> Model {
+    /// Build the model of one execution: one pass over the trace for the phases, faults,
+    /// messages and marks (`TracePass`), then the operations from the history, then the
+    /// lanes that hold them all.
+    pub fn build(plan: &dyn AnyPlan, exec: &Execution) -> Model {
         let trace = exec.trace.events();
         let last_event_ns = trace.last().map_or(0, |e| e.t_ns);
         let end_ms = ms(exec.end_ns.max(last_event_ns)).max(1.0);
 
-        let mut counts = Counts {
-            events: trace.len(),
-            ..Counts::default()
-        };
-        let mut settled = None;
-        let mut phase_starts: Vec<(&'static str, f64)> = Vec::new();
-        let mut downs: Vec<NodeSpan> = Vec::new();
-        let mut pauses: Vec<NodeSpan> = Vec::new();
-        let mut open_down: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut open_pause: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut partitions: Vec<PartitionSpan> = Vec::new();
-        let mut open_partition: BTreeMap<u32, usize> = BTreeMap::new();
-        let mut clogs: Vec<ClogSpan> = Vec::new();
-        let mut open_clog: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-        let mut messages: Vec<Message> = Vec::new();
-        let mut by_id: BTreeMap<u64, usize> = BTreeMap::new();
-        let mut raw_labels: Vec<&'static str> = Vec::new();
-        let mut boots = Vec::new();
-        let mut notes = Vec::new();
-        let mut panics = Vec::new();
-        let mut syncs = Vec::new();
-
+        let mut pass = TracePass::new(exec, end_ms);
         for (i, te) in trace.iter().enumerate() {
-            let t = ms(te.t_ns);
-            match &te.event {
-                Event::Phase { phase } => phase_starts.push((
-                    match phase {
-                        Phase::Chaos => "chaos",
-                        Phase::Heal => "heal",
-                    },
-                    t,
-                )),
-                Event::Fault { fault } => {
-                    let kind = match fault {
-                        FaultAction::Partition {
-                            id, shape, blocked, ..
-                        } => {
-                            open_partition.insert(*id, partitions.len());
-                            partitions.push(PartitionSpan {
-                                id: *id,
-                                shape: *shape,
-                                blocked: blocked.clone(),
-                                t0: t,
-                                t1: end_ms,
-                                row: 0,
-                                open: true,
-                            });
-                            Some("partition")
-                        }
-                        FaultAction::Heal { id } => {
-                            if let Some(at) = open_partition.remove(id) {
-                                partitions[at].t1 = t;
-                                partitions[at].open = false;
-                            }
-                            None
-                        }
-                        FaultAction::Crash { node } => {
-                            open_down.insert(*node, downs.len());
-                            downs.push(NodeSpan::starting(*node, t, end_ms));
-                            Some("crash")
-                        }
-                        // The process is down until it has booted again (below).
-                        FaultAction::Restart { .. } => None,
-                        FaultAction::Pause { node } => {
-                            open_pause.insert(*node, pauses.len());
-                            pauses.push(NodeSpan::starting(*node, t, end_ms));
-                            Some("pause")
-                        }
-                        FaultAction::Resume { node } => {
-                            if let Some(at) = open_pause.remove(node) {
-                                pauses[at].t1 = t;
-                                pauses[at].open = false;
-                            }
-                            None
-                        }
-                        FaultAction::Clog { from, to, until_ms } => {
-                            open_clog.insert((*from, *to), clogs.len());
-                            clogs.push(ClogSpan {
-                                from: *from,
-                                to: *to,
-                                t0: t,
-                                t1: end_ms,
-                                until_ms: *until_ms,
-                                row: 0,
-                                open: true,
-                            });
-                            Some("clog")
-                        }
-                        FaultAction::Unclog { from, to } => {
-                            if let Some(at) = open_clog.remove(&(*from, *to)) {
-                                clogs[at].t1 = t;
-                                clogs[at].open = false;
-                            }
-                            None
-                        }
-                    };
-                    // Count faults, not their ends (heal, restart, resume, unclog).
-                    if let Some(kind) = kind {
-                        *counts.faults.entry(kind).or_insert(0) += 1;
-                    }
-                }
-                Event::Send {
-                    id,
-                    from,
-                    to,
-                    label,
-                    arrive_ns,
-                    held,
-                } => {
-                    counts.sent += 1;
-                    if let Some(h) = held {
-                        *counts.held.entry(hold_reason(*h)).or_insert(0) += 1;
-                    }
-                    if !raw_labels.contains(label) {
-                        raw_labels.push(label);
-                    }
-                    let text = exec
-                        .trace
-                        .event_json(i)
-                        .get("msg")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string);
-                    by_id.insert(*id, messages.len());
-                    messages.push(Message {
-                        id: *id,
-                        copy_of: None,
-                        from: *from,
-                        to: *to,
-                        label: raw_labels.iter().position(|l| l == label).unwrap_or(0),
-                        t0: t,
-                        t1: ms(*arrive_ns),
-                        arrive: ms(*arrive_ns),
-                        held: *held,
-                        fate: Fate::InFlight,
-                        text,
-                    });
-                }
-                Event::Duplicate {
-                    id,
-                    copy,
-                    arrive_ns,
-                } => {
-                    counts.duplicates += 1;
-                    if let Some(&orig) = by_id.get(id) {
-                        let original = &messages[orig];
-                        let dup = Message {
-                            id: *copy,
-                            copy_of: Some(*id),
-                            t0: t,
-                            t1: ms(*arrive_ns),
-                            arrive: ms(*arrive_ns),
-                            held: None,
-                            fate: Fate::InFlight,
-                            ..original.clone()
-                        };
-                        by_id.insert(*copy, messages.len());
-                        messages.push(dup);
-                    }
-                }
-                Event::Drop { id, reason } => {
-                    *counts.drops.entry(drop_reason(*reason)).or_insert(0) += 1;
-                    if let Some(&at) = by_id.get(id) {
-                        let m = &mut messages[at];
-                        m.fate = Fate::Dropped(*reason, t);
-                        // A message dropped on arrival ends where it arrived (a receiver
-                        // that was down drops its queue only at the crash or restart).
-                        m.t1 = m.arrive.min(t).max(m.t0);
-                    }
-                }
-                Event::Deliver { id, .. } => {
-                    counts.delivered += 1;
-                    if let Some(&at) = by_id.get(id) {
-                        messages[at].fate = Fate::Delivered;
-                        messages[at].t1 = t;
-                    }
-                }
-                Event::Boot { node, incarnation } => {
-                    if let Some(at) = open_down.remove(node) {
-                        downs[at].t1 = t;
-                        downs[at].open = false;
-                        downs[at].incarnation = Some(*incarnation);
-                    }
-                    if *incarnation > 1 {
-                        boots.push(Mark {
-                            node: *node,
-                            t,
-                            text: format!("boot: incarnation {incarnation} recovers from disk"),
-                        });
-                    }
-                }
-                Event::DiskSync { node, file, writes } => {
-                    counts.syncs += 1;
-                    syncs.push(Mark {
-                        node: *node,
-                        t,
-                        text: format!("fsync {file}: {writes} write(s) durable"),
-                    });
-                }
-                Event::DiskLoss {
-                    node,
-                    file,
-                    lost,
-                    kept,
-                    torn,
-                } => {
-                    if let Some(&at) = open_down.get(node) {
-                        downs[at].losses.push((file, *lost, *kept, *torn));
-                    }
-                }
-                Event::Invoke { .. } | Event::Return { .. } => {}
-                Event::Note { node, label, value } => notes.push(Mark {
-                    node: *node,
-                    t,
-                    text: format!("{label} = {value}"),
-                }),
-                Event::Panic { node, message } => panics.push(Mark {
-                    node: *node,
-                    t,
-                    text: message.clone(),
-                }),
-                Event::End { settled: s } => settled = Some(*s),
-            }
+            pass.event(i, ms(te.t_ns), &te.event);
         }
-        counts.in_flight = messages.iter().filter(|m| m.fate == Fate::InFlight).count() as u64;
-        for m in &mut messages {
-            if m.fate == Fate::InFlight {
-                m.t1 = m.t1.min(end_ms);
-            }
-        }
-
-        // Labels sorted by name so that colours and filters do not depend on which kind
-        // of message happened to be sent first.
-        let mut labels = raw_labels.clone();
-        labels.sort_unstable();
-        for m in &mut messages {
-            let name = raw_labels[m.label];
-            m.label = labels.iter().position(|l| *l == name).unwrap_or(0);
-        }
-
-        let phases = phase_starts
-            .iter()
-            .enumerate()
-            .map(|(i, &(name, t0))| {
-                let t1 = phase_starts.get(i + 1).map_or(end_ms, |p| p.1);
-                (name, t0, t1)
-            })
-            .collect();
-
-        // Network lane rows: partitions first, clogs below them.
-        let (prow, pn) = assign_rows(&partitions.iter().map(|p| (p.t0, p.t1)).collect::<Vec<_>>());
-        for (p, row) in partitions.iter_mut().zip(prow) {
-            p.row = row;
-        }
-        let (crow, cn) = assign_rows(&clogs.iter().map(|c| (c.t0, c.t1)).collect::<Vec<_>>());
-        for (c, row) in clogs.iter_mut().zip(crow) {
-            c.row = pn + row;
-        }
+        let labels = pass.settle_messages();
+        let phases = pass.phases();
+        let net_rows = pass.place_network_faults();
 
         // Operations: one lane per client process, rows so that bars never overlap.
         let ops_hist = &exec.history.ops;
-        let mut flagged: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        for check in &exec.checks {
-            if check.verdict != crate::check::Verdict::Pass {
-                for &op in &check.ops {
-                    let names = flagged.entry(op).or_default();
-                    if !names.contains(&check.check) {
-                        names.push(check.check.clone());
-                    }
-                }
-            }
+        for op in ops_hist {
+            *pass.counts.ops.entry(status_name(op.status)).or_insert(0) += 1;
         }
-        let span_of = |op: &Operation| {
-            let t0 = ms(op.call);
-            let t1 = op.ret.map_or(end_ms, ms).max(t0);
-            (t0, t1)
-        };
-        let mut by_client: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, op) in ops_hist.iter().enumerate() {
-            let client = usize::try_from(op.client).unwrap_or(usize::MAX);
-            by_client.entry(client).or_default().push(i);
-            *counts.ops.entry(status_name(op.status)).or_insert(0) += 1;
-        }
-        let mut op_row = vec![0usize; ops_hist.len()];
-        let mut rows_of: BTreeMap<usize, usize> = BTreeMap::new();
-        for (&client, list) in &mut by_client {
-            list.sort_by_key(|&i| (ops_hist[i].call, i));
-            let spans: Vec<(f64, f64)> = list.iter().map(|&i| span_of(&ops_hist[i])).collect();
-            let (rows, n) = assign_rows(&spans);
-            for (&i, row) in list.iter().zip(rows) {
-                op_row[i] = row;
-            }
-            rows_of.insert(client, n);
-        }
-
-        // Lanes: network, the plan's processes, then any client the plan does not name.
-        let mut lanes = Vec::new();
-        let mut node_lane = BTreeMap::new();
-        let net_rows = (pn + cn).max(1);
-        let mut y = 0.0;
-        let net_h = 2.0 * LANE_PAD + net_rows as f64 * (NET_ROW_H + ROW_GAP) - ROW_GAP;
-        lanes.push(Lane {
-            kind: LaneKind::Network,
-            name: "network".into(),
-            role: "faults",
-            y,
-            h: net_h,
-        });
-        y += net_h;
-        let extra: Vec<usize> = by_client
-            .keys()
-            .copied()
-            .filter(|&c| c >= plan.nodes.len())
-            .collect();
-        let processes = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (i, n.name.clone(), role_name(n.role)))
-            .chain(extra.into_iter().map(|c| {
-                let name = if c == usize::MAX {
-                    "client ?".to_string()
-                } else {
-                    format!("client {c}")
-                };
-                (c, name, "client")
-            }));
-        for (node, name, role) in processes {
-            let rows = rows_of.get(&node).copied().unwrap_or(0);
-            let h = if rows == 0 {
-                NODE_LANE_H
-            } else {
-                (2.0 * LANE_PAD + rows as f64 * (ROW_H + ROW_GAP) - ROW_GAP).max(NODE_LANE_H)
-            };
-            node_lane.insert(node, lanes.len());
-            lanes.push(Lane {
-                kind: LaneKind::Node(node),
-                name,
-                role,
-                y,
-                h,
-            });
-            y += h;
-        }
-
-        let ops = ops_hist
-            .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                let client = usize::try_from(op.client).unwrap_or(usize::MAX);
-                let (t0, t1) = span_of(op);
-                OpBar {
-                    index: i,
-                    lane: node_lane.get(&client).copied().unwrap_or(0),
-                    row: op_row[i],
-                    t0,
-                    t1,
-                    flagged_by: flagged.get(&i).cloned().unwrap_or_default(),
-                }
-            })
-            .collect();
+        let (op_row, rows_of) = op_rows(ops_hist, end_ms);
+        let (lanes, node_lane, height) = lay_out_lanes(plan, net_rows, &rows_of);
+        let ops = op_bars(exec, end_ms, &op_row, &node_lane);
 
         Model {
             end_ms,
-            settled,
+            settled: pass.settled,
             phases,
             lanes,
             node_lane,
-            height: y,
+            height,
             ops,
-            downs,
-            pauses,
-            partitions,
-            clogs,
-            messages,
+            downs: pass.downs,
+            pauses: pass.pauses,
+            partitions: pass.partitions,
+            clogs: pass.clogs,
+            messages: pass.messages,
             labels,
-            boots,
-            notes,
-            panics,
-            syncs,
-            counts,
+            boots: pass.boots,
+            notes: pass.notes,
+            panics: pass.panics,
+            syncs: pass.syncs,
+            counts: pass.counts,
         }
     }
 
@@ -756,6 +450,499 @@ impl Model {
     pub fn lane_of(&self, node: usize) -> Option<&Lane> {
         self.node_lane.get(&node).map(|&i| &self.lanes[i])
     }
+}
+
+/// The one pass over the trace, which pairs its instants up into spans and lines.
+///
+/// Besides what it has gathered so far, it keeps the spans still open (by process,
+/// partition number or link) and every message by id, so that the instant that ends one
+/// (a boot, a heal, a delivery) finds it. Whatever is still open when the trace ends
+/// lasts until the end of the run.
+struct TracePass<'a> {
+    /// The execution whose trace this is (message contents are read from it).
+    exec: &'a Execution,
+    /// End of the run (ms): where a span still open at the end stops.
+    end_ms: f64,
+    counts: Counts,
+    settled: Option<bool>,
+    /// Start of each phase, in order: a phase lasts until the next one starts.
+    phase_starts: Vec<(&'static str, f64)>,
+    downs: Vec<NodeSpan>,
+    /// Index into `downs` of each crashed process that has not booted again.
+    open_down: BTreeMap<usize, usize>,
+    pauses: Vec<NodeSpan>,
+    /// Index into `pauses` of each paused process.
+    open_pause: BTreeMap<usize, usize>,
+    partitions: Vec<PartitionSpan>,
+    /// Index into `partitions` of each partition not yet healed, by number.
+    open_partition: BTreeMap<u32, usize>,
+    clogs: Vec<ClogSpan>,
+    /// Index into `clogs` of each clogged link.
+    open_clog: BTreeMap<(usize, usize), usize>,
+    messages: Vec<Message>,
+    /// Index into `messages` of each message or copy, by id.
+    by_id: BTreeMap<u64, usize>,
+    /// Labels in order of first send: [`Message::label`] indexes this until
+    /// [`TracePass::settle_messages`] sorts them.
+    raw_labels: Vec<&'static str>,
+    boots: Vec<Mark>,
+    notes: Vec<Mark>,
+    panics: Vec<Mark>,
+    syncs: Vec<Mark>,
+}
+
+impl<'a> TracePass<'a> {
+    /// A pass that has seen nothing yet of the trace of `exec`.
+    fn new(exec: &'a Execution, end_ms: f64) -> Self {
+        TracePass {
+            exec,
+            end_ms,
+            counts: Counts {
+                events: exec.trace.events().len(),
+                ..Counts::default()
+            },
+            settled: None,
+            phase_starts: Vec::new(),
+            downs: Vec::new(),
+            open_down: BTreeMap::new(),
+            pauses: Vec::new(),
+            open_pause: BTreeMap::new(),
+            partitions: Vec::new(),
+            open_partition: BTreeMap::new(),
+            clogs: Vec::new(),
+            open_clog: BTreeMap::new(),
+            messages: Vec::new(),
+            by_id: BTreeMap::new(),
+            raw_labels: Vec::new(),
+            boots: Vec::new(),
+            notes: Vec::new(),
+            panics: Vec::new(),
+            syncs: Vec::new(),
+        }
+    }
+
+    /// Take in trace event `i`, which happened at `t` (ms).
+    fn event(&mut self, i: usize, t: f64, event: &Event) {
+        match event {
+            Event::Phase { phase } => {
+                let name = match phase {
+                    Phase::Chaos => "chaos",
+                    Phase::Heal => "heal",
+                };
+                self.phase_starts.push((name, t));
+            }
+            Event::Fault { fault } => self.fault(t, fault),
+            Event::Send {
+                id,
+                from,
+                to,
+                label,
+                arrive_ns,
+                held,
+            } => {
+                let label = self.label_index(label);
+                let msg = Message {
+                    id: *id,
+                    copy_of: None,
+                    from: *from,
+                    to: *to,
+                    label,
+                    t0: t,
+                    t1: ms(*arrive_ns),
+                    arrive: ms(*arrive_ns),
+                    held: *held,
+                    fate: Fate::InFlight,
+                    text: None,
+                };
+                self.sent(i, msg);
+            }
+            Event::Duplicate {
+                id,
+                copy,
+                arrive_ns,
+            } => self.duplicated(t, *id, *copy, ms(*arrive_ns)),
+            Event::Drop { id, reason } => self.dropped(t, *id, *reason),
+            Event::Deliver { id, .. } => self.delivered(t, *id),
+            Event::Boot { node, incarnation } => self.booted(t, *node, *incarnation),
+            Event::DiskSync { node, file, writes } => self.synced(t, *node, file, *writes),
+            Event::DiskLoss {
+                node,
+                file,
+                lost,
+                kept,
+                torn,
+            } => self.lost_writes(*node, (*file, *lost, *kept, *torn)),
+            Event::Invoke { .. } | Event::Return { .. } => {}
+            Event::Note { node, label, value } => self.notes.push(Mark {
+                node: *node,
+                t,
+                text: format!("{label} = {value}"),
+            }),
+            Event::Panic { node, message } => self.panics.push(Mark {
+                node: *node,
+                t,
+                text: message.clone(),
+            }),
+            Event::End { settled } => self.settled = Some(*settled),
+        }
+    }
+
+    /// A fault opens a span (on the network lane or a process lane); its end (heal,
+    /// resume, unclog) closes the span it opened.
+    fn fault(&mut self, t: f64, fault: &FaultAction) {
+        let kind = match fault {
+            FaultAction::Partition {
+                id, shape, blocked, ..
+            } => {
+                self.open_partition.insert(*id, self.partitions.len());
+                let span = PartitionSpan::starting(*id, *shape, blocked.clone(), t, self.end_ms);
+                self.partitions.push(span);
+                Some("partition")
+            }
+            FaultAction::Heal { id } => {
+                if let Some(at) = self.open_partition.remove(id) {
+                    self.partitions[at].t1 = t;
+                    self.partitions[at].open = false;
+                }
+                None
+            }
+            FaultAction::Crash { node } => {
+                self.open_down.insert(*node, self.downs.len());
+                self.downs.push(NodeSpan::starting(*node, t, self.end_ms));
+                Some("crash")
+            }
+            // The process is down until it has booted again (see `booted`).
+            FaultAction::Restart { .. } => None,
+            FaultAction::Pause { node } => {
+                self.open_pause.insert(*node, self.pauses.len());
+                self.pauses.push(NodeSpan::starting(*node, t, self.end_ms));
+                Some("pause")
+            }
+            FaultAction::Resume { node } => {
+                if let Some(at) = self.open_pause.remove(node) {
+                    self.pauses[at].t1 = t;
+                    self.pauses[at].open = false;
+                }
+                None
+            }
+            FaultAction::Clog { from, to, until_ms } => {
+                self.open_clog.insert((*from, *to), self.clogs.len());
+                let span = ClogSpan::starting((*from, *to), *until_ms, t, self.end_ms);
+                self.clogs.push(span);
+                Some("clog")
+            }
+            FaultAction::Unclog { from, to } => {
+                if let Some(at) = self.open_clog.remove(&(*from, *to)) {
+                    self.clogs[at].t1 = t;
+                    self.clogs[at].open = false;
+                }
+                None
+            }
+        };
+        // Count faults, not their ends (heal, restart, resume, unclog).
+        if let Some(kind) = kind {
+            *self.counts.faults.entry(kind).or_insert(0) += 1;
+        }
+    }
+
+    /// The index of `label` in `raw_labels`, adding it on its first use.
+    fn label_index(&mut self, label: &'static str) -> usize {
+        if !self.raw_labels.contains(&label) {
+            self.raw_labels.push(label);
+        }
+        self.raw_labels
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or(0)
+    }
+
+    /// A message handed to the network (trace event `i`): in flight until delivered or
+    /// dropped. Its content is in the trace only at the full trace level.
+    fn sent(&mut self, i: usize, mut msg: Message) {
+        self.counts.sent += 1;
+        if let Some(h) = msg.held {
+            *self.counts.held.entry(hold_reason(h)).or_insert(0) += 1;
+        }
+        msg.text = self
+            .exec
+            .trace
+            .event_json(i)
+            .get("msg")
+            .and_then(|m| m.as_str())
+            .map(str::to_string);
+        self.by_id.insert(msg.id, self.messages.len());
+        self.messages.push(msg);
+    }
+
+    /// The network made copy `copy` of message `id` at `t`, due at `arrive` (ms): a
+    /// message of its own, between the same processes, with the same label and content.
+    fn duplicated(&mut self, t: f64, id: u64, copy: u64, arrive: f64) {
+        self.counts.duplicates += 1;
+        if let Some(&orig) = self.by_id.get(&id) {
+            let dup = Message {
+                id: copy,
+                copy_of: Some(id),
+                t0: t,
+                t1: arrive,
+                arrive,
+                held: None,
+                fate: Fate::InFlight,
+                ..self.messages[orig].clone()
+            };
+            self.by_id.insert(copy, self.messages.len());
+            self.messages.push(dup);
+        }
+    }
+
+    /// Message (or copy) `id` was dropped at `t`.
+    fn dropped(&mut self, t: f64, id: u64, reason: DropReason) {
+        *self.counts.drops.entry(drop_reason(reason)).or_insert(0) += 1;
+        if let Some(&at) = self.by_id.get(&id) {
+            let m = &mut self.messages[at];
+            m.fate = Fate::Dropped(reason, t);
+            // A message dropped on arrival ends where it arrived (a receiver that was
+            // down drops its queue only at the crash or restart).
+            m.t1 = m.arrive.min(t).max(m.t0);
+        }
+    }
+
+    /// Message (or copy) `id` reached its receiver's handler at `t`.
+    fn delivered(&mut self, t: f64, id: u64) {
+        self.counts.delivered += 1;
+        if let Some(&at) = self.by_id.get(&id) {
+            self.messages[at].fate = Fate::Delivered;
+            self.messages[at].t1 = t;
+        }
+    }
+
+    /// A process started: this ends its down span if it had crashed, and a restart (any
+    /// boot after the first) gets a mark.
+    fn booted(&mut self, t: f64, node: usize, incarnation: u32) {
+        if let Some(at) = self.open_down.remove(&node) {
+            self.downs[at].t1 = t;
+            self.downs[at].open = false;
+            self.downs[at].incarnation = Some(incarnation);
+        }
+        if incarnation > 1 {
+            self.boots.push(Mark {
+                node,
+                t,
+                text: format!("boot: incarnation {incarnation} recovers from disk"),
+            });
+        }
+    }
+
+    /// An fsync of `file`: a tick on the process's lane.
+    fn synced(&mut self, t: f64, node: usize, file: &str, writes: u64) {
+        self.counts.syncs += 1;
+        self.syncs.push(Mark {
+            node,
+            t,
+            text: format!("fsync {file}: {writes} write(s) durable"),
+        });
+    }
+
+    /// What a crash did to a file's unsynced writes, (file, lost, kept, torn): told in
+    /// the tooltip of the down span that crash opened.
+    fn lost_writes(&mut self, node: usize, loss: (&'static str, u64, u64, bool)) {
+        if let Some(&at) = self.open_down.get(&node) {
+            self.downs[at].losses.push(loss);
+        }
+    }
+
+    /// Once the trace is over: count the messages still in flight and end their lines at
+    /// the end of the run, and renumber the labels in name order. Returns the labels.
+    fn settle_messages(&mut self) -> Vec<&'static str> {
+        self.counts.in_flight = self
+            .messages
+            .iter()
+            .filter(|m| m.fate == Fate::InFlight)
+            .count() as u64;
+        for m in &mut self.messages {
+            if m.fate == Fate::InFlight {
+                m.t1 = m.t1.min(self.end_ms);
+            }
+        }
+        // Labels sorted by name so that colours and filters do not depend on which kind
+        // of message happened to be sent first.
+        let mut labels = self.raw_labels.clone();
+        labels.sort_unstable();
+        for m in &mut self.messages {
+            let name = self.raw_labels[m.label];
+            m.label = labels.iter().position(|l| *l == name).unwrap_or(0);
+        }
+        labels
+    }
+
+    /// The phases as (name, start, end): each lasts until the next one starts, the last
+    /// one until the end of the run.
+    fn phases(&self) -> Vec<(&'static str, f64, f64)> {
+        let starts = &self.phase_starts;
+        starts
+            .iter()
+            .enumerate()
+            .map(|(i, &(name, t0))| {
+                let t1 = starts.get(i + 1).map_or(self.end_ms, |p| p.1);
+                (name, t0, t1)
+            })
+            .collect()
+    }
+
+    /// Give each partition and clog a row on the network lane: partitions first, clogs
+    /// below them. Returns how many rows the lane needs (at least one, even if empty).
+    fn place_network_faults(&mut self) -> usize {
+        let spans: Vec<_> = self.partitions.iter().map(|p| (p.t0, p.t1)).collect();
+        let (prow, pn) = assign_rows(&spans);
+        for (p, row) in self.partitions.iter_mut().zip(prow) {
+            p.row = row;
+        }
+        let spans: Vec<_> = self.clogs.iter().map(|c| (c.t0, c.t1)).collect();
+        let (crow, cn) = assign_rows(&spans);
+        for (c, row) in self.clogs.iter_mut().zip(crow) {
+            c.row = pn + row;
+        }
+        (pn + cn).max(1)
+    }
+}
+
+/// The process index of an operation's client (`usize::MAX` if it does not fit).
+fn op_client(op: &Operation) -> usize {
+    usize::try_from(op.client).unwrap_or(usize::MAX)
+}
+
+/// When an operation ran (ms): from its call to its return, or to the end of the run if
+/// it never returned.
+fn op_span(op: &Operation, end_ms: f64) -> (f64, f64) {
+    let t0 = ms(op.call);
+    let t1 = op.ret.map_or(end_ms, ms).max(t0);
+    (t0, t1)
+}
+
+/// Rows on the client lanes: each client's operations in call order, each on the first
+/// row free at its call. Returns the row of every operation (by history index) and how
+/// many rows each client with operations needs.
+fn op_rows(ops: &[Operation], end_ms: f64) -> (Vec<usize>, BTreeMap<usize, usize>) {
+    let mut by_client: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        by_client.entry(op_client(op)).or_default().push(i);
+    }
+    let mut op_row = vec![0usize; ops.len()];
+    let mut rows_of = BTreeMap::new();
+    for (client, mut list) in by_client {
+        list.sort_by_key(|&i| (ops[i].call, i));
+        let spans: Vec<(f64, f64)> = list.iter().map(|&i| op_span(&ops[i], end_ms)).collect();
+        let (rows, n) = assign_rows(&spans);
+        for (&i, row) in list.iter().zip(rows) {
+            op_row[i] = row;
+        }
+        rows_of.insert(client, n);
+    }
+    (op_row, rows_of)
+}
+
+/// The failing checks that name each operation (by history index), in check order.
+fn flagged_ops(exec: &Execution) -> BTreeMap<usize, Vec<String>> {
+    let mut flagged: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for check in &exec.checks {
+        if check.verdict != crate::check::Verdict::Pass {
+            for &op in &check.ops {
+                let names = flagged.entry(op).or_default();
+                if !names.contains(&check.check) {
+                    names.push(check.check.clone());
+                }
+            }
+        }
+    }
+    flagged
+}
+
+/// The bars of the history's operations, in history order, each on its client's lane
+/// and on the row `op_row` gives it.
+fn op_bars(
+    exec: &Execution,
+    end_ms: f64,
+    op_row: &[usize],
+    node_lane: &BTreeMap<usize, usize>,
+) -> Vec<OpBar> {
+    let flagged = flagged_ops(exec);
+    exec.history
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let (t0, t1) = op_span(op, end_ms);
+            OpBar {
+                index: i,
+                lane: node_lane.get(&op_client(op)).copied().unwrap_or(0),
+                row: op_row[i],
+                t0,
+                t1,
+                flagged_by: flagged.get(&i).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Lay the lanes out top to bottom: the network lane with `net_rows` rows, then one lane
+/// per process (see [`processes`]), each as tall as its operation rows (`rows_of`) need.
+/// Returns the lanes, the lane of each process and the total height (px).
+fn lay_out_lanes(
+    plan: &dyn AnyPlan,
+    net_rows: usize,
+    rows_of: &BTreeMap<usize, usize>,
+) -> (Vec<Lane>, BTreeMap<usize, usize>, f64) {
+    let mut lanes = Vec::new();
+    let mut node_lane = BTreeMap::new();
+    let mut y = 0.0;
+    let net_h = 2.0 * LANE_PAD + net_rows as f64 * (NET_ROW_H + ROW_GAP) - ROW_GAP;
+    lanes.push(Lane {
+        kind: LaneKind::Network,
+        name: "network".into(),
+        role: "faults",
+        y,
+        h: net_h,
+    });
+    y += net_h;
+    for (node, name, role) in processes(plan, rows_of.keys().copied()) {
+        let rows = rows_of.get(&node).copied().unwrap_or(0);
+        let h = if rows == 0 {
+            NODE_LANE_H
+        } else {
+            (2.0 * LANE_PAD + rows as f64 * (ROW_H + ROW_GAP) - ROW_GAP).max(NODE_LANE_H)
+        };
+        node_lane.insert(node, lanes.len());
+        lanes.push(Lane {
+            kind: LaneKind::Node(node),
+            name,
+            role,
+            y,
+            h,
+        });
+        y += h;
+    }
+    (lanes, node_lane, y)
+}
+
+/// The processes that get a lane, in order, as (index, name, role): the plan's, then
+/// any of `clients` (those with operations) that the plan does not name.
+fn processes(
+    plan: &dyn AnyPlan,
+    clients: impl Iterator<Item = usize>,
+) -> Vec<(usize, String, &'static str)> {
+    let nodes = &plan.head().nodes;
+    let named = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i, n.name.clone(), role_name(n.role)));
+    let extra = clients.filter(|&c| c >= nodes.len()).map(|c| {
+        let name = if c == usize::MAX {
+            "client ?".to_string()
+        } else {
+            format!("client {c}")
+        };
+        (c, name, "client")
+    });
+    named.chain(extra).collect()
 }
 
 #[cfg(test)]

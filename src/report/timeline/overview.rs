@@ -6,15 +6,16 @@
 //! which writes `<text>` elements (escaped) and needs no font files; see the module
 //! documentation of [`super`] for why that holds without a font feature.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::model::{ms, Model, NET_ROW_H, ROW_H};
+use super::model::{ms, Model, OpBar, NET_ROW_H, ROW_H};
 use super::shorten;
 use crate::check::Verdict;
 use crate::history::Status;
-use crate::plan::Plan;
+use crate::plan::AnyPlan;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
 
@@ -48,7 +49,7 @@ const STRIPE: RGBColor = RGBColor(248, 250, 252);
 type Fallible = Result<(), Box<dyn std::error::Error>>;
 
 /// Render the overview.
-pub fn render(scenario: &Scenario, plan: &Plan, exec: &Execution, model: &Model) -> String {
+pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: &Model) -> String {
     let height = HEAD + model.height.ceil() as u32 + X_AXIS + LEGEND + 8;
     let mut buf = String::new();
     let drawn = {
@@ -66,6 +67,7 @@ pub fn render(scenario: &Scenario, plan: &Plan, exec: &Execution, model: &Model)
     }
 }
 
+/// Colour of a verdict in the title.
 fn verdict_colour(v: Verdict) -> RGBColor {
     match v {
         Verdict::Pass => RGBColor(22, 163, 74),
@@ -76,6 +78,7 @@ fn verdict_colour(v: Verdict) -> RGBColor {
     }
 }
 
+/// A verdict as the title shows it.
 fn verdict_text(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
@@ -86,19 +89,53 @@ fn verdict_text(v: Verdict) -> &'static str {
     }
 }
 
+/// Draw the whole overview on `root`: title block, lanes, legend.
 fn draw(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
     scenario: &Scenario,
-    plan: &Plan,
+    plan: &dyn AnyPlan,
     exec: &Execution,
     m: &Model,
 ) -> Fallible {
     root.fill(&WHITE)?;
     let (head, rest) = root.split_vertically(HEAD);
-    let (chart_area, legend) = rest.split_vertically(m.height.ceil() as u32 + X_AXIS);
+    let (chart_area, legend_area) = rest.split_vertically(m.height.ceil() as u32 + X_AXIS);
+    title(&head, scenario, plan, exec)?;
 
-    // Title: scenario, seed, verdict; then the checks (or the panic) in one line.
-    let title = format!("{} · seed {}", scenario.name, plan.seed);
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin_right(24)
+        .x_label_area_size(X_AXIS)
+        .y_label_area_size(LABEL_W)
+        .build_cartesian_2d(0f64..m.end_ms, m.height..0f64)?;
+    backdrop(&mut chart, m)?;
+    lane_names(root, &chart, m)?;
+
+    // A bar never thinner than about a pixel, so short operations stay visible.
+    let px = m.end_ms / f64::from(WIDTH - LABEL_W - 24);
+    network_faults(&mut chart, m, px)?;
+    node_spans(&mut chart, m, px)?;
+    operations(&mut chart, exec, m, px)?;
+    panics(root, &mut chart, m)?;
+    legend(&legend_area)
+}
+
+/// The chart the lanes are drawn in: x in ms, y in px down from the top of the lanes.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// `(t0, t1)`, widened to at least `px` ms so that a short span stays visible.
+fn visible(t0: f64, t1: f64, px: f64) -> (f64, f64) {
+    (t0, t1.max(t0 + px))
+}
+
+/// The title block: scenario, seed and verdict; then the checks (or the panic) in one
+/// line.
+fn title(
+    head: &DrawingArea<SVGBackend<'_>, Shift>,
+    scenario: &Scenario,
+    plan: &dyn AnyPlan,
+    exec: &Execution,
+) -> Fallible {
+    let title = format!("{} · seed {}", scenario.name, plan.head().seed);
     let title_font = ("sans-serif", 20).into_font().style(FontStyle::Bold);
     let title_style = title_font.color(&INK);
     head.draw(&Text::new(title.clone(), (16, 10), title_style.clone()))?;
@@ -129,15 +166,13 @@ fn draw(
         (16, 36),
         ("sans-serif", 14).into_font().color(&MUTED),
     ))?;
+    Ok(())
+}
 
+/// What lies under the bars: lane stripes and phases, then the time grid and axis, then
+/// the lines between lanes.
+fn backdrop(chart: &mut Chart<'_, '_>, m: &Model) -> Fallible {
     let end = m.end_ms;
-    let mut chart = ChartBuilder::on(&chart_area)
-        .margin_right(24)
-        .x_label_area_size(X_AXIS)
-        .y_label_area_size(LABEL_W)
-        .build_cartesian_2d(0f64..end, m.height..0f64)?;
-
-    // Lane stripes and phases under the grid.
     chart.draw_series(m.lanes.iter().enumerate().map(|(i, l)| {
         let fill = if i % 2 == 1 { STRIPE } else { WHITE };
         Rectangle::new([(0.0, l.y), (end, l.y + l.h)], fill.filled())
@@ -162,14 +197,21 @@ fn draw(
         .axis_style(MUTED)
         .label_style(("sans-serif", 12).into_font().color(&MUTED))
         .draw()?;
-
-    // Lane separators and names (names in the label area, right-aligned).
     chart.draw_series(
         m.lanes
             .iter()
             .skip(1)
             .map(|l| PathElement::new(vec![(0.0, l.y), (end, l.y)], RGBColor(226, 232, 240))),
     )?;
+    Ok(())
+}
+
+/// The lane names, in the label area left of the chart, right-aligned.
+fn lane_names(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    chart: &Chart<'_, '_>,
+    m: &Model,
+) -> Fallible {
     let name_style = ("sans-serif", 14)
         .into_font()
         .style(FontStyle::Bold)
@@ -183,15 +225,15 @@ fn draw(
             name_style.clone(),
         ))?;
     }
+    Ok(())
+}
 
-    // A bar never thinner than about a pixel, so short operations stay visible.
-    let px = end / f64::from(WIDTH - LABEL_W - 24);
-    let span = |t0: f64, t1: f64| (t0, t1.max(t0 + px));
-
-    // Network lane: partitions and clogs; strips on the lanes they touch.
+/// The network lane: partitions and clogs on their rows, with strips on the lanes of the
+/// processes they touch.
+fn network_faults(chart: &mut Chart<'_, '_>, m: &Model, px: f64) -> Fallible {
     let net = &m.lanes[0];
     for p in &m.partitions {
-        let (t0, t1) = span(p.t0, p.t1);
+        let (t0, t1) = visible(p.t0, p.t1, px);
         let y = net.row_y(p.row, NET_ROW_H);
         chart.draw_series([
             Rectangle::new([(t0, y), (t1, y + NET_ROW_H)], PART.mix(0.3).filled()),
@@ -207,7 +249,7 @@ fn draw(
         }
     }
     for c in &m.clogs {
-        let (t0, t1) = span(c.t0, c.t1);
+        let (t0, t1) = visible(c.t0, c.t1, px);
         let y = net.row_y(c.row, NET_ROW_H);
         chart.draw_series([
             Rectangle::new([(t0, y), (t1, y + NET_ROW_H)], CLOG.mix(0.3).filled()),
@@ -222,12 +264,15 @@ fn draw(
             }
         }
     }
+    Ok(())
+}
 
-    // Down and paused processes.
+/// Down and paused processes: a band across the process's lane.
+fn node_spans(chart: &mut Chart<'_, '_>, m: &Model, px: f64) -> Fallible {
     for (spans, colour) in [(&m.downs, DOWN), (&m.pauses, PAUSE)] {
         for s in spans {
             if let Some(l) = m.lane_of(s.node) {
-                let (t0, t1) = span(s.t0, s.t1);
+                let (t0, t1) = visible(s.t0, s.t1, px);
                 let corners = [(t0, l.y + 7.0), (t1, l.y + l.h - 7.0)];
                 chart.draw_series([
                     Rectangle::new(corners, colour.mix(0.45).filled()),
@@ -236,22 +281,25 @@ fn draw(
             }
         }
     }
+    Ok(())
+}
 
-    // Operations by status. Those a failing check names get a violet column over their
-    // lane first (under every bar), then a heavy violet outline, drawn last: visible even
-    // when the bar is a pixel wide.
+/// Operations by status. Those a failing check names get a violet column over their
+/// lane first (under every bar), then a heavy violet outline, drawn last: visible even
+/// when the bar is a pixel wide.
+fn operations(chart: &mut Chart<'_, '_>, exec: &Execution, m: &Model, px: f64) -> Fallible {
     let flagged = || m.ops.iter().filter(|b| !b.flagged_by.is_empty());
     chart.draw_series(flagged().map(|bar| {
         let lane = &m.lanes[bar.lane];
-        let (c0, c1) = span(bar.t0, bar.t1.max(bar.t0 + 3.0 * px));
+        let (c0, c1) = visible(bar.t0, bar.t1.max(bar.t0 + 3.0 * px), px);
         Rectangle::new(
             [(c0, lane.y + 1.0), (c1, lane.y + lane.h - 1.0)],
             FLAG.mix(0.18).filled(),
         )
     }))?;
-    let corners = |bar: &super::model::OpBar| {
+    let corners = |bar: &OpBar| {
         let y = m.lanes[bar.lane].row_y(bar.row, ROW_H);
-        let (t0, t1) = span(bar.t0, bar.t1);
+        let (t0, t1) = visible(bar.t0, bar.t1, px);
         [(t0, y), (t1, y + ROW_H)]
     };
     for bar in &m.ops {
@@ -269,8 +317,15 @@ fn draw(
         ])?;
     }
     chart.draw_series(flagged().map(|bar| Rectangle::new(corners(bar), FLAG.stroke_width(3))))?;
+    Ok(())
+}
 
-    // Panics: a line across every lane and a cross on the process.
+/// Panics: a line across every lane, and a cross and a label on the process's lane.
+fn panics(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    chart: &mut Chart<'_, '_>,
+    m: &Model,
+) -> Fallible {
     for p in &m.panics {
         chart.draw_series([PathElement::new(
             vec![(p.t, 0.0), (p.t, m.height)],
@@ -290,8 +345,11 @@ fn draw(
             ))?;
         }
     }
+    Ok(())
+}
 
-    // Legend.
+/// The legend row: a swatch and a name for each kind of bar and band.
+fn legend(legend: &DrawingArea<SVGBackend<'_>, Shift>) -> Fallible {
     let items: [(&str, RGBColor, RGBColor); 8] = [
         ("ok", OK, OK_EDGE),
         ("fail", FAIL, FAIL_EDGE),
@@ -319,6 +377,7 @@ fn draw(
 
 /// Blend a translucent colour over white, for legend swatches.
 trait OverWhite {
+    /// The opaque colour this one looks like over white.
     fn rgb_colour(&self) -> RGBColor;
 }
 

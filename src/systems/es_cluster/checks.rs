@@ -10,16 +10,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ledger::{Decider, Event, Ledger, LogEntry, Payload, ReqId};
-use super::raft::Role;
-use super::{EsCluster, EsObs, Proc, ProjectionView};
+use super::projection::ProjectionView;
+use super::{Check, EsCluster, EsObs, Proc, Workload};
+use crate::catalog::Named;
 use crate::check::linearizability::{Budget, ModelKind};
 use crate::check::{CheckOutcome, Verdict};
 use crate::history::{Func, History, Status, Value};
-use crate::plan::rng::SubStream;
 use crate::plan::Plan;
-use crate::scenario::WorkloadKind;
+use crate::rng::SubStream;
 use crate::sim::{Observed, SimOutput, View};
-use crate::systems::Checked;
+use crate::systems::components::raft::Role;
 
 /// A replica at the end of the run.
 #[derive(Debug, Clone)]
@@ -57,66 +57,15 @@ pub fn unsettled(sys: &EsCluster, view: &View<'_, EsCluster>) -> Vec<String> {
             Some(Proc::Client(c)) if !c.idle() => {
                 why.push(format!("client {node} waits for an answer"))
             }
-            Some(Proc::Router(r)) if !r.inflight.is_empty() => {
+            Some(Proc::Router(r)) if !r.idle() => {
                 why.push(format!("the router waits for {} answers", r.inflight.len()))
             }
             _ => {}
         }
     }
-    let mut commits = Vec::new();
-    for (s, nodes) in sys.shards.iter().enumerate() {
-        let replicas: Vec<&super::Replica> = nodes
-            .iter()
-            .filter_map(|&n| match &view.procs[n] {
-                Some(Proc::Replica(r)) => Some(r.as_ref()),
-                _ => None,
-            })
-            .collect();
-        if replicas.len() < nodes.len() {
-            why.push(format!("shard {s}: a replica is not running"));
-            commits.push(0);
-            continue;
-        }
-        let top = replicas.iter().map(|r| r.term).max().unwrap_or(0);
-        let leaders: Vec<&&super::Replica> = replicas
-            .iter()
-            .filter(|r| r.role == Role::Leader && r.term == top)
-            .collect();
-        let [leader] = leaders.as_slice() else {
-            why.push(format!("shard {s}: no leader in term {top}"));
-            commits.push(0);
-            continue;
-        };
-        let last = leader.last_index();
-        commits.push(leader.commit);
-        if leader.commit < last {
-            why.push(format!(
-                "shard {s}: leader committed {} of {last}",
-                leader.commit
-            ));
-        }
-        for r in &replicas {
-            if r.last_index() != last || r.state.applied != leader.commit {
-                why.push(format!(
-                    "shard {s}: a replica holds {} entries and applied {}, the leader {last}/{}",
-                    r.last_index(),
-                    r.state.applied,
-                    leader.commit
-                ));
-            }
-        }
-        if let Some(lead) = &leader.lead {
-            if !lead.parked.is_empty() {
-                why.push(format!(
-                    "shard {s}: {} commands wait on locks",
-                    lead.parked.len()
-                ));
-            }
-        }
-        if leader.state.transfers_pending() {
-            why.push(format!("shard {s}: cross-shard transfers unfinished"));
-        }
-    }
+    let commits: Vec<u64> = (0..sys.shards.len())
+        .map(|s| shard_unsettled(sys, view, s, &mut why))
+        .collect();
     match &view.procs[sys.projection] {
         Some(Proc::Projection(p)) => {
             for (s, feed) in p.feeds.iter().enumerate() {
@@ -132,6 +81,66 @@ pub fn unsettled(sys: &EsCluster, view: &View<'_, EsCluster>) -> Vec<String> {
         _ => why.push("the projection is not running".into()),
     }
     why
+}
+
+/// Why shard `s` has not settled (pushed to `why`); returns its leader's commit index
+/// (0 without a single leader).
+fn shard_unsettled(
+    sys: &EsCluster,
+    view: &View<'_, EsCluster>,
+    s: usize,
+    why: &mut Vec<String>,
+) -> u64 {
+    let nodes = &sys.shards[s];
+    let replicas: Vec<&super::Replica> = nodes
+        .iter()
+        .filter_map(|&n| match &view.procs[n] {
+            Some(Proc::Replica(r)) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if replicas.len() < nodes.len() {
+        why.push(format!("shard {s}: a replica is not running"));
+        return 0;
+    }
+    let top = replicas.iter().map(|r| r.term).max().unwrap_or(0);
+    let leaders: Vec<&&super::Replica> = replicas
+        .iter()
+        .filter(|r| r.role == Role::Leader && r.term == top)
+        .collect();
+    let [leader] = leaders.as_slice() else {
+        why.push(format!("shard {s}: no leader in term {top}"));
+        return 0;
+    };
+    let last = leader.last_index();
+    if leader.commit < last {
+        why.push(format!(
+            "shard {s}: leader committed {} of {last}",
+            leader.commit
+        ));
+    }
+    for r in &replicas {
+        if r.last_index() != last || r.state.applied != leader.commit {
+            why.push(format!(
+                "shard {s}: a replica holds {} entries and applied {}, the leader {last}/{}",
+                r.last_index(),
+                r.state.applied,
+                leader.commit
+            ));
+        }
+    }
+    if let Some(lead) = &leader.lead {
+        if !lead.service.parked.is_empty() {
+            why.push(format!(
+                "shard {s}: {} commands wait on locks",
+                lead.service.parked.len()
+            ));
+        }
+    }
+    if leader.state.transfers_pending() {
+        why.push(format!("shard {s}: cross-shard transfers unfinished"));
+    }
+    leader.commit
 }
 
 /// Take the final observations.
@@ -174,41 +183,29 @@ pub fn finish(sys: &EsCluster, view: &View<'_, EsCluster>) -> EsFinal {
 
 type Out = SimOutput<EsFinal, EsObs>;
 
-impl Checked for EsCluster {
-    fn check(plan: &Plan, out: &Out, check: &str, budget: &Budget) -> CheckOutcome {
-        let finals = out
-            .finals
-            .as_ref()
-            .expect("checks run only on runs that finished");
-        let shards = finals.shards.len();
-        match check {
-            "linearizability" => {
-                let model = match plan.params.workload_kind {
-                    WorkloadKind::Bank => ModelKind::Bank,
-                    WorkloadKind::Kv => ModelKind::Kv,
-                };
-                crate::check::linearizability_outcome(check, &out.history, model, budget)
-            }
-            "log_agreement" => log_agreement(check, plan, &out.observations),
-            "durability" => durability(
-                check,
-                plan,
-                &out.history,
-                &committed(&out.observations, shards),
-            ),
-            "snapshot_replay" => {
-                snapshot_replay(check, plan, finals, &committed(&out.observations, shards))
-            }
-            "conservation" => conservation(check, plan, out, finals),
-            "projection" => projection(
-                check,
-                finals,
-                &out.observations,
-                &committed(&out.observations, shards),
-            ),
-            "convergence" => convergence(check, plan, out, finals),
-            other => unreachable!("scenario validation admits only known checks, got {other}"),
+/// Run one check.
+pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> CheckOutcome {
+    let finals = out
+        .finals
+        .as_ref()
+        .expect("checks run only on runs that finished");
+    let shards = finals.shards.len();
+    let name = check.name();
+    let log = || committed(&out.observations, shards);
+    match check {
+        Check::Linearizability => {
+            let model = match plan.workload_kind {
+                Workload::Bank => ModelKind::Bank,
+                Workload::Kv => ModelKind::Kv,
+            };
+            crate::check::linearizability_outcome(name, &out.history, model, budget)
         }
+        Check::LogAgreement => log_agreement(name, plan, &out.observations),
+        Check::Durability => durability(name, plan, &out.history, &log()),
+        Check::SnapshotReplay => snapshot_replay(name, plan, finals, &log()),
+        Check::Conservation => conservation(name, plan, out, finals),
+        Check::Projection => projection(name, finals, &out.observations, &log()),
+        Check::Convergence => convergence(name, plan, out, finals),
     }
 }
 
@@ -247,11 +244,25 @@ fn committed(obs: &[Observed<EsObs>], shards: usize) -> Committed {
     c
 }
 
-fn log_agreement(check: &str, plan: &Plan, obs: &[Observed<EsObs>]) -> CheckOutcome {
+fn log_agreement(check: &str, plan: &Plan<EsCluster>, obs: &[Observed<EsObs>]) -> CheckOutcome {
+    let name = |n: usize| plan.head.nodes[n].name.clone();
+    match agreement(obs, &name) {
+        Ok(entries) => CheckOutcome::pass(
+            check,
+            format!(
+                "{entries} committed entries, every replica applied the same ones to the same effect"
+            ),
+        ),
+        Err(message) => CheckOutcome::fail(check, Verdict::Violation, message, vec![]),
+    }
+}
+
+/// Compare every replica's report of each committed index (and each installed snapshot)
+/// with the first report of it. Returns how many indices were reported, or what differs.
+fn agreement(obs: &[Observed<EsObs>], name: &dyn Fn(usize) -> String) -> Result<usize, String> {
     // (shard, index) → first report: (node, term, hash, chain).
     let mut first: BTreeMap<(usize, u64), (usize, u64, u64, u64)> = BTreeMap::new();
     let mut installed = Vec::new();
-    let name = |n: usize| plan.nodes[n].name.clone();
     for o in obs {
         match &o.obs {
             EsObs::Applied {
@@ -266,28 +277,18 @@ fn log_agreement(check: &str, plan: &Plan, obs: &[Observed<EsObs>]) -> CheckOutc
                     .entry((*shard, *index))
                     .or_insert((o.node, *term, *hash, *chain));
                 if *hash != hash0 {
-                    return CheckOutcome::fail(
-                        check,
-                        Verdict::Violation,
-                        format!(
-                            "two different entries committed at index {index} of shard {shard}: {} applied one of term {term0}, {} one of term {term}",
-                            name(node0),
-                            name(o.node)
-                        ),
-                        vec![],
-                    );
+                    return Err(format!(
+                        "two different entries committed at index {index} of shard {shard}: {} applied one of term {term0}, {} one of term {term}",
+                        name(node0),
+                        name(o.node)
+                    ));
                 }
                 if *chain != chain0 {
-                    return CheckOutcome::fail(
-                        check,
-                        Verdict::Violation,
-                        format!(
-                            "replicas diverged: {} and {} applied the same entry {index} of shard {shard} but reached different states",
-                            name(node0),
-                            name(o.node)
-                        ),
-                        vec![],
-                    );
+                    return Err(format!(
+                        "replicas diverged: {} and {} applied the same entry {index} of shard {shard} but reached different states",
+                        name(node0),
+                        name(o.node)
+                    ));
                 }
             }
             EsObs::SnapshotInstalled {
@@ -301,26 +302,15 @@ fn log_agreement(check: &str, plan: &Plan, obs: &[Observed<EsObs>]) -> CheckOutc
     for (node, shard, index, chain) in installed {
         if let Some(&(node0, _, _, chain0)) = first.get(&(shard, index)) {
             if chain != chain0 {
-                return CheckOutcome::fail(
-                    check,
-                    Verdict::Violation,
-                    format!(
-                        "{} installed a snapshot at index {index} of shard {shard} whose state differs from what {} applied",
-                        name(node),
-                        name(node0)
-                    ),
-                    vec![],
-                );
+                return Err(format!(
+                    "{} installed a snapshot at index {index} of shard {shard} whose state differs from what {} applied",
+                    name(node),
+                    name(node0)
+                ));
             }
         }
     }
-    CheckOutcome::pass(
-        check,
-        format!(
-            "{} committed entries, every replica applied the same ones to the same effect",
-            first.len()
-        ),
-    )
+    Ok(first.len())
 }
 
 /// The request of each history operation: per client, the n-th request (a transfer is
@@ -343,7 +333,12 @@ fn requests(history: &History) -> Vec<ReqId> {
         .collect()
 }
 
-fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed) -> CheckOutcome {
+/// What the committed log says about requests: the requests it holds, the transfer each
+/// cross-shard request started, and each transfer's first decision.
+#[allow(clippy::type_complexity)]
+fn logged_requests(
+    committed: &Committed,
+) -> (BTreeSet<ReqId>, BTreeMap<ReqId, u64>, BTreeMap<u64, bool>) {
     let mut reqs: BTreeSet<ReqId> = BTreeSet::new();
     let mut txn_of: BTreeMap<ReqId, u64> = BTreeMap::new();
     let mut decided: BTreeMap<u64, bool> = BTreeMap::new();
@@ -371,6 +366,16 @@ fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed
             }
         }
     }
+    (reqs, txn_of, decided)
+}
+
+fn durability(
+    check: &str,
+    plan: &Plan<EsCluster>,
+    history: &History,
+    committed: &Committed,
+) -> CheckOutcome {
+    let (reqs, txn_of, decided) = logged_requests(committed);
     let ids = requests(history);
     let mut lost = Vec::new();
     let mut acknowledged = 0;
@@ -404,7 +409,7 @@ fn durability(check: &str, plan: &Plan, history: &History, committed: &Committed
                 op.f,
                 op.key.as_deref().unwrap_or(""),
                 op.input,
-                plan.nodes[op.client as usize].name,
+                plan.head.nodes[op.client as usize].name,
                 op.ret.unwrap_or(0) as f64 / 1e6
             ),
             lost,
@@ -433,7 +438,7 @@ fn replay_into(ledger: &mut Ledger, entries: &[&LogEntry], shard: usize, shards:
 
 fn snapshot_replay(
     check: &str,
-    plan: &Plan,
+    plan: &Plan<EsCluster>,
     finals: &EsFinal,
     committed: &Committed,
 ) -> CheckOutcome {
@@ -485,7 +490,7 @@ fn snapshot_replay(
                     Verdict::Violation,
                     format!(
                         "{}'s state at index {upto} (snapshot + tail) differs from a full replay of the committed log: {}",
-                        plan.nodes[r.node].name,
+                        plan.head.nodes[r.node].name,
                         describe_difference(&r.state, &replay)
                     ),
                     vec![],
@@ -536,8 +541,8 @@ fn describe_difference(a: &Ledger, b: &Ledger) -> String {
     "event metadata (ids, timestamps) differ".into()
 }
 
-fn conservation(check: &str, plan: &Plan, out: &Out, finals: &EsFinal) -> CheckOutcome {
-    if plan.params.workload_kind != WorkloadKind::Bank {
+fn conservation(check: &str, plan: &Plan<EsCluster>, out: &Out, finals: &EsFinal) -> CheckOutcome {
+    if plan.workload_kind != Workload::Bank {
         return CheckOutcome::pass(check, "not a bank workload: nothing to conserve");
     }
     if !out.settled {
@@ -599,7 +604,29 @@ fn projection(
     obs: &[Observed<EsObs>],
     committed: &Committed,
 ) -> CheckOutcome {
-    // Each projection incarnation must fold every shard's entries in order, once each.
+    let fail = |message| CheckOutcome::fail(check, Verdict::Violation, message, vec![]);
+    let folded = match projection_order(obs) {
+        Ok(folded) => folded,
+        Err(message) => return fail(message),
+    };
+    let Some(feeds) = &finals.projection else {
+        return CheckOutcome::pass(
+            check,
+            format!("{folded} events folded in order (the projection was down at the end)"),
+        );
+    };
+    if let Err(message) = projection_views(feeds, committed) {
+        return fail(message);
+    }
+    CheckOutcome::pass(
+        check,
+        format!("{folded} events folded once each, in order; views equal the committed fold"),
+    )
+}
+
+/// Each projection incarnation must fold every shard's entries in order, once each.
+/// Returns how many entries were folded.
+fn projection_order(obs: &[Observed<EsObs>]) -> Result<usize, String> {
     let mut last: BTreeMap<(u32, usize), u64> = BTreeMap::new();
     let mut folded = 0;
     for o in obs {
@@ -624,54 +651,33 @@ fn projection(
                     } else {
                         format!("skipped from entry {prev} to {index} of shard {shard}")
                     };
-                    return CheckOutcome::fail(
-                        check,
-                        Verdict::Violation,
-                        format!("the projection {what}"),
-                        vec![],
-                    );
+                    return Err(format!("the projection {what}"));
                 }
                 last.insert((incarnation, shard), index);
             }
             _ => {}
         }
     }
-    let Some(feeds) = &finals.projection else {
-        return CheckOutcome::pass(
-            check,
-            format!("{folded} events folded in order (the projection was down at the end)"),
-        );
-    };
+    Ok(folded)
+}
+
+/// The projection's final view of each shard must equal the fold of the committed
+/// entries it has reached.
+fn projection_views(feeds: &[(u64, ProjectionView)], committed: &Committed) -> Result<(), String> {
     for (s, (next, view)) in feeds.iter().enumerate() {
         let upto = next.saturating_sub(1);
-        let entries = match committed.prefix(s, upto) {
-            Ok(entries) => entries,
-            Err(missing) => {
-                return CheckOutcome::fail(
-                    check,
-                    Verdict::Violation,
-                    format!("the projection of shard {s} is at {upto}, past the committed log (entry {missing} was never committed)"),
-                    vec![],
-                )
-            }
-        };
+        let entries = committed.prefix(s, upto).map_err(|missing| {
+            format!("the projection of shard {s} is at {upto}, past the committed log (entry {missing} was never committed)")
+        })?;
         let mut expected = ProjectionView::default();
         for e in entries {
             expected.apply(e);
         }
         if expected.visible() != view.visible() {
-            return CheckOutcome::fail(
-                check,
-                Verdict::Violation,
-                format!("the projection of shard {s} differs from the fold of the first {upto} committed entries"),
-                vec![],
-            );
+            return Err(format!("the projection of shard {s} differs from the fold of the first {upto} committed entries"));
         }
     }
-    CheckOutcome::pass(
-        check,
-        format!("{folded} events folded once each, in order; views equal the committed fold"),
-    )
+    Ok(())
 }
 
 /// Projection lag: time from an entry's first application (its commit) to its fold.
@@ -695,7 +701,7 @@ fn lag_ms(obs: &[Observed<EsObs>]) -> Vec<f64> {
     lags
 }
 
-fn convergence(check: &str, plan: &Plan, out: &Out, finals: &EsFinal) -> CheckOutcome {
+fn convergence(check: &str, plan: &Plan<EsCluster>, out: &Out, finals: &EsFinal) -> CheckOutcome {
     let lags = lag_ms(&out.observations);
     let lag = if lags.is_empty() {
         "no events folded".to_string()
@@ -713,7 +719,7 @@ fn convergence(check: &str, plan: &Plan, out: &Out, finals: &EsFinal) -> CheckOu
             Verdict::Liveness,
             format!(
                 "not converged {} ms after the faults healed: {} ({lag})",
-                plan.params.phases.heal_ms,
+                plan.head.params.phases.heal_ms,
                 finals.unsettled.join("; ")
             ),
             vec![],
@@ -728,8 +734,8 @@ fn convergence(check: &str, plan: &Plan, out: &Out, finals: &EsFinal) -> CheckOu
                     Verdict::Violation,
                     format!(
                         "shard {s}: {} and {} applied the same log but hold different states: {}",
-                        plan.nodes[first.node].name,
-                        plan.nodes[other.node].name,
+                        plan.head.nodes[first.node].name,
+                        plan.head.nodes[other.node].name,
                         describe_difference(&first.state, &other.state)
                     ),
                     vec![],

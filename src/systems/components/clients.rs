@@ -8,15 +8,34 @@
 //! operation after the chaos phase ends.
 //!
 //! [`ClientCore`] is the system-independent part: schedule, request ids, timers and
-//! history bookkeeping. Each system wraps it in its own client process, which decides
-//! where requests go and what the replies mean.
+//! history bookkeeping. It is generic over the operation type, which says how it is
+//! recorded in the history ([`Request`]). Each system wraps it in its own client process,
+//! which decides where requests go and what the replies mean.
+
+use std::fmt::Debug;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Func, Value};
-use crate::plan::{ClientOp, OpSpec};
+use crate::plan::ClientOp;
 use crate::scenario::WorkloadParams;
 use crate::sim::{Ctx, Phase, System};
+
+/// An operation a client issues.
+pub trait Request: Clone + Debug + Send + 'static {
+    /// Record its invocation in the history; returns the history entries it made (one
+    /// per object it touches, e.g. two for a transfer between accounts).
+    fn invoke<S: System>(&self, ctx: &mut Ctx<'_, S>) -> Vec<usize>;
+}
+
+/// A client's request: unique per client and operation, kept across every re-send, so
+/// servers can recognise a retry or a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReqId {
+    /// Client process.
+    pub client: usize,
+    /// Its request number.
+    pub seq: u64,
+}
 
 /// Timers of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -31,11 +50,11 @@ pub enum ClientTimer {
 
 /// The operation a client is waiting for.
 #[derive(Debug, Clone)]
-pub struct InFlight {
+pub struct InFlight<O> {
     /// Request id, unique per client and operation (kept across re-sends).
     pub seq: u64,
     /// What it asks.
-    pub op: OpSpec,
+    pub op: O,
     /// History entries it recorded (two for a transfer: one per account).
     pub history: Vec<usize>,
     /// How many times it was sent.
@@ -44,29 +63,29 @@ pub struct InFlight {
 
 /// A request the system should send now.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
+pub struct Outgoing<O> {
     /// Request id.
     pub seq: u64,
     /// What to ask.
-    pub op: OpSpec,
+    pub op: O,
     /// 1 for the first send, 2+ for re-sends.
     pub attempt: u32,
 }
 
 /// The system-independent state of one client.
 #[derive(Debug, Clone)]
-pub struct ClientCore {
-    ops: Vec<ClientOp>,
+pub struct ClientCore<O> {
+    ops: Vec<ClientOp<O>>,
     next: usize,
-    current: Option<InFlight>,
+    current: Option<InFlight<O>>,
     seq: u64,
     request_timeout_ms: u64,
     op_timeout_ms: u64,
 }
 
-impl ClientCore {
+impl<O: Request> ClientCore<O> {
     /// A client that will run `ops` (its own planned operations, in time order).
-    pub fn new(ops: Vec<ClientOp>, workload: &WorkloadParams) -> Self {
+    pub fn new(ops: Vec<ClientOp<O>>, workload: &WorkloadParams) -> Self {
         ClientCore {
             ops,
             next: 0,
@@ -83,7 +102,7 @@ impl ClientCore {
     }
 
     /// The operation in flight.
-    pub fn current(&self) -> Option<&InFlight> {
+    pub fn current(&self) -> Option<&InFlight<O>> {
         self.current.as_ref()
     }
 
@@ -109,7 +128,7 @@ impl ClientCore {
         ctx: &mut Ctx<'_, S>,
         which: ClientTimer,
         timer: fn(ClientTimer) -> S::Timer,
-    ) -> Option<Outgoing> {
+    ) -> Option<Outgoing<O>> {
         match which {
             ClientTimer::Next => {
                 if self.current.is_some() || ctx.phase() != Phase::Chaos {
@@ -118,7 +137,7 @@ impl ClientCore {
                 let planned = self.ops.get(self.next)?.clone();
                 self.next += 1;
                 self.seq += 1;
-                let history = invoke(ctx, &planned.op);
+                let history = planned.op.invoke(ctx);
                 self.current = Some(InFlight {
                     seq: self.seq,
                     op: planned.op.clone(),
@@ -166,7 +185,7 @@ impl ClientCore {
         ctx: &mut Ctx<'_, S>,
         seq: u64,
         timer: fn(ClientTimer) -> S::Timer,
-    ) -> Option<InFlight> {
+    ) -> Option<InFlight<O>> {
         if self.current.as_ref()?.seq != seq {
             return None;
         }
@@ -176,40 +195,4 @@ impl ClientCore {
         self.schedule_next(ctx, timer);
         done
     }
-}
-
-/// Record the invocation of `op` in the history. A transfer touches two accounts and is
-/// recorded as a withdrawal from one and a deposit to the other, so the per-account
-/// histories stay checkable (each projection of a linearizable history is linearizable).
-pub fn invoke<S: System>(ctx: &mut Ctx<'_, S>, op: &OpSpec) -> Vec<usize> {
-    let one = |ctx: &mut Ctx<'_, S>, f: Func, key: &str, input: Value| {
-        vec![ctx.invoke(f, Some(key.to_string()), input)]
-    };
-    match op {
-        OpSpec::Get { key } => one(ctx, Func::Get, key, Value::Nil),
-        OpSpec::Put { key, value } => one(ctx, Func::Put, key, Value::Str(value.clone())),
-        OpSpec::Append { key, value } => one(ctx, Func::Append, key, Value::Str(value.clone())),
-        OpSpec::Read { account } => one(ctx, Func::Read, account, Value::Nil),
-        OpSpec::Open { account } => one(ctx, Func::Open, account, Value::Nil),
-        OpSpec::Deposit { account, amount } => {
-            one(ctx, Func::Deposit, account, Value::Int(*amount))
-        }
-        OpSpec::Withdraw { account, amount } => {
-            one(ctx, Func::Withdraw, account, Value::Int(*amount))
-        }
-        OpSpec::Transfer { from, to, amount } => {
-            let mut ops = one(ctx, Func::Withdraw, from, Value::Int(*amount));
-            ops.extend(one(ctx, Func::Deposit, to, Value::Int(*amount)));
-            ops
-        }
-    }
-}
-
-/// The planned operations of client number `client`.
-pub fn ops_of(workload: &[ClientOp], client: usize) -> Vec<ClientOp> {
-    workload
-        .iter()
-        .filter(|op| op.client == client)
-        .cloned()
-        .collect()
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::plan::rng::{streams, SubStream};
+use crate::rng::{streams, SubStream};
 
 /// A knob as written in a scenario file.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,6 +110,28 @@ impl<T: KnobValue> Knob<T> {
             Knob::Range(_, hi) => hi,
         }
     }
+}
+
+/// A `<stem>_min` knob whose least value exceeds the `<stem>_max` knob's largest value
+/// (e.g. `network.latency_ms`): the problem, located at the `_max` key.
+pub fn crossed_bounds(
+    stem: &str,
+    lo: &Option<Knob<u64>>,
+    hi: &Option<Knob<u64>>,
+) -> Option<(String, String)> {
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return None;
+    };
+    if lo.min() <= hi.max() {
+        return None;
+    }
+    let (lo_key, hi_key) = (format!("{stem}_min"), format!("{stem}_max"));
+    let message = format!(
+        "contradictory settings: `{hi_key}` ({}) is below `{lo_key}` ({})",
+        hi.max(),
+        lo.min()
+    );
+    Some((hi_key, message))
 }
 
 /// Static description of one knob, for validation, sampling and documentation.
@@ -244,6 +266,20 @@ pub struct KnobDoc {
     pub doc: &'static str,
 }
 
+/// A scenario section made of knobs, as [`knob_section!`] declares it.
+pub trait KnobSection:
+    Default + serde::de::DeserializeOwned + Serialize + fmt::Debug + Send + Sync + 'static
+{
+    /// The resolved settings of one seed.
+    type Params;
+    /// Check every knob that is set: (dotted path, message) per problem.
+    fn check(&self, problems: &mut Vec<(String, String)>);
+    /// The concrete settings of `seed`.
+    fn resolve(&self, swarm: bool, seed: u64) -> Self::Params;
+    /// The catalogue of the section's knobs.
+    fn docs() -> Vec<KnobDoc>;
+}
+
 /// Declares a scenario section made of knobs: the serde struct of the file (every knob
 /// optional), the resolved parameter struct (every knob concrete), the knob specs, and
 /// validation and resolution. One declaration keeps a knob's default, swarm range,
@@ -273,7 +309,7 @@ macro_rules! knob_section {
             $(
                 $(#[doc = $doc])+
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<$crate::scenario::knob::Knob<$ty>>,
+                pub $field: Option<$crate::knob::Knob<$ty>>,
             )*
             $($(
                 $(#[doc = $pdoc])+
@@ -298,8 +334,8 @@ macro_rules! knob_section {
         impl $section {
             $(
                 #[allow(missing_docs)]
-                pub const fn $field() -> $crate::scenario::knob::KnobSpec<$ty> {
-                    $crate::scenario::knob::KnobSpec {
+                pub const fn $field() -> $crate::knob::KnobSpec<$ty> {
+                    $crate::knob::KnobSpec {
                         path: concat!($path, ".", stringify!($field)),
                         default: $default,
                         swarm: ($slo, $shi),
@@ -328,12 +364,12 @@ macro_rules! knob_section {
             }
 
             /// The catalogue of this section's knobs.
-            pub fn docs() -> Vec<$crate::scenario::knob::KnobDoc> {
+            pub fn docs() -> Vec<$crate::knob::KnobDoc> {
                 vec![
                     $(
                         {
                             let spec = Self::$field();
-                            $crate::scenario::knob::KnobDoc {
+                            $crate::knob::KnobDoc {
                                 path: spec.path,
                                 default: spec.default.to_string(),
                                 swarm: format!("[{}, {}]", spec.swarm.0, spec.swarm.1),
@@ -343,7 +379,7 @@ macro_rules! knob_section {
                         },
                     )*
                     $($(
-                        $crate::scenario::knob::KnobDoc {
+                        $crate::knob::KnobDoc {
                             path: concat!($path, ".", stringify!($pfield)),
                             default: format!("{:?}", $pdefault).to_lowercase(),
                             swarm: "-".to_string(),
@@ -352,6 +388,19 @@ macro_rules! knob_section {
                         },
                     )*)?
                 ]
+            }
+        }
+
+        impl $crate::knob::KnobSection for $section {
+            type Params = $params;
+            fn check(&self, problems: &mut Vec<(String, String)>) {
+                $section::check(self, problems)
+            }
+            fn resolve(&self, swarm: bool, seed: u64) -> $params {
+                $section::resolve(self, swarm, seed)
+            }
+            fn docs() -> Vec<$crate::knob::KnobDoc> {
+                $section::docs()
             }
         }
     };

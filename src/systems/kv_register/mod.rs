@@ -31,18 +31,23 @@
 //! write is in the final log, and no write is in it twice), `convergence` (after heal,
 //! every replica holds the primary's log and the state that log folds to).
 
+mod checks;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::clients::{self, ClientCore, ClientTimer, Outgoing};
-use super::{BugInfo, CheckInfo, CheckKind, Checked};
-use crate::check::linearizability::{Budget, ModelKind};
-use crate::check::{CheckOutcome, Verdict};
+use super::components::clients::{ClientCore, ClientTimer, Outgoing};
+use super::components::workload::kv::{self, KvOp};
+use super::Model;
+use crate::catalog::catalogue;
+use crate::check::linearizability::Budget;
+use crate::check::CheckOutcome;
 use crate::disk::Slot;
-use crate::history::{Func, Status, Value};
-use crate::plan::{NodeSpec, OpSpec, Plan, Role};
-use crate::scenario::knob::knob_section;
+use crate::history::{Status, Value};
+use crate::knob::knob_section;
+use crate::plan::workload::ops_of;
+use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
 use crate::scenario::{Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
 
@@ -56,40 +61,37 @@ knob_section! {
     }
 }
 
-/// Planted bugs of this system.
-pub const BUGS: &[BugInfo] = &[
-    BugInfo {
-        name: "no-fsync",
-        about: "replicas acknowledge writes without fsync; a crash loses acknowledged writes",
-    },
-    BugInfo {
-        name: "follower-reads",
-        about: "clients read from any replica; backups answer with stale values",
-    },
-    BugInfo {
-        name: "no-dedup",
-        about: "the primary appends retried or duplicated requests again; appends apply twice",
-    },
-];
+catalogue! {
+    /// Planted bugs of this system.
+    pub enum Bug {
+        /// replicas acknowledge writes without fsync; a crash loses acknowledged writes
+        NoFsync = "no-fsync",
+        /// clients read from any replica; backups answer with stale values
+        FollowerReads = "follower-reads",
+        /// the primary appends retried or duplicated requests again; appends apply twice
+        NoDedup = "no-dedup",
+    }
+}
 
-/// Checks of this system.
-pub const CHECKS: &[CheckInfo] = &[
-    CheckInfo {
-        name: "linearizability",
-        kind: CheckKind::Safety,
-        about: "the client history is linearizable (key-value model, per key)",
-    },
-    CheckInfo {
-        name: "durability",
-        kind: CheckKind::Safety,
-        about: "every acknowledged write is in the final log, and no write is in it twice",
-    },
-    CheckInfo {
-        name: "convergence",
-        kind: CheckKind::Liveness,
-        about: "after heal every replica holds the primary's log and the state it folds to",
-    },
-];
+catalogue! {
+    /// Checks of this system.
+    pub enum Check: checks {
+        /// the client history is linearizable (key-value model, per key)
+        Linearizability = "linearizability" (Safety),
+        /// every acknowledged write is in the final log, and no write is in it twice
+        Durability = "durability" (Safety),
+        /// after heal every replica holds the primary's log and the state it folds to
+        Convergence = "convergence" (Liveness),
+    }
+}
+
+catalogue! {
+    /// Workloads of this system.
+    pub enum Workload {
+        /// get, put and append over a few keys
+        Kv = "kv",
+    }
+}
 
 /// The log file.
 const LOG: &str = "log";
@@ -136,7 +138,7 @@ pub enum Msg {
         /// Request id.
         seq: u64,
         /// What.
-        op: OpSpec,
+        op: KvOp,
     },
     /// Replica → client: the value read, or `None` for a write.
     Response {
@@ -192,7 +194,7 @@ pub struct KvRegister {
     replicas: Vec<usize>,
     params: KvRegisterParams,
     workload: WorkloadParams,
-    client_ops: BTreeMap<usize, Vec<crate::plan::ClientOp>>,
+    client_ops: BTreeMap<usize, Vec<ClientOp<KvOp>>>,
     no_fsync: bool,
     follower_reads: bool,
     no_dedup: bool,
@@ -291,7 +293,7 @@ pub struct Backup {
 /// A client.
 #[derive(Debug)]
 pub struct Client {
-    core: ClientCore,
+    core: ClientCore<KvOp>,
 }
 
 /// A process of this system.
@@ -305,6 +307,43 @@ pub enum Proc {
     Client(Client),
 }
 
+impl Spec for KvRegister {
+    const NAME: &'static str = "kv_register";
+    type Section = KvRegisterSection;
+    type Params = KvRegisterParams;
+    type Op = KvOp;
+    type Bug = Bug;
+    type Check = Check;
+    type Workload = Workload;
+
+    fn resolve(section: &KvRegisterSection, swarm: bool, seed: u64) -> KvRegisterParams {
+        section.resolve(swarm, seed)
+    }
+
+    fn topology(params: &Params, _own: &KvRegisterParams) -> Vec<NodeSpec> {
+        topology(params)
+    }
+
+    fn operation(workload: Workload, draw: &mut Draw<'_>) -> KvOp {
+        match workload {
+            Workload::Kv => kv::draw(draw),
+        }
+    }
+}
+
+impl Model for KvRegister {
+    const ABOUT: &'static str = "replicated key-value store with a fixed primary: group commit, fsync before ack, majority replication, request dedup, recovery from disk";
+
+    fn check(
+        plan: &Plan<Self>,
+        out: &SimOutput<KvFinal, ()>,
+        check: Check,
+        budget: &Budget,
+    ) -> CheckOutcome {
+        checks::run(plan, out, check, budget)
+    }
+}
+
 impl System for KvRegister {
     type Msg = Msg;
     type Timer = Timer;
@@ -313,24 +352,20 @@ impl System for KvRegister {
     type Final = KvFinal;
     type Observation = ();
 
-    fn new(plan: &Plan) -> Self {
-        let params = match &plan.params.system {
-            super::SystemParams::KvRegister(p) => p.clone(),
-            other => panic!("kv_register planned with {other:?}"),
-        };
-        let clients = plan.nodes_with(Role::Client);
+    fn new(plan: &Plan<Self>) -> Self {
+        let clients = plan.head.nodes_with(Role::Client);
         KvRegister {
-            replicas: plan.nodes_with(Role::Server),
-            params,
-            workload: plan.params.workload.clone(),
+            replicas: plan.head.nodes_with(Role::Server),
+            params: plan.params.clone(),
+            workload: plan.head.params.workload.clone(),
             client_ops: clients
                 .iter()
                 .enumerate()
-                .map(|(c, &node)| (node, clients::ops_of(&plan.workload, c)))
+                .map(|(c, &node)| (node, ops_of(&plan.workload, c)))
                 .collect(),
-            no_fsync: plan.has_bug("no-fsync"),
-            follower_reads: plan.has_bug("follower-reads"),
-            no_dedup: plan.has_bug("no-dedup"),
+            no_fsync: plan.has_bug(Bug::NoFsync),
+            follower_reads: plan.has_bug(Bug::FollowerReads),
+            no_dedup: plan.has_bug(Bug::NoDedup),
         }
     }
 
@@ -516,10 +551,10 @@ impl KvRegister {
         ctx: &mut Ctx<'_, Self>,
         client: usize,
         seq: u64,
-        op: OpSpec,
+        op: KvOp,
     ) {
         let (key, value, append) = match op {
-            OpSpec::Get { key } => {
+            KvOp::Get { key } => {
                 if p.state.commit >= p.recovered {
                     let value = p.state.read(&key);
                     ctx.send(
@@ -535,9 +570,8 @@ impl KvRegister {
                 }
                 return;
             }
-            OpSpec::Put { key, value } => (key, value, false),
-            OpSpec::Append { key, value } => (key, value, true),
-            other => panic!("kv_register got a bank operation {other:?}"),
+            KvOp::Put { key, value } => (key, value, false),
+            KvOp::Append { key, value } => (key, value, true),
         };
         if let Some(&(last_seq, index)) = p.sessions.get(&client) {
             if seq < last_seq {
@@ -625,7 +659,7 @@ impl KvRegister {
             }
             Msg::Request {
                 seq,
-                op: OpSpec::Get { key },
+                op: KvOp::Get { key },
             } if self.follower_reads => {
                 let value = b.state.read(&key);
                 ctx.send(
@@ -643,7 +677,7 @@ impl KvRegister {
         }
     }
 
-    fn send_request(&self, ctx: &mut Ctx<'_, Self>, out: Outgoing) {
+    fn send_request(&self, ctx: &mut Ctx<'_, Self>, out: Outgoing<KvOp>) {
         let target = if self.follower_reads && out.op.is_read() {
             self.replicas[ctx.rng().index(self.replicas.len())]
         } else {
@@ -711,162 +745,4 @@ pub struct KvFinal {
     pub replicas: Vec<(usize, Option<Replica>)>,
     /// Why the system had not settled, if it had not.
     pub unsettled: Vec<String>,
-}
-
-impl Checked for KvRegister {
-    fn check(
-        plan: &Plan,
-        out: &SimOutput<KvFinal, ()>,
-        check: &str,
-        budget: &Budget,
-    ) -> CheckOutcome {
-        let finals = out
-            .finals
-            .as_ref()
-            .expect("checks run only on runs that finished");
-        match check {
-            "linearizability" => {
-                crate::check::linearizability_outcome(check, &out.history, ModelKind::Kv, budget)
-            }
-            "durability" => durability(check, plan, out, finals),
-            "convergence" => convergence(check, plan, out, finals),
-            other => unreachable!("scenario validation admits only known checks, got {other}"),
-        }
-    }
-}
-
-fn durability(
-    check: &str,
-    plan: &Plan,
-    out: &SimOutput<KvFinal, ()>,
-    finals: &KvFinal,
-) -> CheckOutcome {
-    let name = |client: u64| plan.nodes[client as usize].name.as_str();
-    let Some((_, Some(primary))) = finals.replicas.first() else {
-        return CheckOutcome::fail(
-            check,
-            Verdict::Liveness,
-            "the primary was not running at the end; durability cannot be judged",
-            vec![],
-        );
-    };
-    let mut count: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for e in &primary.log {
-        *count.entry((e.key.as_str(), e.value.as_str())).or_insert(0) += 1;
-    }
-    let mut lost = Vec::new();
-    let mut twice = Vec::new();
-    for (i, op) in out.history.ops.iter().enumerate() {
-        if !matches!(op.f, Func::Put | Func::Append) {
-            continue;
-        }
-        let (Some(key), Value::Str(value)) = (&op.key, &op.input) else {
-            continue;
-        };
-        let n = count
-            .get(&(key.as_str(), value.as_str()))
-            .copied()
-            .unwrap_or(0);
-        if op.status == Status::Ok && n == 0 {
-            lost.push(i);
-        }
-        if n > 1 {
-            twice.push(i);
-        }
-    }
-    if !lost.is_empty() {
-        let op = &out.history.ops[lost[0]];
-        return CheckOutcome::fail(
-            check,
-            Verdict::Violation,
-            format!(
-                "{} acknowledged write(s) missing from the primary's final log, e.g. {:?} {:?} = {:?} by client {} (acknowledged at {} ms)",
-                lost.len(),
-                op.f,
-                op.key.as_deref().unwrap_or(""),
-                op.input,
-                name(op.client),
-                op.ret.unwrap_or(0) / 1_000_000
-            ),
-            lost,
-        );
-    }
-    if !twice.is_empty() {
-        let op = &out.history.ops[twice[0]];
-        return CheckOutcome::fail(
-            check,
-            Verdict::Violation,
-            format!(
-                "{} write(s) appear more than once in the primary's log, e.g. {:?} {:?} = {:?} by client {}",
-                twice.len(),
-                op.f,
-                op.key.as_deref().unwrap_or(""),
-                op.input,
-                name(op.client)
-            ),
-            twice,
-        );
-    }
-    CheckOutcome::pass(
-        check,
-        format!(
-            "all {} acknowledged writes are in the final log exactly once",
-            out.history
-                .ops
-                .iter()
-                .filter(|o| o.status == Status::Ok && matches!(o.f, Func::Put | Func::Append))
-                .count()
-        ),
-    )
-}
-
-fn convergence(
-    check: &str,
-    plan: &Plan,
-    out: &SimOutput<KvFinal, ()>,
-    finals: &KvFinal,
-) -> CheckOutcome {
-    for (node, state) in &finals.replicas {
-        if let Some(state) = state {
-            let mut folded = BTreeMap::new();
-            for e in &state.log[..state.applied as usize] {
-                apply_entry(&mut folded, e);
-            }
-            if folded != state.kv {
-                return CheckOutcome::fail(
-                    check,
-                    Verdict::Violation,
-                    format!(
-                        "replica {} state differs from the fold of its first {} log entries",
-                        plan.nodes[*node].name, state.applied
-                    ),
-                    vec![],
-                );
-            }
-        }
-    }
-    if !out.settled {
-        return CheckOutcome::fail(
-            check,
-            Verdict::Liveness,
-            format!(
-                "not converged {} ms after the faults healed: {}",
-                plan.params.phases.heal_ms,
-                finals.unsettled.join("; ")
-            ),
-            vec![],
-        );
-    }
-    CheckOutcome::pass(
-        check,
-        format!(
-            "all {} replicas converged to the same {}-entry log and state",
-            finals.replicas.len(),
-            finals
-                .replicas
-                .first()
-                .and_then(|(_, s)| s.as_ref())
-                .map_or(0, |s| s.log.len())
-        ),
-    )
 }

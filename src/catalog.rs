@@ -1,0 +1,221 @@
+//! Catalogue enums: a system's planted bugs, checks and workloads as typed values.
+//!
+//! Inside the code a planted bug is an enum variant (`Bug::NoFsync`), so a misspelt bug
+//! cannot switch itself off silently: it does not compile. Outside, in scenario files,
+//! `faultline list` and reports, the same values are names (`"no-fsync"`). One
+//! declaration with [`catalogue!`] keeps the variant, its name and its description
+//! together and generates the rest: the [`Named`] implementation (every value, name,
+//! description, lookup by name) and serde as the name.
+//!
+//! ```ignore
+//! catalogue! {
+//!     /// Planted bugs of the system.
+//!     pub enum Bug {
+//!         /// Acknowledge writes without fsync: a crash loses acknowledged writes.
+//!         NoFsync = "no-fsync",
+//!     }
+//! }
+//! catalogue! {
+//!     /// Checks of the system.
+//!     pub enum Check: checks {
+//!         /// The client history is linearizable.
+//!         Linearizability = "linearizability" (Safety),
+//!     }
+//! }
+//! ```
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+
+/// A closed set of named values (bugs, checks, workloads of one system).
+pub trait Named: Copy + Eq + Ord + Debug + Send + Sync + 'static {
+    /// Every value, in catalogue order.
+    const ALL: &'static [Self];
+    /// The name used in scenario files and reports.
+    fn name(self) -> &'static str;
+    /// One sentence for people.
+    fn about(self) -> &'static str;
+    /// The value called `name`.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
+}
+
+/// Whether a check judges safety or liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Nothing bad happens.
+    Safety,
+    /// Something good eventually happens (after the faults heal).
+    Liveness,
+}
+
+/// A catalogue of checks: each check also says what kind of property it judges.
+pub trait CheckName: Named {
+    /// Safety or liveness.
+    fn kind(self) -> CheckKind;
+}
+
+/// One catalogue line, as `faultline list` and scenario validation see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Name.
+    pub name: &'static str,
+    /// Safety or liveness, for checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<CheckKind>,
+    /// What it is.
+    pub about: &'static str,
+}
+
+impl Entry {
+    /// The catalogue lines of a [`Named`] type.
+    pub fn all<T: Named>() -> Vec<Entry> {
+        T::ALL
+            .iter()
+            .map(|v| Entry {
+                name: v.name(),
+                kind: None,
+                about: v.about(),
+            })
+            .collect()
+    }
+
+    /// The catalogue lines of a set of checks, with their kinds.
+    pub fn checks<T: CheckName>() -> Vec<Entry> {
+        T::ALL
+            .iter()
+            .map(|v| Entry {
+                name: v.name(),
+                kind: Some(v.kind()),
+                about: v.about(),
+            })
+            .collect()
+    }
+}
+
+/// Declares a catalogue enum; see the [module documentation](self).
+macro_rules! catalogue {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $name {
+            $( $(#[doc = $doc])+ $variant, )*
+        }
+
+        impl $crate::catalog::Named for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),*];
+            fn name(self) -> &'static str {
+                match self { $(Self::$variant => $text,)* }
+            }
+            fn about(self) -> &'static str {
+                match self { $(Self::$variant => concat!($($doc),+).trim_ascii(),)* }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($crate::catalog::Named::name(*self))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <Self as $crate::catalog::Named>::from_name(&name).ok_or_else(|| {
+                    let names: Vec<&str> = <Self as $crate::catalog::Named>::ALL
+                        .iter()
+                        .map(|v| $crate::catalog::Named::name(*v))
+                        .collect();
+                    serde::de::Error::custom(format!(
+                        "unknown name `{name}`: expected one of {}",
+                        names.join(", ")
+                    ))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($crate::catalog::Named::name(*self))
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident: checks {
+            $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal ($kind:ident), )*
+        }
+    ) => {
+        $crate::catalog::catalogue! {
+            $(#[$meta])*
+            $vis enum $name {
+                $( $(#[doc = $doc])+ $variant = $text, )*
+            }
+        }
+
+        impl $crate::catalog::CheckName for $name {
+            fn kind(self) -> $crate::catalog::CheckKind {
+                match self { $(Self::$variant => $crate::catalog::CheckKind::$kind,)* }
+            }
+        }
+    };
+}
+
+pub(crate) use catalogue;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    catalogue! {
+        /// Test bugs.
+        enum Bug {
+            /// First bug,
+            /// on two lines.
+            One = "bug-one",
+            /// Second bug.
+            Two = "bug-two",
+        }
+    }
+
+    catalogue! {
+        /// Test checks.
+        enum Check: checks {
+            /// Always.
+            Safe = "safe" (Safety),
+            /// Eventually.
+            Live = "live" (Liveness),
+        }
+    }
+
+    catalogue! {
+        /// Nothing.
+        enum Nothing {}
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(Bug::ALL, &[Bug::One, Bug::Two]);
+        assert_eq!(Bug::from_name("bug-two"), Some(Bug::Two));
+        assert_eq!(Bug::from_name("bug-three"), None);
+        assert_eq!(Bug::One.about(), "First bug, on two lines.");
+        assert_eq!(serde_json::to_string(&Bug::One).unwrap(), "\"bug-one\"");
+        assert_eq!(
+            serde_json::from_str::<Bug>("\"bug-two\"").unwrap(),
+            Bug::Two
+        );
+        let err = serde_json::from_str::<Bug>("\"bug\"").unwrap_err();
+        assert!(err.to_string().contains("bug-one, bug-two"), "{err}");
+        assert_eq!(Check::Live.kind(), CheckKind::Liveness);
+        assert_eq!(Entry::checks::<Check>()[0].kind, Some(CheckKind::Safety));
+        assert!(Nothing::ALL.is_empty());
+    }
+}

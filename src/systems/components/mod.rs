@@ -1,0 +1,13 @@
+//! What systems compose: pieces shared by several systems, never copied between them.
+//!
+//! * [`clients`] — the client process core: schedule, retries, give-ups, history;
+//! * [`workload`] — shared workloads (key-value, bank): operations, how they are drawn,
+//!   how they are recorded;
+//! * [`raft`] — a replicated log (Raft), generic over the state machine it replicates;
+//! * [`router`] — the clients' connection to a replicated service: finds leaders,
+//!   forwards, follows redirects, retries.
+
+pub mod clients;
+pub mod raft;
+pub mod router;
+pub mod workload;

@@ -1,0 +1,169 @@
+//! Terms, votes and leadership.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{config, Host, Leadership, Msg, Raft, Record, Role, StateMachine, Timer, C, META};
+
+impl<H: Host> Raft<H> {
+    /// Make term and vote durable (before anything that depends on them leaves).
+    fn persist_meta(&self, ctx: C<'_, '_, H>) {
+        let fsync = !config(ctx).bugs.no_fsync;
+        let mut disk = ctx.disk();
+        disk.replace(
+            META,
+            vec![H::raft_record(Record::Meta {
+                term: self.term,
+                voted_for: self.voted_for,
+            })],
+        );
+        if fsync {
+            disk.sync(META);
+        }
+    }
+
+    pub(super) fn reset_election_timer(&self, ctx: C<'_, '_, H>) {
+        let c = config(ctx);
+        let (lo, hi) = (c.election_timeout_ms_min, c.election_timeout_ms_max);
+        let after = ctx.rng().range_u64(lo * 1_000_000, hi * 1_000_000);
+        ctx.set_timer_ns(H::raft_timer(Timer::Election), after);
+    }
+
+    /// Adopt a newer term (or a leader of this term) and follow.
+    pub(super) fn follow(&mut self, ctx: C<'_, '_, H>, term: u64, leader: Option<usize>) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.persist_meta(ctx);
+        }
+        if self.role == Role::Leader {
+            ctx.note("stepped_down", self.term as i64);
+            ctx.cancel_timer(H::raft_timer(Timer::Heartbeat));
+            H::on_step_down(ctx);
+        }
+        self.role = Role::Follower;
+        self.lead = None;
+        if leader.is_some() {
+            self.leader = leader;
+        } else if term > self.term {
+            self.leader = None;
+        }
+        self.reset_election_timer(ctx);
+    }
+
+    /// The election timer fired: stand for election.
+    pub fn on_election_timeout(&mut self, ctx: C<'_, '_, H>) {
+        if self.is_leader() {
+            return;
+        }
+        self.term += 1;
+        self.voted_for = Some(ctx.node());
+        self.leader = None;
+        self.persist_meta(ctx);
+        self.role = Role::Candidate(BTreeSet::from([ctx.node()]));
+        ctx.note("candidate", self.term as i64);
+        self.reset_election_timer(ctx);
+        if self.majority() == 1 {
+            self.become_leader(ctx);
+            return;
+        }
+        for &peer in &self.peers {
+            let msg = Msg::RequestVote {
+                term: self.term,
+                last_index: self.last_index(),
+                last_term: self.last_term(),
+            };
+            self.send(ctx, peer, msg);
+        }
+    }
+
+    /// A candidate asks for our vote.
+    pub fn on_request_vote(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    ) {
+        if term > self.term {
+            self.follow(ctx, term, None);
+        }
+        let up_to_date = last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index());
+        let granted = term == self.term
+            && self.voted_for.is_none_or(|v| v == from)
+            && up_to_date
+            && !self.is_leader();
+        if granted {
+            self.voted_for = Some(from);
+            // Durable before the answer leaves: a crash must not let us vote again.
+            self.persist_meta(ctx);
+            self.reset_election_timer(ctx);
+        }
+        let reply = Msg::Vote {
+            term: self.term,
+            granted,
+        };
+        self.send(ctx, from, reply);
+    }
+
+    /// A vote came back.
+    pub fn on_vote(&mut self, ctx: C<'_, '_, H>, from: usize, term: u64, granted: bool) {
+        if term > self.term {
+            self.follow(ctx, term, None);
+            return;
+        }
+        let majority = self.majority();
+        if let Role::Candidate(votes) = &mut self.role {
+            if term == self.term && granted {
+                votes.insert(from);
+                if votes.len() >= majority {
+                    self.become_leader(ctx);
+                }
+            }
+        }
+    }
+
+    fn become_leader(&mut self, ctx: C<'_, '_, H>) {
+        self.role = Role::Leader;
+        self.leader = Some(ctx.node());
+        ctx.note("leader", self.term as i64);
+        ctx.probe("leader_elected");
+        if self.term > 1 {
+            ctx.probe("leader_change");
+        }
+        if self.last_index() > self.commit {
+            ctx.probe("new_leader_with_uncommitted_entries");
+        }
+        tracing::debug!(
+            group = self.group,
+            term = self.term,
+            last = self.last_index(),
+            commit = self.commit,
+            "became leader"
+        );
+        ctx.cancel_timer(H::raft_timer(Timer::Election));
+        // The tail state: the applied state plus every later entry in the log.
+        let mut tail = self.state.clone();
+        for index in tail.applied() + 1..=self.last_index() {
+            let entry = self.entry(index).expect("log covers the tail").clone();
+            H::apply(ctx, self.group, &mut tail, &entry);
+        }
+        let next = self.last_index() + 1;
+        self.lead = Some(Leadership {
+            next: self.peers.iter().map(|&p| (p, next)).collect(),
+            matched: self
+                .peers
+                .iter()
+                .map(|&p| (p, 0))
+                .collect::<BTreeMap<_, _>>(),
+            tail,
+            service: H::Lead::default(),
+        });
+        // A no-op of our own term: it commits the entries of earlier terms (Figure 8).
+        self.append(ctx, H::Sm::noop());
+        self.flush(ctx);
+        ctx.set_timer(H::raft_timer(Timer::Heartbeat), config(ctx).heartbeat_ms);
+        H::on_lead(ctx, self);
+    }
+}

@@ -1,0 +1,265 @@
+//! Appending, replicating, committing and applying entries.
+
+use super::{
+    config, entry_record, Applied, Entry, Host, LogEntry, Msg, Raft, StateMachine, Timer, C, LOG,
+};
+
+impl<H: Host> Raft<H> {
+    /// Leader: append an entry to the own log (durable at the next flush); returns its
+    /// index.
+    pub fn append(&mut self, ctx: C<'_, '_, H>, payload: <H::Sm as StateMachine>::Payload) -> u64 {
+        let entry = LogEntry {
+            index: self.last_index() + 1,
+            term: self.term,
+            payload,
+        };
+        ctx.disk().append(LOG, entry_record::<H>(entry.clone()));
+        if let Some(lead) = &mut self.lead {
+            H::apply(ctx, self.group, &mut lead.tail, &entry);
+        }
+        self.log.push(entry);
+        if !self.flush_pending {
+            self.flush_pending = true;
+            ctx.set_timer(H::raft_timer(Timer::Flush), config(ctx).flush_interval_ms);
+        }
+        self.last_index()
+    }
+
+    /// Leader: group commit — fsync the log, then ship it.
+    pub fn flush(&mut self, ctx: C<'_, '_, H>) {
+        self.flush_pending = false;
+        if !self.is_leader() {
+            return;
+        }
+        if !config(ctx).bugs.no_fsync {
+            ctx.disk().sync(LOG);
+        }
+        self.synced = self.last_index();
+        for peer in self.peers.clone() {
+            self.replicate(ctx, peer);
+        }
+        self.advance_commit(ctx);
+    }
+
+    /// Leader: heartbeat — re-send to every peer.
+    pub fn on_heartbeat(&mut self, ctx: C<'_, '_, H>) {
+        if !self.is_leader() {
+            return;
+        }
+        for peer in self.peers.clone() {
+            self.replicate(ctx, peer);
+        }
+        ctx.set_timer(H::raft_timer(Timer::Heartbeat), config(ctx).heartbeat_ms);
+    }
+
+    pub(super) fn replicate(&mut self, ctx: C<'_, '_, H>, peer: usize) {
+        let Some(lead) = &self.lead else { return };
+        let next = lead.next[&peer].max(1);
+        if next <= self.snapshot.last_index {
+            let msg = Msg::InstallSnapshot {
+                term: self.term,
+                snapshot: Box::new(self.snapshot.clone()),
+            };
+            return self.send(ctx, peer, msg);
+        }
+        let prev_index = next - 1;
+        let prev_term = self
+            .term_at(prev_index)
+            .expect("the leader knows every entry after its snapshot");
+        let batch = config(ctx).batch_max as usize;
+        let entries: Vec<Entry<H::Sm>> = (next..=self.last_index())
+            .take(batch)
+            .map(|i| self.entry(i).expect("in log").clone())
+            .collect();
+        let msg = Msg::Append {
+            term: self.term,
+            prev_index,
+            prev_term,
+            entries,
+            commit: self.commit,
+        };
+        self.send(ctx, peer, msg);
+    }
+
+    /// Follower: entries (or a heartbeat) from a leader. (The arguments are the fields of
+    /// Raft's AppendEntries RPC.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_append(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry<H::Sm>>,
+        commit: u64,
+    ) {
+        if term < self.term {
+            return self.reject_append(ctx, from, 0);
+        }
+        assert!(
+            !(self.is_leader() && term == self.term),
+            "two leaders in term {term}: {} and {from} (election safety violated)",
+            ctx.node()
+        );
+        self.follow(ctx, term, Some(from));
+        if let Some(hint) = self.mismatch(ctx, prev_index, prev_term) {
+            return self.reject_append(ctx, from, hint);
+        }
+        let count = entries.len() as u64;
+        if self.merge(ctx, entries) && !config(ctx).bugs.no_fsync {
+            // Durable before acknowledged.
+            ctx.disk().sync(LOG);
+        }
+        self.synced = self.last_index();
+        let matched = prev_index + count;
+        let new_commit = commit.min(matched);
+        if new_commit > self.commit {
+            self.commit = new_commit;
+            self.apply_committed(ctx);
+        }
+        let reply = Msg::AppendReply {
+            term: self.term,
+            success: true,
+            match_index: matched,
+            hint: 0,
+        };
+        self.send(ctx, from, reply);
+    }
+
+    /// Log matching at `prev_index`: `None` when it holds, else where the leader should
+    /// resume (skipping back over a whole conflicting term at once).
+    fn mismatch(&self, ctx: C<'_, '_, H>, prev_index: u64, prev_term: u64) -> Option<u64> {
+        if prev_index > self.last_index() {
+            ctx.probe("follower_log_gap");
+            return Some(self.last_index() + 1);
+        }
+        if prev_index >= self.snapshot.last_index && self.term_at(prev_index) != Some(prev_term) {
+            let bad = self.term_at(prev_index);
+            let mut hint = prev_index;
+            while hint > self.commit + 1
+                && hint > self.snapshot.last_index + 1
+                && self.term_at(hint - 1) == bad
+            {
+                hint -= 1;
+            }
+            return Some(hint);
+        }
+        None
+    }
+
+    /// Follower: add the leader's entries, truncating a conflicting suffix first (never a
+    /// committed entry). Returns whether the log changed.
+    fn merge(&mut self, ctx: C<'_, '_, H>, entries: Vec<Entry<H::Sm>>) -> bool {
+        let mut changed = false;
+        for entry in entries {
+            if entry.index <= self.snapshot.last_index {
+                continue;
+            }
+            if entry.index <= self.last_index() {
+                if self.term_at(entry.index) == Some(entry.term) {
+                    continue;
+                }
+                assert!(
+                    entry.index > self.commit,
+                    "replica {} would overwrite committed entry {} (term {:?}) with term {} (log matching violated)",
+                    ctx.node(),
+                    entry.index,
+                    self.term_at(entry.index),
+                    entry.term
+                );
+                ctx.probe("follower_truncated_conflicting_entries");
+                let keep = (entry.index - self.snapshot.last_index - 1) as usize;
+                self.log.truncate(keep);
+                ctx.disk().truncate(LOG, keep);
+            }
+            ctx.disk().append(LOG, entry_record::<H>(entry.clone()));
+            self.log.push(entry);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Refuse an AppendEntries, telling the leader our term and where to resume.
+    pub(super) fn reject_append(&self, ctx: C<'_, '_, H>, leader: usize, hint: u64) {
+        let reply = Msg::AppendReply {
+            term: self.term,
+            success: false,
+            match_index: 0,
+            hint,
+        };
+        self.send(ctx, leader, reply);
+    }
+
+    /// Leader: a follower answered.
+    pub fn on_append_reply(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        term: u64,
+        success: bool,
+        match_index: u64,
+        hint: u64,
+    ) {
+        if term > self.term {
+            self.follow(ctx, term, None);
+            return;
+        }
+        if term != self.term || !self.is_leader() {
+            return;
+        }
+        let last = self.last_index();
+        let lead = self.lead.as_mut().expect("leaders lead");
+        if success {
+            let m = lead.matched.entry(from).or_insert(0);
+            *m = (*m).max(match_index);
+            let n = lead.next.entry(from).or_insert(1);
+            *n = (*n).max(match_index + 1);
+            self.advance_commit(ctx);
+        } else {
+            let n = lead.next.entry(from).or_insert(1);
+            *n = hint.clamp(1, last + 1).min(*n - 1).max(1);
+            self.replicate(ctx, from);
+        }
+    }
+
+    /// Leader: commit the highest index of the current term a majority holds durably.
+    fn advance_commit(&mut self, ctx: C<'_, '_, H>) {
+        let Some(lead) = &self.lead else { return };
+        let mut n = self.last_index();
+        while n > self.commit {
+            if self.term_at(n) == Some(self.term) {
+                let holders = lead.matched.values().filter(|&&m| m >= n).count()
+                    + usize::from(self.synced >= n);
+                if holders >= self.majority() {
+                    break;
+                }
+            } else if self.term_at(n).is_some_and(|t| t < self.term) {
+                // Entries of earlier terms never commit by counting (Figure 8).
+                n = self.commit;
+                break;
+            }
+            n -= 1;
+        }
+        if n > self.commit {
+            self.commit = n;
+            self.apply_committed(ctx);
+        }
+    }
+
+    /// Apply committed entries, handing each to the service. Then snapshot if due.
+    pub(super) fn apply_committed(&mut self, ctx: C<'_, '_, H>) {
+        while self.state.applied() < self.commit {
+            let index = self.state.applied() + 1;
+            let Some(entry) = self.entry(index).cloned() else {
+                panic!("replica {} lacks committed entry {index}", ctx.node());
+            };
+            let effects = H::apply(ctx, self.group, &mut self.state, &entry);
+            H::on_applied(ctx, self, Applied { entry, effects });
+        }
+        let every = config(ctx).snapshot_every;
+        if every > 0 && self.state.applied() >= self.snapshot.last_index + every {
+            self.take_snapshot(ctx);
+        }
+    }
+}
