@@ -79,7 +79,7 @@ pub trait Spec: Sized + Send + Sync + 'static {
     /// The settings of one seed (pure: the same section and seed give the same values).
     fn resolve(section: &Self::Section, swarm: bool, seed: u64) -> Self::Params;
     /// The processes of a run; clients come last.
-    fn topology(params: &Params, own: &Self::Params) -> Vec<NodeSpec>;
+    fn topology(params: &Params, own: &Self::Params, workload: Self::Workload) -> Vec<NodeSpec>;
     /// Draw one client operation of `workload` (see [`workload::generate`]).
     fn operation(workload: Self::Workload, draw: &mut Draw<'_>) -> Self::Op;
 }
@@ -194,10 +194,10 @@ impl<S: Spec> Plan<S> {
     /// The plan of `scenario` for `seed`, with the system's own settings given.
     pub fn with_params(scenario: &Scenario, seed: u64, params: S::Params) -> Plan<S> {
         let generic = scenario.resolve(seed);
-        let nodes = S::topology(&generic, &params);
-        let clients = nodes.iter().filter(|n| n.role == Role::Client).count();
         let workload_kind = S::Workload::from_name(scenario.workload)
             .expect("the scenario's workload was validated against the system's");
+        let nodes = S::topology(&generic, &params, workload_kind);
+        let clients = nodes.iter().filter(|n| n.role == Role::Client).count();
         let workload = workload::generate(&generic, clients, seed, |draw| {
             S::operation(workload_kind, draw)
         });

@@ -21,6 +21,7 @@
 pub mod components;
 pub mod es_cluster;
 pub mod kv_register;
+pub mod saga;
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -39,6 +40,7 @@ use crate::sim::{self, NodePanic, SimOutput, System, Trace, TraceLevel};
 pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
     &Plugin::<kv_register::KvRegister>::NEW,
     &Plugin::<es_cluster::EsCluster>::NEW,
+    &Plugin::<saga::Saga>::NEW,
 ];
 
 /// The registry as the scenario loader sees it.

@@ -16,6 +16,7 @@ macro_rules! planned_like_kv_register {
             fn topology(
                 params: &faultline::scenario::Params,
                 _: &(),
+                _: Self::Workload,
             ) -> Vec<faultline::plan::NodeSpec> {
                 faultline::systems::kv_register::topology(params)
             }

@@ -1,6 +1,7 @@
 //! What systems compose: pieces shared by several systems, never copied between them.
 //!
 //! * [`clients`] — the client process core: schedule, retries, give-ups, history;
+//! * [`db`] — a service's own database: tables, local transactions, a write-ahead log;
 //! * [`workload`] — shared workloads (key-value, bank): operations, how they are drawn,
 //!   how they are recorded;
 //! * [`raft`] — a replicated log (Raft), generic over the state machine it replicates;
@@ -8,6 +9,7 @@
 //!   forwards, follows redirects, retries.
 
 pub mod clients;
+pub mod db;
 pub mod raft;
 pub mod router;
 pub mod workload;

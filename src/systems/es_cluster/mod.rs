@@ -443,7 +443,7 @@ impl Spec for EsCluster {
         p
     }
 
-    fn topology(params: &Params, own: &EsClusterParams) -> Vec<NodeSpec> {
+    fn topology(params: &Params, own: &EsClusterParams, _: Workload) -> Vec<NodeSpec> {
         topology(params, own)
     }
 

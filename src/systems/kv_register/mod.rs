@@ -320,7 +320,7 @@ impl Spec for KvRegister {
         section.resolve(swarm, seed)
     }
 
-    fn topology(params: &Params, _own: &KvRegisterParams) -> Vec<NodeSpec> {
+    fn topology(params: &Params, _own: &KvRegisterParams, _: Workload) -> Vec<NodeSpec> {
         topology(params)
     }
 
