@@ -125,10 +125,10 @@ fn explicit_format() {
 
 #[test]
 fn unknown_model_exits_254() {
-    let out = faultline(&["check", &fixture("kv/c01-ok.txt"), "--model", "queue"]);
+    let out = faultline(&["check", &fixture("kv/c01-ok.txt"), "--model", "stack"]);
     assert_eq!(code(&out), 254);
     assert!(
-        stderr(&out).contains("unknown model `queue`"),
+        stderr(&out).contains("unknown model `stack`") && stderr(&out).contains("queue"),
         "{}",
         stderr(&out)
     );

@@ -6,10 +6,12 @@
 //! counting as a crash finding.
 //!
 //! * [`linearizability`] — the client history against a sequential model;
+//! * [`queue`] — a history of sends and polls against Jepsen's Kafka anomalies;
 //! * system-specific checks (durability of acknowledged writes, convergence of replicas,
 //!   conservation of money, …) live with their systems and report through the same type.
 
 pub mod linearizability;
+pub mod queue;
 
 use serde::{Deserialize, Serialize};
 

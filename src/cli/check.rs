@@ -1,7 +1,8 @@
 //! `faultline check <history> --model <model>`: check a recorded history.
 //!
 //! Reads a history file (JSON lines, Jepsen EDN or Jepsen log, detected from its content
-//! unless `--format` says), checks it for linearizability against a built-in model and
+//! unless `--format` says), checks it for linearizability against a built-in model — or,
+//! with `--model queue`, for Jepsen's Kafka anomalies ([`crate::check::queue`]) — and
 //! prints the verdict — with, for a violation, the longest linearizable prefix found and
 //! the operations that cannot follow it. The exit code follows the verdict: 0 valid,
 //! 1 invalid, 2 unknown (a budget ran out), 254 bad input (unknown model or format,
@@ -9,6 +10,7 @@
 
 use super::{exit_code, BadInput};
 use crate::check::linearizability::{check_history, Budget, ModelKind, Report, Verdict};
+use crate::check::queue;
 use crate::history::{self, Format, History};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -19,9 +21,14 @@ use std::time::Duration;
 pub struct CheckArgs {
     /// The history file (JSON lines, Jepsen EDN or Jepsen log; detected from its content).
     pub history: PathBuf,
-    /// The sequential model to check against: register, cas-register, kv or bank.
+    /// The sequential model to check against: register, cas-register, kv or bank; or
+    /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies).
     #[arg(long)]
     pub model: String,
+    /// With `--model queue`: anomalies that do not fail the check (comma-separated,
+    /// e.g. `duplicate,unseen`).
+    #[arg(long, value_delimiter = ',')]
+    pub allow: Vec<String>,
     /// Give up with an inconclusive verdict after this many milliseconds.
     #[arg(long)]
     pub budget_ms: Option<u64>,
@@ -48,10 +55,13 @@ struct JsonReport<'a> {
 
 /// Run the check and return the exit code.
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
+    if args.model == "queue" {
+        return run_queue(args);
+    }
     let model: ModelKind = args
         .model
         .parse()
-        .map_err(|e| BadInput(format!("--model: {e}")))?;
+        .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
     let format = match args.format.as_str() {
         "auto" => None,
         name => Some(
@@ -59,10 +69,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
                 .map_err(|e| BadInput(format!("--format: {e} (or auto)")))?,
         ),
     };
-    let path = args.history.display().to_string();
-    let text = std::fs::read_to_string(&args.history)
-        .map_err(|e| BadInput(format!("cannot read history file {path}: {e}")))?;
-    let history = history::parse(&text, &path, format)?;
+    let (path, history) = read(args, format)?;
     let budget = Budget {
         max_steps: args.max_steps,
         wall: args.budget_ms.map(Duration::from_millis),
@@ -126,6 +133,80 @@ fn render(path: &str, model: ModelKind, history: &History, report: &Report) -> S
             out
         }
     }
+}
+
+/// The history file named by `args`.
+fn read(args: &CheckArgs, format: Option<Format>) -> anyhow::Result<(String, History)> {
+    let path = args.history.display().to_string();
+    let text = std::fs::read_to_string(&args.history)
+        .map_err(|e| BadInput(format!("cannot read history file {path}: {e}")))?;
+    let history = history::parse(&text, &path, format)?;
+    Ok((path, history))
+}
+
+/// `--model queue`: Jepsen's Kafka anomalies, each with its count and examples.
+fn run_queue(args: &CheckArgs) -> anyhow::Result<u8> {
+    for name in &args.allow {
+        if !queue::ANOMALIES.contains(&name.as_str()) {
+            let known = queue::ANOMALIES.join(", ");
+            return Err(BadInput(format!(
+                "--allow: unknown anomaly `{name}`: expected one of {known}"
+            ))
+            .into());
+        }
+    }
+    let format = match args.format.as_str() {
+        "auto" => None,
+        name => Some(
+            name.parse::<Format>()
+                .map_err(|e| BadInput(format!("--format: {e} (or auto)")))?,
+        ),
+    };
+    let (path, history) = read(args, format)?;
+    let report = queue::check(&history).map_err(|e| BadInput(format!("{path}: {e}")))?;
+    let failed = report.forbidden(&args.allow).next().is_some();
+    if args.json {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            file: &'a str,
+            model: &'static str,
+            valid: bool,
+            #[serde(flatten)]
+            report: &'a queue::Report,
+        }
+        let out = Json {
+            file: &path,
+            model: "queue",
+            valid: !failed,
+            report: &report,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let verdict = if failed { "INVALID" } else { "valid" };
+        println!(
+            "{path}: {verdict}: queue anomalies: {} ({} send{}, {} record{} polled, {} key{})",
+            report.summary(),
+            report.sends,
+            plural(report.sends),
+            report.polled,
+            plural(report.polled),
+            report.keys,
+            plural(report.keys)
+        );
+        for (count, examples) in report.anomalies.values() {
+            for e in examples {
+                println!("  {}: {} (operations {:?})", e.anomaly, e.detail, e.ops);
+            }
+            if *count > examples.len() {
+                println!("  … and {} more", count - examples.len());
+            }
+        }
+    }
+    Ok(if failed {
+        exit_code::SAFETY
+    } else {
+        exit_code::PASS
+    })
 }
 
 fn plural(n: usize) -> &'static str {

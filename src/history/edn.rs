@@ -360,13 +360,20 @@ pub(crate) fn value_of(path: &str, node: Node) -> Result<Value, ParseError> {
             }
             Value::List(out)
         }
+        Form::Map(pairs) => {
+            let mut out = Vec::with_capacity(pairs.len());
+            for (k, v) in pairs {
+                out.push((value_of(path, k)?, value_of(path, v)?));
+            }
+            Value::Map(out)
+        }
         other => {
             return Err(error(
                 path,
                 node.pos,
                 format!(
                     "{} cannot be an operation value; allowed are nil, true/false, integers, \
-                     strings, keywords and vectors/lists of these",
+                     strings, keywords, and vectors, lists and maps of these",
                     other.describe()
                 ),
             ))

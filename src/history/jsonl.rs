@@ -205,7 +205,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("null, a boolean, an integer, a string or an array of values")
+        f.write_str("null, a boolean, an integer, a string, an array or an object of values")
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
@@ -253,10 +253,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::List(items))
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<Value, A::Error> {
-        Err(de::Error::custom(
-            "objects are not values; values are null, booleans, integers, strings and arrays",
-        ))
+    /// An object is a map; keys that read as integers are integers (JSON keys are text).
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some((key, JsonValue(value))) = map.next_entry::<String, JsonValue>()? {
+            let key = key.parse::<i64>().map_or(Value::Str(key), Value::Int);
+            pairs.push((key, value));
+        }
+        Ok(Value::Map(pairs))
     }
 }
 

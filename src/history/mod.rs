@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A value carried by an operation: the subset of EDN/JSON that histories need.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
     /// No value (`nil` / `null`): a read's input, a register never written.
@@ -60,6 +60,32 @@ pub enum Value {
     Str(String),
     /// A list, e.g. a compare-and-set's `[expected, new]`.
     List(Vec<Value>),
+    /// A map, in key order as written, e.g. a queue poll's `{partition [[offset value]]}`.
+    /// JSON writes it as an object whose keys are the keys' EDN text.
+    Map(Vec<(Value, Value)>),
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Value::Nil => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Str(text) => s.serialize_str(text),
+            Value::List(items) => items.serialize(s),
+            Value::Map(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (k, v) in pairs {
+                    match k {
+                        Value::Str(text) => map.serialize_entry(text, v)?,
+                        other => map.serialize_entry(&other.to_string(), v)?,
+                    }
+                }
+                map.end()
+            }
+        }
+    }
 }
 
 /// How an operation completed.
@@ -100,6 +126,17 @@ pub enum Func {
     /// Bank: open the account `key` (balance 0); output `Bool(opened)`, `false` when it
     /// was already open.
     Open,
+    /// Queue: send values, input `[["send", k, v] ...]` micro-operations, output the same
+    /// with `[offset v]` in place of `v` (Jepsen's Kafka test).
+    Send,
+    /// Queue: poll, input `[["poll"]]`, output `[["poll", {k [[offset v] ...]}]]`.
+    Poll,
+    /// Queue: a transaction of send and poll micro-operations.
+    Txn,
+    /// Queue: the consumer now reads exactly these keys (input: the list of keys).
+    Assign,
+    /// Queue: the consumer subscribes to these keys (its assignment may change).
+    Subscribe,
     /// An operation a system defines for its own workload (`order`, `create-project`),
     /// recorded for the timeline and the system's checks; no linearizability model reads
     /// it, and history files do not carry it.
@@ -150,7 +187,7 @@ pub struct ParseError {
 
 impl Func {
     /// Every function, in declaration order.
-    pub const ALL: [Func; 9] = [
+    pub const ALL: [Func; 14] = [
         Func::Read,
         Func::Write,
         Func::Cas,
@@ -160,6 +197,11 @@ impl Func {
         Func::Deposit,
         Func::Withdraw,
         Func::Open,
+        Func::Send,
+        Func::Poll,
+        Func::Txn,
+        Func::Assign,
+        Func::Subscribe,
     ];
 
     /// The function's name as it appears in files (`read`, `cas`, `withdraw`, ...).
@@ -174,6 +216,11 @@ impl Func {
             Func::Deposit => "deposit",
             Func::Withdraw => "withdraw",
             Func::Open => "open",
+            Func::Send => "send",
+            Func::Poll => "poll",
+            Func::Txn => "txn",
+            Func::Assign => "assign",
+            Func::Subscribe => "subscribe",
             Func::System(name) => name,
         }
     }
@@ -243,6 +290,16 @@ impl fmt::Display for Value {
                     write!(f, "{item}")?;
                 }
                 f.write_str("]")
+            }
+            Value::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str("}")
             }
         }
     }

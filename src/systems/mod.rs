@@ -21,6 +21,7 @@
 pub mod components;
 pub mod es_cluster;
 pub mod kv_register;
+pub mod outbox;
 pub mod saga;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
     &Plugin::<kv_register::KvRegister>::NEW,
     &Plugin::<es_cluster::EsCluster>::NEW,
     &Plugin::<saga::Saga>::NEW,
+    &Plugin::<outbox::Outbox>::NEW,
 ];
 
 /// The registry as the scenario loader sees it.

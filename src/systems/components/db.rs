@@ -160,7 +160,7 @@ impl<V: Clone + Debug> Db<V> {
     }
 
     /// Every row of a table, in key order.
-    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&String, &V)> {
+    pub fn rows(&self, table: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> {
         self.tables.get(table).into_iter().flat_map(|t| t.iter())
     }
 

@@ -1,0 +1,394 @@
+//! The broker's clients: a producer that finds partition leaders and retries, and a
+//! consumer that keeps its group membership, fetches and commits offsets.
+//!
+//! Both follow "not the leader" hints and, when a request gets no answer, try the next
+//! replica of the partition after `retry_ms`. A retried produce carries the same producer
+//! sequence number, so an idempotent broker recognises it; without one the retry may
+//! append the records a second time (at least once).
+
+use std::collections::BTreeMap;
+
+use super::{BrokerHost, Hint, Msg, ProducerSeq, Record};
+use crate::sim::Ctx;
+
+type C<'c, 'a, H> = &'c mut Ctx<'a, H>;
+
+/// A produce waiting for its acknowledgement.
+#[derive(Debug, Clone)]
+pub struct InFlight<V> {
+    /// Partition.
+    pub partition: u32,
+    /// The records.
+    pub records: Vec<Record<V>>,
+    /// Idempotence.
+    pub producer: Option<ProducerSeq>,
+    target: usize,
+    sent_ns: u64,
+}
+
+/// The producer side.
+#[derive(Debug, Clone)]
+pub struct Producer<V> {
+    leaders: Vec<Option<usize>>,
+    /// Produces waiting, by request id.
+    pub inflight: BTreeMap<u64, InFlight<V>>,
+    next_req: u64,
+    pid: Option<u64>,
+    seqs: BTreeMap<u32, u64>,
+}
+
+impl<V: Clone> Producer<V> {
+    /// A producer for `partitions` partitions; `pid` makes it idempotent (a new id per
+    /// producer incarnation, as Kafka assigns them).
+    pub fn new(partitions: u32, pid: Option<u64>) -> Self {
+        Producer {
+            leaders: vec![None; partitions as usize],
+            inflight: BTreeMap::new(),
+            next_req: 0,
+            pid,
+            seqs: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a produce to `partition` waits for its acknowledgement.
+    pub fn busy(&self, partition: u32) -> bool {
+        self.inflight.values().any(|f| f.partition == partition)
+    }
+
+    /// Send records to a partition; returns the request id.
+    pub fn send<H: BrokerHost<Value = V>>(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        partition: u32,
+        records: Vec<Record<V>>,
+    ) -> u64 {
+        self.next_req += 1;
+        let req = self.next_req;
+        let producer = self.pid.map(|pid| {
+            let seq = self.seqs.entry(partition).or_insert(0);
+            let first = *seq;
+            *seq += records.len() as u64;
+            ProducerSeq { pid, seq: first }
+        });
+        let replicas = &ctx.system().partition_replicas()[partition as usize];
+        let target = self.leaders[partition as usize].unwrap_or(replicas[0]);
+        let flight = InFlight {
+            partition,
+            records,
+            producer,
+            target,
+            sent_ns: ctx.now_ns(),
+        };
+        self.transmit(ctx, req, &flight);
+        self.inflight.insert(req, flight);
+        req
+    }
+
+    fn transmit<H: BrokerHost<Value = V>>(&self, ctx: C<'_, '_, H>, req: u64, f: &InFlight<V>) {
+        let msg = Msg::Produce {
+            partition: f.partition,
+            req,
+            records: f.records.clone(),
+            producer: f.producer,
+        };
+        ctx.send(f.target, H::broker_msg(msg));
+    }
+
+    /// An acknowledgement: the finished produce and its first offset, or `None` (a
+    /// redirect, which re-sends, or a stale answer).
+    pub fn on_ack<H: BrokerHost<Value = V>>(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        req: u64,
+        result: Result<u64, Hint>,
+    ) -> Option<(InFlight<V>, u64)> {
+        let partition = self.inflight.get(&req)?.partition;
+        match result {
+            Ok(offset) => {
+                self.leaders[partition as usize] = Some(from);
+                self.inflight.remove(&req).map(|f| (f, offset))
+            }
+            Err(hint) => {
+                let next = next_replica(ctx.system(), partition, from, hint);
+                self.leaders[partition as usize] = Some(next);
+                let f = self.inflight.get_mut(&req)?;
+                f.target = next;
+                f.sent_ns = ctx.now_ns();
+                let f = f.clone();
+                self.transmit(ctx, req, &f);
+                None
+            }
+        }
+    }
+
+    /// Re-send produces unanswered for `retry_ms`, to the next replica.
+    pub fn on_tick<H: BrokerHost<Value = V>>(&mut self, ctx: C<'_, '_, H>, retry_ms: u64) {
+        let now = ctx.now_ns();
+        let due: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| now.saturating_sub(f.sent_ns) >= retry_ms * 1_000_000)
+            .map(|(&r, _)| r)
+            .collect();
+        for req in due {
+            let f = self
+                .inflight
+                .get_mut(&req)
+                .expect("due requests are in flight");
+            let replicas = &ctx.system().partition_replicas()[f.partition as usize];
+            let pos = replicas.iter().position(|&n| n == f.target).unwrap_or(0);
+            f.target = replicas[(pos + 1) % replicas.len()];
+            f.sent_ns = now;
+            self.leaders[f.partition as usize] = None;
+            ctx.probe("produce_retried");
+            let f = f.clone();
+            self.transmit(ctx, req, &f);
+        }
+    }
+}
+
+/// Where to turn after a "not the leader" from `from`: its hint, or the next replica.
+fn next_replica<H: BrokerHost>(host: &H, partition: u32, from: usize, hint: Hint) -> usize {
+    let replicas = &host.partition_replicas()[partition as usize];
+    match hint.filter(|h| replicas.contains(h) && *h != from) {
+        Some(h) => h,
+        None => {
+            replicas[(replicas.iter().position(|&n| n == from).unwrap_or(0) + 1) % replicas.len()]
+        }
+    }
+}
+
+/// A partition a consumer owns.
+#[derive(Debug, Clone, Default)]
+pub struct Position {
+    /// The next offset to fetch (`None` until the committed offset is known).
+    pub next: Option<u64>,
+    /// A fetch or offset request is out, since (ns).
+    pub waiting: Option<u64>,
+}
+
+/// What a consumer learned from a broker message.
+#[derive(Debug, Clone)]
+pub enum Event<V> {
+    /// A new generation gave it these partitions (positions start from the committed
+    /// offsets).
+    Assigned(Vec<u32>),
+    /// Records fetched from `partition`, starting at `offset`.
+    Records {
+        partition: u32,
+        offset: u64,
+        records: Vec<Record<V>>,
+    },
+    /// The coordinator refused an offset commit: this member's generation is over.
+    Fenced,
+}
+
+/// The consumer side: group membership, positions, fetching, committing.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// Its group.
+    pub group: String,
+    /// Its generation (0: none yet).
+    pub generation: u64,
+    /// Its partitions and positions.
+    pub owned: BTreeMap<u32, Position>,
+    coordinator: usize,
+    leaders: Vec<Option<usize>>,
+}
+
+impl Consumer {
+    /// A consumer of `group` over `partitions` partitions.
+    pub fn new(group: &str, partitions: u32) -> Self {
+        Consumer {
+            group: group.to_string(),
+            generation: 0,
+            owned: BTreeMap::new(),
+            coordinator: 0,
+            leaders: vec![None; partitions as usize],
+        }
+    }
+
+    /// The tick: heartbeat, then fetch (or learn the committed offset of) each owned
+    /// partition that waits for nothing — or for too long.
+    pub fn on_tick<H: BrokerHost>(&mut self, ctx: C<'_, '_, H>, retry_ms: u64) {
+        let host = ctx.system();
+        let coordinators = &host.partition_replicas()[0];
+        let heartbeat = Msg::Heartbeat {
+            group: self.group.clone(),
+            member: ctx.node(),
+        };
+        ctx.send(
+            coordinators[self.coordinator % coordinators.len()],
+            H::broker_msg(heartbeat),
+        );
+        let now = ctx.now_ns();
+        let fetch_max = host.broker_config().fetch_max;
+        for (&partition, pos) in self.owned.iter_mut() {
+            if pos
+                .waiting
+                .is_some_and(|t| now.saturating_sub(t) < retry_ms * 1_000_000)
+            {
+                continue;
+            }
+            if pos.waiting.is_some() {
+                // No answer: try another replica.
+                self.leaders[partition as usize] = None;
+                self.coordinator += 1;
+            }
+            pos.waiting = Some(now);
+            let msg = match pos.next {
+                None => {
+                    let to = coordinators[self.coordinator % coordinators.len()];
+                    let group = self.group.clone();
+                    ctx.send(to, H::broker_msg(Msg::OffsetFetch { group, partition }));
+                    continue;
+                }
+                Some(offset) => Msg::Fetch {
+                    partition,
+                    offset,
+                    max: fetch_max,
+                },
+            };
+            let replicas = &host.partition_replicas()[partition as usize];
+            let to = self.leaders[partition as usize].unwrap_or(replicas[0]);
+            ctx.send(to, H::broker_msg(msg));
+        }
+    }
+
+    /// A broker's answer.
+    pub fn on_message<H: BrokerHost>(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        msg: Msg<H::Value>,
+    ) -> Option<Event<H::Value>> {
+        match msg {
+            Msg::Assignment { result } => self.on_assignment(ctx, from, result),
+            Msg::OffsetFetched { partition, result } => {
+                let coordinators = &ctx.system().partition_replicas()[0];
+                let pos = self.owned.get_mut(&partition)?;
+                if pos.next.is_some() {
+                    return None; // A late answer: the position has moved on since.
+                }
+                pos.waiting = None;
+                match result {
+                    Ok(offset) => pos.next = Some(offset),
+                    Err(hint) => {
+                        self.coordinator = hint_index(coordinators, hint, self.coordinator + 1)
+                    }
+                }
+                None
+            }
+            Msg::FetchReply {
+                partition,
+                offset,
+                result,
+            } => self.on_fetched(ctx, from, partition, offset, result),
+            Msg::OffsetCommitted { result, .. } => match result {
+                Ok(true) => None,
+                Ok(false) => {
+                    ctx.probe("consumer_fenced");
+                    self.generation = 0;
+                    self.owned.clear();
+                    Some(Event::Fenced)
+                }
+                Err(hint) => {
+                    let coordinators = &ctx.system().partition_replicas()[0];
+                    self.coordinator = hint_index(coordinators, hint, self.coordinator + 1);
+                    None
+                }
+            },
+            other => panic!("consumer got {other:?} from {from}"),
+        }
+    }
+
+    fn on_assignment<H: BrokerHost>(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        result: Result<(u64, Vec<u32>), Hint>,
+    ) -> Option<Event<H::Value>> {
+        let coordinators = &ctx.system().partition_replicas()[0];
+        match result {
+            Err(hint) => {
+                self.coordinator = hint_index(coordinators, hint, self.coordinator + 1);
+                None
+            }
+            Ok((generation, partitions)) => {
+                self.coordinator = coordinators.iter().position(|&n| n == from).unwrap_or(0);
+                if generation == self.generation {
+                    return None;
+                }
+                // A new generation: every owned partition restarts from its committed
+                // offset (another member may have moved it meanwhile).
+                self.generation = generation;
+                self.owned = partitions
+                    .iter()
+                    .map(|&p| (p, Position::default()))
+                    .collect();
+                Some(Event::Assigned(partitions))
+            }
+        }
+    }
+
+    fn on_fetched<H: BrokerHost>(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        partition: u32,
+        offset: u64,
+        result: Result<Vec<Record<H::Value>>, Hint>,
+    ) -> Option<Event<H::Value>> {
+        let pos = self.owned.get_mut(&partition)?;
+        if pos.next != Some(offset) {
+            return None; // An answer to an older fetch.
+        }
+        pos.waiting = None;
+        match result {
+            Ok(records) => {
+                self.leaders[partition as usize] = Some(from);
+                Some(Event::Records {
+                    partition,
+                    offset,
+                    records,
+                })
+            }
+            Err(hint) => {
+                let next = next_replica(ctx.system(), partition, from, hint);
+                self.leaders[partition as usize] = Some(next);
+                None
+            }
+        }
+    }
+
+    /// Records up to (not including) `next` are handled: move on, and commit `next` as
+    /// the group's position.
+    pub fn advance<H: BrokerHost>(&mut self, ctx: C<'_, '_, H>, partition: u32, next: u64) {
+        if let Some(pos) = self.owned.get_mut(&partition) {
+            pos.next = Some(next);
+        }
+        self.commit(ctx, partition, next);
+    }
+
+    /// Commit `offset` as the group's position in `partition`.
+    pub fn commit<H: BrokerHost>(&mut self, ctx: C<'_, '_, H>, partition: u32, offset: u64) {
+        let coordinators = &ctx.system().partition_replicas()[0];
+        let msg = Msg::OffsetCommit {
+            group: self.group.clone(),
+            partition,
+            offset,
+            generation: self.generation,
+            member: ctx.node(),
+        };
+        ctx.send(
+            coordinators[self.coordinator % coordinators.len()],
+            H::broker_msg(msg),
+        );
+    }
+}
+
+fn hint_index(replicas: &[usize], hint: Hint, otherwise: usize) -> usize {
+    hint.and_then(|h| replicas.iter().position(|&n| n == h))
+        .unwrap_or(otherwise)
+}

@@ -1,0 +1,555 @@
+//! A Kafka-like broker: topics split into partitions, each partition a replicated log.
+//!
+//! **Replication.** Each partition is a Raft group ([`super::raft`]) of broker processes:
+//! a record is appended by the partition's leader and is *committed* once a quorum holds
+//! it durably; the commit index is the partition's high-water mark. Kafka proper uses a
+//! leader with an in-sync replica set; Raft is used here because it is the same guarantee
+//! (an acknowledged record survives any minority of failures, and a new leader has every
+//! committed record) with elections and log repair that the replicated-log component
+//! already implements and faultline already checks — nothing new to trust.
+//!
+//! **Producing.** A produce is acknowledged only when its batch is committed, with the
+//! offset of its first record; order within a partition is the log's order. With an
+//! *idempotent producer* (a producer id and a sequence number per partition), a batch the
+//! producer retries after a lost acknowledgement is recognised and not appended again.
+//!
+//! **Consuming.** Consumers in a *group* share the partitions. The leader of partition 0
+//! is the group coordinator: members heartbeat to it; when one joins or stops
+//! heartbeating for `session_timeout_ms`, it starts a new *generation* and reassigns the
+//! partitions round-robin. Consumers fetch committed records from the partition leaders
+//! and commit their positions (offsets) to the coordinator, which stores them in
+//! partition 0's replicated log and refuses commits from an old generation (a consumer
+//! that lost its partitions cannot move their offsets). A consumer that takes over a
+//! partition resumes from its last committed offset: delivery is at least once.
+//!
+//! A system using the broker implements [`BrokerHost`] (its record type, message and
+//! timer wrappers, settings) on top of [`super::raft::Host`] with [`PartitionLog`] as the
+//! state machine; its broker processes hold a [`Raft`] each and call
+//! [`Raft::on_broker_message`]. [`client`] has the producer and consumer sides.
+
+pub mod client;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+
+use super::raft::{Applied, Entry, Host, Raft, StateMachine};
+use crate::sim::Ctx;
+
+/// A record: its key (which decides its partition) and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Record<V> {
+    /// Key (an aggregate id).
+    pub key: String,
+    /// Value.
+    pub value: V,
+}
+
+/// The partition a key goes to: FNV-1a of its bytes, modulo the partition count.
+pub fn partition_of(key: &str, partitions: usize) -> u32 {
+    (crate::rng::stream_id(key) % partitions.max(1) as u64) as u32
+}
+
+/// A producer's identity and the sequence number of a batch's first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProducerSeq {
+    /// Producer id (one per producer incarnation).
+    pub pid: u64,
+    /// Sequence number of the batch's first record in this partition.
+    pub seq: u64,
+}
+
+/// What a partition's log replicates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Payload<V> {
+    /// A new leader's first entry.
+    Noop,
+    /// Records appended (offsets follow the log's order).
+    Append {
+        records: Vec<Record<V>>,
+        producer: Option<ProducerSeq>,
+    },
+    /// A consumer group's committed position in a partition (partition 0 stores them all).
+    Offset {
+        group: String,
+        partition: u32,
+        offset: u64,
+    },
+}
+
+/// A partition's state: its records, the idempotent producers it knows, committed
+/// offsets (partition 0).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartitionLog<V> {
+    /// Records; a record's offset is its index.
+    pub records: Vec<Record<V>>,
+    /// Per producer id: the next expected sequence number and the offset its last batch
+    /// got.
+    pub producers: BTreeMap<u64, (u64, u64)>,
+    /// Committed offsets per (group, partition).
+    pub offsets: BTreeMap<(String, u32), u64>,
+    /// Entries applied.
+    pub applied: u64,
+    /// Digest chain over applied entries.
+    pub chain: u64,
+}
+
+impl<V> Default for PartitionLog<V> {
+    fn default() -> Self {
+        PartitionLog {
+            records: Vec::new(),
+            producers: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+            applied: 0,
+            chain: 0,
+        }
+    }
+}
+
+impl<V: Clone + Debug + PartialEq + Eq + Hash + Send + 'static> StateMachine for PartitionLog<V> {
+    type Payload = Payload<V>;
+    fn noop() -> Payload<V> {
+        Payload::Noop
+    }
+    fn applied(&self) -> u64 {
+        self.applied
+    }
+}
+
+/// What applying an entry yields: the offset of an appended batch's first record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Effects {
+    /// First offset of the batch (also for a batch recognised as a duplicate).
+    pub first_offset: Option<u64>,
+    /// The batch was a duplicate of one already appended (idempotent producer).
+    pub duplicate: bool,
+}
+
+impl<V: Clone + Hash> PartitionLog<V> {
+    /// Apply entry `index`.
+    pub fn apply(&mut self, index: u64, payload: &Payload<V>) -> Effects {
+        assert_eq!(
+            index,
+            self.applied + 1,
+            "entries apply in order without gaps"
+        );
+        self.applied = index;
+        let mut hasher = crate::sim::StableHasher::default();
+        self.chain.hash(&mut hasher);
+        payload.hash(&mut hasher);
+        self.chain = hasher.finish();
+        match payload {
+            Payload::Noop => Effects::default(),
+            Payload::Append { records, producer } => self.append(records, *producer),
+            Payload::Offset {
+                group,
+                partition,
+                offset,
+            } => {
+                let at = self.offsets.entry((group.clone(), *partition)).or_insert(0);
+                // Offsets only move forward: a late commit of an older position is moot.
+                *at = (*at).max(*offset);
+                Effects::default()
+            }
+        }
+    }
+
+    fn append(&mut self, records: &[Record<V>], producer: Option<ProducerSeq>) -> Effects {
+        let first = self.records.len() as u64;
+        if let Some(p) = producer {
+            let (next, last_first) = self.producers.get(&p.pid).copied().unwrap_or((0, 0));
+            if p.seq < next {
+                // A retried batch already in the log: acknowledge it where it is.
+                return Effects {
+                    first_offset: Some(last_first),
+                    duplicate: true,
+                };
+            }
+            self.producers
+                .insert(p.pid, (p.seq + records.len() as u64, first));
+        }
+        self.records.extend(records.iter().cloned());
+        Effects {
+            first_offset: Some(first),
+            duplicate: false,
+        }
+    }
+}
+
+/// A broker's answer to a request it cannot serve: not the leader (maybe that one is).
+pub type Hint = Option<usize>;
+
+/// Messages between brokers' clients and brokers.
+#[derive(Debug, Clone)]
+pub enum Msg<V> {
+    /// Producer → partition leader.
+    Produce {
+        partition: u32,
+        req: u64,
+        records: Vec<Record<V>>,
+        producer: Option<ProducerSeq>,
+    },
+    /// The first record's offset once the batch is committed, or not the leader.
+    ProduceAck {
+        partition: u32,
+        req: u64,
+        result: Result<u64, Hint>,
+    },
+    /// Consumer → partition leader: committed records from `offset`.
+    Fetch {
+        partition: u32,
+        offset: u64,
+        max: u32,
+    },
+    /// Committed records from the asked offset, or not the leader.
+    FetchReply {
+        partition: u32,
+        offset: u64,
+        result: Result<Vec<Record<V>>, Hint>,
+    },
+    /// Consumer → coordinator: I am alive; what is mine?
+    Heartbeat { group: String, member: usize },
+    /// Coordinator → consumer: the generation and this member's partitions.
+    Assignment {
+        result: Result<(u64, Vec<u32>), Hint>,
+    },
+    /// Consumer → coordinator: the group's position in a partition.
+    OffsetCommit {
+        group: String,
+        partition: u32,
+        offset: u64,
+        generation: u64,
+        member: usize,
+    },
+    /// Coordinator → consumer: committed (durably), refused (old generation), or not
+    /// the coordinator.
+    OffsetCommitted {
+        partition: u32,
+        offset: u64,
+        result: Result<bool, Hint>,
+    },
+    /// Consumer → coordinator: the group's committed position in a partition.
+    OffsetFetch { group: String, partition: u32 },
+    /// Coordinator → consumer.
+    OffsetFetched {
+        partition: u32,
+        result: Result<u64, Hint>,
+    },
+}
+
+impl<V> Msg<V> {
+    /// The message kind, for the trace and the timeline.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Msg::Produce { .. } => "produce",
+            Msg::ProduceAck { .. } => "produce_ack",
+            Msg::Fetch { .. } => "fetch",
+            Msg::FetchReply { .. } => "fetch_reply",
+            Msg::Heartbeat { .. } => "heartbeat_group",
+            Msg::Assignment { .. } => "assignment",
+            Msg::OffsetCommit { .. } => "offset_commit",
+            Msg::OffsetCommitted { .. } => "offset_committed",
+            Msg::OffsetFetch { .. } => "offset_fetch",
+            Msg::OffsetFetched { .. } => "offset_fetched",
+        }
+    }
+}
+
+/// Settings of the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Partitions of the topic.
+    pub partitions: u32,
+    /// A member that has not heartbeaten for this long leaves its group (ms).
+    pub session_timeout_ms: u64,
+    /// Most records in one fetch.
+    pub fetch_max: u32,
+    /// Planted bug `ack-before-replicate`: acknowledge a produce when the leader has
+    /// appended it, before a quorum holds it.
+    pub ack_before_replicate: bool,
+}
+
+/// A consumer group as its coordinator sees it (soft state of partition 0's leader).
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    /// Live members and when each last heartbeat arrived (ns).
+    pub members: BTreeMap<usize, u64>,
+    /// Current generation.
+    pub generation: u64,
+    /// Partitions of each member in this generation.
+    pub assignment: BTreeMap<usize, Vec<u32>>,
+}
+
+/// A partition leader's soft state.
+#[derive(Debug, Clone, Default)]
+pub struct Leader {
+    /// Produces waiting for their entry to commit: entry index → (producer, request).
+    pending: BTreeMap<u64, (usize, u64)>,
+    /// Offset commits waiting: entry index → (consumer, partition, offset).
+    commits: BTreeMap<u64, (usize, u32, u64)>,
+    /// Consumer groups (partition 0's leader is their coordinator).
+    pub groups: BTreeMap<String, Group>,
+    /// Generations started by this leadership.
+    started: u64,
+}
+
+/// What a system provides to run broker partitions.
+pub trait BrokerHost:
+    Host<Sm = PartitionLog<Self::Value>, Effects = Effects, Lead = Leader>
+{
+    /// What records carry.
+    type Value: Clone + Debug + PartialEq + Eq + Hash + Send + 'static;
+    /// The broker's settings.
+    fn broker_config(&self) -> &Config;
+    /// A broker message as the system's message.
+    fn broker_msg(msg: Msg<Self::Value>) -> Self::Msg;
+    /// The replica processes of each partition.
+    fn partition_replicas(&self) -> &[Vec<usize>];
+}
+
+/// Apply an entry to a partition (for [`Host::apply`]).
+pub fn apply<V: Clone + Hash>(sm: &mut PartitionLog<V>, entry: &Entry<PartitionLog<V>>) -> Effects
+where
+    PartitionLog<V>: StateMachine<Payload = Payload<V>>,
+{
+    sm.apply(entry.index, &entry.payload)
+}
+
+type C<'c, 'a, H> = &'c mut Ctx<'a, H>;
+
+impl<H: BrokerHost> Raft<H> {
+    /// A broker request (the partition is this replica's group).
+    pub fn on_broker_message(&mut self, ctx: C<'_, '_, H>, from: usize, msg: Msg<H::Value>) {
+        let hint = self.leader;
+        let not_leader = !self.is_leader();
+        match msg {
+            Msg::Produce { partition, req, .. } if not_leader => {
+                let result = Err(hint);
+                ctx.send(
+                    from,
+                    H::broker_msg(Msg::ProduceAck {
+                        partition,
+                        req,
+                        result,
+                    }),
+                );
+            }
+            Msg::Produce {
+                partition,
+                req,
+                records,
+                producer,
+            } => self.on_produce(ctx, from, partition, req, records, producer),
+            Msg::Fetch {
+                partition,
+                offset,
+                max,
+            } => {
+                let result = if not_leader {
+                    Err(hint)
+                } else {
+                    let end = (offset as usize + max as usize).min(self.state.records.len());
+                    Ok(self.state.records[(offset as usize).min(end)..end].to_vec())
+                };
+                ctx.send(
+                    from,
+                    H::broker_msg(Msg::FetchReply {
+                        partition,
+                        offset,
+                        result,
+                    }),
+                );
+            }
+            other => self.on_coordinator_message(ctx, from, other),
+        }
+    }
+
+    fn on_produce(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        partition: u32,
+        req: u64,
+        records: Vec<Record<H::Value>>,
+        producer: Option<ProducerSeq>,
+    ) {
+        let early = ctx.system().broker_config().ack_before_replicate;
+        let offset = self.tail().map_or(0, |t| t.records.len() as u64);
+        let index = self.append(ctx, Payload::Append { records, producer });
+        if early {
+            // The planted bug: acknowledge what only this leader holds.
+            let result = Ok(offset);
+            ctx.send(
+                from,
+                H::broker_msg(Msg::ProduceAck {
+                    partition,
+                    req,
+                    result,
+                }),
+            );
+        } else if let Some(lead) = self.service_mut() {
+            lead.pending.insert(index, (from, req));
+        }
+    }
+
+    /// After an entry committed and applied (leader): acknowledge what waited for it.
+    pub fn acknowledge(&mut self, ctx: C<'_, '_, H>, applied: &Applied<H>) {
+        let index = applied.entry.index;
+        let partition = self.group as u32;
+        let Some(lead) = self.service_mut() else {
+            return;
+        };
+        if let Some((producer, req)) = lead.pending.remove(&index) {
+            if let Some(first) = applied.effects.first_offset {
+                let result = Ok(first);
+                ctx.send(
+                    producer,
+                    H::broker_msg(Msg::ProduceAck {
+                        partition,
+                        req,
+                        result,
+                    }),
+                );
+            }
+        }
+        if let Some((consumer, p, offset)) = lead.commits.remove(&index) {
+            let reply = Msg::OffsetCommitted {
+                partition: p,
+                offset,
+                result: Ok(true),
+            };
+            ctx.send(consumer, H::broker_msg(reply));
+        }
+    }
+
+    /// Group coordination and offsets: served by partition 0's leader.
+    fn on_coordinator_message(&mut self, ctx: C<'_, '_, H>, from: usize, msg: Msg<H::Value>) {
+        let serving = self.is_leader() && self.group == 0;
+        let hint = if self.group == 0 { self.leader } else { None };
+        match msg {
+            Msg::Heartbeat { group, member } => {
+                let result = if serving {
+                    Ok(self.heartbeat(ctx, &group, member))
+                } else {
+                    Err(hint)
+                };
+                ctx.send(from, H::broker_msg(Msg::Assignment { result }));
+            }
+            Msg::OffsetFetch { group, partition } => {
+                let result = if serving {
+                    Ok(self
+                        .state
+                        .offsets
+                        .get(&(group, partition))
+                        .copied()
+                        .unwrap_or(0))
+                } else {
+                    Err(hint)
+                };
+                ctx.send(
+                    from,
+                    H::broker_msg(Msg::OffsetFetched { partition, result }),
+                );
+            }
+            Msg::OffsetCommit {
+                group,
+                partition,
+                offset,
+                generation,
+                member,
+            } => {
+                if !serving {
+                    let result = Err(hint);
+                    let reply = Msg::OffsetCommitted {
+                        partition,
+                        offset,
+                        result,
+                    };
+                    return ctx.send(from, H::broker_msg(reply));
+                }
+                self.offset_commit(ctx, from, group, partition, offset, generation, member);
+            }
+            other => panic!("broker got {other:?} from {from}"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn offset_commit(
+        &mut self,
+        ctx: C<'_, '_, H>,
+        from: usize,
+        group: String,
+        partition: u32,
+        offset: u64,
+        generation: u64,
+        member: usize,
+    ) {
+        let lead = self.service_mut().expect("the coordinator leads");
+        let current = lead.groups.get(&group).is_some_and(|g| {
+            g.generation == generation
+                && g.assignment
+                    .get(&member)
+                    .is_some_and(|ps| ps.contains(&partition))
+        });
+        if !current {
+            ctx.probe("offset_commit_fenced");
+            let reply = Msg::OffsetCommitted {
+                partition,
+                offset,
+                result: Ok(false),
+            };
+            return ctx.send(from, H::broker_msg(reply));
+        }
+        let index = self.append(
+            ctx,
+            Payload::Offset {
+                group,
+                partition,
+                offset,
+            },
+        );
+        if let Some(lead) = self.service_mut() {
+            lead.commits.insert(index, (from, partition, offset));
+        }
+    }
+
+    /// A member's heartbeat: note it, expire the silent, rebalance on any change.
+    fn heartbeat(&mut self, ctx: C<'_, '_, H>, group: &str, member: usize) -> (u64, Vec<u32>) {
+        let now = ctx.now_ns();
+        let config = ctx.system().broker_config().clone();
+        let term = self.term;
+        let lead = self.service_mut().expect("the coordinator leads");
+        let g = lead.groups.entry(group.to_string()).or_default();
+        let joined = g.members.insert(member, now).is_none();
+        let timeout = config.session_timeout_ms * 1_000_000;
+        let before = g.members.len();
+        g.members
+            .retain(|_, seen| now.saturating_sub(*seen) < timeout);
+        if joined || g.members.len() != before || g.generation == 0 {
+            // A new generation, above any an earlier coordinator handed out.
+            lead.started += 1;
+            let g = lead.groups.get_mut(group).expect("just touched");
+            g.generation = (term << 20) + lead.started;
+            g.assignment = assign(&g.members, config.partitions);
+            ctx.probe("consumer_group_rebalanced");
+        }
+        let g = &lead.groups[group];
+        let mine = g.assignment.get(&member).cloned().unwrap_or_default();
+        (g.generation, mine)
+    }
+}
+
+/// Round-robin assignment of `partitions` over the members, in member order.
+fn assign(members: &BTreeMap<usize, u64>, partitions: u32) -> BTreeMap<usize, Vec<u32>> {
+    let ids: Vec<usize> = members.keys().copied().collect();
+    let mut out: BTreeMap<usize, Vec<u32>> = ids.iter().map(|&m| (m, Vec::new())).collect();
+    if ids.is_empty() {
+        return out;
+    }
+    for p in 0..partitions {
+        out.get_mut(&ids[p as usize % ids.len()])
+            .expect("every member has a list")
+            .push(p);
+    }
+    out
+}

@@ -1,0 +1,479 @@
+//! What `outbox` runs are judged by.
+//!
+//! Sources: the queue history (the relay's sends, the consumers' polls and assignments),
+//! the observations (every event a committed transaction produced, every record a
+//! partition appended — on commit, so these are the broker's committed logs — every
+//! effect a consumer applied, every field a replica service wrote), and the final state
+//! (the orders table and its replica, loyalty points, committed offsets, whether the
+//! outbox drained).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::consumer::ConsumerProc;
+use super::service::OrderRow;
+use super::{Change, Check, Event, Outbox, OutboxObs, Proc};
+use crate::catalog::Named;
+use crate::check::{queue, CheckOutcome, Verdict};
+use crate::history::{Func, History};
+use crate::plan::Plan;
+use crate::sim::{SimOutput, View};
+
+/// What the checks look at.
+#[derive(Debug, Clone)]
+pub struct OutboxFinal {
+    /// The orders table (`None`: the service was down at the end).
+    pub master: Option<BTreeMap<String, OrderRow>>,
+    /// Whether every committed event is recorded as published.
+    pub drained: bool,
+    /// The shipping replica (`None`: down at the end).
+    pub replica: Option<BTreeMap<String, OrderRow>>,
+    /// Loyalty points per customer (`None`: its database was down).
+    pub points: Option<BTreeMap<String, i64>>,
+    /// Committed offsets per (group, partition), from the coordinator.
+    pub offsets: BTreeMap<(String, u32), u64>,
+    /// Why the system had not settled, if it had not.
+    pub unsettled: Vec<String>,
+}
+
+type Out = SimOutput<OutboxFinal, OutboxObs>;
+
+/// The leader of partition `p` (highest term), if one runs.
+fn leader<'a>(
+    sys: &Outbox,
+    view: &View<'a, Outbox>,
+    p: usize,
+) -> Option<&'a crate::systems::components::raft::Raft<Outbox>> {
+    sys.partitions[p]
+        .iter()
+        .filter_map(|&n| match &view.procs[n] {
+            Some(Proc::Broker(b)) if b.is_leader() => Some(b.as_ref()),
+            _ => None,
+        })
+        .max_by_key(|b| b.term)
+}
+
+fn consumer_at<'a>(view: &View<'a, Outbox>, node: usize) -> Option<&'a ConsumerProc> {
+    match &view.procs[node] {
+        Some(Proc::Consumer(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Why the world has not settled (empty when it has).
+pub fn unsettled(sys: &Outbox, view: &View<'_, Outbox>) -> Vec<String> {
+    let mut why = Vec::new();
+    for (node, proc) in view.procs.iter().enumerate() {
+        match proc {
+            None => why.push(format!("process {node} is not running")),
+            Some(Proc::Client(c)) if !c.idle() => why.push(format!("client {node} waits")),
+            Some(Proc::Orders(o)) if !o.drained() => why.push("the outbox has not drained".into()),
+            Some(Proc::Consumer(c)) if !c.idle() => {
+                why.push(format!("consumer {node} is applying"))
+            }
+            _ => {}
+        }
+    }
+    let Some(coordinator) = leader(sys, view, 0) else {
+        why.push("partition 0 has no leader".into());
+        return why;
+    };
+    for p in 0..sys.partitions.len() {
+        let Some(l) = leader(sys, view, p) else {
+            why.push(format!("partition {p} has no leader"));
+            continue;
+        };
+        let end = l.state.records.len() as u64;
+        for group in ["loyalty", "shipping"] {
+            let at = coordinator
+                .state
+                .offsets
+                .get(&(group.to_string(), p as u32))
+                .copied()
+                .unwrap_or(0);
+            if at < end {
+                why.push(format!(
+                    "group {group} is at {at} of {end} in partition {p}"
+                ));
+            }
+        }
+    }
+    if let (Some(Proc::Orders(o)), Some(c)) =
+        (&view.procs[sys.orders], consumer_at(view, sys.shipping))
+    {
+        if rows(&o.db) != c.replica() {
+            why.push("the replica differs from the orders table".into());
+        }
+    }
+    why
+}
+
+fn rows(
+    db: &crate::systems::components::db::Db<super::service::Row>,
+) -> BTreeMap<String, OrderRow> {
+    db.rows("orders")
+        .filter_map(|(k, v)| match v {
+            super::service::Row::Order(r) => Some((k.clone(), r.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Take the final observations.
+pub fn finish(sys: &Outbox, view: &View<'_, Outbox>) -> OutboxFinal {
+    let (master, drained) = match &view.procs[sys.orders] {
+        Some(Proc::Orders(o)) => (Some(rows(&o.db)), o.drained()),
+        _ => (None, false),
+    };
+    let points = match &view.procs[sys.loyalty_db] {
+        Some(Proc::LoyaltyDb(db)) => Some(db.points()),
+        _ => None,
+    };
+    OutboxFinal {
+        master,
+        drained,
+        replica: consumer_at(view, sys.shipping).map(ConsumerProc::replica),
+        points,
+        offsets: leader(sys, view, 0)
+            .map(|l| l.state.offsets.clone())
+            .unwrap_or_default(),
+        unsettled: unsettled(sys, view),
+    }
+}
+
+/// Run one check.
+pub fn run(plan: &Plan<Outbox>, out: &Out, check: Check) -> CheckOutcome {
+    let finals = out
+        .finals
+        .as_ref()
+        .expect("checks run only on runs that finished");
+    let name = check.name();
+    match check {
+        Check::Queue => queue_check(name, plan, out),
+        Check::PublishedCommitted => published_committed(name, out, finals),
+        Check::AggregateOrder => aggregate_order(name, out),
+        Check::ExactlyOnce => exactly_once(name, out, finals),
+        Check::FieldOwnership => field_ownership(name, out),
+        Check::Convergence => convergence(name, plan, out, finals),
+    }
+}
+
+fn fail(check: &str, message: String, ops: Vec<usize>) -> CheckOutcome {
+    CheckOutcome::fail(check, Verdict::Violation, message, ops)
+}
+
+fn queue_check(check: &str, plan: &Plan<Outbox>, out: &Out) -> CheckOutcome {
+    let index: Vec<usize> = (0..out.history.ops.len())
+        .filter(|&i| matches!(out.history.ops[i].f, Func::Send | Func::Poll | Func::Assign))
+        .collect();
+    let queue_ops = History::new(index.iter().map(|&i| out.history.ops[i].clone()).collect());
+    let report = match queue::check(&queue_ops) {
+        Ok(report) => report,
+        Err(e) => {
+            return CheckOutcome::fail(
+                check,
+                Verdict::Crash,
+                format!("the queue history is malformed: {e}"),
+                vec![],
+            )
+        }
+    };
+    let allowed = &plan.params.allow;
+    if let Some((anomaly, (count, examples))) = report.forbidden(allowed).next() {
+        let example = examples.first().map_or(String::new(), |e| e.detail.clone());
+        let ops = examples
+            .first()
+            .map_or(Vec::new(), |e| e.ops.iter().map(|&i| index[i]).collect());
+        return fail(
+            check,
+            format!(
+                "{anomaly} ×{count} (anomalies: {}), e.g. {example}",
+                report.summary()
+            ),
+            ops,
+        );
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "{} sends, {} records polled over {} partitions; anomalies: {} (allowed: {})",
+            report.sends,
+            report.polled,
+            report.keys,
+            report.summary(),
+            if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            }
+        ),
+    )
+}
+
+/// Committed events by id, with their commit time (ns).
+type CommittedEvents = BTreeMap<u64, (Event, u64)>;
+/// The broker's committed records: (partition, offset) → event id.
+type Published = BTreeMap<(u32, u64), u64>;
+
+/// Committed events, and the broker's committed records in (partition, offset) order.
+fn committed_and_published(out: &Out) -> (CommittedEvents, Published) {
+    let mut committed = BTreeMap::new();
+    let mut published = BTreeMap::new();
+    for o in &out.observations {
+        match &o.obs {
+            OutboxObs::Committed(e) => {
+                committed.insert(e.id, (e.clone(), o.t_ns));
+            }
+            OutboxObs::Appended {
+                partition,
+                offset,
+                records,
+                ..
+            } => {
+                for (i, &id) in records.iter().enumerate() {
+                    published.insert((*partition, offset + i as u64), id);
+                }
+            }
+            _ => {}
+        }
+    }
+    (committed, published)
+}
+
+fn published_committed(check: &str, out: &Out, finals: &OutboxFinal) -> CheckOutcome {
+    let (committed, published) = committed_and_published(out);
+    let in_broker: BTreeSet<u64> = published.values().copied().collect();
+    if let Some(&phantom) = in_broker.iter().find(|id| !committed.contains_key(id)) {
+        return fail(check, format!("event {phantom} is in the broker, but no transaction producing it committed: a phantom event"), vec![]);
+    }
+    let lost: Vec<u64> = committed
+        .keys()
+        .copied()
+        .filter(|id| !in_broker.contains(id))
+        .collect();
+    if let (Some(&id), true) = (lost.first(), finals.drained) {
+        let (e, _) = &committed[&id];
+        return fail(
+            check,
+            format!(
+                "{} committed event(s) never reached the broker though the service records them as published, e.g. {id} ({} of order {} v{})",
+                lost.len(),
+                e.change.name(),
+                e.order,
+                e.version
+            ),
+            vec![],
+        );
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "{} events committed, {} in the broker ({} records with duplicates), no phantom",
+            committed.len(),
+            in_broker.len(),
+            published.len()
+        ),
+    )
+}
+
+fn aggregate_order(check: &str, out: &Out) -> CheckOutcome {
+    let (committed, published) = committed_and_published(out);
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    let mut version: BTreeMap<&str, u32> = BTreeMap::new();
+    for (&(partition, offset), id) in &published {
+        if !seen.insert(*id) {
+            continue; // A duplicate record of an event already placed.
+        }
+        let Some((e, _)) = committed.get(id) else {
+            continue;
+        };
+        let at = version.entry(&e.order).or_insert(0);
+        if e.version != *at + 1 {
+            return fail(
+                check,
+                format!("order {}: version {} at partition {partition} offset {offset} follows version {}", e.order, e.version, at),
+                vec![],
+            );
+        }
+        *at = e.version;
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "{} orders, each one's events in version order without gaps",
+            version.len()
+        ),
+    )
+}
+
+fn exactly_once(check: &str, out: &Out, finals: &OutboxFinal) -> CheckOutcome {
+    let mut applied: BTreeMap<(&str, u64), u32> = BTreeMap::new();
+    for o in &out.observations {
+        if let OutboxObs::Applied {
+            group,
+            event,
+            fresh: true,
+        } = o.obs
+        {
+            let n = applied.entry((group, event)).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                return fail(
+                    check,
+                    format!("group {group} applied event {event} twice"),
+                    vec![],
+                );
+            }
+        }
+    }
+    let (committed, published) = committed_and_published(out);
+    for group in ["loyalty", "shipping"] {
+        let skipped = published.iter().find(|(&(p, offset), id)| {
+            let committed_offset = finals
+                .offsets
+                .get(&(group.to_string(), p))
+                .copied()
+                .unwrap_or(0);
+            offset < committed_offset && !applied.contains_key(&(group, **id))
+        });
+        if let Some((&(p, offset), id)) = skipped {
+            return fail(check, format!("group {group} committed its offset past event {id} (partition {p} offset {offset}) without applying it"), vec![]);
+        }
+    }
+    if let Some(points) = &finals.points {
+        if let Some(problem) = points_problem(points, &committed, &published, &finals.offsets) {
+            return fail(check, problem, vec![]);
+        }
+    }
+    CheckOutcome::pass(
+        check,
+        format!(
+            "{} effects applied, each event at most once per group",
+            applied.len()
+        ),
+    )
+}
+
+/// Loyalty points must be the sum of the effects of the events the group has consumed.
+fn points_problem(
+    points: &BTreeMap<String, i64>,
+    committed: &CommittedEvents,
+    published: &Published,
+    offsets: &BTreeMap<(String, u32), u64>,
+) -> Option<String> {
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut counted = BTreeSet::new();
+    for (&(p, offset), id) in published {
+        let consumed = offsets
+            .get(&("loyalty".to_string(), p))
+            .copied()
+            .unwrap_or(0);
+        if offset >= consumed || !counted.insert(*id) {
+            continue;
+        }
+        let Some((e, _)) = committed.get(id) else {
+            continue;
+        };
+        let delta = match e.change {
+            Change::Pay => e.amount,
+            Change::Cancel if e.refund => -e.amount,
+            _ => 0,
+        };
+        *expected.entry(e.customer.clone()).or_insert(0) += delta;
+    }
+    let actual: BTreeMap<String, i64> = points
+        .iter()
+        .filter(|(_, &v)| v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    expected.retain(|_, v| *v != 0);
+    (actual != expected).then(|| {
+        format!("loyalty points {actual:?} differ from the consumed events' effects {expected:?}")
+    })
+}
+
+fn field_ownership(check: &str, out: &Out) -> CheckOutcome {
+    let owner = |field: &str| {
+        if field == "tracking" {
+            "shipping"
+        } else {
+            "orders"
+        }
+    };
+    let mut writes = 0;
+    for o in &out.observations {
+        if let OutboxObs::FieldWrite { service, field } = o.obs {
+            writes += 1;
+            if owner(field) != service {
+                return fail(
+                    check,
+                    format!(
+                        "{service} wrote field `{field}` of an order, which only {} owns",
+                        owner(field)
+                    ),
+                    vec![],
+                );
+            }
+        }
+    }
+    CheckOutcome::pass(
+        check,
+        format!("{writes} local field writes, each by the field's owner"),
+    )
+}
+
+fn convergence(check: &str, plan: &Plan<Outbox>, out: &Out, finals: &OutboxFinal) -> CheckOutcome {
+    let lags = replica_lags_ms(out);
+    let pct = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let lag = format!(
+        "replica lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} events",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        lags.len()
+    );
+    if !out.settled {
+        return CheckOutcome::fail(
+            check,
+            Verdict::Liveness,
+            format!(
+                "not converged {} ms after the faults healed: {}; {lag}",
+                plan.head.params.phases.heal_ms,
+                finals.unsettled.join("; ")
+            ),
+            vec![],
+        );
+    }
+    CheckOutcome::pass(
+        check,
+        format!("outbox drained, consumers caught up, replica equals master; {lag}"),
+    )
+}
+
+/// For every event the replica applied: the time from its commit to its application.
+fn replica_lags_ms(out: &Out) -> Vec<f64> {
+    let mut committed_at = BTreeMap::new();
+    let mut lags = Vec::new();
+    for o in &out.observations {
+        match &o.obs {
+            OutboxObs::Committed(e) => {
+                committed_at.insert(e.id, o.t_ns);
+            }
+            OutboxObs::Applied {
+                group: "shipping",
+                event,
+                fresh: true,
+            } => {
+                if let Some(t) = committed_at.get(event) {
+                    lags.push(o.t_ns.saturating_sub(*t) as f64 / 1e6);
+                }
+            }
+            _ => {}
+        }
+    }
+    lags.sort_by(f64::total_cmp);
+    lags
+}
