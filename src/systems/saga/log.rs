@@ -18,12 +18,12 @@
 //! them: nothing is decided twice, nothing forgotten.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use super::flow::{Flow, Service, StepOutcome};
 use super::SagaId;
 use crate::systems::components::clients::ReqId;
-use crate::systems::components::raft::StateMachine;
+use crate::systems::components::raft::{self, StateMachine};
 
 /// How a saga (or 2PC transaction) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -243,10 +243,7 @@ impl SagaLog {
             );
             self.applied = index;
         }
-        let mut hasher = crate::sim::StableHasher::default();
-        self.chain.hash(&mut hasher);
-        payload.hash(&mut hasher);
-        self.chain = hasher.finish();
+        self.chain = raft::chain(self.chain, payload);
         let mut effects = Effects {
             saga: payload.saga(),
             ended: None,

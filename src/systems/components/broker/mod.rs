@@ -31,9 +31,9 @@ pub mod client;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
-use super::raft::{Applied, Entry, Host, Raft, StateMachine};
+use super::raft::{self, Applied, Entry, Host, Raft, StateMachine};
 use crate::sim::Ctx;
 
 /// A record: its key (which decides its partition) and its value.
@@ -134,10 +134,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
             "entries apply in order without gaps"
         );
         self.applied = index;
-        let mut hasher = crate::sim::StableHasher::default();
-        self.chain.hash(&mut hasher);
-        payload.hash(&mut hasher);
-        self.chain = hasher.finish();
+        self.chain = raft::chain(self.chain, payload);
         match payload {
             Payload::Noop => Effects::default(),
             Payload::Append { records, producer } => self.append(records, *producer),

@@ -55,6 +55,16 @@ pub trait StateMachine: Clone + Debug + Default + PartialEq + Send + 'static {
     fn applied(&self) -> u64;
 }
 
+/// Extend a state machine's digest chain with an applied entry's payload: replicas that
+/// applied the same payloads in the same order have the same chain (for agreement checks).
+pub fn chain<T: Hash>(previous: u64, payload: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = crate::sim::StableHasher::default();
+    previous.hash(&mut hasher);
+    payload.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// One entry of the replicated log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LogEntry<P> {
