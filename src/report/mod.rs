@@ -170,7 +170,19 @@ impl Tally {
             self.first_caught = Some(self.first_caught.map_or(r.seed, |s| s.min(r.seed)));
         }
         if r.verdict != Verdict::Pass {
-            let first = r.checks.iter().find(|c| c.verdict == r.verdict);
+            // The expected check, when this seed caught what the scenario expects;
+            // otherwise the first check with the seed's verdict.
+            let expected = self
+                .expect_check
+                .as_ref()
+                .filter(|_| self.catches(r.verdict, &r.checks));
+            let first = expected
+                .and_then(|e| {
+                    r.checks
+                        .iter()
+                        .find(|c| &c.check == e && c.verdict != Verdict::Pass)
+                })
+                .or_else(|| r.checks.iter().find(|c| c.verdict == r.verdict));
             let message = match (&r.panic, &r.harness_error, first) {
                 (Some(p), _, _) => format!("{} panicked: {}", p.name, p.message),
                 (_, Some(e), _) => format!("faultline failed: {e}"),
