@@ -14,7 +14,7 @@ use super::service::OrderRow;
 use super::{Change, Check, Event, Outbox, OutboxObs, Proc};
 use crate::catalog::Named;
 use crate::check::{queue, CheckOutcome, Verdict};
-use crate::history::{Func, History};
+use crate::history::{Func, History, Value};
 use crate::plan::Plan;
 use crate::sim::{SimOutput, View};
 
@@ -157,6 +157,41 @@ pub fn run(plan: &Plan<Outbox>, out: &Out, check: Check) -> CheckOutcome {
     }
 }
 
+/// History operations that show an event's path: the client's change of its order, the
+/// relay's sends and the consumers' polls that carry it.
+fn event_ops(history: &History, event: u64, order: Option<&str>) -> Vec<usize> {
+    /// Whether a send or poll value carries event `id` (as a value, not an offset or key).
+    fn mentions(v: &Value, id: i64) -> bool {
+        let value_of =
+            |pair: &Value| matches!(pair, Value::List(p) if p.get(1) == Some(&Value::Int(id)));
+        let Value::List(micros) = v else { return false };
+        micros.iter().any(|m| match m {
+            Value::List(parts) => match parts.as_slice() {
+                [Value::Str(f), _, sent] if f == "send" => {
+                    *sent == Value::Int(id) || value_of(sent)
+                }
+                [Value::Str(f), Value::Map(by_key)] if f == "poll" => by_key.iter().any(
+                    |(_, records)| matches!(records, Value::List(rs) if rs.iter().any(value_of)),
+                ),
+                _ => false,
+            },
+            _ => false,
+        })
+    }
+    (0..history.ops.len())
+        .filter(|&i| {
+            let op = &history.ops[i];
+            match op.f {
+                Func::Send | Func::Poll => {
+                    mentions(&op.input, event as i64) || mentions(&op.output, event as i64)
+                }
+                Func::System(_) => order.is_some() && op.key.as_deref() == order,
+                _ => false,
+            }
+        })
+        .collect()
+}
+
 fn fail(check: &str, message: String, ops: Vec<usize>) -> CheckOutcome {
     CheckOutcome::fail(check, Verdict::Violation, message, ops)
 }
@@ -243,7 +278,11 @@ fn published_committed(check: &str, out: &Out, finals: &OutboxFinal) -> CheckOut
     let (committed, published) = committed_and_published(out);
     let in_broker: BTreeSet<u64> = published.values().copied().collect();
     if let Some(&phantom) = in_broker.iter().find(|id| !committed.contains_key(id)) {
-        return fail(check, format!("event {phantom} is in the broker, but no transaction producing it committed: a phantom event"), vec![]);
+        return fail(
+            check,
+            format!("event {phantom} is in the broker, but no transaction producing it committed: a phantom event"),
+            event_ops(&out.history, phantom, None),
+        );
     }
     let lost: Vec<u64> = committed
         .keys()
@@ -261,7 +300,7 @@ fn published_committed(check: &str, out: &Out, finals: &OutboxFinal) -> CheckOut
                 e.order,
                 e.version
             ),
-            vec![],
+            event_ops(&out.history, id, Some(&e.order)),
         );
     }
     CheckOutcome::pass(
@@ -291,7 +330,7 @@ fn aggregate_order(check: &str, out: &Out) -> CheckOutcome {
             return fail(
                 check,
                 format!("order {}: version {} at partition {partition} offset {offset} follows version {}", e.order, e.version, at),
-                vec![],
+                event_ops(&out.history, *id, Some(&e.order)),
             );
         }
         *at = e.version;
@@ -336,7 +375,11 @@ fn exactly_once(check: &str, out: &Out, finals: &OutboxFinal) -> CheckOutcome {
             offset < committed_offset && !applied.contains_key(&(group, **id))
         });
         if let Some((&(p, offset), id)) = skipped {
-            return fail(check, format!("group {group} committed its offset past event {id} (partition {p} offset {offset}) without applying it"), vec![]);
+            return fail(
+                check,
+                format!("group {group} committed its offset past event {id} (partition {p} offset {offset}) without applying it"),
+                event_ops(&out.history, *id, None),
+            );
         }
     }
     if let Some(points) = &finals.points {
