@@ -16,11 +16,12 @@
 //! * [`runner`] is the per-seed pipeline and the pool that runs many seeds;
 //! * [`report`] writes what a person reads; [`cli`] is the command line on top.
 //!
-//! Underneath them all: [`rng`] (the seed's named random streams), [`knob`] (scenario
-//! settings that are fixed or sampled per seed) and [`catalog`] (typed bugs, checks and
-//! workloads with names). A module only imports modules listed before it here, in this
-//! order: `rng`, `knob`, `catalog`, `history`, `check`, `net`, `disk`, `scenario`, `plan`,
-//! `sim`, `systems`, `runner`, `report`, `cli`.
+//! Underneath them all: [`guard`] (the per-thread allocation meter and the stop flag),
+//! [`input`] (reading users' files safely), [`rng`] (the seed's named random streams),
+//! [`knob`] (scenario settings that are fixed or sampled per seed) and [`catalog`] (typed
+//! bugs, checks and workloads with names). A module only imports modules listed before it
+//! here, in this order: `guard`, `input`, `rng`, `knob`, `catalog`, `history`, `check`,
+//! `net`, `disk`, `scenario`, `plan`, `sim`, `systems`, `runner`, `report`, `cli`.
 
 #[cfg(not(madsim))]
 compile_error!(
@@ -30,15 +31,18 @@ compile_error!(
 
 // Sweeps create and destroy a thread per seed, thousands of times a second; mimalloc
 // keeps per-thread heaps cheap to set up and reclaim (about 14% more seeds per second
-// than the system allocator here, measured with `cargo bench --bench sim`).
+// than the system allocator here, measured with `cargo bench --bench sim`). The meter
+// around it gives each seed its memory figure (see `guard`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: guard::Metered<mimalloc::MiMalloc> = guard::Metered(mimalloc::MiMalloc);
 
 pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod disk;
+pub mod guard;
 pub mod history;
+pub mod input;
 pub mod knob;
 pub mod net;
 pub mod plan;
