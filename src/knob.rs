@@ -184,6 +184,22 @@ impl<T: KnobValue> KnobSpec<T> {
     }
 }
 
+impl<T: KnobValue> KnobSpec<T> {
+    /// The least (`high` false) or greatest (`high` true) value any seed can get.
+    pub fn corner(&self, knob: Option<&Knob<T>>, swarm: bool, high: bool) -> T {
+        let (lo, hi) = match knob {
+            Some(k) => (k.min(), k.max()),
+            None if swarm => self.swarm,
+            None => (self.default, self.default),
+        };
+        if high {
+            hi
+        } else {
+            lo
+        }
+    }
+}
+
 impl<'de, T: KnobValue> Deserialize<'de> for Knob<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KnobVisitor<T>(std::marker::PhantomData<T>);
@@ -276,6 +292,9 @@ pub trait KnobSection:
     fn check(&self, problems: &mut Vec<(String, String)>);
     /// The concrete settings of `seed`.
     fn resolve(&self, swarm: bool, seed: u64) -> Self::Params;
+    /// Every knob at the least (`high` false) or greatest (`high` true) value any seed
+    /// can get: the corners of the settings a sweep explores, for load estimates.
+    fn corner(&self, swarm: bool, high: bool) -> Self::Params;
     /// The catalogue of the section's knobs.
     fn docs() -> Vec<KnobDoc>;
 }
@@ -363,6 +382,15 @@ macro_rules! knob_section {
                 }
             }
 
+            /// Every knob at the least (`high` false) or greatest (`high` true) value any
+            /// seed can get.
+            pub fn corner(&self, swarm: bool, high: bool) -> $params {
+                $params {
+                    $( $field: Self::$field().corner(self.$field.as_ref(), swarm, high), )*
+                    $($( $pfield: self.$pfield.clone().unwrap_or($pdefault), )*)?
+                }
+            }
+
             /// The catalogue of this section's knobs.
             pub fn docs() -> Vec<$crate::knob::KnobDoc> {
                 vec![
@@ -398,6 +426,9 @@ macro_rules! knob_section {
             }
             fn resolve(&self, swarm: bool, seed: u64) -> $params {
                 $section::resolve(self, swarm, seed)
+            }
+            fn corner(&self, swarm: bool, high: bool) -> $params {
+                $section::corner(self, swarm, high)
             }
             fn docs() -> Vec<$crate::knob::KnobDoc> {
                 $section::docs()

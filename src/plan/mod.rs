@@ -282,13 +282,14 @@ struct PlanParams<'a, S: Spec> {
 impl<S: Spec> Serialize for PlanParams<'_, S> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let p = &self.plan.head.params;
-        let mut st = s.serialize_struct("Params", 7)?;
+        let mut st = s.serialize_struct("Params", 8)?;
         st.serialize_field("topology", &p.topology)?;
         st.serialize_field("workload_kind", &self.plan.workload_kind)?;
         st.serialize_field("workload", &p.workload)?;
         st.serialize_field("phases", &p.phases)?;
         st.serialize_field("network", &p.network)?;
         st.serialize_field("faults", &p.faults)?;
+        st.serialize_field("limits", &p.limits)?;
         let own = std::collections::BTreeMap::from([(S::NAME, &self.plan.params)]);
         st.serialize_field("system", &own)?;
         st.end()

@@ -11,6 +11,7 @@
 //! problem is reported with file, line and column; [`Scenario::resolve`] is a pure
 //! function from the scenario and a seed to concrete [`Params`].
 
+pub mod load;
 mod schema;
 mod validate;
 
@@ -133,6 +134,25 @@ knob_section! {
     }
 }
 
+knob_section! {
+    /// `[limits]`: the resource envelope of one seed. A seed that reaches a limit is
+    /// stopped and ends with the verdict `limit` (inconclusive, exit code 2), naming the
+    /// limit, the process and the simulated time; it is never reported as a finding. The
+    /// defaults fit many seeds in parallel on a small machine and are far above what the
+    /// shipped scenarios use; the loader rejects settings whose expected load cannot fit.
+    LimitsSection => LimitsParams at "limits" {
+        /// Memory one seed may use: its processes' state, queues, disks, trace and
+        /// history (MB, counted by faultline's allocator on the seed's thread).
+        memory_mb_max: u64 = 256, swarm [256, 256], valid [16, 16_384];
+        /// Simulated events one seed may handle: messages delivered and timers fired.
+        events_max: u64 = 500_000, swarm [500_000, 500_000], valid [1_000, 500_000_000];
+        /// Messages in flight at once: sent and not yet delivered or dropped.
+        messages_in_flight_max: u64 = 200_000, swarm [200_000, 200_000], valid [100, 50_000_000];
+        /// Operations in one seed's history (client operations and recorded reads).
+        history_ops_max: u64 = 200_000, swarm [200_000, 200_000], valid [10, 50_000_000];
+    }
+}
+
 /// The shape of a network partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,6 +268,9 @@ pub struct ScenarioFile {
     /// Faults.
     #[serde(default)]
     pub faults: FaultsSection,
+    /// The resource envelope of one seed.
+    #[serde(default)]
+    pub limits: LimitsSection,
 }
 
 /// Fault settings of one seed.
@@ -283,6 +306,8 @@ pub struct Params {
     pub network: NetworkParams,
     /// Faults.
     pub faults: FaultParams,
+    /// The resource envelope.
+    pub limits: LimitsParams,
 }
 
 /// A loaded, validated scenario.
@@ -308,18 +333,22 @@ pub struct Scenario {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("{path}: cannot read scenario: {source}")]
+    #[error("{path}: cannot read scenario: {message}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        message: String,
     },
-    /// The file is not a valid scenario: one entry per problem.
-    #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\nerror: "))]
+    /// The file is not a valid scenario: one entry per problem, the first
+    /// [`PROBLEMS_SHOWN_MAX`] in file order, and how many more there are.
+    #[error("{}{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\nerror: "),
+        if *.more > 0 { format!("\n… and {} more problem(s) in this file", .more) } else { String::new() })]
     Invalid {
-        /// What is wrong, where.
+        /// What is wrong, where (at most [`PROBLEMS_SHOWN_MAX`]).
         problems: Vec<Problem>,
+        /// Problems found beyond those.
+        more: usize,
     },
     /// A path given on the command line is neither a scenario file nor a directory.
     #[error("{path}: {message}")]
@@ -346,36 +375,89 @@ pub struct Problem {
     pub snippet: Option<(String, usize)>,
 }
 
+/// At most this many problems of one file are reported (the count of the rest follows).
+pub const PROBLEMS_SHOWN_MAX: usize = 20;
+/// A message longer than this many characters is cut (it may quote the file).
+const MESSAGE_CHARS_MAX: usize = 1000;
+/// Characters of the source line shown on each side of the column.
+const SNIPPET_SIDE_CHARS: usize = 40;
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
+            self.path,
+            self.line,
+            self.column,
+            clip(&self.message, MESSAGE_CHARS_MAX)
         )?;
         if let Some((text, width)) = &self.snippet {
+            let (shown, caret, width) = window(text, self.column, *width);
             let gutter = self.line.to_string().len();
             write!(
                 f,
                 "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
                 "",
                 self.line,
-                text,
+                shown,
                 "",
-                " ".repeat(self.column.saturating_sub(1)),
-                "^".repeat((*width).max(1)),
+                " ".repeat(caret),
+                "^".repeat(width.max(1)),
             )?;
         }
         Ok(())
     }
 }
 
+/// `s` cut to `n` characters, with `…` when cut.
+fn clip(s: &str, n: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
+}
+
+/// The part of a source line around 1-based `column` worth showing, where the caret
+/// goes in it (0-based), and the underline's width: long lines are cut to a window.
+fn window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let from = at.saturating_sub(SNIPPET_SIDE_CHARS);
+    let to = (at + SNIPPET_SIDE_CHARS).min(chars.len());
+    let mut shown: String = chars[from..to].iter().collect();
+    let mut caret = at - from;
+    if from > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret, width.min(to.saturating_sub(at)).max(1))
+}
+
 impl Scenario {
     /// Read, parse and validate a scenario file against the systems in `catalog`.
     pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.display().to_string(),
-            source,
+        let display = path.display().to_string();
+        let text = crate::input::read_text(path, SCENARIO_BYTES_MAX).map_err(|e| match e {
+            crate::input::InputError::NotUtf8 { line, column, byte } => ScenarioError::Invalid {
+                problems: vec![Problem {
+                    path: display.clone(),
+                    line,
+                    column,
+                    message: format!(
+                        "not UTF-8 text (byte 0x{byte:02x}): a scenario file is UTF-8 TOML"
+                    ),
+                    snippet: None,
+                }],
+                more: 0,
+            },
+            other => ScenarioError::Read {
+                path: display.clone(),
+                message: other.to_string(),
+            },
         })?;
         Self::parse(path, &text, catalog)
     }
@@ -387,6 +469,15 @@ impl Scenario {
         catalog: &dyn Catalog,
     ) -> Result<Scenario, ScenarioError> {
         validate::parse_and_validate(path, text, catalog)
+    }
+
+    /// The estimated load of the scenario's busiest seed (see [`load`]).
+    pub fn estimated_load(&self) -> load::Estimate {
+        let worst = load::Worst::of(&self.file);
+        load::estimate(
+            &worst,
+            &self.system.load(&self.section, self.file.swarm, &worst),
+        )
     }
 
     /// The generic settings of one seed (pure: same scenario and seed, same params).
@@ -439,8 +530,42 @@ impl Scenario {
             phases: f.phases.resolve(swarm, seed),
             network,
             faults,
+            limits: f.limits.resolve(swarm, seed),
         }
     }
+}
+
+/// The largest scenario file faultline reads (scenarios are a few hundred bytes).
+pub const SCENARIO_BYTES_MAX: u64 = 1 << 20;
+
+/// The longest scenario name (in characters).
+pub const NAME_CHARS_MAX: usize = 64;
+
+/// Whether `name` can name a scenario: it names a directory in every report, so 1 to
+/// [`NAME_CHARS_MAX`] ASCII letters, digits, `-`, `_` and `.`, not starting with `.`
+/// (which also rules out `.` and `..`). The error says what is allowed.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let shown: String = name.chars().take(NAME_CHARS_MAX).collect();
+    let shown = if shown.len() < name.len() {
+        format!("{shown}…")
+    } else {
+        shown
+    };
+    let count = name.chars().count();
+    if count == 0 || count > NAME_CHARS_MAX {
+        return Err(format!(
+            "scenario name `{shown}` has {count} characters: a name has 1 to {NAME_CHARS_MAX}"
+        ));
+    }
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain || name.starts_with('.') {
+        return Err(format!(
+            "scenario name `{shown}` is used as a directory name: use ASCII letters, digits, `-`, `_` and `.` only, not starting with `.`"
+        ));
+    }
+    Ok(())
 }
 
 /// Sampled bounds may come out crossed; swap them rather than fail a seed.
@@ -455,7 +580,11 @@ pub fn order(lo: &mut u64, hi: &mut u64) {
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     let mut found = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        let meta = std::fs::metadata(path).map_err(|e| ScenarioError::Path {
+            path: path.display().to_string(),
+            message: crate::input::describe_io(&e),
+        })?;
+        if meta.is_dir() {
             let before = found.len();
             walk(path, &mut found, 0)?;
             if found.len() == before {
@@ -464,13 +593,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
                     message: "no *.toml scenario files in this directory".into(),
                 });
             }
-        } else if path.is_file() {
-            found.push(path.clone());
         } else {
-            return Err(ScenarioError::Path {
-                path: path.display().to_string(),
-                message: "no such file or directory".into(),
-            });
+            // Whatever it is, loading it says what is wrong with it.
+            found.push(path.clone());
         }
     }
     Ok(found)
@@ -485,9 +610,9 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) -> Result<(), Scenar
             message: format!("directories nested deeper than {DEPTH_MAX} levels"),
         });
     }
-    let read_err = |source| ScenarioError::Read {
+    let read_err = |e: std::io::Error| ScenarioError::Read {
         path: dir.display().to_string(),
-        source,
+        message: crate::input::describe_io(&e),
     };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err)?
@@ -518,5 +643,6 @@ pub fn knob_docs() -> Vec<knob::KnobDoc> {
     docs.extend(ClogSection::docs());
     docs.extend(DiskSection::docs());
     docs.extend(ClockSection::docs());
+    docs.extend(LimitsSection::docs());
     docs
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer as _;
 
+use super::load::{SystemLoad, Worst};
 use crate::catalog::Entry;
 use crate::knob::KnobDoc;
 
@@ -36,6 +37,9 @@ pub trait SystemSchema: Send + Sync {
     /// all defaults). Errors keep their place in the text: serde errors carry a span,
     /// semantic problems a dotted key path.
     fn load_section(&self, text: &str) -> Result<Section, SectionError>;
+    /// What its seeds cost beyond the generic estimate, at the worst corner of its
+    /// section (see [`super::load`]).
+    fn load(&self, section: &Section, swarm: bool, worst: &Worst) -> SystemLoad;
 }
 
 impl fmt::Debug for dyn SystemSchema {

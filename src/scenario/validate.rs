@@ -13,7 +13,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::schema::{Catalog, Section, SectionError, SystemSchema};
-use super::{Expect, Problem, Scenario, ScenarioError, ScenarioFile};
+use super::Problem;
+use super::{Expect, Scenario, ScenarioError, ScenarioFile, PROBLEMS_SHOWN_MAX};
 use crate::catalog::CheckKind;
 use crate::knob::Knob;
 
@@ -50,6 +51,7 @@ pub(super) fn parse_and_validate(
             e.span(),
             e.message().trim_end().to_string(),
         )],
+        more: 0,
     })?;
 
     let mut problems: Problems = Vec::new();
@@ -57,29 +59,20 @@ pub(super) fn parse_and_validate(
     let spans = Spans::new(text);
     let part = check_system(&file, text, catalog, &mut problems);
     check_top_level_keys(&file, &spans, catalog, &mut problems);
+    if let (Some(part), true) = (&part, problems.is_empty()) {
+        let worst = super::load::Worst::of(&file);
+        let system = part.system.load(&part.section, file.swarm, &worst);
+        for (key, message) in super::load::check(&file, &worst, &system) {
+            at(&mut problems, &key, message);
+        }
+    }
     let part = match part {
         Some(part) if problems.is_empty() => part,
-        _ => {
-            let mut located: Vec<Problem> = problems
-                .into_iter()
-                .map(|(place, message)| {
-                    let span = match place {
-                        Place::Key(key) => spans.find(&key),
-                        Place::Span(span) => span,
-                    };
-                    locate(&display, text, span, message)
-                })
-                .collect();
-            located.sort_by_key(|p| (p.line, p.column));
-            return Err(ScenarioError::Invalid { problems: located });
-        }
+        _ => return Err(located(&display, text, &spans, problems)),
     };
     let name = match &file.name {
         Some(name) => name.clone(),
-        None => path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "scenario".into()),
+        None => default_name(path, &display, text)?,
     };
     Ok(Scenario {
         path: path.to_path_buf(),
@@ -92,19 +85,56 @@ pub(super) fn parse_and_validate(
     })
 }
 
+/// The problems in file order: the first [`PROBLEMS_SHOWN_MAX`] located (with line and
+/// column), the rest counted. Only those shown are located, so a file with ten thousand
+/// problems costs no more than one with twenty.
+fn located(display: &str, text: &str, spans: &Spans, problems: Problems) -> ScenarioError {
+    let mut placed: Vec<(Option<std::ops::Range<usize>>, String)> = problems
+        .into_iter()
+        .map(|(place, message)| {
+            let span = match place {
+                Place::Key(key) => spans.find(&key),
+                Place::Span(span) => span,
+            };
+            (span, message)
+        })
+        .collect();
+    placed.sort_by_key(|(span, _)| span.as_ref().map_or(0, |s| s.start));
+    let more = placed.len().saturating_sub(PROBLEMS_SHOWN_MAX);
+    let problems = placed
+        .into_iter()
+        .take(PROBLEMS_SHOWN_MAX)
+        .map(|(span, message)| locate(display, text, span, message))
+        .collect();
+    ScenarioError::Invalid { problems, more }
+}
+
+/// The name of a scenario file without `name`: its file name without `.toml`, which
+/// must then be a valid name.
+fn default_name(path: &Path, display: &str, text: &str) -> Result<String, ScenarioError> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match super::check_name(&stem) {
+        Ok(()) => Ok(stem),
+        Err(message) => Err(ScenarioError::Invalid {
+            problems: vec![locate(
+                display,
+                text,
+                None,
+                format!("{message}; the file has no `name`, so its file name is used: add `name = \"...\"`"),
+            )],
+            more: 0,
+        }),
+    }
+}
+
 /// Checks of the generic part: the name, knob ranges, contradictions between knobs.
 fn check_generic(file: &ScenarioFile, problems: &mut Problems) {
     if let Some(name) = &file.name {
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            at(
-                problems,
-                "name",
-                format!("name `{name}` is used as a directory name: use letters, digits, `-`, `_` and `.` only"),
-            );
+        if let Err(message) = super::check_name(name) {
+            at(problems, "name", message);
         }
     }
     let mut knob_problems = Vec::new();
@@ -118,6 +148,7 @@ fn check_generic(file: &ScenarioFile, problems: &mut Problems) {
     file.faults.clog.check(&mut knob_problems);
     file.faults.disk.check(&mut knob_problems);
     file.faults.clock.check(&mut knob_problems);
+    file.limits.check(&mut knob_problems);
     for (key, message) in knob_problems {
         at(problems, &key, message);
     }
@@ -162,6 +193,19 @@ fn check_contradictions(file: &ScenarioFile, problems: &mut Problems) {
     for (stem, lo, hi) in pairs {
         if let Some((key, message)) = crate::knob::crossed_bounds(stem, lo, hi) {
             at(problems, &key, message);
+        }
+    }
+    if let Some(max_down) = &f.crash.max_down {
+        let replicas = file.topology.corner(file.swarm, true).replicas;
+        if max_down.min() > replicas {
+            at(
+                problems,
+                "faults.crash.max_down",
+                format!(
+                    "contradictory settings: `faults.crash.max_down` = {} is more than the {replicas} replicas (`topology.replicas`): at most {replicas}",
+                    max_down.min()
+                ),
+            );
         }
     }
     let share = |k: &Option<Knob<f64>>| k.map_or(0.0, |k| k.min());
@@ -237,7 +281,9 @@ fn check_names(
     given: &[String],
     allowed: &[&str],
 ) {
+    let mut seen = std::collections::BTreeSet::new();
     for (i, name) in given.iter().enumerate() {
+        let first = seen.insert(name.as_str());
         if !allowed.contains(&name.as_str()) {
             at(
                 problems,
@@ -247,7 +293,7 @@ fn check_names(
                     list(allowed.iter())
                 ),
             );
-        } else if given[..i].contains(name) {
+        } else if !first {
             at(
                 problems,
                 &format!("{key}[{i}]"),

@@ -50,6 +50,7 @@ use crate::history::{Status, Value};
 use crate::knob::{crossed_bounds, knob_section};
 use crate::plan::workload::ops_of;
 use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+use crate::scenario::load::{raft_heartbeats, Periodic, SystemLoad, Worst};
 use crate::scenario::{order, Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
 
@@ -457,6 +458,40 @@ impl Spec for EsCluster {
 
 impl Model for EsCluster {
     const ABOUT: &'static str = "event-sourced service replicated with Raft (events, not commands, in the log): router, consistent reads through the log, projection, sharding with replicated two-phase-commit transfers";
+
+    fn load(section: &EsClusterSection, swarm: bool, worst: &Worst) -> SystemLoad {
+        let (fast, big) = (section.corner(swarm, false), section.corner(swarm, true));
+        let r = worst.replicas;
+        SystemLoad {
+            // Client → router → leader and back, a flush, replication and its acks; a
+            // transfer across shards doubles it (two-phase commit).
+            events_per_op: 2.0 * (5.0 + 2.0 * r.saturating_sub(1) as f64),
+            periodic: vec![
+                raft_heartbeats("es_cluster", big.shards, r, fast.heartbeat_ms),
+                Periodic::every(
+                    "two-phase-commit retry ticks of the shard leaders".into(),
+                    "es_cluster.txn_retry_ms",
+                    big.shards,
+                    fast.txn_retry_ms,
+                    1.0,
+                ),
+                Periodic::every(
+                    "router retry ticks".into(),
+                    "es_cluster.router_retry_ms",
+                    1,
+                    fast.router_retry_ms,
+                    1.0,
+                ),
+                Periodic::every(
+                    "projection polls".into(),
+                    "es_cluster.projection_poll_ms",
+                    1,
+                    fast.projection_poll_ms,
+                    3.0,
+                ),
+            ],
+        }
+    }
 
     fn validate(section: &EsClusterSection, problems: &mut Vec<(String, String)>) {
         problems.extend(crossed_bounds(

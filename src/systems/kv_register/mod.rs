@@ -48,6 +48,7 @@ use crate::history::{Status, Value};
 use crate::knob::knob_section;
 use crate::plan::workload::ops_of;
 use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+use crate::scenario::load::{Periodic, SystemLoad, Worst};
 use crate::scenario::{Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
 
@@ -333,6 +334,22 @@ impl Spec for KvRegister {
 
 impl Model for KvRegister {
     const ABOUT: &'static str = "replicated key-value store with a fixed primary: group commit, fsync before ack, majority replication, request dedup, recovery from disk";
+
+    fn load(section: &KvRegisterSection, swarm: bool, worst: &Worst) -> SystemLoad {
+        let fast = section.corner(swarm, false);
+        let backups = worst.replicas.saturating_sub(1) as f64;
+        SystemLoad {
+            // Request and reply, a group-commit flush, a log shipment and its ack per backup.
+            events_per_op: 3.0 + 2.0 * backups,
+            periodic: vec![Periodic::every(
+                format!("log shipments to {backups} backup(s)"),
+                "kv_register.replicate_interval_ms",
+                1,
+                fast.replicate_interval_ms,
+                1.0 + 2.0 * backups,
+            )],
+        }
+    }
 
     fn check(
         plan: &Plan<Self>,

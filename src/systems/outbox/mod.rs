@@ -56,6 +56,7 @@ use crate::history::{Func, Status, Value};
 use crate::knob::{crossed_bounds, knob_section};
 use crate::plan::workload::ops_of;
 use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+use crate::scenario::load::{raft_heartbeats, Periodic, SystemLoad, Worst};
 use crate::scenario::{order, Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
 
@@ -439,6 +440,34 @@ impl Spec for Outbox {
 
 impl Model for Outbox {
     const ABOUT: &'static str = "reliable events: a transactional outbox and its relay (polling or log tailing), a Kafka-like broker on Raft-replicated partitions with consumer groups, idempotent consumers, a read-only replica table across a schema change; dual write as the known-bad baseline";
+
+    fn load(section: &OutboxSection, swarm: bool, worst: &Worst) -> SystemLoad {
+        let (fast, big) = (section.corner(swarm, false), section.corner(swarm, true));
+        let r = worst.replicas;
+        let consumers = big.loyalty_consumers + 1;
+        SystemLoad {
+            // The order's transaction, its event relayed, replicated in the partition,
+            // acknowledged, then fetched and applied by each consumer group.
+            events_per_op: 8.0 + 2.0 * r.saturating_sub(1) as f64 + 4.0 * consumers as f64,
+            periodic: vec![
+                raft_heartbeats("outbox", big.partitions, r, fast.heartbeat_ms),
+                Periodic::every(
+                    "relay polls".into(),
+                    "outbox.relay_poll_ms",
+                    1,
+                    fast.relay_poll_ms,
+                    3.0,
+                ),
+                Periodic::every(
+                    format!("consumer polls ({consumers} consumers)"),
+                    "outbox.consumer_poll_ms",
+                    consumers,
+                    fast.consumer_poll_ms,
+                    3.0,
+                ),
+            ],
+        }
+    }
 
     fn validate(section: &OutboxSection, problems: &mut Vec<(String, String)>) {
         problems.extend(crossed_bounds(

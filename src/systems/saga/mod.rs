@@ -63,6 +63,7 @@ use crate::history::{Func, Status, Value};
 use crate::knob::{crossed_bounds, knob_section};
 use crate::plan::workload::ops_of;
 use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+use crate::scenario::load::{raft_heartbeats, Periodic, SystemLoad, Worst};
 use crate::scenario::{order, Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
 
@@ -619,6 +620,43 @@ impl Spec for Saga {
 
 impl Model for Saga {
     const ABOUT: &'static str = "business transactions across services with their own databases: an orchestrated saga with a Raft-replicated saga log, idempotent participants, compensations and semantic locks; two-phase commit as the blocking baseline";
+
+    fn load(section: &SagaSection, swarm: bool, worst: &Worst) -> SystemLoad {
+        let fast = section.corner(swarm, false);
+        let r = worst.replicas;
+        let services = flow::services(Workload::Order)
+            .len()
+            .max(flow::services(Workload::Project).len()) as u64;
+        SystemLoad {
+            // Per step and compensation: a saga-log append replicated, a request to the
+            // participant, its own write and the reply.
+            events_per_op: services as f64 * 2.0 * (6.0 + 2.0 * r.saturating_sub(1) as f64),
+            periodic: vec![
+                raft_heartbeats("saga", 1, r, fast.heartbeat_ms),
+                Periodic::every(
+                    "coordinator ticks".into(),
+                    "saga.tick_ms",
+                    1,
+                    fast.tick_ms,
+                    1.0,
+                ),
+                Periodic::every(
+                    "participant polls".into(),
+                    "saga.poll_ms",
+                    services,
+                    fast.poll_ms.min(fast.inquiry_ms),
+                    3.0,
+                ),
+                Periodic::every(
+                    "router retry ticks".into(),
+                    "saga.router_retry_ms",
+                    1,
+                    fast.router_retry_ms,
+                    1.0,
+                ),
+            ],
+        }
+    }
 
     fn validate(section: &SagaSection, problems: &mut Vec<(String, String)>) {
         problems.extend(crossed_bounds(
