@@ -552,7 +552,7 @@ proptest! {
     ) {
         let model = model_of(m);
         let h = build(model, &raws, Some((which, value)));
-        let budget = Budget { max_steps: Some(max_steps), wall: None };
+        let budget = Budget { max_steps: Some(max_steps), ..Budget::default() };
         let a = check_history(&h, model, &budget).expect("model accepts");
         let b = check_history(&h, model, &budget).expect("model accepts");
         prop_assert_eq!(&a, &b);

@@ -471,13 +471,11 @@ fn torn_writes_are_seen_on_recovery() {
     let torn_losses = out
         .trace
         .events()
-        .iter()
         .filter(|e| matches!(e.event, Event::DiskLoss { torn: true, .. }))
         .count();
     let torn_recovered = out
         .trace
         .events()
-        .iter()
         .filter(
             |e| matches!(e.event, Event::Note { label: "recovered_torn", value, .. } if value > 0),
         )
@@ -559,27 +557,35 @@ impl Process<PingPong> for PingPongProc {
 }
 
 #[test]
-fn a_livelock_ends_as_a_runaway_finding() {
+fn a_livelock_ends_at_the_event_limit_not_as_a_finding() {
     let text = "system = \"kv_register\"\n[topology]\nreplicas = 2\nclients = 1\n[network]\nlatency_ms_min = 0\nlatency_ms_max = 0\n";
     let scenario =
         Scenario::parse(Path::new("livelock.toml"), text, &REGISTRY).expect("valid scenario");
     let plan = Plan::new(&scenario, 1);
     let limits = sim::Limits {
-        handler_calls_max: 100_000,
+        events_max: 100_000,
+        ..sim::Limits::of(&plan.head.params.limits)
     };
     let out = on_fresh_thread(1, move || {
         sim::simulate_with::<PingPong>(&plan, TraceLevel::Fates, limits)
     })
     .expect("the run ends");
-    let panic = out.panic.expect("a runaway is reported");
     assert!(
-        panic.message.contains("runaway run: 100000 handler calls"),
-        "{}",
-        panic.message
+        out.panic.is_none(),
+        "a runaway is not a crash: {:?}",
+        out.panic
+    );
+    let hit = out.limit.expect("the run stops at its event limit");
+    assert_eq!(hit.limit, sim::Limit::Events);
+    assert_eq!(hit.value, 100_001);
+    assert!(
+        hit.to_string().contains("`limits.events_max` = 100000"),
+        "{hit}"
     );
     assert!(
-        panic.t_ns < 1_000_000_000,
+        hit.t_ns < 1_000_000_000,
         "simulated time barely moved: {} ns",
-        panic.t_ns
+        hit.t_ns
     );
+    assert!(out.finals.is_none());
 }

@@ -23,6 +23,9 @@ pub enum Verdict {
     Pass,
     /// A checker ran out of budget; nothing failed.
     Unknown,
+    /// The run reached a limit of its resource envelope and was stopped before its checks
+    /// could run: inconclusive, like `Unknown`.
+    Limit,
     /// The world did not settle, or did not converge, after the faults healed.
     Liveness,
     /// A safety property was violated.

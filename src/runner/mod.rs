@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::check::{CheckOutcome, Verdict};
 use crate::plan::AnyPlan;
 use crate::scenario::Scenario;
-use crate::sim::{self, trace, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
+use crate::sim::{self, trace, LimitHit, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
 use crate::systems::{self, ExecOptions, Execution, SystemUnderTest};
 
 /// One seed to run.
@@ -79,6 +79,14 @@ pub struct SeedResult {
     pub operations: usize,
     /// Probes reached, with counts.
     pub probes: BTreeMap<&'static str, u64>,
+    /// The limit of the resource envelope that stopped the seed (verdict `limit`).
+    pub limit: Option<LimitHit>,
+    /// A stop request cut the seed short: it is not to be counted.
+    pub interrupted: bool,
+    /// Handler calls the simulation made.
+    pub handler_calls: u64,
+    /// The most memory the simulation held at once (bytes).
+    pub memory_peak_bytes: u64,
     /// Determinism re-run, if one was made.
     pub determinism: Option<Determinism>,
     /// The plan and the execution, when kept.
@@ -102,33 +110,29 @@ pub fn system_of(scenario: &Scenario) -> &'static dyn SystemUnderTest {
 /// plan → simulate → check, then fold the result.
 pub fn run_seed(job: &SeedJob) -> SeedResult {
     let system = system_of(&job.scenario);
+    // The plan's memory counts against the seed's envelope too (a plan holds every client
+    // operation up front); both runs are told how much it holds.
+    let window = crate::guard::MemoryWindow::open();
     let plan = system.plan(&job.scenario, job.seed);
-    let exec = system.run(&*plan, &job.options);
+    let options = ExecOptions {
+        plan_bytes: window.used_bytes(),
+        ..job.options.clone()
+    };
+    let exec = system.run(&*plan, &options);
     let trace_hash = exec.trace.hash();
-    let determinism = job.check_determinism.then(|| {
+    let mut interrupted = exec.interrupted;
+    let determinism = if job.check_determinism && !interrupted {
         let again = on_fresh_thread(job.seed, {
             let plan = plan.clone();
-            let options = job.options.clone();
+            let options = options.clone();
             move || system.run(&*plan, &options)
         });
-        match again {
-            Ok(second) => {
-                let identical = second.trace.hash() == trace_hash;
-                Determinism {
-                    identical,
-                    divergence: if identical {
-                        None
-                    } else {
-                        trace::first_divergence(&exec.trace, &second.trace)
-                    },
-                }
-            }
-            Err(message) => Determinism {
-                identical: false,
-                divergence: Some((0, None, Some(serde_json::Value::String(message)))),
-            },
-        }
-    });
+        // A stop request cuts the second run at another point: no comparison then.
+        interrupted |= again.as_ref().is_ok_and(|second| second.interrupted);
+        (!interrupted).then(|| compare(&exec.trace, trace_hash, again))
+    } else {
+        None
+    };
     let messages = exec.links.values().map(|l| l.sent).sum();
     SeedResult {
         scenario_index: job.scenario_index,
@@ -138,12 +142,37 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
         panic: exec.panic.clone(),
         harness_error: None,
         trace_hash,
-        events: exec.trace.events().len(),
+        events: exec.trace.len(),
         messages,
         operations: exec.history.ops.len(),
         probes: exec.probes.clone(),
+        limit: exec.limit.clone(),
+        interrupted,
+        handler_calls: exec.handler_calls,
+        memory_peak_bytes: exec.memory_peak_bytes,
         determinism,
         kept: job.keep.then_some((plan, exec)),
+    }
+}
+
+/// The determinism verdict of a second run of the seed whose trace is `first`.
+fn compare(first: &sim::Trace, first_hash: u64, again: Result<Execution, String>) -> Determinism {
+    match again {
+        Ok(second) => {
+            let identical = second.trace.hash() == first_hash;
+            Determinism {
+                identical,
+                divergence: if identical {
+                    None
+                } else {
+                    trace::first_divergence(first, &second.trace)
+                },
+            }
+        }
+        Err(message) => Determinism {
+            identical: false,
+            divergence: Some((0, None, Some(serde_json::Value::String(message)))),
+        },
     }
 }
 
@@ -174,6 +203,10 @@ fn harness_failure(job: &SeedJob, message: String) -> SeedResult {
         messages: 0,
         operations: 0,
         probes: BTreeMap::new(),
+        limit: None,
+        interrupted: false,
+        handler_calls: 0,
+        memory_peak_bytes: 0,
         determinism: None,
         kept: None,
     }

@@ -21,6 +21,7 @@
 //! (seeded from the plan) and faultline's named sub-streams.
 
 mod driver;
+mod envelope;
 pub mod trace;
 mod world;
 
@@ -34,10 +35,12 @@ use madsim::time::TimeHandle;
 
 use madsim::task::NodeId;
 
+use crate::guard::MemoryWindow;
 use crate::history::History;
 use crate::net::LinkStats;
 use crate::plan::{FaultAction, Plan, Spec};
 use driver::{run_node, Shared, WaitDue};
+pub use envelope::{Limit, LimitHit, Limits};
 pub use trace::{Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
 pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World};
@@ -82,7 +85,9 @@ pub trait System: Spec {
     fn finish(&self, view: &View<'_, Self>) -> Self::Final;
     /// Coverage probes for the moment a process crashes: name the risky window it was
     /// in (e.g. a leader with entries not yet replicated). Default: none.
-    fn crash_probes(&self, _proc: &Self::Proc, _probes: &mut Vec<&'static str>) {}
+    fn crash_probes(&self, _proc: &Self::Proc, _probes: &mut Vec<&'static str>) {
+        // No probes unless the system names its risky windows.
+    }
 }
 
 /// A process's state machine: sans-I/O, driven by messages and timers.
@@ -114,35 +119,27 @@ pub struct SimOutput<F, O> {
     pub settled: bool,
     /// Simulated time at the end (ns).
     pub end_ns: u64,
-}
-
-/// Bounds on one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Most handler calls the run may make before it is stopped as a runaway (a finding:
-    /// the system livelocks, e.g. two processes answering each other at zero latency, so
-    /// simulated time barely moves). A seed of the shipped scenarios makes a few thousand.
-    pub handler_calls_max: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            handler_calls_max: 50_000_000,
-        }
-    }
+    /// The limit of the resource envelope that stopped the run, if one did.
+    pub limit: Option<LimitHit>,
+    /// Whether a stop request (Ctrl-C, SIGTERM) cut the run short.
+    pub interrupted: bool,
+    /// Handler calls made (messages delivered, timers fired).
+    pub handler_calls: u64,
+    /// The most memory the seed's thread held at once during the run (bytes, trace
+    /// payload text excluded at the end).
+    pub memory_peak_bytes: u64,
 }
 
 /// How often the supervisor asks whether the system has settled (ms).
 const SETTLE_POLL_MS: u64 = 20;
 
 /// Run `plan` to completion on the current thread (which must be a fresh thread per
-/// seed) and return what happened.
+/// seed) within the envelope its scenario sets, and return what happened.
 pub fn simulate<S: System>(
     plan: &Plan<S>,
     level: TraceLevel,
 ) -> SimOutput<S::Final, S::Observation> {
-    simulate_with::<S>(plan, level, Limits::default())
+    simulate_with::<S>(plan, level, Limits::of(&plan.head.params.limits))
 }
 
 /// [`simulate`] with explicit bounds.
@@ -152,8 +149,10 @@ pub fn simulate_with<S: System>(
     limits: Limits,
 ) -> SimOutput<S::Final, S::Observation> {
     install_panic_hook();
+    // Everything the run allocates counts, from the runtime and the copy of the plan on.
+    let memory = MemoryWindow::open();
     let runtime = Runtime::with_seed_and_config(plan.head.madsim_seed, madsim::Config::default());
-    runtime.block_on(supervise::<S>(plan.clone(), level, limits))
+    runtime.block_on(supervise::<S>(plan.clone(), level, limits, memory))
 }
 
 /// The supervisor: the main task of a run, one phase after another.
@@ -161,10 +160,11 @@ async fn supervise<S: System>(
     plan: Plan<S>,
     level: TraceLevel,
     limits: Limits,
+    memory: MemoryWindow,
 ) -> SimOutput<S::Final, S::Observation> {
     let shared = Arc::new(Shared {
         system: S::new(&plan),
-        world: Mutex::new(World::new(&plan.head, level, limits)),
+        world: Mutex::new(World::new(&plan.head, level, limits, memory)),
         time: TimeHandle::current(),
     });
     let n = plan.head.nodes.len();
@@ -362,7 +362,8 @@ fn finish<S: System>(
     let now_ns = shared.now_ns();
     let mut world = shared.lock();
     world.core.trace.push(now_ns, Event::End { settled });
-    let finals = if world.core.panic.is_none() {
+    let stopped = world.core.limit.is_some() || world.core.interrupted;
+    let finals = if world.core.panic.is_none() && !stopped {
         let view = world.view(now_ns);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.system.finish(&view)))
         {
@@ -377,6 +378,12 @@ fn finish<S: System>(
     };
     world.core.halt();
     let core = &mut world.core;
+    let memory_peak_bytes = core.usage.limits.memory_held_bytes
+        + core
+            .usage
+            .memory
+            .peak_bytes()
+            .saturating_sub(core.trace.payload_bytes());
     SimOutput {
         trace: std::mem::replace(&mut core.trace, Trace::new(level)),
         history: History {
@@ -389,6 +396,10 @@ fn finish<S: System>(
         observations: std::mem::take(&mut core.observations),
         settled,
         end_ns: now_ns,
+        limit: core.limit.clone(),
+        interrupted: core.interrupted,
+        handler_calls: core.usage.handler_calls,
+        memory_peak_bytes,
     }
 }
 

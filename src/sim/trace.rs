@@ -166,6 +166,14 @@ pub enum Event {
         /// Whether the system reported itself settled before the heal bound.
         settled: bool,
     },
+    // New variants go last: a variant's position is part of every trace hash.
+    /// The run reached a limit of its resource envelope and was stopped.
+    Limit {
+        /// The process whose handler had just run.
+        node: usize,
+        /// Which limit.
+        limit: super::envelope::Limit,
+    },
 }
 
 /// One event with its simulated time.
@@ -178,13 +186,49 @@ pub struct TraceEvent {
     pub event: Event,
 }
 
+/// Events per chunk of a trace's storage.
+const CHUNK_EVENTS: usize = 4096;
+
+/// Events in fixed-size chunks. Growing never copies or doubles what is stored (a
+/// `Vec` of millions of events would double to gigabytes inside one handler), so the
+/// memory a trace holds grows in small steps the envelope sees as they happen.
+#[derive(Debug, Clone, Default)]
+struct Chunked {
+    chunks: Vec<Vec<TraceEvent>>,
+    len: usize,
+}
+
+impl Chunked {
+    fn push(&mut self, event: TraceEvent) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK_EVENTS => chunk.push(event),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
+                chunk.push(event);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> Option<&TraceEvent> {
+        self.chunks.get(i / CHUNK_EVENTS)?.get(i % CHUNK_EVENTS)
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &TraceEvent> + '_ {
+        self.chunks.iter().flatten()
+    }
+}
+
 /// The trace of one run.
 #[derive(Debug, Clone)]
 pub struct Trace {
     level: TraceLevel,
-    events: Vec<TraceEvent>,
+    events: Chunked,
     /// Message content by event index (only at [`TraceLevel::Full`]).
     payloads: Vec<(usize, String)>,
+    /// Heap bytes of the payload text (capacities), for the memory limit to leave out.
+    payload_text_bytes: u64,
 }
 
 impl Trace {
@@ -192,8 +236,9 @@ impl Trace {
     pub fn new(level: TraceLevel) -> Self {
         Trace {
             level,
-            events: Vec::new(),
+            events: Chunked::default(),
             payloads: Vec::new(),
+            payload_text_bytes: 0,
         }
     }
 
@@ -210,26 +255,58 @@ impl Trace {
     /// Record a send, with its content at full level.
     pub fn push_send(&mut self, t_ns: u64, event: Event, payload: impl FnOnce() -> String) {
         if self.level == TraceLevel::Full {
-            self.payloads.push((self.events.len(), payload()));
+            let text = payload();
+            self.payload_text_bytes += text.capacity() as u64;
+            self.payloads.push((self.events.len, text));
         }
         self.push(t_ns, event);
     }
 
-    /// The events.
-    pub fn events(&self) -> &[TraceEvent] {
-        &self.events
+    /// Heap bytes held only at full level (payload text and its index): what a sweep's
+    /// trace does not hold.
+    pub fn payload_bytes(&self) -> u64 {
+        let index = self.payloads.capacity() * std::mem::size_of::<(usize, String)>();
+        self.payload_text_bytes + index as u64
     }
 
-    /// A hash of every event (payload text excluded), stable across processes.
+    /// The events, in order.
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = &TraceEvent> + '_ {
+        self.events.iter()
+    }
+
+    /// Event `i`.
+    pub fn get(&self, i: usize) -> Option<&TraceEvent> {
+        self.events.get(i)
+    }
+
+    /// How many events.
+    pub fn len(&self) -> usize {
+        self.events.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.events.len == 0
+    }
+
+    /// A hash of every event (payload text excluded), stable across processes. The same
+    /// as hashing the events as one slice (its length, then each event).
     pub fn hash(&self) -> u64 {
         let mut hasher = StableHasher::default();
-        self.events.hash(&mut hasher);
+        hasher.write_usize(self.events.len);
+        for event in self.events.iter() {
+            event.hash(&mut hasher);
+        }
         hasher.finish()
     }
 
     /// One event as a JSON object (with its payload at full level).
+    ///
+    /// # Panics
+    /// If there is no event `index`.
     pub fn event_json(&self, index: usize) -> serde_json::Value {
-        let mut value = serde_json::to_value(&self.events[index]).expect("trace events serialize");
+        let event = self.events.get(index).expect("an event of the trace");
+        let mut value = serde_json::to_value(event).expect("trace events serialize");
         if let Ok(at) = self.payloads.binary_search_by_key(&index, |(i, _)| *i) {
             if let Some(object) = value.as_object_mut() {
                 object.insert("msg".into(), self.payloads[at].1.clone().into());
@@ -240,7 +317,7 @@ impl Trace {
 
     /// Write the trace as JSON lines.
     pub fn write_jsonl(&self, out: &mut impl Write) -> std::io::Result<()> {
-        for i in 0..self.events.len() {
+        for i in 0..self.events.len {
             serde_json::to_writer(&mut *out, &self.event_json(i))?;
             out.write_all(b"\n")?;
         }
@@ -311,7 +388,7 @@ pub fn first_divergence(
     a: &Trace,
     b: &Trace,
 ) -> Option<(usize, Option<serde_json::Value>, Option<serde_json::Value>)> {
-    let n = a.events.len().max(b.events.len());
+    let n = a.events.len.max(b.events.len);
     (0..n).find_map(|i| {
         let (x, y) = (a.events.get(i), b.events.get(i));
         (x != y).then(|| (i, x.map(|_| a.event_json(i)), y.map(|_| b.event_json(i))))

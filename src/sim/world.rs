@@ -11,9 +11,11 @@ use std::task::Waker;
 
 use serde::Serialize;
 
+use super::envelope::{LimitHit, Limits, Usage};
 use super::trace::{Event, Phase, Trace, TraceLevel};
 use super::{Message, System};
 use crate::disk::{CrashModel, Disk, Slot};
+use crate::guard::MemoryWindow;
 use crate::history::{Func, Operation, Status, Value};
 use crate::net::{DropReason, Net, Route};
 use crate::plan::Head;
@@ -96,9 +98,12 @@ pub struct Core<S: System> {
     pub(crate) halted: bool,
     pub(crate) phase: Phase,
     next_msg_id: u64,
-    /// Handler calls so far, and how many the run may make.
-    pub(crate) handler_calls: u64,
-    pub(crate) handler_calls_max: u64,
+    /// What the run has used of its envelope so far.
+    pub(crate) usage: Usage,
+    /// The limit that stopped the run, if one did.
+    pub(crate) limit: Option<LimitHit>,
+    /// Whether a stop request (Ctrl-C, SIGTERM) cut the run short.
+    pub(crate) interrupted: bool,
 }
 
 /// Process state machines plus the core.
@@ -110,7 +115,12 @@ pub struct World<S: System> {
 }
 
 impl<S: System> World<S> {
-    pub(crate) fn new(plan: &Head, level: TraceLevel, limits: super::Limits) -> Self {
+    pub(crate) fn new(
+        plan: &Head,
+        level: TraceLevel,
+        limits: Limits,
+        memory: MemoryWindow,
+    ) -> Self {
         let n = plan.nodes.len();
         let disk = &plan.params.faults.disk;
         World {
@@ -149,8 +159,9 @@ impl<S: System> World<S> {
                 halted: false,
                 phase: Phase::Chaos,
                 next_msg_id: 0,
-                handler_calls: 0,
-                handler_calls_max: limits.handler_calls_max,
+                usage: Usage::new(limits, memory),
+                limit: None,
+                interrupted: false,
             },
         }
     }
@@ -174,6 +185,9 @@ impl<S: System> Core<S> {
 
     fn enqueue(&mut self, node: usize, at_ns: u64, pending: Pending<S>) {
         self.seq += 1;
+        if matches!(pending, Pending::Msg { .. }) {
+            self.usage.messages_in_flight += 1;
+        }
         self.queues[node].insert((at_ns, self.seq), pending);
         if let Some((waker, planned)) = &self.wakers[node] {
             if at_ns < *planned {
@@ -248,6 +262,7 @@ impl<S: System> Core<S> {
         for ((t, seq), pending) in queue {
             match pending {
                 Pending::Msg { id, from, .. } if t <= now_ns => {
+                    self.usage.messages_in_flight -= 1;
                     self.trace.push(
                         now_ns,
                         Event::Drop {
@@ -311,6 +326,46 @@ impl<S: System> Core<S> {
             });
         }
         self.halt();
+    }
+
+    /// Take the next event of `node` if it is due by `now_ns`.
+    pub(crate) fn take_due(&mut self, node: usize, now_ns: u64) -> Option<Pending<S>> {
+        let entry = self.queues[node].first_entry()?;
+        if entry.key().0 > now_ns {
+            return None;
+        }
+        let pending = entry.remove();
+        if matches!(pending, Pending::Msg { .. }) {
+            self.usage.messages_in_flight -= 1;
+        }
+        Some(pending)
+    }
+
+    /// After a handler of `node` (or its boot): stop the world if the run is over a
+    /// limit of its envelope, or if a stop was requested.
+    pub(crate) fn enforce_envelope(&mut self, node: usize, now_ns: u64) {
+        /// Handler calls between two looks at the stop flag: a few milliseconds of work.
+        const STOP_CHECK_EVERY: u64 = 1 << 10;
+        if self.halted {
+            return;
+        }
+        let excluded = self.trace.payload_bytes();
+        if let Some((limit, value, max)) = self.usage.over(self.history.len(), excluded) {
+            self.trace.push(now_ns, Event::Limit { node, limit });
+            self.limit = Some(LimitHit {
+                limit,
+                value,
+                max,
+                node,
+                name: self.names[node].clone(),
+                t_ns: now_ns,
+            });
+            self.halt();
+        } else if self.usage.handler_calls % STOP_CHECK_EVERY == 0 && crate::guard::stop_requested()
+        {
+            self.interrupted = true;
+            self.halt();
+        }
     }
 
     /// Stop every process and the supervisor.

@@ -34,8 +34,11 @@ use crate::history::History;
 use crate::knob::{KnobDoc, KnobSection};
 use crate::net::LinkStats;
 use crate::plan::{AnyPlan, Plan};
-use crate::scenario::{section_of, Catalog, Scenario, Section, SectionError, SystemSchema};
-use crate::sim::{self, NodePanic, SimOutput, System, Trace, TraceLevel};
+use crate::scenario::load::{SystemLoad, Worst};
+use crate::scenario::{
+    section_of, Catalog, LimitsParams, Scenario, Section, SectionError, SystemSchema,
+};
+use crate::sim::{self, LimitHit, Limits, NodePanic, SimOutput, System, Trace, TraceLevel};
 
 /// Every system faultline runs, in catalogue order.
 pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
@@ -69,6 +72,16 @@ pub trait Model: System {
 
     /// Validate its section beyond single knobs (contradictions between its knobs).
     fn validate(_section: &Self::Section, _problems: &mut Vec<(String, String)>) {}
+
+    /// What its seeds cost at the worst corner of its section (`swarm`: unset knobs are
+    /// sampled), for the loader's load estimate (`crate::scenario::load`). Default: a
+    /// request and a reply per client operation, no periodic work.
+    fn load(_section: &Self::Section, _swarm: bool, _worst: &Worst) -> SystemLoad {
+        SystemLoad {
+            events_per_op: 2.0,
+            periodic: Vec::new(),
+        }
+    }
 
     /// Run one of its checks on a finished run.
     fn check(
@@ -128,6 +141,18 @@ impl<S: Model> SystemSchema for Plugin<S> {
             Err(SectionError::Problems(problems))
         }
     }
+    fn load(&self, section: &Section, swarm: bool, worst: &Worst) -> SystemLoad {
+        Self::load_of(section, swarm, worst)
+    }
+}
+
+impl<S: Model> Plugin<S> {
+    fn load_of(section: &Section, swarm: bool, worst: &Worst) -> SystemLoad {
+        match section.get::<S::Section>() {
+            Some(section) => S::load(section, swarm, worst),
+            None => S::load(&S::Section::default(), swarm, worst),
+        }
+    }
 }
 
 impl<S: Model> SystemUnderTest for Plugin<S> {
@@ -140,14 +165,33 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
             .as_any()
             .downcast_ref::<Plan<S>>()
             .unwrap_or_else(|| panic!("system `{}` asked to run another system's plan", S::NAME));
-        let out = sim::simulate::<S>(plan, options.level);
-        let (verdict, checks) = if out.panic.is_some() || out.finals.is_none() {
+        let seed_memory = crate::guard::MemoryWindow::open();
+        let limits = Limits {
+            memory_held_bytes: options.plan_bytes,
+            ..Limits::of(&plan.head.params.limits)
+        };
+        let out = sim::simulate_with::<S>(plan, options.level, limits);
+        // The checks share the seed's memory envelope with the simulation. The text a
+        // full-level trace keeps is left out, as the simulation leaves it out, so sweeps
+        // and replays reach the same verdicts.
+        let payload = out.trace.payload_bytes();
+        let budget = check_budget(
+            &options.budget,
+            &plan.head.params.limits,
+            options.plan_bytes + seed_memory.used_bytes().saturating_sub(payload),
+        );
+        let (verdict, checks) = if out.panic.is_some() {
+            (Verdict::Crash, Vec::new())
+        } else if out.limit.is_some() || out.interrupted {
+            // Stopped before the end: nothing to judge.
+            (Verdict::Limit, Vec::new())
+        } else if out.finals.is_none() {
             (Verdict::Crash, Vec::new())
         } else {
             let checks: Vec<CheckOutcome> = plan
                 .checks
                 .iter()
-                .map(|&c| S::check(plan, &out, c, &options.budget))
+                .map(|&c| S::check(plan, &out, c, &budget))
                 .collect();
             (check::worst(&checks), checks)
         };
@@ -161,7 +205,30 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
             links: out.links,
             settled: out.settled,
             end_ns: out.end_ns,
+            limit: out.limit,
+            // A stop request that came while the checks ran may have cut them short too.
+            interrupted: out.interrupted || crate::guard::stop_requested(),
+            handler_calls: out.handler_calls,
+            memory_peak_bytes: out
+                .memory_peak_bytes
+                .max(options.plan_bytes + seed_memory.peak_bytes().saturating_sub(payload)),
         }
+    }
+}
+
+/// The checks' budget in a seed: the sweep's, with a third of the memory the simulation
+/// left of `limits.memory_mb_max`. A third, because the search looks at its memory only
+/// every few thousand steps and its tables grow by doubling: a table of `n` bytes holds
+/// `3n` while it moves into its new array, so stopping at a third keeps the seed inside.
+fn check_budget(budget: &Budget, limits: &LimitsParams, used_bytes: u64) -> Budget {
+    let left = limits
+        .memory_mb_max
+        .saturating_mul(1 << 20)
+        .saturating_sub(used_bytes)
+        / 3;
+    Budget {
+        memory_bytes_max: Some(budget.memory_bytes_max.map_or(left, |b| b.min(left))),
+        ..*budget
     }
 }
 
@@ -172,6 +239,9 @@ pub struct ExecOptions {
     pub level: TraceLevel,
     /// Budget of the linearizability checker (deterministic: steps, not time).
     pub budget: Budget,
+    /// Bytes the seed's plan holds: counted against `limits.memory_mb_max` with what the
+    /// run allocates (set by the runner, which builds the plan).
+    pub plan_bytes: u64,
 }
 
 impl Default for ExecOptions {
@@ -181,7 +251,9 @@ impl Default for ExecOptions {
             budget: Budget {
                 max_steps: Some(DEFAULT_CHECK_STEPS),
                 wall: None,
+                memory_bytes_max: None,
             },
+            plan_bytes: 0,
         }
     }
 }
@@ -211,4 +283,13 @@ pub struct Execution {
     pub settled: bool,
     /// Simulated time at the end (ns).
     pub end_ns: u64,
+    /// The limit of the resource envelope that stopped the run (verdict `limit`).
+    pub limit: Option<LimitHit>,
+    /// Whether a stop request (Ctrl-C, SIGTERM) came before the seed was judged: its
+    /// result is not to be counted.
+    pub interrupted: bool,
+    /// Handler calls the simulation made.
+    pub handler_calls: u64,
+    /// The most memory the simulation held at once (bytes).
+    pub memory_peak_bytes: u64,
 }

@@ -107,6 +107,10 @@ pub struct Budget {
     pub max_steps: Option<u64>,
     /// At most this much wall-clock time. Not deterministic; meant for interactive use.
     pub wall: Option<Duration>,
+    /// At most this many bytes of search state allocated at once (counted by faultline's
+    /// allocator on the checking thread). Deterministic, like the step budget: the same
+    /// history allocates the same amounts. Seeds set it from `limits.memory_mb_max`.
+    pub memory_bytes_max: Option<u64>,
 }
 
 /// The outcome of a check.
@@ -159,6 +163,13 @@ pub enum UnknownReason {
         /// The partition being searched.
         key: Option<String>,
     },
+    /// [`Budget::memory_bytes_max`] ran out.
+    MemoryBudget {
+        /// The budget, in MiB.
+        memory_mb_max: u64,
+        /// The partition being searched.
+        key: Option<String>,
+    },
     /// [`Budget::wall`] ran out.
     WallBudget {
         /// The budget, in milliseconds.
@@ -177,6 +188,10 @@ impl fmt::Display for UnknownReason {
             UnknownReason::WallBudget { wall_ms, key } => {
                 (format!("the time budget ({wall_ms} ms) ran out"), key)
             }
+            UnknownReason::MemoryBudget { memory_mb_max, key } => (
+                format!("the memory budget ({memory_mb_max} MB, `limits.memory_mb_max`) ran out"),
+                key,
+            ),
         };
         f.write_str(&what)?;
         match key {
@@ -245,7 +260,16 @@ pub fn check_with_model<M: Model>(
     model: &M,
     budget: &Budget,
 ) -> Result<Report, ModelError> {
-    // Prepare every operation that may have happened; refuse what cannot be checked.
+    // The meter starts before the preparation, so the memory budget covers it too.
+    let meter = Meter::new(budget);
+    let prepared = prepare_all(history, model)?;
+    let groups = partition(history, model, &prepared)?;
+    Ok(search_rounds(history, model, &groups, budget, meter))
+}
+
+/// Prepare every operation that may have happened (`None` for failed ones); refuse what
+/// cannot be checked.
+fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Option<M::Op>>, ModelError> {
     let mut prepared: Vec<Option<M::Op>> = Vec::with_capacity(history.ops.len());
     for (index, op) in history.ops.iter().enumerate() {
         if op.status == Status::Fail {
@@ -275,6 +299,15 @@ pub fn check_with_model<M: Model>(
         prepared.push(Some(prepared_op));
     }
 
+    Ok(prepared)
+}
+
+/// Split the prepared operations into partitions by key.
+fn partition<'a, M: Model>(
+    history: &'a History,
+    model: &M,
+    prepared: &'a [Option<M::Op>],
+) -> Result<Vec<Group<'a, M::Op>>, ModelError> {
     // Partition: number the keys in order of appearance (hashing each key once), then
     // order the partitions by key. Within a partition, operations stay in history order.
     let mut keys: tables::Interner<Option<&str>> = tables::Interner::new();
@@ -308,8 +341,18 @@ pub fn check_with_model<M: Model>(
         });
     }
 
+    Ok(groups)
+}
+
+/// Search the partitions in rounds until one fails, all pass, or the budget runs out.
+fn search_rounds<M: Model>(
+    history: &History,
+    model: &M,
+    groups: &[Group<'_, M::Op>],
+    budget: &Budget,
+    mut meter: Meter,
+) -> Report {
     let partitions = groups.len();
-    let mut meter = Meter::new(budget.max_steps, budget.wall);
     // Partitions are searched in rounds, in key order, each round giving every partition
     // still undecided a quarter more steps than the previous one. A violation in any
     // partition decides the whole history, so a partition that fails quickly is not kept
@@ -335,7 +378,11 @@ pub fn check_with_model<M: Model>(
                     }
                     None => {
                         let mut search = Search::new(model, ops);
-                        let poll = search.run(&mut meter, until);
+                        // A search's tables are sized by its partition: look at memory now.
+                        let poll = match meter.memory_exhausted() {
+                            Some(stop) => Poll::Done(Outcome::Stopped(stop)),
+                            None => search.run(&mut meter, until),
+                        };
                         searches.push(Some(search));
                         poll
                     }
@@ -346,7 +393,7 @@ pub fn check_with_model<M: Model>(
                     None => continue,
                 }
             };
-            let verdict = match poll {
+            let outcome = match poll {
                 Poll::Paused => {
                     still.push(i);
                     continue;
@@ -355,44 +402,56 @@ pub fn check_with_model<M: Model>(
                     searches[i] = None;
                     continue;
                 }
-                Poll::Done(Outcome::Violation(v)) => {
-                    let message = describe_violation(history, *key, &v);
-                    Verdict::Invalid(Explanation {
-                        key: key.map(str::to_string),
-                        prefix: v.prefix,
-                        stuck: v.stuck,
-                        message,
-                    })
-                }
-                Poll::Done(Outcome::Stopped(stop)) => {
-                    let key = key.map(str::to_string);
-                    Verdict::Unknown(match stop {
-                        Stop::Steps => UnknownReason::StepBudget {
-                            max_steps: budget.max_steps.unwrap_or(0),
-                            key,
-                        },
-                        Stop::Wall => UnknownReason::WallBudget {
-                            wall_ms: budget
-                                .wall
-                                .map_or(0, |w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
-                            key,
-                        },
-                    })
-                }
+                Poll::Done(outcome) => outcome,
             };
-            return Ok(Report {
-                verdict,
+            return Report {
+                verdict: verdict_of(history, *key, outcome, budget),
                 partitions,
                 steps: meter.steps,
-            });
+            };
         }
         active = still;
         slice = slice.saturating_mul(5) / 4;
     }
-    Ok(Report {
+    Report {
         verdict: Verdict::Valid,
         partitions,
         steps: meter.steps,
+    }
+}
+
+/// The verdict of the whole history once a partition's search ends without a
+/// linearization: a violation, or unknown when a budget ran out.
+fn verdict_of(history: &History, key: Option<&str>, outcome: Outcome, budget: &Budget) -> Verdict {
+    let stop = match outcome {
+        Outcome::Linearizable => return Verdict::Valid,
+        Outcome::Violation(v) => {
+            let message = describe_violation(history, key, &v);
+            return Verdict::Invalid(Explanation {
+                key: key.map(str::to_string),
+                prefix: v.prefix,
+                stuck: v.stuck,
+                message,
+            });
+        }
+        Outcome::Stopped(stop) => stop,
+    };
+    let key = key.map(str::to_string);
+    Verdict::Unknown(match stop {
+        Stop::Steps => UnknownReason::StepBudget {
+            max_steps: budget.max_steps.unwrap_or(0),
+            key,
+        },
+        Stop::Wall => UnknownReason::WallBudget {
+            wall_ms: budget
+                .wall
+                .map_or(0, |w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
+            key,
+        },
+        Stop::Memory => UnknownReason::MemoryBudget {
+            memory_mb_max: budget.memory_bytes_max.unwrap_or(0) >> 20,
+            key,
+        },
     })
 }
 

@@ -59,6 +59,8 @@
 
 use super::model::Model;
 use super::tables::{mix64, Configs, Interner, Memo, ILLEGAL};
+use super::Budget;
+use crate::guard::MemoryWindow;
 use std::time::Duration;
 
 /// The wall clock. Read only for the wall-clock budget, whose expiry is the one
@@ -83,6 +85,7 @@ pub(crate) struct PartOp<'a, Op> {
 pub(crate) enum Stop {
     Steps,
     Wall,
+    Memory,
 }
 
 /// Counts search steps (model transitions evaluated) against the budget.
@@ -90,6 +93,8 @@ pub(crate) struct Meter {
     pub steps: u64,
     max_steps: Option<u64>,
     wall: Option<(WallClock, Duration)>,
+    /// The memory budget and the window that measures the search's allocations.
+    memory: Option<(MemoryWindow, u64)>,
     next_clock: u64,
 }
 
@@ -97,14 +102,17 @@ pub(crate) struct Meter {
 const CLOCK_EVERY: u64 = 1 << 12;
 
 impl Meter {
-    pub fn new(max_steps: Option<u64>, wall: Option<Duration>) -> Meter {
+    pub fn new(budget: &Budget) -> Meter {
         // See `WallClock`: only when a wall-clock budget is set.
         #[allow(clippy::disallowed_methods)]
-        let wall = wall.map(|w| (WallClock::now(), w));
+        let wall = budget.wall.map(|w| (WallClock::now(), w));
         Meter {
             steps: 0,
-            max_steps,
+            max_steps: budget.max_steps,
             wall,
+            memory: budget
+                .memory_bytes_max
+                .map(|max| (MemoryWindow::open(), max)),
             next_clock: CLOCK_EVERY,
         }
     }
@@ -112,6 +120,13 @@ impl Meter {
     #[inline]
     fn tick(&mut self) {
         self.steps += 1;
+    }
+
+    /// Whether the memory budget ran out. The peak, not the current use, counts: a table
+    /// that doubled since the last look held its old and new arrays at once.
+    pub fn memory_exhausted(&self) -> Option<Stop> {
+        let (window, max) = self.memory.as_ref()?;
+        (window.peak_bytes() >= *max).then_some(Stop::Memory)
     }
 
     /// Whether a budget ran out. Checked only between candidates, so a search stops at the
@@ -125,6 +140,9 @@ impl Meter {
         }
         if self.steps >= self.next_clock {
             self.next_clock = self.steps + CLOCK_EVERY;
+            if let Some(stop) = self.memory_exhausted() {
+                return Some(stop);
+            }
             if let Some((start, wall)) = self.wall {
                 if start.elapsed() >= wall {
                     return Some(Stop::Wall);

@@ -76,6 +76,7 @@ fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
         Verdict::Unknown => "unknown",
+        Verdict::Limit => "limit",
         Verdict::Liveness => "liveness",
         Verdict::Violation => "violation",
         Verdict::Crash => "crash",

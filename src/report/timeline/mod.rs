@@ -26,7 +26,7 @@
 //!
 //! # Using the page
 //!
-//! Open `reports/<scenario>/<seed>/timeline.html` in any browser; it needs no network.
+//! Open `reports/replays/<scenario>/<seed>/timeline.html` in any browser; it needs no network.
 //! Zoom with the toolbar, with ctrl+wheel (around the pointer) or with `+`, `-` and `0`
 //! (fit); scroll sideways. Hover anything for its details, click to pin the tooltip (to
 //! copy from it), `Esc` to let go. The header's operation buttons and `n` jump to the

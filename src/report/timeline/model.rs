@@ -403,12 +403,11 @@ impl Model {
     /// messages and marks (`TracePass`), then the operations from the history, then the
     /// lanes that hold them all.
     pub fn build(plan: &dyn AnyPlan, exec: &Execution) -> Model {
-        let trace = exec.trace.events();
-        let last_event_ns = trace.last().map_or(0, |e| e.t_ns);
+        let last_event_ns = exec.trace.events().next_back().map_or(0, |e| e.t_ns);
         let end_ms = ms(exec.end_ns.max(last_event_ns)).max(1.0);
 
         let mut pass = TracePass::new(exec, end_ms);
-        for (i, te) in trace.iter().enumerate() {
+        for (i, te) in exec.trace.events().enumerate() {
             pass.event(i, ms(te.t_ns), &te.event);
         }
         let labels = pass.settle_messages();
@@ -498,7 +497,7 @@ impl<'a> TracePass<'a> {
             exec,
             end_ms,
             counts: Counts {
-                events: exec.trace.events().len(),
+                events: exec.trace.len(),
                 ..Counts::default()
             },
             settled: None,
@@ -573,6 +572,14 @@ impl<'a> TracePass<'a> {
                 torn,
             } => self.lost_writes(*node, (*file, *lost, *kept, *torn)),
             Event::Invoke { .. } | Event::Return { .. } => {}
+            Event::Note { .. } | Event::Panic { .. } | Event::Limit { .. } => self.mark(t, event),
+            Event::End { settled } => self.settled = Some(*settled),
+        }
+    }
+
+    /// A note, a panic or a stop at a resource limit: a mark on its process's lane.
+    fn mark(&mut self, t: f64, event: &Event) {
+        match event {
             Event::Note { node, label, value } => self.notes.push(Mark {
                 node: *node,
                 t,
@@ -583,7 +590,15 @@ impl<'a> TracePass<'a> {
                 t,
                 text: message.clone(),
             }),
-            Event::End { settled } => self.settled = Some(*settled),
+            Event::Limit { node, limit } => self.notes.push(Mark {
+                node: *node,
+                t,
+                text: format!(
+                    "resource limit reached: `{}`; the run stopped here",
+                    limit.knob()
+                ),
+            }),
+            _ => {}
         }
     }
 

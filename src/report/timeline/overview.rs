@@ -71,7 +71,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
 fn verdict_colour(v: Verdict) -> RGBColor {
     match v {
         Verdict::Pass => RGBColor(22, 163, 74),
-        Verdict::Unknown => RGBColor(100, 116, 139),
+        Verdict::Unknown | Verdict::Limit => RGBColor(100, 116, 139),
         Verdict::Liveness => CLOG,
         Verdict::Violation => PART,
         Verdict::Crash => PANIC,
@@ -83,6 +83,7 @@ fn verdict_text(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
         Verdict::Unknown => "UNKNOWN",
+        Verdict::Limit => "LIMIT",
         Verdict::Liveness => "LIVENESS",
         Verdict::Violation => "VIOLATION",
         Verdict::Crash => "CRASH",
