@@ -16,6 +16,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The largest history file faultline reads.
+pub const HISTORY_BYTES_MAX: u64 = 1 << 30;
+
 /// Arguments of `faultline check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -35,6 +38,10 @@ pub struct CheckArgs {
     /// Give up with an inconclusive verdict after this many search steps (deterministic).
     #[arg(long)]
     pub max_steps: Option<u64>,
+    /// Give up with an inconclusive verdict when the search holds this many MiB
+    /// (deterministic).
+    #[arg(long)]
+    pub memory_mb_max: Option<u64>,
     /// The history's format: auto, jsonl, edn or jepsen-log.
     #[arg(long, default_value = "auto")]
     pub format: String,
@@ -73,6 +80,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     let budget = Budget {
         max_steps: args.max_steps,
         wall: args.budget_ms.map(Duration::from_millis),
+        memory_bytes_max: args.memory_mb_max.map(|mb| mb.saturating_mul(1 << 20)),
     };
     let report =
         check_history(&history, model, &budget).map_err(|e| BadInput(format!("{path}: {e}")))?;
@@ -119,18 +127,40 @@ fn render(path: &str, model: ModelKind, history: &History, report: &Report) -> S
                 e.prefix.len(),
                 plural(e.prefix.len())
             ));
-            for &i in &e.prefix {
-                if let Some(op) = history.ops.get(i) {
-                    out.push_str(&format!("    #{i} {op}\n"));
-                }
+            // The prefix's end is what leads to the violation; a long start is abridged.
+            let skipped = e.prefix.len().saturating_sub(OPS_SHOWN_MAX);
+            if skipped > 0 {
+                out.push_str(&format!(
+                    "    … {skipped} earlier operation{} (all of them with --json)\n",
+                    plural(skipped)
+                ));
             }
+            push_ops(&mut out, history, &e.prefix[skipped..]);
             out.push_str("  cannot take effect next:\n");
-            for &i in &e.stuck {
-                if let Some(op) = history.ops.get(i) {
-                    out.push_str(&format!("    #{i} {op}\n"));
-                }
+            push_ops(
+                &mut out,
+                history,
+                &e.stuck[..e.stuck.len().min(OPS_SHOWN_MAX)],
+            );
+            if e.stuck.len() > OPS_SHOWN_MAX {
+                out.push_str(&format!(
+                    "    … and {} more (all of them with --json)\n",
+                    e.stuck.len() - OPS_SHOWN_MAX
+                ));
             }
             out
+        }
+    }
+}
+
+/// Operations listed per part of a report (the rest are counted).
+const OPS_SHOWN_MAX: usize = 20;
+
+/// One line per operation.
+fn push_ops(out: &mut String, history: &History, ops: &[usize]) {
+    for &i in ops {
+        if let Some(op) = history.ops.get(i) {
+            out.push_str(&format!("    #{i} {op}\n"));
         }
     }
 }
@@ -138,8 +168,10 @@ fn render(path: &str, model: ModelKind, history: &History, report: &Report) -> S
 /// The history file named by `args`.
 fn read(args: &CheckArgs, format: Option<Format>) -> anyhow::Result<(String, History)> {
     let path = args.history.display().to_string();
-    let text = std::fs::read_to_string(&args.history)
-        .map_err(|e| BadInput(format!("cannot read history file {path}: {e}")))?;
+    let text = crate::input::read_text(&args.history, HISTORY_BYTES_MAX).map_err(|e| match e {
+        crate::input::InputError::NotUtf8 { .. } => BadInput(format!("{path}:{e}")),
+        other => BadInput(format!("cannot read history file {path}: {other}")),
+    })?;
     let history = history::parse(&text, &path, format)?;
     Ok((path, history))
 }

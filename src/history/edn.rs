@@ -131,30 +131,7 @@ pub fn to_string(history: &History) -> Result<String, EncodeError> {
         }
     }
     // Operations of one client must not overlap, or pairing by process would mix them up.
-    let mut by_client: Vec<(u64, u64, usize)> = history
-        .ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| (op.client, op.call, i))
-        .collect();
-    by_client.sort_unstable();
-    for pair in by_client.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        if a.0 != b.0 {
-            continue;
-        }
-        let first = &history.ops[a.2];
-        match first.ret {
-            Some(ret) if ret < b.1 => {}
-            _ => {
-                return Err(err(
-                    b.2,
-                    "it overlaps another operation of the same client (events are paired by \
-                     process, one operation at a time)",
-                ))
-            }
-        }
-    }
+    check_one_at_a_time(history)?;
     events.sort_unstable();
     let mut out = String::new();
     for (time, kind, i) in events {
@@ -174,6 +151,35 @@ pub fn to_string(history: &History) -> Result<String, EncodeError> {
     Ok(out)
 }
 
+/// Operations of one client may not overlap (or touch) in Jepsen's format.
+fn check_one_at_a_time(history: &History) -> Result<(), EncodeError> {
+    let mut by_client: Vec<(u64, u64, usize)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (op.client, op.call, i))
+        .collect();
+    by_client.sort_unstable();
+    for pair in by_client.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if a.0 != b.0 {
+            continue;
+        }
+        match history.ops[a.2].ret {
+            Some(ret) if ret < b.1 => {}
+            _ => {
+                return Err(EncodeError {
+                    index: b.2,
+                    reason: "it overlaps another operation of the same client (events are \
+                             paired by process, one operation at a time)"
+                        .to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 fn error(path: &str, pos: Pos, message: impl Into<String>) -> ParseError {
     ParseError::new(path, pos.line, pos.column, message)
 }
@@ -186,10 +192,49 @@ fn event_of(
     timed: &mut Option<bool>,
 ) -> Result<Option<Event>, ParseError> {
     let pos = node.pos;
+    let [process, ty, f, value, key, time] = fields_of(path, node)?;
+    let Some(process) = process else {
+        return Err(error(path, pos, "event map has no :process"));
+    };
+    let process = process_of(path, process)?;
+    // Times are validated for every event, so that a file mixing both styles is refused.
+    let time = time_of(path, time, pos, index, timed)?;
+    if process.is_none() {
+        return Ok(None);
+    }
+    let Some(ty) = ty else {
+        return Err(error(path, pos, "event map has no :type"));
+    };
+    let ty = type_of(path, &ty)?;
+    let Some(f) = f else {
+        return Err(error(path, pos, "event map has no :f"));
+    };
+    let f = func_of(path, &f)?;
+    let key = key.map_or(Ok(None), |k| key_of(path, k))?;
+    let value = match value {
+        None => Value::Nil,
+        // An :info completion's value is not an output; do not refuse what is dropped.
+        Some(_) if ty == EventType::Info => Value::Nil,
+        Some(v) => value_of(path, v)?,
+    };
+    Ok(Some(Event {
+        process,
+        ty,
+        f,
+        key,
+        value,
+        time,
+        pos,
+    }))
+}
+
+/// The fields of an event map that faultline reads, each at most once: `:process`,
+/// `:type`, `:f`, `:value`, `:key`, `:time` (others are ignored).
+fn fields_of(path: &str, node: Node) -> Result<[Option<Node>; 6], ParseError> {
     let Form::Map(entries) = node.form else {
         return Err(error(
             path,
-            pos,
+            node.pos,
             format!(
                 "expected an event map such as {{:process 0, :type :invoke, :f :read, \
                  :value nil}}, found {}",
@@ -214,114 +259,92 @@ fn event_of(
             fields[slot] = Some(v);
         }
     }
-    let [process, ty, f, value, key, time] = fields;
+    Ok(fields)
+}
 
-    let Some(process) = process else {
-        return Err(error(path, pos, "event map has no :process"));
-    };
-    let process = match process.form {
-        Form::Int(p) if p >= 0 => Some(p as u64),
-        Form::Int(_) => {
+/// A `:process`: a client's number, or `None` for a keyword such as `:nemesis`.
+fn process_of(path: &str, process: Node) -> Result<Option<u64>, ParseError> {
+    match process.form {
+        Form::Int(p) if p >= 0 => Ok(Some(p as u64)),
+        // :nemesis and friends are not clients.
+        Form::Keyword(_) => Ok(None),
+        other => Err(error(
+            path,
+            process.pos,
+            format!(
+                "a :process must be a non-negative integer (or a keyword such as :nemesis), found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// An event's time: its `:time`, or its index when no event has one (a file must not
+/// mix both; `timed` remembers which it is).
+fn time_of(
+    path: &str,
+    time: Option<Node>,
+    pos: Pos,
+    index: u64,
+    timed: &mut Option<bool>,
+) -> Result<u64, ParseError> {
+    let Some(t) = time else {
+        if *timed == Some(true) {
             return Err(error(
                 path,
-                process.pos,
-                "a :process must be a non-negative integer (or a keyword such as :nemesis)",
-            ))
+                pos,
+                "this event has no :time but earlier ones do: either every event has a \
+                 :time or none does (then the event index is the time)",
+            ));
         }
-        // :nemesis and friends are not clients.
-        _ => None,
+        *timed = Some(false);
+        return Ok(index);
     };
-
-    // Times are validated for every event, so that a file mixing both styles is refused.
-    let time = match time {
-        None => {
-            if *timed == Some(true) {
-                return Err(error(
-                    path,
-                    pos,
-                    "this event has no :time but earlier ones do: either every event has a \
-                     :time or none does (then the event index is the time)",
-                ));
-            }
-            *timed = Some(false);
-            index
-        }
-        Some(t) => {
-            if *timed == Some(false) {
-                return Err(error(
-                    path,
-                    t.pos,
-                    "this event has a :time but earlier ones do not: either every event has \
-                     a :time or none does (then the event index is the time)",
-                ));
-            }
-            *timed = Some(true);
-            match t.form {
-                Form::Int(t) if t >= 0 => t as u64,
-                _ => {
-                    return Err(error(path, t.pos, ":time must be a non-negative integer"));
-                }
-            }
-        }
-    };
-    if process.is_none() {
-        return Ok(None);
+    if *timed == Some(false) {
+        return Err(error(
+            path,
+            t.pos,
+            "this event has a :time but earlier ones do not: either every event has \
+             a :time or none does (then the event index is the time)",
+        ));
     }
+    *timed = Some(true);
+    match t.form {
+        Form::Int(t) if t >= 0 => Ok(t as u64),
+        _ => Err(error(path, t.pos, ":time must be a non-negative integer")),
+    }
+}
 
-    let Some(ty) = ty else {
-        return Err(error(path, pos, "event map has no :type"));
-    };
-    let ty_pos = ty.pos;
-    let ty = match &ty.form {
+/// A `:type`: invoke, ok, fail or info.
+fn type_of(path: &str, ty: &Node) -> Result<EventType, ParseError> {
+    match &ty.form {
         Form::Keyword(name) => EventType::from_name(name),
         _ => None,
     }
     .ok_or_else(|| {
         error(
             path,
-            ty_pos,
+            ty.pos,
             ":type must be one of :invoke, :ok, :fail, :info",
         )
-    })?;
+    })
+}
 
-    let Some(f) = f else {
-        return Err(error(path, pos, "event map has no :f"));
-    };
-    let f = func_of(path, &f)?;
-
-    let key = match key {
-        None => None,
-        Some(k) => match k.form {
-            Form::Nil => None,
-            Form::Str(s) | Form::Keyword(s) => Some(s),
-            Form::Int(i) => Some(i.to_string()),
-            other => {
-                return Err(error(
-                    path,
-                    k.pos,
-                    format!(
-                        ":key must be a string, a keyword or an integer, found {}",
-                        other.describe()
-                    ),
-                ))
-            }
-        },
-    };
-    let value = match value {
-        None => Value::Nil,
-        // An :info completion's value is not an output; do not refuse what is dropped.
-        Some(_) if ty == EventType::Info => Value::Nil,
-        Some(v) => value_of(path, v)?,
-    };
-    Ok(Some(Event {
-        process,
-        ty,
-        f,
-        key,
-        value,
-        time,
-        pos,
-    }))
+/// A `:key`: a string, keyword or integer, or `nil` for none.
+fn key_of(path: &str, k: Node) -> Result<Option<String>, ParseError> {
+    match k.form {
+        Form::Nil => Ok(None),
+        Form::Str(s) | Form::Keyword(s) => Ok(Some(s)),
+        Form::Int(i) => Ok(Some(i.to_string())),
+        other => Err(error(
+            path,
+            k.pos,
+            format!(
+                ":key must be a string, a keyword or an integer, found {}",
+                other.describe()
+            ),
+        )),
+    }
 }
 
 /// The [`Func`] named by an `:f` field.
@@ -562,47 +585,12 @@ impl<'a> Reader<'a> {
             }
             b'{' => {
                 self.bump();
-                let items = self.read_seq(depth, b'}', pos)?;
-                if items.len() % 2 != 0 {
-                    return Err(
-                        self.err(pos, "a map needs an even number of forms (key value pairs)")
-                    );
-                }
-                let mut entries = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    entries.push((k, v));
-                }
-                Form::Map(entries)
+                self.read_map(depth, pos)?
             }
             b'"' => Form::Str(self.read_string(pos)?),
             b'#' => {
                 self.bump();
-                match self.peek() {
-                    Some(b'{') => {
-                        self.bump();
-                        Form::Set(self.read_seq(depth, b'}', pos)?)
-                    }
-                    Some(c) if !is_delimiter(c) && c != b'#' => {
-                        let tag = self.read_token();
-                        let tagged = match self.read_next(depth + 1)? {
-                            Some(node) => node,
-                            None => {
-                                return Err(
-                                    self.err(pos, format!("#{tag} must be followed by a form"))
-                                )
-                            }
-                        };
-                        Form::Tagged(tag.to_string(), Box::new(tagged))
-                    }
-                    _ => {
-                        return Err(self.err(
-                            pos,
-                            "unsupported dispatch `#`: allowed are #{...} sets, #_ discards \
-                             and #tag literals",
-                        ))
-                    }
-                }
+                self.read_dispatch(depth, pos)?
             }
             b')' | b']' | b'}' => {
                 return Err(self.err(pos, format!("unexpected `{}`", b as char)));
@@ -619,6 +607,42 @@ impl<'a> Reader<'a> {
             }
         };
         Ok(Node { form, pos })
+    }
+
+    /// A map's entries, after its `{` (opened at `pos`).
+    fn read_map(&mut self, depth: usize, pos: Pos) -> Result<Form, ParseError> {
+        let items = self.read_seq(depth, b'}', pos)?;
+        if items.len() % 2 != 0 {
+            return Err(self.err(pos, "a map needs an even number of forms (key value pairs)"));
+        }
+        let mut entries = Vec::with_capacity(items.len() / 2);
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            entries.push((k, v));
+        }
+        Ok(Form::Map(entries))
+    }
+
+    /// What follows a `#` (at `pos`): a set or a tagged literal.
+    fn read_dispatch(&mut self, depth: usize, pos: Pos) -> Result<Form, ParseError> {
+        match self.peek() {
+            Some(b'{') => {
+                self.bump();
+                Ok(Form::Set(self.read_seq(depth, b'}', pos)?))
+            }
+            Some(c) if !is_delimiter(c) && c != b'#' => {
+                let tag = self.read_token();
+                match self.read_next(depth + 1)? {
+                    Some(node) => Ok(Form::Tagged(tag.to_string(), Box::new(node))),
+                    None => Err(self.err(pos, format!("#{tag} must be followed by a form"))),
+                }
+            }
+            _ => Err(self.err(
+                pos,
+                "unsupported dispatch `#`: allowed are #{...} sets, #_ discards \
+                 and #tag literals",
+            )),
+        }
     }
 
     /// Forms up to the closing delimiter `close` of the collection opened at `open`.
