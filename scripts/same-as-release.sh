@@ -25,9 +25,10 @@ digest() { # binary out-dir
     done
     (cd "$out" && find . \( -name plan.json -o -name history.jsonl -o -name verdicts.json -o -name trace.jsonl \) | sort |
         while read -r f; do
-            printf '%s %s %s\n' "$f" "$(sha256sum <"$f" | cut -c1-16)" \
+            # Each run writes a run folder of its own: compare by scenario and seed.
+            printf '%s %s %s\n' "$(sed -E 's#^\./run-[0-9-]+/#./#' <<<"$f")" "$(sha256sum <"$f" | cut -c1-16)" \
                 "$(sed -E 's/ \(at [^)]*:[0-9]+\)//g; /"trace_hash"/d' "$f" | sha256sum | cut -c1-16)"
-        done)
+        done | sort)
 }
 
 digest "$old" "$work/old" >"$work/old.txt"

@@ -156,6 +156,52 @@ const BAD: &[(&str, &str, &str, &[&str])] = &[
         "3:",
         &["unknown variant `triangle`", "`one_way`"],
     ),
+    (
+        "name_dot_dot",
+        "name = \"..\"\nsystem = \"kv_register\"\n",
+        "1:8",
+        &["scenario name `..`", "not starting with `.`"],
+    ),
+    (
+        "name_dot",
+        "name = \".\"\nsystem = \"kv_register\"\n",
+        "1:8",
+        &["scenario name `.`"],
+    ),
+    (
+        "name_slash",
+        "name = \"a/../../b\"\nsystem = \"kv_register\"\n",
+        "1:8",
+        &["used as a directory name", "letters, digits"],
+    ),
+    (
+        "max_down_above_replicas",
+        "system = \"kv_register\"\n[topology]\nreplicas = 3\n[faults.crash]\ninterval_ms_mean = 100\nmax_down = 5\n",
+        "6:12",
+        &["`faults.crash.max_down` = 5 is more than the 3 replicas", "at most 3"],
+    ),
+    (
+        "client_ops_do_not_fit",
+        "system = \"kv_register\"\n[topology]\nclients = 64\n[workload]\nop_interval_ms_min = 1\nop_interval_ms_max = 1\nrequest_timeout_ms = 1\nop_timeout_ms = 1\n[phases]\nchaos_ms = 3600000\n",
+        "5:22",
+        &[
+            "does not fit a seed's envelope",
+            "230,400,000 client operations",
+            "`limits.history_ops_max` = 200,000",
+            "raise `workload.op_interval_ms_min`",
+        ],
+    ),
+    (
+        "heartbeats_do_not_fit",
+        "system = \"es_cluster\"\n[topology]\nreplicas = 9\n[es_cluster]\nshards = 4\nheartbeat_ms = 1\n[phases]\nchaos_ms = 10000\n",
+        "6:16",
+        &[
+            "does not fit a seed's envelope",
+            "Raft heartbeats (4 group(s) of 9 replicas)",
+            "`limits.events_max` = 500,000",
+            "lengthen the busiest period (`es_cluster.heartbeat_ms`)",
+        ],
+    ),
 ];
 
 #[test]
@@ -321,7 +367,10 @@ fn replay_writes_its_artifacts_identically_twice() {
             .output()
             .unwrap();
         assert_ne!(out.status.code(), Some(254), "{}", text(&out.stderr));
-        let seed_dir = out_dir.join("kv_register-all-faults").join("7");
+        let seed_dir = out_dir
+            .join("replays")
+            .join("kv_register-all-faults")
+            .join("7");
         for file in [
             "plan.json",
             "trace.jsonl",
@@ -386,7 +435,11 @@ fn replayed_history_checks_with_faultline_check() {
             .output()
             .unwrap();
         assert_ne!(out.status.code(), Some(254), "{}", text(&out.stderr));
-        let history = dir.join(name).join(seed.to_string()).join("history.jsonl");
+        let history = dir
+            .join("replays")
+            .join(name)
+            .join(seed.to_string())
+            .join("history.jsonl");
         let check = faultline()
             .args(["check", history.to_str().unwrap(), "--model", model])
             .output()

@@ -53,8 +53,14 @@ fn same_seed_same_trace_bytes_across_processes_and_job_counts() {
     let mut distinct = std::collections::BTreeSet::new();
     for seed in 0..SEEDS {
         for file in ["trace.jsonl", "history.jsonl", "plan.json"] {
-            let a = std::fs::read(one.join(NAME).join(seed.to_string()).join(file)).unwrap();
-            let b = std::fs::read(two.join(NAME).join(seed.to_string()).join(file)).unwrap();
+            let path = |root: &Path| {
+                root.join("latest")
+                    .join(NAME)
+                    .join(seed.to_string())
+                    .join(file)
+            };
+            let a = std::fs::read(path(&one)).unwrap();
+            let b = std::fs::read(path(&two)).unwrap();
             assert!(
                 a == b,
                 "seed {seed}: {file} differs between the two processes"

@@ -110,7 +110,6 @@ fn every_process_has_a_lane_and_every_operation_a_bar() {
     let faults = |name: &str| {
         exec.trace
             .events()
-            .iter()
             .filter(|e| match &e.event {
                 Event::Fault { fault } => serde_json::to_value(fault)
                     .ok()
@@ -130,7 +129,6 @@ fn every_process_has_a_lane_and_every_operation_a_bar() {
     let sent = exec
         .trace
         .events()
-        .iter()
         .filter(|e| matches!(e.event, Event::Send { .. } | Event::Duplicate { .. }))
         .count();
     assert_eq!(

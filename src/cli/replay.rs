@@ -1,5 +1,6 @@
 //! `faultline replay <scenario> --seed N`: run one seed again, identically, and write
-//! everything about it under `reports/<scenario>/<seed>/`.
+//! everything about it under `reports/replays/<scenario>/<seed>/` (replacing what an
+//! earlier replay of the same seed left there, and saying so).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use anyhow::Context;
 use crate::report;
 use crate::runner::{self, SeedJob};
 use crate::scenario::Scenario;
+use crate::systems::Execution;
 
 /// Arguments of `faultline replay`.
 #[derive(Debug, clap::Args)]
@@ -18,12 +20,41 @@ pub struct ReplayArgs {
     /// The seed to replay.
     #[arg(long)]
     pub seed: u64,
-    /// Output directory.
+    /// Report root: the seed's artifacts go to `<out>/replays/<scenario>/<seed>/`.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
     /// Run the seed twice and compare the traces.
     #[arg(long)]
     pub check_determinism: bool,
+}
+
+/// The seed's verdict, its panic or limit, and each check's result.
+fn print_outcome(name: &str, seed: u64, exec: &Execution) {
+    println!(
+        "{} seed {}: {}",
+        name,
+        seed,
+        format!("{:?}", exec.verdict).to_uppercase()
+    );
+    if let Some(panic) = &exec.panic {
+        println!(
+            "  panic in {} at {:.3} ms: {}",
+            panic.name,
+            panic.t_ns as f64 / 1e6,
+            panic.message
+        );
+    }
+    if let Some(hit) = &exec.limit {
+        println!("  {hit}");
+    }
+    for check in &exec.checks {
+        println!(
+            "  {:16} {:9} {}",
+            check.check,
+            format!("{:?}", check.verdict).to_lowercase(),
+            check.message
+        );
+    }
 }
 
 /// Replay and return the seed's exit code.
@@ -42,37 +73,27 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
             anyhow::anyhow!("replay of seed {} failed inside faultline: {e}", args.seed)
         })?;
     let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
-    let dir = report::write_seed_artifacts(&args.out, &scenario, &**plan, exec)
+    let dir = report::under(&args.out, &["replays"])
+        .and_then(|replays| report::seed_dir(&replays, &scenario.name, args.seed))
         .with_context(|| format!("writing artifacts under {}", args.out.display()))?;
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        println!(
+            "replacing {}/ (left by an earlier replay of this seed)",
+            dir.display()
+        );
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the earlier {}", dir.display()))?;
+    }
+    report::write_seed_artifacts(&dir, &scenario, &**plan, exec)
+        .with_context(|| format!("writing artifacts under {}", dir.display()))?;
 
-    println!(
-        "{} seed {}: {}",
-        scenario.name,
-        args.seed,
-        format!("{:?}", exec.verdict).to_uppercase()
-    );
-    if let Some(panic) = &exec.panic {
-        println!(
-            "  panic in {} at {:.3} ms: {}",
-            panic.name,
-            panic.t_ns as f64 / 1e6,
-            panic.message
-        );
-    }
-    for check in &exec.checks {
-        println!(
-            "  {:16} {:9} {}",
-            check.check,
-            format!("{:?}", check.verdict).to_lowercase(),
-            check.message
-        );
-    }
+    print_outcome(&scenario.name, args.seed, exec);
     let sent: u64 = exec.links.values().map(|l| l.sent).sum();
     println!(
         "  {} client operations, {} messages, {} trace events, ended at {:.1} ms ({}), trace hash {:016x}",
         exec.history.ops.len(),
         sent,
-        exec.trace.events().len(),
+        exec.trace.len(),
         exec.end_ns as f64 / 1e6,
         if exec.settled { "settled" } else { "not settled" },
         exec.trace.hash()

@@ -1,0 +1,284 @@
+//! Tallies: a scenario's seed results folded into counts, findings and an outcome, and
+//! the exit code of a sweep.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::exit_code::{self as codes};
+use super::replay_command;
+use crate::check::{CheckOutcome, Verdict};
+use crate::runner::SeedResult;
+use crate::scenario::{Expect, Scenario};
+
+/// A seed that did not pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingSeed {
+    /// The seed.
+    pub seed: u64,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The first failing check (none for a crash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// The command that replays it.
+    pub replay: String,
+}
+
+/// The seeds of one scenario, folded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tally {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario file.
+    pub path: String,
+    /// Expected outcome.
+    pub expect: Expect,
+    /// Expected failing check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_check: Option<String>,
+    /// Seeds the sweep was asked to run.
+    pub seeds_asked: u64,
+    /// Seeds finished (fewer than asked after an interrupt).
+    pub seeds: u64,
+    /// Seeds per verdict.
+    pub verdicts: BTreeMap<Verdict, u64>,
+    /// Failing seeds, by seed (at most [`FAILING_KEPT_MAX`]).
+    pub failing: Vec<FailingSeed>,
+    /// Seeds that found what the scenario expects (violation or liveness failure).
+    pub caught: u64,
+    /// The lowest seed that found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_caught: Option<u64>,
+    /// Seeds whose determinism re-run disagreed.
+    pub nondeterministic: Vec<u64>,
+    /// Seeds re-run for determinism.
+    pub determinism_checked: u64,
+    /// Seeds that failed inside faultline itself.
+    pub harness_errors: Vec<(u64, String)>,
+    /// For each probe: how many seeds reached it.
+    pub probes: BTreeMap<String, u64>,
+    /// Messages sent, over all seeds.
+    pub messages: u64,
+    /// Trace events, over all seeds.
+    pub events: u64,
+    /// Client operations, over all seeds.
+    pub operations: u64,
+    /// The most handler calls one seed made (against `limits.events_max`).
+    pub events_per_seed_max: u64,
+    /// The most memory one seed's simulation held at once, in MB (against
+    /// `limits.memory_mb_max`).
+    pub memory_mb_per_seed_max: f64,
+    /// First seed of the run (for "after how many seeds").
+    pub seed_start: u64,
+}
+
+/// How many failing seeds a tally remembers in detail.
+pub const FAILING_KEPT_MAX: usize = 1000;
+
+/// What a scenario's sweep amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Met its expectation.
+    Ok,
+    /// A correct scenario found a safety violation (or a crash).
+    Violation,
+    /// A correct scenario did not settle after heal.
+    Liveness,
+    /// Only inconclusive checks.
+    Inconclusive,
+    /// The expected finding was never made.
+    Missed,
+    /// A determinism re-run disagreed, or faultline failed.
+    Broken,
+    /// The sweep was interrupted before any seed of the scenario finished.
+    NotRun,
+    /// The sweep was interrupted part-way through the scenario's seeds, before they found
+    /// anything (for a planted bug: before it was caught).
+    Incomplete,
+}
+
+impl Tally {
+    /// An empty tally for `scenario`, whose sweep runs `seeds_asked` seeds from `seed_start`.
+    pub fn new(scenario: &Scenario, seed_start: u64, seeds_asked: u64) -> Self {
+        Tally {
+            seeds_asked,
+            name: scenario.name.clone(),
+            path: scenario.path.display().to_string(),
+            expect: scenario.file.expect,
+            expect_check: scenario.file.expect_check.clone(),
+            seeds: 0,
+            verdicts: BTreeMap::new(),
+            failing: Vec::new(),
+            caught: 0,
+            first_caught: None,
+            nondeterministic: Vec::new(),
+            determinism_checked: 0,
+            harness_errors: Vec::new(),
+            probes: BTreeMap::new(),
+            messages: 0,
+            events: 0,
+            operations: 0,
+            events_per_seed_max: 0,
+            memory_mb_per_seed_max: 0.0,
+            seed_start,
+        }
+    }
+
+    /// Whether a result is the finding this scenario expects.
+    pub fn catches(&self, verdict: Verdict, checks: &[CheckOutcome]) -> bool {
+        let named = |wanted: Verdict| {
+            checks.iter().any(|c| {
+                c.verdict == wanted && self.expect_check.as_ref().is_none_or(|e| *e == c.check)
+            })
+        };
+        match self.expect {
+            Expect::Pass => false,
+            Expect::Violation => {
+                named(Verdict::Violation)
+                    || (verdict == Verdict::Crash && self.expect_check.is_none())
+            }
+            Expect::Liveness => named(Verdict::Liveness),
+        }
+    }
+
+    /// Fold in one seed.
+    pub fn add(&mut self, r: &SeedResult) {
+        self.seeds += 1;
+        *self.verdicts.entry(r.verdict).or_insert(0) += 1;
+        self.messages += r.messages;
+        self.events += r.events as u64;
+        self.operations += r.operations as u64;
+        self.events_per_seed_max = self.events_per_seed_max.max(r.handler_calls);
+        self.memory_mb_per_seed_max = self
+            .memory_mb_per_seed_max
+            .max(r.memory_peak_bytes as f64 / (1 << 20) as f64);
+        for probe in r.probes.keys() {
+            *self.probes.entry(probe.to_string()).or_insert(0) += 1;
+        }
+        if r.determinism.is_some() {
+            self.determinism_checked += 1;
+        }
+        if r.nondeterministic() {
+            self.nondeterministic.push(r.seed);
+            self.nondeterministic.sort_unstable();
+        }
+        if let Some(e) = &r.harness_error {
+            self.harness_errors.push((r.seed, e.clone()));
+            self.harness_errors.sort();
+        }
+        if self.catches(r.verdict, &r.checks) {
+            self.caught += 1;
+            self.first_caught = Some(self.first_caught.map_or(r.seed, |s| s.min(r.seed)));
+        }
+        if r.verdict != Verdict::Pass {
+            // The expected check, when this seed caught what the scenario expects;
+            // otherwise the first check with the seed's verdict.
+            let expected = self
+                .expect_check
+                .as_ref()
+                .filter(|_| self.catches(r.verdict, &r.checks));
+            let first = expected
+                .and_then(|e| {
+                    r.checks
+                        .iter()
+                        .find(|c| &c.check == e && c.verdict != Verdict::Pass)
+                })
+                .or_else(|| r.checks.iter().find(|c| c.verdict == r.verdict));
+            let message = match (&r.panic, &r.harness_error, &r.limit, first) {
+                (Some(p), ..) => format!("{} panicked: {}", p.name, p.message),
+                (_, Some(e), ..) => format!("faultline failed: {e}"),
+                (_, _, Some(hit), _) => hit.to_string(),
+                (.., Some(c)) => c.message.clone(),
+                _ => String::new(),
+            };
+            let at = self.failing.partition_point(|f| f.seed < r.seed);
+            self.failing.insert(
+                at,
+                FailingSeed {
+                    seed: r.seed,
+                    verdict: r.verdict,
+                    check: first.map(|c| c.check.clone()),
+                    message,
+                    replay: replay_command(Path::new(&self.path), r.seed),
+                },
+            );
+            self.failing.truncate(FAILING_KEPT_MAX);
+        }
+    }
+
+    /// The scenario's outcome: what its finished seeds amount to, given how many ran.
+    pub fn outcome(&self) -> Outcome {
+        let count = |v: Verdict| self.verdicts.get(&v).copied().unwrap_or(0);
+        let complete = self.seeds >= self.seeds_asked;
+        if !self.nondeterministic.is_empty() || !self.harness_errors.is_empty() {
+            return Outcome::Broken;
+        }
+        if self.seeds == 0 && !complete {
+            return Outcome::NotRun;
+        }
+        match self.expect {
+            Expect::Pass => {
+                if count(Verdict::Violation) + count(Verdict::Crash) > 0 {
+                    Outcome::Violation
+                } else if count(Verdict::Liveness) > 0 {
+                    Outcome::Liveness
+                } else if count(Verdict::Unknown) + count(Verdict::Limit) > 0 {
+                    Outcome::Inconclusive
+                } else if !complete {
+                    Outcome::Incomplete
+                } else {
+                    Outcome::Ok
+                }
+            }
+            Expect::Violation | Expect::Liveness => {
+                if self.caught > 0 {
+                    Outcome::Ok
+                } else if !complete {
+                    Outcome::Incomplete
+                } else {
+                    Outcome::Missed
+                }
+            }
+        }
+    }
+
+    /// Seeds run until the first catch ("after N seeds"), when seeds start at `seed_start`.
+    pub fn seeds_until_caught(&self) -> Option<u64> {
+        self.first_caught.map(|s| s - self.seed_start + 1)
+    }
+}
+
+/// The exit code of a sweep: the worst scenario outcome decides; scenarios that did not
+/// run all their seeds make it "interrupted" (130), never a pass.
+pub fn exit_code(tallies: &[Tally]) -> u8 {
+    let outcomes: Vec<Outcome> = tallies.iter().map(Tally::outcome).collect();
+    let any = |o: Outcome| outcomes.contains(&o);
+    if any(Outcome::Broken) {
+        codes::INTERNAL
+    } else if any(Outcome::Violation) || any(Outcome::Missed) {
+        codes::SAFETY
+    } else if any(Outcome::Liveness) {
+        codes::LIVENESS
+    } else if any(Outcome::Inconclusive) {
+        codes::INCONCLUSIVE
+    } else if any(Outcome::NotRun) || any(Outcome::Incomplete) {
+        codes::INTERRUPTED
+    } else {
+        codes::PASS
+    }
+}
+
+/// The exit code of a single seed (replay).
+pub fn seed_exit_code(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Pass => codes::PASS,
+        Verdict::Violation | Verdict::Crash => codes::SAFETY,
+        Verdict::Liveness => codes::LIVENESS,
+        Verdict::Unknown | Verdict::Limit => codes::INCONCLUSIVE,
+    }
+}
