@@ -39,7 +39,7 @@ fn every_shipped_scenario_meets_its_expectation() {
             options: ExecOptions::default(),
         })
     });
-    let mut tallies: Vec<Tally> = scenarios.iter().map(|s| Tally::new(s, 0)).collect();
+    let mut tallies: Vec<Tally> = scenarios.iter().map(|s| Tally::new(s, 0, SEEDS)).collect();
     let never = AtomicBool::new(false);
     let finished = run_pool(jobs, 2, &never, |r| tallies[r.scenario_index].add(&r));
     assert_eq!(finished as u64, SEEDS * scenarios.len() as u64);
@@ -58,7 +58,7 @@ fn every_shipped_scenario_meets_its_expectation() {
             t.name,
             t.harness_errors
         );
-        if t.outcome(true) != Outcome::Ok {
+        if t.outcome() != Outcome::Ok {
             let first = t
                 .failing
                 .first()
@@ -67,17 +67,35 @@ fn every_shipped_scenario_meets_its_expectation() {
                 "{} ({:?}): {:?} {}",
                 t.name,
                 s.file.expect,
-                t.outcome(true),
+                t.outcome(),
                 first.unwrap_or_default()
             ));
         }
         if s.file.expect != Expect::Pass {
             assert!(t.caught > 0, "{}: planted bug never caught", t.name);
         }
+        assert_estimate_fits(s, t);
     }
     assert!(
         failures.is_empty(),
         "scenarios that missed their expectation:\n{}",
         failures.join("\n")
+    );
+}
+
+/// The loader's load estimate (which rejects scenarios that cannot fit a seed's
+/// envelope) must be the right order of magnitude: never far below what seeds really
+/// do, never so far above that reasonable scenarios would be refused.
+fn assert_estimate_fits(s: &Scenario, t: &Tally) {
+    let estimated = s.estimated_load().events;
+    let measured = t.events_per_seed_max as f64;
+    println!(
+        "{:45} estimated {estimated:>9.0} measured {measured:>9.0}",
+        t.name
+    );
+    assert!(
+        measured <= 2.0 * estimated && estimated <= 20.0 * measured,
+        "{}: estimated {estimated:.0} events per seed, measured up to {measured:.0}",
+        t.name
     );
 }
