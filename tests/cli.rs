@@ -276,6 +276,31 @@ fn shipped_scenarios_all_load() {
     assert!(text(&out.stdout).lines().count() >= 4);
 }
 
+/// Many failing seeds print one replay line per kind of failure: as many lines as
+/// `summary.json` has groups, fewer than the failing seeds, and the groups account for
+/// every failing seed.
+fn assert_triaged(dir: &Path, stdout: &str) {
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reports/latest/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let scenario = &summary["scenarios"][0];
+    let groups = scenario["triage"]["groups"].as_array().unwrap();
+    let grouped: u64 = groups.iter().map(|g| g["seeds"].as_u64().unwrap()).sum();
+    let failing = 60 - scenario["verdicts"]["pass"].as_u64().unwrap_or(0);
+    assert_eq!(grouped, failing, "every failing seed is in a group");
+    assert!(
+        groups.len() * 5 < failing as usize,
+        "{} groups for {failing} failing seeds: the triage does not group",
+        groups.len()
+    );
+    let lines = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("faultline replay "))
+        .count();
+    assert_eq!(lines, groups.len(), "one replay line per group:\n{stdout}");
+}
+
 /// A planted-bug scenario whose `expect` line is removed is a failing correct-system
 /// scenario: exit 1, and each printed replay line reproduces the same failure.
 #[test]
@@ -287,11 +312,7 @@ fn planted_bug_without_expect_fails_and_replays_identically() {
         .filter(|l| !l.starts_with("expect"))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_ne!(
-        stripped.len(),
-        original.len(),
-        "the scenario has an expect line"
-    );
+    assert_ne!(stripped, original, "the scenario has an expect line");
     let path = dir.join("no_dedup_unexpected.toml");
     std::fs::write(&path, stripped).unwrap();
 
@@ -300,7 +321,7 @@ fn planted_bug_without_expect_fails_and_replays_identically() {
             "run",
             path.to_str().unwrap(),
             "--seeds",
-            "10",
+            "60",
             "--quiet",
             "--out",
         ])
@@ -308,6 +329,7 @@ fn planted_bug_without_expect_fails_and_replays_identically() {
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
+    assert_triaged(&dir, &stdout);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -332,12 +354,13 @@ fn planted_bug_without_expect_fails_and_replays_identically() {
             .unwrap();
         let replay_out = text(&replay.stdout);
         assert_eq!(replay.status.code(), Some(1), "{line}:\n{replay_out}");
-        // The comment is `Verdict (check): message`; the replay prints the same check and
-        // message.
+        // The comment is `Verdict (check) in K seeds: message`; the replay prints the same
+        // check and message.
         let (verdict_check, message) = comment.split_once(": ").unwrap();
         let check = verdict_check
             .split_once('(')
-            .map(|(_, c)| c.trim_end_matches(')'))
+            .and_then(|(_, c)| c.split_once(')'))
+            .map(|(c, _)| c)
             .unwrap();
         let message = message.trim_end_matches('…');
         assert!(

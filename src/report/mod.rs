@@ -17,6 +17,7 @@ pub mod exit_code;
 pub mod sweep;
 pub mod tally;
 pub mod timeline;
+pub mod triage;
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ pub use sweep::{
     write_junit, write_junit_running, write_summary, RunDir, ScenarioSummary, Status, Summary,
 };
 pub use tally::{exit_code, seed_exit_code, FailingSeed, Outcome, Tally, FAILING_KEPT_MAX};
+pub use triage::{FailureGroup, Triage};
 
 /// The command that replays one seed.
 pub fn replay_command(scenario: &Path, seed: u64) -> String {

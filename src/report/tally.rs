@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::exit_code::{self as codes};
 use super::replay_command;
+use super::triage::Triage;
 use crate::check::{CheckOutcome, Verdict};
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
@@ -48,6 +49,8 @@ pub struct Tally {
     pub verdicts: BTreeMap<Verdict, u64>,
     /// Failing seeds, by seed (at most [`FAILING_KEPT_MAX`]).
     pub failing: Vec<FailingSeed>,
+    /// Every failing seed, grouped by the kind of its failure.
+    pub triage: Triage,
     /// Seeds that found what the scenario expects (violation or liveness failure).
     pub caught: u64,
     /// The lowest seed that found it.
@@ -114,6 +117,7 @@ impl Tally {
             seeds: 0,
             verdicts: BTreeMap::new(),
             failing: Vec::new(),
+            triage: Triage::default(),
             caught: 0,
             first_caught: None,
             nondeterministic: Vec::new(),
@@ -196,17 +200,17 @@ impl Tally {
                 (.., Some(c)) => c.message.clone(),
                 _ => String::new(),
             };
+            let failing = FailingSeed {
+                seed: r.seed,
+                verdict: r.verdict,
+                check: first.map(|c| c.check.clone()),
+                message,
+                replay: replay_command(Path::new(&self.path), r.seed),
+            };
+            let caught = self.catches(r.verdict, &r.checks);
+            self.triage.add(&failing, caught);
             let at = self.failing.partition_point(|f| f.seed < r.seed);
-            self.failing.insert(
-                at,
-                FailingSeed {
-                    seed: r.seed,
-                    verdict: r.verdict,
-                    check: first.map(|c| c.check.clone()),
-                    message,
-                    replay: replay_command(Path::new(&self.path), r.seed),
-                },
-            );
+            self.failing.insert(at, failing);
             self.failing.truncate(FAILING_KEPT_MAX);
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Sweep;
 use crate::check::Verdict;
-use crate::report::{self, Outcome, RunDir, Tally};
+use crate::report::{self, FailureGroup, Outcome, RunDir, Tally};
 use crate::scenario::Scenario;
 
 /// Everything a person reads at the end of a sweep.
@@ -143,50 +143,58 @@ fn print_determinism(tallies: &[Tally]) {
     }
 }
 
-/// Replay lines: every unexpected failure (capped), and the first catch per bug.
+/// Replay lines: one per distinct kind of failure (see [`crate::report::triage`]), its
+/// lowest seed representing it, with how many seeds share it.
 fn print_replays(scenarios: &[Arc<Scenario>], tallies: &[Tally], run: &RunDir) {
     let mut lines = Vec::new();
     for (t, scenario) in tallies.iter().zip(scenarios) {
-        if t.expect == crate::scenario::Expect::Pass {
-            for f in &t.failing {
-                lines.push(format!(
-                    "  {}   # {:?}{}: {}",
-                    report::replay_command(&scenario.path, f.seed),
-                    f.verdict,
-                    f.check
-                        .as_ref()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default(),
-                    truncate(&f.message, 160)
-                ));
-            }
-        } else if let Some(seed) = t.first_caught {
-            let what = t
-                .failing
-                .iter()
-                .find(|f| f.seed == seed)
-                .map(|f| truncate(&f.message, 160))
-                .unwrap_or_default();
+        for g in t.triage.groups() {
+            lines.push(group_line(scenario, g));
+        }
+        if t.triage.other_kinds_seeds > 0 {
             lines.push(format!(
-                "  {}   # planted bug caught: {what}",
-                report::replay_command(&scenario.path, seed)
+                "  # {}: {} more failing seed(s) of other kinds (past {} kinds)",
+                t.name,
+                t.triage.other_kinds_seeds,
+                crate::report::triage::GROUPS_MAX
             ));
         }
     }
     const LINES_MAX: usize = 20;
     if !lines.is_empty() {
-        println!("\nreplay:");
+        println!("\nreplay (one line per kind of failure):");
         for line in lines.iter().take(LINES_MAX) {
             println!("{line}");
         }
         if lines.len() > LINES_MAX {
             println!(
-                "  … and {} more (with their replay lines) in {}",
+                "  … and {} more kinds (with their replay lines) in {}",
                 lines.len() - LINES_MAX,
                 run.path.join("summary.json").display()
             );
         }
     }
+}
+
+/// `faultline replay … --seed N   # [planted bug caught: ]Verdict (check) in K seeds: message`
+fn group_line(scenario: &Scenario, g: &FailureGroup) -> String {
+    format!(
+        "  {}   # {}{:?}{} in {} seed{}: {}",
+        report::replay_command(&scenario.path, g.first_seed),
+        if g.expected {
+            "planted bug caught: "
+        } else {
+            ""
+        },
+        g.verdict,
+        g.check
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        g.seeds,
+        if g.seeds == 1 { "" } else { "s" },
+        truncate(&g.message, 160)
+    )
 }
 
 fn truncate(s: &str, n: usize) -> String {
