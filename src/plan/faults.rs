@@ -75,6 +75,25 @@ pub enum FaultAction {
     },
 }
 
+impl FaultAction {
+    /// The processes it names.
+    pub fn nodes(&self) -> Vec<usize> {
+        match self {
+            FaultAction::Partition { blocked, .. } => {
+                blocked.iter().flat_map(|&(a, b)| [a, b]).collect()
+            }
+            FaultAction::Heal { .. } => Vec::new(),
+            FaultAction::Crash { node }
+            | FaultAction::Restart { node }
+            | FaultAction::Pause { node }
+            | FaultAction::Resume { node } => vec![*node],
+            FaultAction::Clog { from, to, .. } | FaultAction::Unclog { from, to } => {
+                vec![*from, *to]
+            }
+        }
+    }
+}
+
 /// A fault action at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimedAction {

@@ -18,12 +18,14 @@
 //! schedule does not change when the workload changes, and so on.
 
 pub mod faults;
+pub mod file;
 pub mod workload;
 
 use std::any::Any;
 use std::fmt::Debug;
 
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -66,9 +68,9 @@ pub trait Spec: Sized + Send + Sync + 'static {
     /// Its own scenario section (`[<name>]`), as parsed and validated at load time.
     type Section: KnobSection;
     /// Its own settings, resolved for one seed.
-    type Params: Clone + Debug + PartialEq + Serialize + Send + Sync + 'static;
+    type Params: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// What a client asks it.
-    type Op: Clone + Debug + PartialEq + Serialize + Send + Sync + 'static;
+    type Op: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Its planted bugs.
     type Bug: Named + Serialize;
     /// Its checks.

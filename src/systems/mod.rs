@@ -33,6 +33,7 @@ use crate::check::{self, CheckOutcome, Verdict};
 use crate::history::History;
 use crate::knob::{KnobDoc, KnobSection};
 use crate::net::LinkStats;
+use crate::plan::file::PlanFileError;
 use crate::plan::{AnyPlan, Plan};
 use crate::scenario::load::{SystemLoad, Worst};
 use crate::scenario::{
@@ -96,6 +97,8 @@ pub trait Model: System {
 pub trait SystemUnderTest: SystemSchema {
     /// The plan of `scenario` (one of this system's) for `seed`.
     fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan>;
+    /// A plan read back from its `plan.json` (see [`crate::plan::file`]).
+    fn plan_from_json(&self, text: &str) -> Result<Box<dyn AnyPlan>, PlanFileError>;
     /// Simulate a plan this system made, and run its checks. Must run on a fresh thread
     /// (see [`crate::sim`]).
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution;
@@ -158,6 +161,10 @@ impl<S: Model> Plugin<S> {
 impl<S: Model> SystemUnderTest for Plugin<S> {
     fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan> {
         Box::new(Plan::<S>::new(scenario, seed))
+    }
+
+    fn plan_from_json(&self, text: &str) -> Result<Box<dyn AnyPlan>, PlanFileError> {
+        Ok(Box::new(Plan::<S>::from_json(text)?))
     }
 
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution {

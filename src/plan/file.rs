@@ -1,0 +1,176 @@
+//! Reading a plan back from `plan.json`: the explicit form of a seed, which replays
+//! without drawing a single random number for the plan (the simulation's own draws still
+//! come from the plan's `madsim_seed` and sub-streams). A plan read back is the plan that
+//! was written: `from_json(to_json(p)) == p`, and it runs to the same trace.
+//!
+//! This is what a pinned plan rests on: a plan edited (faults or operations removed, a
+//! phase shortened) and written out reproduces without the scenario's random draws, so
+//! code changes that alter how plans are drawn do not move it.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::faults::TimedAction;
+use super::workload::ClientOp;
+use super::{Head, NodeSpec, Plan, Spec};
+use crate::catalog::Named;
+use crate::scenario::{
+    FaultParams, LimitsParams, NetworkParams, Params, PhasesParams, TopologyParams, WorkloadParams,
+};
+
+/// Why a plan file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    /// Not the JSON of a plan (serde's message has line and column).
+    #[error("not a plan: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A plan of another system.
+    #[error("a plan of system `{found}`, not `{expected}`")]
+    System {
+        /// What the file says.
+        found: String,
+        /// The system reading it.
+        expected: &'static str,
+    },
+    /// A name the system does not know.
+    #[error("unknown {what} `{name}` for system `{system}`")]
+    Unknown {
+        /// Bug, check or workload.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The system.
+        system: &'static str,
+    },
+    /// The parts do not fit together.
+    #[error("inconsistent plan: {0}")]
+    Inconsistent(String),
+}
+
+/// `plan.json`, as written by `Plan`'s `Serialize`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "P: DeserializeOwned, O: DeserializeOwned")
+)]
+struct PlanJson<P, O> {
+    scenario: String,
+    seed: u64,
+    /// Read first, on its own (see `from_json`).
+    #[serde(rename = "system")]
+    _system: String,
+    bugs: Vec<String>,
+    checks: Vec<String>,
+    params: ParamsJson<P>,
+    nodes: Vec<NodeSpec>,
+    workload: Vec<ClientOp<O>>,
+    faults: Vec<TimedAction>,
+    clock_skew_ms: Vec<i64>,
+    madsim_seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "P: DeserializeOwned"))]
+struct ParamsJson<P> {
+    topology: TopologyParams,
+    workload_kind: String,
+    workload: WorkloadParams,
+    phases: PhasesParams,
+    network: NetworkParams,
+    faults: FaultParams,
+    limits: LimitsParams,
+    system: BTreeMap<String, P>,
+}
+
+impl<S: Spec> Plan<S> {
+    /// Read a plan written as `plan.json`.
+    pub fn from_json(text: &str) -> Result<Plan<S>, PlanFileError> {
+        // The system first: another system's plan fails on its fields otherwise.
+        #[derive(Deserialize)]
+        struct SystemOnly {
+            system: String,
+        }
+        let SystemOnly { system } = serde_json::from_str(text)?;
+        if system != S::NAME {
+            return Err(PlanFileError::System {
+                found: system,
+                expected: S::NAME,
+            });
+        }
+        let file: PlanJson<S::Params, S::Op> = serde_json::from_str(text)?;
+        let mut own = file.params.system;
+        let params = own.remove(S::NAME).ok_or_else(|| {
+            PlanFileError::Inconsistent(format!("`params.system` has no `{}` entry", S::NAME))
+        })?;
+        let plan = Plan {
+            head: Head {
+                scenario: file.scenario,
+                seed: file.seed,
+                system: S::NAME,
+                params: Params {
+                    topology: file.params.topology,
+                    workload: file.params.workload,
+                    phases: file.params.phases,
+                    network: file.params.network,
+                    faults: file.params.faults,
+                    limits: file.params.limits,
+                },
+                nodes: file.nodes,
+                faults: file.faults,
+                clock_skew_ms: file.clock_skew_ms,
+                madsim_seed: file.madsim_seed,
+            },
+            bugs: names(&file.bugs, "planted bug", S::NAME)?,
+            checks: names(&file.checks, "check", S::NAME)?,
+            workload_kind: named(&file.params.workload_kind, "workload", S::NAME)?,
+            params,
+            workload: file.workload,
+        };
+        plan.check_consistent()?;
+        Ok(plan)
+    }
+
+    /// What the simulator relies on: every process index in range, one clock per process.
+    fn check_consistent(&self) -> Result<(), PlanFileError> {
+        let n = self.head.nodes.len();
+        let bad = |what: String| Err(PlanFileError::Inconsistent(what));
+        if self.head.clock_skew_ms.len() != n {
+            return bad(format!(
+                "{} clock offsets for {n} processes",
+                self.head.clock_skew_ms.len()
+            ));
+        }
+        let clients = self.head.nodes_with(super::Role::Client).len();
+        if let Some(op) = self.workload.iter().find(|op| op.client >= clients) {
+            return bad(format!("an operation of client {} of {clients}", op.client));
+        }
+        for t in &self.head.faults {
+            if let Some(node) = t.action.nodes().into_iter().find(|&i| i >= n) {
+                return bad(format!("a fault on process {node} of {n}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn named<N: Named>(
+    name: &str,
+    what: &'static str,
+    system: &'static str,
+) -> Result<N, PlanFileError> {
+    N::from_name(name).ok_or_else(|| PlanFileError::Unknown {
+        what,
+        name: name.to_string(),
+        system,
+    })
+}
+
+fn names<N: Named>(
+    list: &[String],
+    what: &'static str,
+    system: &'static str,
+) -> Result<Vec<N>, PlanFileError> {
+    list.iter().map(|name| named(name, what, system)).collect()
+}
