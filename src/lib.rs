@@ -14,14 +14,15 @@
 //!   of the [`systems`], and records the trace and the client [`history`];
 //! * [`check`] judges the result (linearizability, convergence, invariants);
 //! * [`runner`] is the per-seed pipeline and the pool that runs many seeds;
-//! * [`report`] writes what a person reads; [`cli`] is the command line on top.
+//! * [`report`] writes what a person reads; [`shrink`] makes a failing plan minimal;
+//!   [`cli`] is the command line on top.
 //!
 //! Underneath them all: [`guard`] (the per-thread allocation meter and the stop flag),
 //! [`input`] (reading users' files safely), [`rng`] (the seed's named random streams),
 //! [`knob`] (scenario settings that are fixed or sampled per seed) and [`catalog`] (typed
 //! bugs, checks and workloads with names). A module only imports modules listed before it
 //! here, in this order: `guard`, `input`, `rng`, `knob`, `catalog`, `history`, `check`,
-//! `net`, `disk`, `scenario`, `plan`, `sim`, `systems`, `runner`, `report`, `cli`.
+//! `net`, `disk`, `scenario`, `plan`, `sim`, `systems`, `runner`, `report`, `shrink`, `cli`.
 
 #[cfg(not(madsim))]
 compile_error!(
@@ -50,5 +51,6 @@ pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
 pub mod systems;

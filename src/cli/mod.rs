@@ -8,6 +8,7 @@ pub mod list;
 mod progress;
 pub mod replay;
 pub mod run;
+pub mod shrink;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Re-run one seed identically and write its trace, history and timeline.
     Replay(replay::ReplayArgs),
+    /// Make a failing seed's plan minimal: fewer faults, operations and less time.
+    Shrink(shrink::ShrinkArgs),
     /// Check whether a recorded history is linearizable.
     Check(check::CheckArgs),
     /// List systems, planted bugs, checks, scenario knobs or scenarios.
@@ -60,6 +63,7 @@ pub fn main() -> u8 {
     let result = match &cli.command {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Shrink(args) => shrink::run(args),
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
     };

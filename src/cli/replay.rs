@@ -2,11 +2,12 @@
 //! everything about it under `reports/replays/<scenario>/<seed>/` (replacing what an
 //! earlier replay of the same seed left there, and saying so).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::BadInput;
 use crate::report;
 use crate::runner::{self, SeedJob};
 use crate::scenario::Scenario;
@@ -18,8 +19,12 @@ pub struct ReplayArgs {
     /// The scenario file.
     pub scenario: PathBuf,
     /// The seed to replay.
-    #[arg(long)]
-    pub seed: u64,
+    #[arg(long, required_unless_present = "plan")]
+    pub seed: Option<u64>,
+    /// Replay this explicit plan (a `plan.json`, e.g. what `faultline shrink` wrote)
+    /// instead of drawing the seed's plan from the scenario.
+    #[arg(long, conflicts_with_all = ["seed", "check_determinism"])]
+    pub plan: Option<PathBuf>,
     /// Report root: the seed's artifacts go to `<out>/replays/<scenario>/<seed>/`.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -57,24 +62,67 @@ fn print_outcome(name: &str, seed: u64, exec: &Execution) {
     }
 }
 
+/// The largest plan file faultline reads.
+const PLAN_BYTES_MAX: u64 = 256 << 20;
+
+/// Replay an explicit plan file: its artifacts go to `replays/<scenario>/<seed>-plan/`.
+fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Result<u8> {
+    let text = crate::input::read_text(file, PLAN_BYTES_MAX)
+        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let system = crate::systems::find(scenario.system.name())
+        .with_context(|| format!("system `{}` is not registered", scenario.system.name()))?;
+    let plan = system
+        .plan_from_json(&text)
+        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let seed = plan.head().seed;
+    let exec = {
+        let plan = plan.clone_box();
+        runner::on_fresh_thread(seed, move || system.run(&*plan, &runner::full_options())).map_err(
+            |e| anyhow::anyhow!("replay of {} failed inside faultline: {e}", file.display()),
+        )?
+    };
+    let dir = report::under(
+        &args.out,
+        &["replays", &scenario.name, &format!("{seed}-plan")],
+    )
+    .with_context(|| format!("writing artifacts under {}", args.out.display()))?;
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    report::write_seed_artifacts(&dir, scenario, &*plan, &exec)
+        .with_context(|| format!("writing artifacts under {}", dir.display()))?;
+    print_outcome(&scenario.name, seed, &exec);
+    println!(
+        "  plan: {} ({} operations, {} fault actions)",
+        file.display(),
+        plan.operations(),
+        plan.head().faults.len()
+    );
+    println!("  artifacts: {}/", dir.display());
+    Ok(report::seed_exit_code(exec.verdict))
+}
+
 /// Replay and return the seed's exit code.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
+    let seed = match (&args.plan, args.seed) {
+        (Some(file), _) => return run_plan(args, &scenario, file),
+        (None, Some(seed)) => seed,
+        (None, None) => return Err(BadInput("--seed or --plan is required".into()).into()),
+    };
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
-        seed: args.seed,
+        seed,
         check_determinism: args.check_determinism,
         keep: true,
         options: runner::full_options(),
     };
-    let result =
-        runner::on_fresh_thread(args.seed, move || runner::run_seed(&job)).map_err(|e| {
-            anyhow::anyhow!("replay of seed {} failed inside faultline: {e}", args.seed)
-        })?;
+    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))
+        .map_err(|e| anyhow::anyhow!("replay of seed {seed} failed inside faultline: {e}"))?;
     let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
     let dir = report::under(&args.out, &["replays"])
-        .and_then(|replays| report::seed_dir(&replays, &scenario.name, args.seed))
+        .and_then(|replays| report::seed_dir(&replays, &scenario.name, seed))
         .with_context(|| format!("writing artifacts under {}", args.out.display()))?;
     if std::fs::symlink_metadata(&dir).is_ok() {
         println!(
@@ -87,7 +135,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     report::write_seed_artifacts(&dir, &scenario, &**plan, exec)
         .with_context(|| format!("writing artifacts under {}", dir.display()))?;
 
-    print_outcome(&scenario.name, args.seed, exec);
+    print_outcome(&scenario.name, seed, exec);
     let sent: u64 = exec.links.values().map(|l| l.sent).sum();
     println!(
         "  {} client operations, {} messages, {} trace events, ended at {:.1} ms ({}), trace hash {:016x}",

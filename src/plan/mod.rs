@@ -313,6 +313,16 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
     fn as_any(&self) -> &dyn Any;
     /// A copy.
     fn clone_box(&self) -> Box<dyn AnyPlan>;
+    /// When each planned client operation starts (ms), in workload order.
+    fn operation_times(&self) -> Vec<u64>;
+    /// A copy with another fault schedule, only the client operations whose index in the
+    /// workload `keep_op` says, and a chaos phase of `chaos_ms` (shrinking).
+    fn edited(
+        &self,
+        faults: Vec<TimedAction>,
+        keep_op: &dyn Fn(usize) -> bool,
+        chaos_ms: u64,
+    ) -> Box<dyn AnyPlan>;
 }
 
 impl<S: Spec> AnyPlan for Plan<S> {
@@ -333,6 +343,24 @@ impl<S: Spec> AnyPlan for Plan<S> {
     }
     fn clone_box(&self) -> Box<dyn AnyPlan> {
         Box::new(self.clone())
+    }
+    fn operation_times(&self) -> Vec<u64> {
+        self.workload.iter().map(|op| op.at_ms).collect()
+    }
+    fn edited(
+        &self,
+        faults: Vec<TimedAction>,
+        keep_op: &dyn Fn(usize) -> bool,
+        chaos_ms: u64,
+    ) -> Box<dyn AnyPlan> {
+        let mut plan = self.clone();
+        plan.head.faults = faults;
+        plan.head.params.phases.chaos_ms = chaos_ms;
+        plan.workload = (self.workload.iter().enumerate())
+            .filter(|&(i, _)| keep_op(i))
+            .map(|(_, op)| op.clone())
+            .collect();
+        Box::new(plan)
     }
 }
 
