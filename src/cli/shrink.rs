@@ -3,6 +3,8 @@
 //! its `plan.json` (which `faultline replay <scenario> --plan FILE` replays exactly), and
 //! the shrunk run's timeline, trace, history and verdicts.
 
+use std::cell::Cell;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,8 +47,27 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     let started = std::time::Instant::now();
     let limit = Duration::from_secs(args.time_limit_s);
-    let shrunk = shrink::shrink(system, plan, &|| started.elapsed() >= limit)
-        .map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
+    // Progress on a terminal: the candidate count, at most a few times a second.
+    let tty = std::io::stderr().is_terminal();
+    let (runs, shown_ms) = (Cell::new(0u32), Cell::new(0u128));
+    let out_of_time = || {
+        runs.set(runs.get() + 1);
+        let ms = started.elapsed().as_millis();
+        if tty && ms >= shown_ms.get() + 250 {
+            shown_ms.set(ms);
+            eprint!(
+                "\r  {} candidate runs, {:.1} s",
+                runs.get(),
+                ms as f64 / 1e3
+            );
+        }
+        started.elapsed() >= limit
+    };
+    let shrunk = shrink::shrink(system, plan, &out_of_time);
+    if tty && shown_ms.get() > 0 {
+        eprintln!();
+    }
+    let shrunk = shrunk.map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
     let seed = args.seed;
     let exec = {
         let plan = shrunk.plan.clone_box();
