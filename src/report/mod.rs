@@ -25,8 +25,8 @@ pub use artifacts::{seed_dir, under, write_seed_artifacts};
 pub use sweep::{
     write_junit, write_junit_running, write_summary, RunDir, ScenarioSummary, Status, Summary,
 };
-pub use tally::{exit_code, seed_exit_code, FailingSeed, Outcome, Tally, FAILING_KEPT_MAX};
-pub use triage::{FailureGroup, Triage};
+pub use tally::{exit_code, seed_exit_code, Outcome, Tally, FAILING_KEPT_MAX};
+pub use triage::{FailingSeed, FailureGroup, Triage};
 
 /// The command that replays one seed.
 pub fn replay_command(scenario: &Path, seed: u64) -> String {

@@ -8,26 +8,10 @@ use serde::Serialize;
 
 use super::exit_code::{self as codes};
 use super::replay_command;
-use super::triage::Triage;
+use super::triage::{FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
-
-/// A seed that did not pass.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailingSeed {
-    /// The seed.
-    pub seed: u64,
-    /// Its verdict.
-    pub verdict: Verdict,
-    /// The first failing check (none for a crash).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<String>,
-    /// What went wrong.
-    pub message: String,
-    /// The command that replays it.
-    pub replay: String,
-}
 
 /// The seeds of one scenario, folded.
 #[derive(Debug, Clone, Serialize)]

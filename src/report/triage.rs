@@ -13,8 +13,23 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::tally::FailingSeed;
 use crate::check::Verdict;
+
+/// A seed that did not pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingSeed {
+    /// The seed.
+    pub seed: u64,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The first failing check (none for a crash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// The command that replays it.
+    pub replay: String,
+}
 
 /// Distinct failure groups a scenario keeps.
 pub const GROUPS_MAX: usize = 200;
