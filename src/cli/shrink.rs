@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -83,7 +83,7 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     }
     report::write_seed_artifacts(&dir, &scenario, &*shrunk.plan, &exec)
         .with_context(|| format!("writing {}", dir.display()))?;
-    let replay = replay_plan_command(&scenario.path, &dir.join("plan.json"));
+    let replay = report::replay_plan_command(&scenario.path, &dir.join("plan.json"));
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
     print_summary(&shrunk, started.elapsed());
     println!(
@@ -126,23 +126,4 @@ fn print_summary(shrunk: &shrink::Shrunk, took: Duration) {
     row("messages", |s| s.messages);
     row("processes", |s| s.processes as u64);
     row("simulated ms", |s| s.sim_ms);
-}
-
-/// `faultline replay <scenario> --plan <file>`, quoted for a shell.
-pub fn replay_plan_command(scenario: &Path, plan: &Path) -> String {
-    let quote = |p: &Path| {
-        let s = p.display().to_string();
-        if s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c))
-        {
-            s
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
-    format!(
-        "faultline replay {} --plan {}",
-        quote(scenario),
-        quote(plan)
-    )
 }

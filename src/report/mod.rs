@@ -28,16 +28,29 @@ pub use sweep::{
 pub use tally::{exit_code, seed_exit_code, Outcome, Tally, FAILING_KEPT_MAX};
 pub use triage::{FailingSeed, FailureGroup, Triage};
 
-/// The command that replays one seed.
-pub fn replay_command(scenario: &Path, seed: u64) -> String {
-    let path = scenario.display().to_string();
-    let quoted = if path
+/// `path`, quoted for a POSIX shell when it needs to be.
+pub fn shell_quote(path: &Path) -> String {
+    let path = path.display().to_string();
+    if path
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c))
     {
         path
     } else {
         format!("'{}'", path.replace('\'', r"'\''"))
-    };
-    format!("faultline replay {quoted} --seed {seed}")
+    }
+}
+
+/// The command that replays one seed.
+pub fn replay_command(scenario: &Path, seed: u64) -> String {
+    format!("faultline replay {} --seed {seed}", shell_quote(scenario))
+}
+
+/// The command that replays an explicit plan file of `scenario`.
+pub fn replay_plan_command(scenario: &Path, plan: &Path) -> String {
+    format!(
+        "faultline replay {} --plan {}",
+        shell_quote(scenario),
+        shell_quote(plan)
+    )
 }

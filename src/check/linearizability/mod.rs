@@ -370,23 +370,9 @@ fn search_rounds<M: Model>(
             let (key, ops) = &groups[i];
             let until = meter.steps.saturating_add(slice);
             let poll = if searches.len() <= i {
-                // First visit: a partition with a single possible order needs no search.
-                match search::sequential(model, ops, &mut meter) {
-                    Some(outcome) => {
-                        searches.push(None);
-                        Poll::Done(outcome)
-                    }
-                    None => {
-                        let mut search = Search::new(model, ops);
-                        // A search's tables are sized by its partition: look at memory now.
-                        let poll = match meter.memory_exhausted() {
-                            Some(stop) => Poll::Done(Outcome::Stopped(stop)),
-                            None => search.run(&mut meter, until),
-                        };
-                        searches.push(Some(search));
-                        poll
-                    }
-                }
+                let (search, poll) = first_visit(model, ops, &mut meter, until);
+                searches.push(search);
+                poll
             } else {
                 match searches[i].as_mut() {
                     Some(search) => search.run(&mut meter, until),
@@ -418,6 +404,26 @@ fn search_rounds<M: Model>(
         partitions,
         steps: meter.steps,
     }
+}
+
+/// A partition's first slice: one with a single possible order needs no search; otherwise
+/// the search is built (and kept, if undecided, for the next rounds).
+fn first_visit<'m, 'h, M: Model>(
+    model: &'m M,
+    ops: &'h [PartOp<'h, M::Op>],
+    meter: &mut Meter,
+    until: u64,
+) -> (Option<Search<'m, 'h, M>>, Poll) {
+    if let Some(outcome) = search::sequential(model, ops, meter) {
+        return (None, Poll::Done(outcome));
+    }
+    let mut search = Search::new(model, ops);
+    // A search's tables are sized by its partition: look at memory now.
+    let poll = match meter.memory_exhausted() {
+        Some(stop) => Poll::Done(Outcome::Stopped(stop)),
+        None => search.run(meter, until),
+    };
+    (Some(search), poll)
 }
 
 /// The verdict of the whole history once a partition's search ends without a
