@@ -419,6 +419,21 @@ macro_rules! knob_section {
             }
         }
 
+        impl $params {
+            /// Check that every value is in its knob's valid range (settings read back
+            /// from a plan file, which no scenario validated): (dotted path, message).
+            #[allow(dead_code)]
+            pub fn check_values(&self, problems: &mut Vec<(String, String)>) {
+                $(
+                    if let Err(message) =
+                        $section::$field().check(&$crate::knob::Knob::Fixed(self.$field.clone()))
+                    {
+                        problems.push(($section::$field().path.to_string(), message));
+                    }
+                )*
+            }
+        }
+
         impl $crate::knob::KnobSection for $section {
             type Params = $params;
             fn check(&self, problems: &mut Vec<(String, String)>) {

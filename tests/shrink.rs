@@ -1,14 +1,48 @@
-//! Shrinking keeps the failure and removes the rest: for a planted bug of each system, the
-//! shrunk plan is smaller, still fails the same way after being written as `plan.json` and
-//! read back, and the binary's `shrink` → `replay --plan` round trip reproduces it.
+//! Shrinking keeps the failure and removes the rest: for every planted bug, the shrunk plan
+//! is smaller and, written as a pinned scenario and run as `faultline run` runs it, fails
+//! the same way; the binary's `shrink --save` → `run` → `replay` round trip reproduces it;
+//! and every pinned plan of the shipped regression corpus still catches what it caught.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use faultline::runner::on_fresh_thread;
+use faultline::report::{Outcome, Tally};
+use faultline::runner::{on_fresh_thread, run_seed, SeedJob};
 use faultline::scenario::{discover, Expect, Scenario};
-use faultline::shrink::{shrink, Target};
+use faultline::shrink::{pinned, shrink, Shrunk, Target};
 use faultline::systems::{self, ExecOptions, REGISTRY};
+
+/// Run a pinned scenario as `faultline run` does (one job, folded into a tally).
+fn run_pinned(file: &Path) -> Tally {
+    let scenario = Scenario::load(file, &REGISTRY).unwrap_or_else(|e| panic!("{e}"));
+    let seed = scenario
+        .file
+        .pinned
+        .as_ref()
+        .expect("a pinned scenario")
+        .seed;
+    let scenario = std::sync::Arc::new(scenario);
+    let mut tally = Tally::new(&scenario, seed, 1);
+    let job = SeedJob {
+        scenario,
+        scenario_index: 0,
+        seed,
+        check_determinism: true,
+        keep: false,
+        options: ExecOptions::default(),
+    };
+    tally.add(&on_fresh_thread(seed, move || run_seed(&job)).unwrap());
+    tally
+}
+
+/// Write `shrunk` as a pinned scenario file under `dir` and return its path.
+fn write_pinned(dir: &Path, scenario: &Scenario, shrunk: &Shrunk) -> PathBuf {
+    let caught = pinned::caught(scenario, &shrunk.target, "(message)");
+    let text = pinned::render(scenario, shrunk, &caught, "faultline shrink (test)").unwrap();
+    let file = dir.join(format!("{}.toml", scenario.name));
+    std::fs::write(&file, text).unwrap();
+    file
+}
 
 /// Every shipped planted-bug scenario, with the first seed (of 100) that catches it.
 fn planted_bugs() -> Vec<(Scenario, u64)> {
@@ -16,7 +50,7 @@ fn planted_bugs() -> Vec<(Scenario, u64)> {
     let mut out = Vec::new();
     for f in files {
         let scenario = Scenario::load(&f, &REGISTRY).unwrap();
-        if scenario.file.expect == Expect::Pass {
+        if scenario.file.expect == Expect::Pass || scenario.file.pinned.is_some() {
             continue;
         }
         let system = systems::find(scenario.system.name()).unwrap();
@@ -36,12 +70,14 @@ fn planted_bugs() -> Vec<(Scenario, u64)> {
 }
 
 /// For every planted bug: shrink finishes within the default 60 s limit, the plan is no
-/// bigger (and for most, much smaller), and it fails the same way after being written as
-/// `plan.json` and read back.
+/// bigger (and for most, much smaller), and written as a pinned scenario it fails the same
+/// way when run as a sweep runs it.
 #[test]
 fn every_planted_bug_shrinks_and_still_fails_the_same_way() {
-    println!("| scenario (seed) | fault episodes | client operations | messages | runs |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| scenario (seed) | fault episodes | client operations | messages | processes | runs | s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let dir = std::env::temp_dir().join(format!("faultline-pinned-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut smaller = 0;
     let bugs = planted_bugs();
     for (scenario, seed) in &bugs {
@@ -51,13 +87,13 @@ fn every_planted_bug_shrinks_and_still_fails_the_same_way() {
         #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
         let started = std::time::Instant::now();
         let limit = std::time::Duration::from_secs(60);
-        let shrunk = shrink(system, system.plan(scenario, seed), &|| {
+        let shrunk = shrink(system, system.plan(scenario, seed), 2, &|_| {
             started.elapsed() >= limit
         })
         .unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
         let (b, a) = (&shrunk.before, &shrunk.after);
         println!(
-            "| `{}` ({seed}) | {} → {} | {} → {} | {} → {} | {} |",
+            "| `{}` ({seed}) | {} → {} | {} → {} | {} → {} | {} → {} | {} | {:.2} |",
             scenario.name,
             b.faults,
             a.faults,
@@ -65,7 +101,10 @@ fn every_planted_bug_shrinks_and_still_fails_the_same_way() {
             a.operations,
             b.messages,
             a.messages,
-            shrunk.runs
+            b.processes,
+            a.processes,
+            shrunk.runs,
+            started.elapsed().as_secs_f64()
         );
         assert!(!shrunk.timed_out, "{}: over 60 s", scenario.name);
         assert!(
@@ -76,17 +115,17 @@ fn every_planted_bug_shrinks_and_still_fails_the_same_way() {
         if a.operations < b.operations {
             smaller += 1;
         }
-        let json = shrunk.plan.to_json_pretty().unwrap();
-        let back = system.plan_from_json(&json).unwrap();
-        let exec =
-            on_fresh_thread(seed, move || system.run(&*back, &ExecOptions::default())).unwrap();
+        let tally = run_pinned(&write_pinned(&dir, scenario, &shrunk));
         assert_eq!(
-            Target::of(&exec).as_ref(),
-            Some(&shrunk.target),
-            "{}: the shrunk plan read back fails differently",
-            scenario.name
+            (tally.outcome(), tally.caught, tally.determinism_checked),
+            (Outcome::Ok, 1, 1),
+            "{}: the pinned scenario does not fail the same way: {:?}",
+            scenario.name,
+            tally.failing
         );
+        assert!(tally.nondeterministic.is_empty(), "{}", scenario.name);
     }
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         smaller * 4 >= bugs.len() * 3,
         "only {smaller} of {} shrank",
@@ -102,7 +141,7 @@ fn a_pinned_plan_survives_a_change_in_random_draws() {
     let file = Path::new("scenarios/kv_register/bug_no_dedup.toml");
     let scenario = Scenario::load(file, &REGISTRY).unwrap();
     let system = systems::find("kv_register").unwrap();
-    let shrunk = shrink(system, system.plan(&scenario, 0), &|| false).unwrap();
+    let shrunk = shrink(system, system.plan(&scenario, 0), 1, &|_| false).unwrap();
     let pinned = shrunk.plan.to_json_pretty().unwrap();
 
     let text = std::fs::read_to_string(file).unwrap();
@@ -128,38 +167,149 @@ fn a_passing_seed_has_nothing_to_shrink() {
     )
     .unwrap();
     let system = systems::find("kv_register").unwrap();
-    let err = shrink(system, system.plan(&scenario, 0), &|| false)
+    let err = shrink(system, system.plan(&scenario, 0), 2, &|_| false)
         .err()
         .expect("a passing seed is refused");
     assert!(err.contains("nothing to shrink"), "{err}");
 }
 
+fn faultline(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `shrink --save` pins the plan in a regression folder; `run` replays it first and passes
+/// while it fails the same way; `replay` reproduces it; a pinned plan that no longer fails
+/// the same way fails the run; a broken plan is refused with its line in the file.
 #[test]
-fn the_binary_shrinks_and_replays_the_pinned_plan() {
+fn the_binary_pins_a_plan_that_run_replays_first() {
     let dir = std::env::temp_dir().join(format!("faultline-shrink-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (file, seed) = ("scenarios/kv_register/bug_no_dedup.toml", 0);
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["shrink", file, "--seed", &seed.to_string(), "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let replay = stdout
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("faultline replay ") && l.contains("--plan"))
-        .unwrap_or_else(|| panic!("no replay line:\n{stdout}"));
-    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
-    let again = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(&args)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let again_out = String::from_utf8_lossy(&again.stdout);
-    assert_eq!(again.status.code(), Some(1), "{again_out}");
-    assert!(again_out.contains("not linearizable"), "{again_out}");
+    std::fs::create_dir_all(&dir).unwrap();
+    let here = std::env::current_dir().unwrap();
+    let source = here.join("scenarios/kv_register/bug_no_dedup.toml");
+    let (code, out, err) = faultline(
+        &[
+            "shrink",
+            source.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--save",
+            "regressions",
+        ],
+        &dir,
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    let pinned = dir.join("regressions/kv_register-bug-no-dedup-seed0.toml");
+    let text = std::fs::read_to_string(&pinned).unwrap();
+    assert!(
+        text.contains("# What it caught: planted bug no-dedup: linearizability violation"),
+        "{text}"
+    );
+    assert!(out.contains("saved to the regression corpus"), "{out}");
+    let replay = out.lines().last().unwrap().trim();
+    assert!(
+        replay.starts_with("faultline replay ") && replay.ends_with("pinned.toml"),
+        "{out}"
+    );
+
+    let (code, out, _) = faultline(&["replay", pinned.to_str().unwrap()], &dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not linearizable"), "{out}");
+
+    let scenario = here.join("scenarios/kv_register/all_faults.toml");
+    let run = [
+        "run",
+        scenario.to_str().unwrap(),
+        "regressions",
+        "--seeds",
+        "3",
+        "-q",
+    ];
+    run_replays_the_pin_first_and_judges_it(&dir, &run, &pinned, &text);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The run over the regression folder: the pin first and passing; a changed signature
+/// fails it; a broken plan is refused at its line.
+fn run_replays_the_pin_first_and_judges_it(dir: &Path, run: &[&str], pinned: &Path, text: &str) {
+    let (code, out, err) = faultline(run, dir);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("replaying 1 pinned plan(s) first"), "{out}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reports/latest/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let first = &summary["scenarios"][0];
+    assert_eq!(first["name"], "kv_register-bug-no-dedup-seed0", "{summary}");
+    assert_eq!(
+        (first["pinned"].as_bool(), first["outcome"].as_str()),
+        (Some(true), Some("ok"))
+    );
+    assert!(
+        out.contains("pinned plan: still fails the same way"),
+        "{out}"
+    );
+
+    // Another signature: the plan no longer fails "the same way".
+    let at = text.find("signature = ").unwrap();
+    let end = at + text[at..].find('\n').unwrap();
+    let other = format!(
+        "{}signature = 'something else'{}",
+        &text[..at],
+        &text[end..]
+    );
+    std::fs::write(pinned, other).unwrap();
+    let (code, out, _) = faultline(run, dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no longer fails the same way"), "{out}");
+
+    // A broken plan: refused before any seed, at its line in the file.
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"madsim_seed\""))
+        .unwrap()
+        + 1;
+    std::fs::write(
+        pinned,
+        text.replace("\"madsim_seed\":", "\"madsim_seed\" "),
+    )
+    .unwrap();
+    let (code, out, err) = faultline(run, dir);
+    assert_eq!(code, Some(254), "{out}{err}");
+    let place = format!("kv_register-bug-no-dedup-seed0.toml:{line}:");
+    assert!(err.contains(&place), "wanted {place} in: {err}");
+}
+
+/// Every pinned plan shipped in `scenarios/regressions/` says what it caught and still
+/// catches it, exactly as `faultline run scenarios` replays it first.
+#[test]
+fn the_shipped_regression_corpus_still_fails_as_pinned() {
+    let files = discover(&[PathBuf::from("scenarios/regressions")]).unwrap();
+    assert!(
+        files.len() >= 4,
+        "a pinned plan per system, found {}",
+        files.len()
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("# What it caught: "), "{}", file.display());
+        let tally = run_pinned(&file);
+        assert!(tally.pinned);
+        assert_eq!(
+            (tally.outcome(), tally.caught),
+            (Outcome::Ok, 1),
+            "{}: {:?}",
+            file.display(),
+            tally.failing
+        );
+    }
 }

@@ -18,8 +18,8 @@ use crate::systems::Execution;
 pub struct ReplayArgs {
     /// The scenario file.
     pub scenario: PathBuf,
-    /// The seed to replay.
-    #[arg(long, required_unless_present = "plan")]
+    /// The seed to replay (a pinned scenario replays its one plan without it).
+    #[arg(long)]
     pub seed: Option<u64>,
     /// Replay this explicit plan (a `plan.json`, e.g. what `faultline shrink` wrote)
     /// instead of drawing the seed's plan from the scenario.
@@ -102,13 +102,36 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
     Ok(report::seed_exit_code(exec.verdict))
 }
 
+/// The seed to replay: `--seed`, or a pinned scenario's own (whose plan must read).
+fn seed_to_replay(
+    args: &ReplayArgs,
+    scenario: &Scenario,
+    seed: Option<u64>,
+) -> anyhow::Result<u64> {
+    let pinned = runner::pinned::pinned_seed(scenario);
+    let seed = match (seed, pinned) {
+        (Some(seed), Some(p)) if seed != p => {
+            return Err(BadInput(format!(
+                "{} pins the plan of seed {p}: replay it without --seed (or with --seed {p})",
+                args.scenario.display()
+            ))
+            .into())
+        }
+        (Some(seed), _) | (None, Some(seed)) => seed,
+        (None, None) => return Err(BadInput("--seed or --plan is required".into()).into()),
+    };
+    if pinned.is_some() {
+        runner::pinned::plan_of(scenario, seed).map_err(|e| BadInput(e.to_string()))?;
+    }
+    Ok(seed)
+}
+
 /// Replay and return the seed's exit code.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
     let seed = match (&args.plan, args.seed) {
         (Some(file), _) => return run_plan(args, &scenario, file),
-        (None, Some(seed)) => seed,
-        (None, None) => return Err(BadInput("--seed or --plan is required".into()).into()),
+        (None, seed) => seed_to_replay(args, &scenario, seed)?,
     };
     let job = SeedJob {
         scenario: scenario.clone(),

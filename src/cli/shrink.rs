@@ -1,11 +1,13 @@
 //! `faultline shrink <scenario> --seed N`: make a failing seed's plan minimal (see
-//! [`crate::shrink`]) and write the result under `reports/shrunk/<scenario>/<seed>/`:
-//! its `plan.json` (which `faultline replay <scenario> --plan FILE` replays exactly), and
-//! the shrunk run's timeline, trace, history and verdicts.
+//! [`crate::shrink`]) and pin it. Writes under `reports/shrunk/<scenario>/<seed>/` the
+//! shrunk run's timeline, trace, history, verdicts and `plan.json`, and the **pinned
+//! scenario** `pinned.toml` (or `--out FILE`): a scenario file that replays the minimal
+//! plan exactly (`faultline replay pinned.toml`, or as part of any `faultline run`).
+//! `--save` also adds it to the regression corpus, `scenarios/regressions/`.
 
 use std::cell::Cell;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,33 +16,54 @@ use super::BadInput;
 use crate::report;
 use crate::runner;
 use crate::scenario::Scenario;
-use crate::shrink::{self, Size};
+use crate::shrink::{self, pinned, Size};
+use crate::systems::Execution;
 
 /// Arguments of `faultline shrink`.
 #[derive(Debug, clap::Args)]
 pub struct ShrinkArgs {
-    /// The scenario file.
+    /// The scenario file (or a pinned scenario, to shrink its plan further).
     pub scenario: PathBuf,
-    /// The failing seed.
+    /// The failing seed (a pinned scenario's own seed when omitted).
     #[arg(long)]
-    pub seed: u64,
+    pub seed: Option<u64>,
     /// Stop trying candidates after this many seconds and keep the smallest found.
     #[arg(long, default_value_t = 60)]
     pub time_limit_s: u64,
-    /// Report root: the result goes to `<out>/shrunk/<scenario>/<seed>/`.
+    /// Candidates run at once (default: the number of cores). The result is the same
+    /// for any value.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Write the pinned scenario here (default: `pinned.toml` beside the shrunk run's
+    /// reports).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also add the pinned scenario to this regression folder, which every
+    /// `faultline run` of the scenario directory replays first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "scenarios/regressions")]
+    pub save: Option<PathBuf>,
+    /// Report root: the shrunk run's artifacts go to `<reports>/shrunk/<scenario>/<seed>/`.
     #[arg(long, default_value = "reports")]
-    pub out: PathBuf,
+    pub reports: PathBuf,
 }
 
 /// Shrink and return the shrunk seed's exit code.
 pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario, &crate::systems::REGISTRY)?;
-    let system = crate::systems::find(scenario.system.name())
-        .with_context(|| format!("system `{}` is not registered", scenario.system.name()))?;
-    let plan = system.plan(&scenario, args.seed);
+    let system = runner::system_of(&scenario);
+    let seed = match (args.seed, runner::pinned::pinned_seed(&scenario)) {
+        (Some(seed), _) | (None, Some(seed)) => seed,
+        (None, None) => return Err(BadInput("--seed is required".into()).into()),
+    };
+    let plan = runner::pinned::plan_of(&scenario, seed).map_err(|e| BadInput(e.to_string()))?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
+        Some(jobs) => jobs,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     println!(
-        "shrinking {} seed {} (time limit {} s)…",
-        scenario.name, args.seed, args.time_limit_s
+        "shrinking {} seed {seed} (time limit {} s, {jobs} candidates at once)…",
+        scenario.name, args.time_limit_s
     );
     // The time limit is the one wall-clock input: it decides when to stop trying, never
     // what a candidate does.
@@ -49,41 +72,36 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     let limit = Duration::from_secs(args.time_limit_s);
     // Progress on a terminal: the candidate count, at most a few times a second.
     let tty = std::io::stderr().is_terminal();
-    let (runs, shown_ms) = (Cell::new(0u32), Cell::new(0u128));
-    let out_of_time = || {
-        runs.set(runs.get() + 1);
+    let shown_ms = Cell::new(0u128);
+    let out_of_time = |runs: u32| {
         let ms = started.elapsed().as_millis();
         if tty && ms >= shown_ms.get() + 250 {
             shown_ms.set(ms);
-            eprint!(
-                "\r  {} candidate runs, {:.1} s",
-                runs.get(),
-                ms as f64 / 1e3
-            );
+            eprint!("\r  {runs} candidate runs, {:.1} s", ms as f64 / 1e3);
         }
         started.elapsed() >= limit
     };
-    let shrunk = shrink::shrink(system, plan, &out_of_time);
+    let shrunk = shrink::shrink(system, plan, jobs, &out_of_time);
     if tty && shown_ms.get() > 0 {
         eprintln!();
     }
     let shrunk = shrunk.map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
-    let seed = args.seed;
     let exec = {
         let plan = shrunk.plan.clone_box();
         runner::on_fresh_thread(seed, move || system.run(&*plan, &runner::full_options()))
             .map_err(|e| anyhow::anyhow!("running the shrunk plan failed inside faultline: {e}"))?
     };
-    let dir = report::under(&args.out, &["shrunk"])
+    let dir = report::under(&args.reports, &["shrunk"])
         .and_then(|root| report::seed_dir(&root, &scenario.name, seed))
-        .with_context(|| format!("writing under {}", args.out.display()))?;
+        .with_context(|| format!("writing under {}", args.reports.display()))?;
     if std::fs::symlink_metadata(&dir).is_ok() {
         println!("replacing {}/ (left by an earlier shrink)", dir.display());
         std::fs::remove_dir_all(&dir)?;
     }
     report::write_seed_artifacts(&dir, &scenario, &*shrunk.plan, &exec)
         .with_context(|| format!("writing {}", dir.display()))?;
-    let replay = report::replay_plan_command(&scenario.path, &dir.join("plan.json"));
+    let file = write_pinned(args, &scenario, &shrunk, &exec, &dir)?;
+    let replay = format!("faultline replay {}", report::shell_quote(&file));
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
     print_summary(&shrunk, started.elapsed());
     println!(
@@ -92,8 +110,58 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
         describe(&shrunk.target)
     );
     println!("  artifacts: {}/", dir.display());
+    println!("  pinned scenario: {}", file.display());
     println!("replay:\n  {replay}");
     Ok(report::seed_exit_code(exec.verdict))
+}
+
+/// Write the pinned scenario (and, with `--save`, its copy in the regression folder),
+/// then read it back as any run would: a file that does not reproduce is faultline's bug.
+fn write_pinned(
+    args: &ShrinkArgs,
+    scenario: &Scenario,
+    shrunk: &shrink::Shrunk,
+    exec: &Execution,
+    dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let message = shrink::Target::failure(exec).map_or(String::new(), |f| f.2);
+    let caught = pinned::caught(scenario, &shrunk.target, &message);
+    let command = format!(
+        "faultline shrink {} --seed {}",
+        report::shell_quote(&scenario.path),
+        shrunk.plan.head().seed
+    );
+    let text = pinned::render(scenario, shrunk, &caught, &command)
+        .map_err(|e| anyhow::anyhow!("writing the pinned plan: {e}"))?;
+    let file = args.out.clone().unwrap_or_else(|| dir.join("pinned.toml"));
+    let mut written = vec![file.clone()];
+    if let Some(folder) = &args.save {
+        let name = pinned::pinned_name(scenario, shrunk.plan.head().seed);
+        written.push(folder.join(format!("{name}.toml")));
+    }
+    for path in &written {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if path.exists() && path != &file {
+            println!("replacing {} (an earlier pin of this seed)", path.display());
+        }
+        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+        let back = Scenario::load(path, &crate::systems::REGISTRY)
+            .with_context(|| format!("reading back {}", path.display()))?;
+        let plan = runner::pinned::plan_of(&back, shrunk.plan.head().seed)
+            .with_context(|| format!("reading back {}", path.display()))?;
+        anyhow::ensure!(
+            plan.to_json_pretty()? == shrunk.plan.to_json_pretty()?,
+            "{} does not read back as the shrunk plan",
+            path.display()
+        );
+    }
+    if let Some(saved) = written.get(1) {
+        println!("  saved to the regression corpus: {}", saved.display());
+    }
+    Ok(file)
 }
 
 fn describe(target: &shrink::Target) -> String {

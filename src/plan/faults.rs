@@ -76,6 +76,35 @@ pub enum FaultAction {
 }
 
 impl FaultAction {
+    /// The same action with process indices renumbered by `map`; `None` when it names a
+    /// process `map` removes (a partition only loses the links of removed processes).
+    pub fn renumbered(&self, map: &dyn Fn(usize) -> Option<usize>) -> Option<FaultAction> {
+        use FaultAction::*;
+        Some(match self {
+            Partition { id, shape, blocked } => Partition {
+                id: *id,
+                shape: *shape,
+                blocked: (blocked.iter())
+                    .filter_map(|&(a, b)| Some((map(a)?, map(b)?)))
+                    .collect(),
+            },
+            Heal { id } => Heal { id: *id },
+            Crash { node } => Crash { node: map(*node)? },
+            Restart { node } => Restart { node: map(*node)? },
+            Pause { node } => Pause { node: map(*node)? },
+            Resume { node } => Resume { node: map(*node)? },
+            Clog { from, to, until_ms } => Clog {
+                from: map(*from)?,
+                to: map(*to)?,
+                until_ms: *until_ms,
+            },
+            Unclog { from, to } => Unclog {
+                from: map(*from)?,
+                to: map(*to)?,
+            },
+        })
+    }
+
     /// The processes it names.
     pub fn nodes(&self) -> Vec<usize> {
         match self {

@@ -132,10 +132,21 @@ impl<S: Spec> Plan<S> {
         Ok(plan)
     }
 
-    /// What the simulator relies on: every process index in range, one clock per process.
+    /// What the simulator relies on: every setting in its valid range (the resource
+    /// envelope above all), every process index in range, one clock per process.
     fn check_consistent(&self) -> Result<(), PlanFileError> {
         let n = self.head.nodes.len();
         let bad = |what: String| Err(PlanFileError::Inconsistent(what));
+        if let Some((path, message)) = self.head.params.check_values().into_iter().next() {
+            return bad(format!("params `{path}`: {message}"));
+        }
+        if self.workload.len() as u64 > self.head.params.limits.history_ops_max {
+            return bad(format!(
+                "{} client operations, more than `limits.history_ops_max` ({})",
+                self.workload.len(),
+                self.head.params.limits.history_ops_max
+            ));
+        }
         if self.head.clock_skew_ms.len() != n {
             return bad(format!(
                 "{} clock offsets for {n} processes",

@@ -315,6 +315,8 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
     fn clone_box(&self) -> Box<dyn AnyPlan>;
     /// When each planned client operation starts (ms), in workload order.
     fn operation_times(&self) -> Vec<u64>;
+    /// Which client (number among clients) issues each planned operation, in order.
+    fn operation_clients(&self) -> Vec<usize>;
     /// A copy with another fault schedule, only the client operations whose index in the
     /// workload `keep_op` says, and a chaos phase of `chaos_ms` (shrinking).
     fn edited(
@@ -323,6 +325,12 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
         keep_op: &dyn Fn(usize) -> bool,
         chaos_ms: u64,
     ) -> Box<dyn AnyPlan>;
+    /// A copy without the clients whose number (among clients) `drop` says: their
+    /// processes, operations, clock offsets and the faults that name them go, and the
+    /// remaining processes are renumbered (shrinking). At least one client stays.
+    fn without_clients(&self, drop: &dyn Fn(usize) -> bool) -> Box<dyn AnyPlan>;
+    /// The generic part, to edit (shrinking lowers network probabilities).
+    fn head_mut(&mut self) -> &mut Head;
 }
 
 impl<S: Spec> AnyPlan for Plan<S> {
@@ -347,6 +355,9 @@ impl<S: Spec> AnyPlan for Plan<S> {
     fn operation_times(&self) -> Vec<u64> {
         self.workload.iter().map(|op| op.at_ms).collect()
     }
+    fn operation_clients(&self) -> Vec<usize> {
+        self.workload.iter().map(|op| op.client).collect()
+    }
     fn edited(
         &self,
         faults: Vec<TimedAction>,
@@ -362,6 +373,73 @@ impl<S: Spec> AnyPlan for Plan<S> {
             .collect();
         Box::new(plan)
     }
+    fn without_clients(&self, drop: &dyn Fn(usize) -> bool) -> Box<dyn AnyPlan> {
+        Box::new(self.clients_dropped(drop))
+    }
+    fn head_mut(&mut self) -> &mut Head {
+        &mut self.head
+    }
+}
+
+impl<S: Spec> Plan<S> {
+    fn clients_dropped(&self, drop: &dyn Fn(usize) -> bool) -> Plan<S> {
+        let clients = self.head.nodes_with(Role::Client);
+        let mut dropped: Vec<bool> = (0..clients.len()).map(drop).collect();
+        if let Some(last) = dropped
+            .iter()
+            .rposition(|&d| d)
+            .filter(|_| dropped.iter().all(|&d| d))
+        {
+            dropped[last] = false; // keep one client: a run needs one
+        }
+        let gone =
+            |node: usize| (clients.iter().position(|&c| c == node)).is_some_and(|k| dropped[k]);
+        // Old process index → new one (None: removed).
+        let mut next = 0;
+        let renumber: Vec<Option<usize>> = (0..self.head.nodes.len())
+            .map(|i| (!gone(i)).then(|| (next, next += 1).0))
+            .collect();
+        let client_rank: Vec<Option<usize>> = {
+            let mut rank = 0;
+            (dropped.iter())
+                .map(|&d| (!d).then(|| (rank, rank += 1).0))
+                .collect()
+        };
+        let mut plan = self.clone();
+        let h = &mut plan.head;
+        h.nodes = keep_indexed(&self.head.nodes, &renumber);
+        h.clock_skew_ms = keep_indexed(&self.head.clock_skew_ms, &renumber);
+        h.faults = (self.head.faults.iter())
+            .filter_map(|t| {
+                let action = t
+                    .action
+                    .renumbered(&|i| renumber.get(i).copied().flatten())?;
+                Some(TimedAction {
+                    at_ms: t.at_ms,
+                    action,
+                })
+            })
+            .collect();
+        h.params.topology.clients = client_rank.iter().flatten().count() as u64;
+        plan.workload = (self.workload.iter())
+            .filter_map(|op| {
+                let client = client_rank.get(op.client).copied().flatten()?;
+                Some(ClientOp {
+                    client,
+                    ..op.clone()
+                })
+            })
+            .collect();
+        plan
+    }
+}
+
+/// The items of `items` whose index `renumber` keeps, in order.
+fn keep_indexed<T: Clone>(items: &[T], renumber: &[Option<usize>]) -> Vec<T> {
+    (items.iter().zip(renumber))
+        .filter(|(_, r)| r.is_some())
+        .map(|(item, _)| item.clone())
+        .collect()
 }
 
 impl Clone for Box<dyn AnyPlan> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::exit_code::{self as codes};
 use super::replay_command;
-use super::triage::{FailingSeed, Triage};
+use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
@@ -25,6 +25,12 @@ pub struct Tally {
     /// Expected failing check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect_check: Option<String>,
+    /// A pinned plan's failure signature: a failure is only caught when its message has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_signature: Option<String>,
+    /// Whether the scenario is a pinned plan (one run of an explicit plan).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
     /// Seeds the sweep was asked to run.
     pub seeds_asked: u64,
     /// Seeds finished (fewer than asked after an interrupt).
@@ -98,6 +104,8 @@ impl Tally {
             path: scenario.path.display().to_string(),
             expect: scenario.file.expect,
             expect_check: scenario.file.expect_check.clone(),
+            expect_signature: (scenario.file.pinned.as_ref()).and_then(|p| p.signature.clone()),
+            pinned: scenario.file.pinned.is_some(),
             seeds: 0,
             verdicts: BTreeMap::new(),
             failing: Vec::new(),
@@ -159,44 +167,50 @@ impl Tally {
             self.harness_errors.push((r.seed, e.clone()));
             self.harness_errors.sort();
         }
-        if self.catches(r.verdict, &r.checks) {
+        if r.verdict == Verdict::Pass {
+            return;
+        }
+        let (failing, caught) = self.failing_seed(r);
+        if caught {
             self.caught += 1;
             self.first_caught = Some(self.first_caught.map_or(r.seed, |s| s.min(r.seed)));
         }
-        if r.verdict != Verdict::Pass {
-            // The expected check, when this seed caught what the scenario expects;
-            // otherwise the first check with the seed's verdict.
-            let expected = self
-                .expect_check
-                .as_ref()
-                .filter(|_| self.catches(r.verdict, &r.checks));
-            let first = expected
-                .and_then(|e| {
-                    r.checks
-                        .iter()
-                        .find(|c| &c.check == e && c.verdict != Verdict::Pass)
-                })
-                .or_else(|| r.checks.iter().find(|c| c.verdict == r.verdict));
-            let message = match (&r.panic, &r.harness_error, &r.limit, first) {
-                (Some(p), ..) => format!("{} panicked: {}", p.name, p.message),
-                (_, Some(e), ..) => format!("faultline failed: {e}"),
-                (_, _, Some(hit), _) => hit.to_string(),
-                (.., Some(c)) => c.message.clone(),
-                _ => String::new(),
-            };
-            let failing = FailingSeed {
-                seed: r.seed,
-                verdict: r.verdict,
-                check: first.map(|c| c.check.clone()),
-                message,
-                replay: replay_command(Path::new(&self.path), r.seed),
-            };
-            let caught = self.catches(r.verdict, &r.checks);
-            self.triage.add(&failing, caught);
-            let at = self.failing.partition_point(|f| f.seed < r.seed);
-            self.failing.insert(at, failing);
-            self.failing.truncate(FAILING_KEPT_MAX);
-        }
+        self.triage.add(&failing, caught);
+        let at = self.failing.partition_point(|f| f.seed < r.seed);
+        self.failing.insert(at, failing);
+        self.failing.truncate(FAILING_KEPT_MAX);
+    }
+
+    /// A failing seed as the reports show it, and whether it is the expected finding.
+    fn failing_seed(&self, r: &SeedResult) -> (FailingSeed, bool) {
+        let catches = self.catches(r.verdict, &r.checks);
+        // The expected check, when this seed caught what the scenario expects; otherwise
+        // the first check with the seed's verdict.
+        let expected = self.expect_check.as_ref().filter(|_| catches);
+        let first = expected
+            .and_then(|e| {
+                r.checks
+                    .iter()
+                    .find(|c| &c.check == e && c.verdict != Verdict::Pass)
+            })
+            .or_else(|| r.checks.iter().find(|c| c.verdict == r.verdict));
+        let message = match (&r.panic, &r.harness_error, &r.limit, first) {
+            (Some(p), ..) => format!("{} panicked: {}", p.name, p.message),
+            (_, Some(e), ..) => format!("faultline failed: {e}"),
+            (_, _, Some(hit), _) => hit.to_string(),
+            (.., Some(c)) => c.message.clone(),
+            _ => String::new(),
+        };
+        // A pinned plan must fail the same way, not merely in the same check.
+        let same = (self.expect_signature.as_ref()).is_none_or(|s| *s == signature(&message));
+        let failing = FailingSeed {
+            seed: r.seed,
+            verdict: r.verdict,
+            check: first.map(|c| c.check.clone()),
+            message,
+            replay: replay_command(Path::new(&self.path), r.seed),
+        };
+        (failing, catches && same)
     }
 
     /// The scenario's outcome: what its finished seeds amount to, given how many ran.

@@ -140,6 +140,8 @@ impl Serialize for Triage {
 pub fn signature(message: &str) -> String {
     let first = message.split(". ").next().unwrap_or(message);
     let first = first.split(" {").next().unwrap_or(first);
+    // A panic's source location is where the code is, not what went wrong.
+    let first = first.split(" (at ").next().unwrap_or(first);
     let mut out = String::new();
     let mut in_number = false;
     let mut in_quote = false;
@@ -202,6 +204,11 @@ mod tests {
         assert_eq!(
             signature("key \"k1\": not linearizable. The longest prefix has 12 operations"),
             signature("key \"k0\": not linearizable. The longest prefix has 3 operations")
+        );
+        assert_eq!(
+            signature("r1 panicked: log matching violated (at src/raft/replication.rs:163)"),
+            "rN panicked: log matching violated",
+            "a panic's source location is not part of what went wrong"
         );
     }
 

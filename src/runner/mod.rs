@@ -15,6 +15,8 @@
 //! and the trace hashes must match; on a mismatch the first differing trace event of both
 //! runs is reported.
 
+pub mod pinned;
+
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,7 +115,8 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
     // The plan's memory counts against the seed's envelope too (a plan holds every client
     // operation up front); both runs are told how much it holds.
     let window = crate::guard::MemoryWindow::open();
-    let plan = system.plan(&job.scenario, job.seed);
+    // A pinned plan was read once before the sweep; an error here is faultline's own.
+    let plan = pinned::plan_of(&job.scenario, job.seed).unwrap_or_else(|e| panic!("{e}"));
     let options = ExecOptions {
         plan_bytes: window.used_bytes(),
         ..job.options.clone()

@@ -271,6 +271,35 @@ pub struct ScenarioFile {
     /// The resource envelope of one seed.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// A pinned plan: the scenario runs this one explicit plan instead of seeds (what
+    /// `faultline shrink` writes; `scenarios/regressions/` holds them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<PinnedSection>,
+}
+
+/// `[pinned]`: one explicit plan, replayed exactly as written.
+///
+/// The plan is `plan.json` text (as `faultline replay` writes it): every process, client
+/// operation, fault and setting of the run, so it does not depend on how plans are drawn
+/// from seeds and keeps reproducing after code changes that move random draws. A pinned
+/// scenario runs once per sweep, with the expectation of its top-level `expect` and
+/// `expect_check`; with `signature` set, a failure only counts as caught when its message
+/// has that triage signature (the same violation, not just the same check).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedSection {
+    /// The plan's seed (must match the plan's own `seed`).
+    pub seed: u64,
+    /// What it caught, in a sentence (shown in reports).
+    pub caught: String,
+    /// The scenario file it was shrunk from (for people; never read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The triage signature its failure must keep (see `report::triage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The plan, as the JSON of `plan.json`.
+    pub plan: String,
 }
 
 /// Fault settings of one seed.
@@ -308,6 +337,27 @@ pub struct Params {
     pub faults: FaultParams,
     /// The resource envelope.
     pub limits: LimitsParams,
+}
+
+impl Params {
+    /// Problems with values outside their knobs' valid ranges (settings read back from a
+    /// plan file): (dotted path, message).
+    pub fn check_values(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        self.topology.check_values(&mut problems);
+        self.workload.check_values(&mut problems);
+        self.phases.check_values(&mut problems);
+        self.network.check_values(&mut problems);
+        let f = &self.faults;
+        f.partition.check_values(&mut problems);
+        f.crash.check_values(&mut problems);
+        f.pause.check_values(&mut problems);
+        f.clog.check_values(&mut problems);
+        f.disk.check_values(&mut problems);
+        f.clock.check_values(&mut problems);
+        self.limits.check_values(&mut problems);
+        problems
+    }
 }
 
 /// A loaded, validated scenario.

@@ -153,6 +153,33 @@ fn check_generic(file: &ScenarioFile, problems: &mut Problems) {
         at(problems, &key, message);
     }
     check_contradictions(file, problems);
+    check_pinned(file, problems);
+}
+
+/// A pinned plan's own fields (the plan itself is read by its system, before any seed).
+fn check_pinned(file: &ScenarioFile, problems: &mut Problems) {
+    let Some(pinned) = &file.pinned else { return };
+    if pinned.plan.trim().is_empty() {
+        at(
+            problems,
+            "pinned.plan",
+            "an empty plan: `plan` holds the JSON of a plan.json".into(),
+        );
+    }
+    if pinned.caught.trim().is_empty() {
+        at(
+            problems,
+            "pinned.caught",
+            "say what the pinned plan caught (a sentence for the reports)".into(),
+        );
+    }
+    if file.swarm {
+        at(
+            problems,
+            "swarm",
+            "a pinned plan has its settings fixed: `swarm` does not apply".into(),
+        );
+    }
 }
 
 /// Bounds that contradict each other.

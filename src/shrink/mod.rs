@@ -21,6 +21,8 @@
 //! result is a plan, not a seed: it replays exactly whatever the scenario's random draws
 //! would now give.
 
+pub mod pinned;
+
 use std::sync::Arc;
 
 use crate::check::Verdict;
@@ -43,21 +45,30 @@ pub struct Target {
 impl Target {
     /// The failure of an execution; `None` when it passed (or only ran out of budget).
     pub fn of(exec: &Execution) -> Option<Target> {
+        let (verdict, check, message) = Self::failure(exec)?;
+        Some(Target {
+            verdict,
+            check,
+            signature: signature(&message),
+        })
+    }
+
+    /// An execution's failure: verdict, failing check and the whole message.
+    pub fn failure(exec: &Execution) -> Option<(Verdict, Option<String>, String)> {
         if let Some(p) = &exec.panic {
-            return Some(Target {
-                verdict: Verdict::Crash,
-                check: None,
-                signature: signature(&format!("{} panicked: {}", p.name, p.message)),
-            });
+            let message = format!("{} panicked: {}", p.name, p.message);
+            return Some((Verdict::Crash, None, message));
         }
         let check = exec
             .checks
             .iter()
             .find(|c| c.verdict == exec.verdict && c.verdict != Verdict::Pass)?;
-        matches!(check.verdict, Verdict::Violation | Verdict::Liveness).then(|| Target {
-            verdict: check.verdict,
-            check: Some(check.check.clone()),
-            signature: signature(&check.message),
+        matches!(check.verdict, Verdict::Violation | Verdict::Liveness).then(|| {
+            (
+                check.verdict,
+                Some(check.check.clone()),
+                check.message.clone(),
+            )
         })
     }
 }
@@ -134,15 +145,25 @@ fn end_of(start: &FaultAction) -> Option<FaultAction> {
     })
 }
 
+/// A test of a batch of candidates: for each, whether it holds (`None`: out of budget).
+pub type BatchTest<'a, T> = dyn FnMut(&[T]) -> Vec<Option<bool>> + 'a;
+
 /// ddmin over `n` items: the smallest set (by removing chunks) for which `test` holds,
-/// given that it holds for all of them. `test` answers `None` when the budget is spent;
-/// then the smallest set so far comes back with `false` (not minimal yet).
-pub fn ddmin(n: usize, test: &mut dyn FnMut(&[usize]) -> Option<bool>) -> (Vec<usize>, bool) {
+/// given that it holds for all of them. `test` gets a batch of candidate sets (at most
+/// `width`, run at once) and answers for each, in order; `None` means the budget is spent,
+/// and then the smallest set so far comes back with `false` (not minimal yet).
+///
+/// Each round takes the *first* candidate in order that holds, exactly as a sequential
+/// ddmin would (a batch only runs ahead of it): the result does not depend on `width`.
+pub fn ddmin(n: usize, width: usize, test: &mut BatchTest<'_, Vec<usize>>) -> (Vec<usize>, bool) {
     let mut keep: Vec<usize> = (0..n).collect();
-    match (n > 0).then(|| test(&[])) {
+    if n == 0 {
+        return (keep, true);
+    }
+    match test(&[Vec::new()]).first() {
         Some(Some(true)) => return (Vec::new(), true),
-        Some(None) => return (keep, false),
-        _ => {}
+        Some(None) | None => return (keep, false),
+        Some(Some(false)) => {}
     }
     let mut chunks = 2usize;
     // Each round either removes items or doubles the chunk count, so at most 2n rounds.
@@ -151,51 +172,85 @@ pub fn ddmin(n: usize, test: &mut dyn FnMut(&[usize]) -> Option<bool>) -> (Vec<u
             break;
         }
         let size = keep.len().div_ceil(chunks);
-        let mut removed = false;
-        let count = chunks;
-        for c in 0..count {
-            let (lo, hi) = (c * size, ((c + 1) * size).min(keep.len()));
-            if lo >= hi {
-                continue;
+        let candidates: Vec<Vec<usize>> = (0..chunks)
+            .map(|c| (c * size, ((c + 1) * size).min(keep.len())))
+            .filter(|(lo, hi)| lo < hi)
+            .map(|(lo, hi)| keep[..lo].iter().chain(&keep[hi..]).copied().collect())
+            .collect();
+        match first_holding(&candidates, width, test) {
+            Err(()) => return (keep, false),
+            Ok(Some(i)) => {
+                keep = candidates[i].clone();
+                chunks = (chunks - 1).max(2);
             }
-            let candidate: Vec<usize> = keep[..lo].iter().chain(&keep[hi..]).copied().collect();
-            match test(&candidate) {
-                None => return (keep, false),
-                Some(true) => {
-                    keep = candidate;
-                    chunks = (chunks - 1).max(2);
-                    removed = true;
+            Ok(None) => {
+                if chunks >= keep.len() {
                     break;
                 }
-                Some(false) => {}
+                chunks = (chunks * 2).min(keep.len());
             }
-        }
-        if !removed {
-            if chunks >= keep.len() {
-                break;
-            }
-            chunks = (chunks * 2).min(keep.len());
         }
     }
     (keep, true)
 }
 
+/// The first of `candidates` (in order) for which `test` holds, testing `width` at a
+/// time; `Err` when the budget ran out before the answer was known.
+fn first_holding<T: Clone>(
+    candidates: &[T],
+    width: usize,
+    test: &mut BatchTest<'_, T>,
+) -> Result<Option<usize>, ()> {
+    for (wave, batch) in candidates.chunks(width.max(1)).enumerate() {
+        for (j, answer) in test(batch).into_iter().enumerate() {
+            match answer {
+                Some(true) => return Ok(Some(wave * width.max(1) + j)),
+                Some(false) => {}
+                None => return Err(()),
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The network probabilities a candidate runs with (loss, duplication, reordering).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Chances {
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+}
+
+impl Chances {
+    fn get(&self, which: usize) -> f64 {
+        [self.loss, self.duplicate, self.reorder][which]
+    }
+    fn with(mut self, which: usize, p: f64) -> Chances {
+        *[&mut self.loss, &mut self.duplicate, &mut self.reorder][which] = p;
+        self
+    }
+}
+
 /// What a candidate is made of: fault actions (indices into the original schedule),
-/// client operations (indices into the original workload), and the chaos phase.
+/// client operations (indices into the original workload), the chaos phase, the clients
+/// removed (by number among clients) and the network's probabilities.
 #[derive(Debug, Clone)]
 struct Candidate {
     faults: Vec<usize>,
     ops: Vec<usize>,
     chaos_ms: u64,
+    dropped_clients: Vec<usize>,
+    chances: Chances,
 }
 
-/// Runs candidates against the target.
+/// Runs candidates against the target, `width` at a time on fresh seed threads.
 struct Shrinker<'a> {
     system: &'static dyn SystemUnderTest,
     original: Arc<dyn AnyPlan>,
     target: Target,
     runs: u32,
-    out_of_time: &'a dyn Fn() -> bool,
+    width: usize,
+    out_of_time: &'a dyn Fn(u32) -> bool,
     timed_out: bool,
 }
 
@@ -211,22 +266,48 @@ impl Shrinker<'_> {
             .copied()
             .filter(|&i| at_ms[i] < c.chaos_ms)
             .collect();
-        self.original
-            .edited(faults, &|i| keep.contains(&i), c.chaos_ms)
+        let edited = self
+            .original
+            .edited(faults, &|i| keep.contains(&i), c.chaos_ms);
+        let mut plan = if c.dropped_clients.is_empty() {
+            edited
+        } else {
+            edited.without_clients(&|k| c.dropped_clients.contains(&k))
+        };
+        let network = &mut plan.head_mut().params.network;
+        network.loss_probability = c.chances.loss;
+        network.duplicate_probability = c.chances.duplicate;
+        network.reorder_probability = c.chances.reorder;
+        plan
     }
 
-    /// Whether `c` still fails the same way; `None` when time is up.
-    fn fails(&mut self, c: &Candidate) -> Option<bool> {
-        if (self.out_of_time)() {
+    /// Whether each candidate still fails the same way (all run at once); `None` for
+    /// every candidate once time is up.
+    fn fail(&mut self, candidates: &[Candidate]) -> Vec<Option<bool>> {
+        if (self.out_of_time)(self.runs) {
             self.timed_out = true;
-            return None;
+            return vec![None; candidates.len()];
         }
-        self.runs += 1;
-        let plan = self.plan(c);
+        self.runs += candidates.len() as u32;
+        let plans: Vec<Box<dyn AnyPlan>> = candidates.iter().map(|c| self.plan(c)).collect();
         let system = self.system;
-        let seed = plan.head().seed;
-        let exec = on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()));
-        Some(exec.ok().and_then(|e| Target::of(&e)).as_ref() == Some(&self.target))
+        let target = &self.target;
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (plans.into_iter())
+                .map(|plan| {
+                    scope.spawn(move || {
+                        let seed = plan.head().seed;
+                        on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()))
+                    })
+                })
+                .collect();
+            (runs.into_iter())
+                .map(|run| {
+                    let exec = run.join().ok().and_then(Result::ok);
+                    Some(exec.and_then(|e| Target::of(&e)).as_ref() == Some(target))
+                })
+                .collect()
+        })
     }
 
     fn shrink_faults(&mut self, c: &mut Candidate) {
@@ -235,54 +316,134 @@ impl Shrinker<'_> {
             .map(|ep| ep.into_iter().filter(|i| c.faults.contains(i)).collect())
             .filter(|ep: &Vec<usize>| !ep.is_empty())
             .collect();
-        let (kept, _) = ddmin(groups.len(), &mut |chosen| {
+        let faults_of = |chosen: &[usize]| {
             let mut faults: Vec<usize> = chosen.iter().flat_map(|&g| groups[g].clone()).collect();
             faults.sort_unstable();
-            self.fails(&Candidate {
-                faults,
-                ..c.clone()
-            })
+            faults
+        };
+        let base = c.clone();
+        let (kept, _) = ddmin(groups.len(), self.width, &mut |sets| {
+            let cands: Vec<Candidate> = (sets.iter())
+                .map(|set| Candidate {
+                    faults: faults_of(set),
+                    ..base.clone()
+                })
+                .collect();
+            self.fail(&cands)
         });
-        c.faults = kept.iter().flat_map(|&g| groups[g].clone()).collect();
-        c.faults.sort_unstable();
+        c.faults = faults_of(&kept);
     }
 
     fn shrink_ops(&mut self, c: &mut Candidate) {
         let ops = c.ops.clone();
-        let (kept, _) = ddmin(ops.len(), &mut |chosen| {
-            let ops = chosen.iter().map(|&i| ops[i]).collect();
-            self.fails(&Candidate { ops, ..c.clone() })
+        let base = c.clone();
+        let (kept, _) = ddmin(ops.len(), self.width, &mut |sets| {
+            let cands: Vec<Candidate> = (sets.iter())
+                .map(|set| Candidate {
+                    ops: set.iter().map(|&i| ops[i]).collect(),
+                    ..base.clone()
+                })
+                .collect();
+            self.fail(&cands)
         });
         c.ops = kept.iter().map(|&i| ops[i]).collect();
     }
 
-    /// The shortest chaos phase that still fails (bisection, at most 16 runs).
+    /// Fewer clients: ddmin over the clients still in the plan (a removed client takes
+    /// its operations with it).
+    fn shrink_clients(&mut self, c: &mut Candidate) {
+        let n = self
+            .original
+            .head()
+            .nodes_with(crate::plan::Role::Client)
+            .len();
+        let present: Vec<usize> = (0..n).filter(|k| !c.dropped_clients.contains(k)).collect();
+        let client_of = self.original.operation_clients();
+        let base = c.clone();
+        let drop_all_but = |set: &[usize]| -> Candidate {
+            let kept: Vec<usize> = set.iter().map(|&i| present[i]).collect();
+            Candidate {
+                dropped_clients: (0..n).filter(|k| !kept.contains(k)).collect(),
+                ops: (base.ops.iter())
+                    .copied()
+                    .filter(|&i| kept.contains(&client_of[i]))
+                    .collect(),
+                ..base.clone()
+            }
+        };
+        let (kept, _) = ddmin(present.len(), self.width, &mut |sets| {
+            // A plan keeps one client at least: the empty set is the same as one client.
+            let cands: Vec<Candidate> = sets.iter().map(|set| drop_all_but(set)).collect();
+            self.fail(&cands)
+        });
+        if kept.is_empty() {
+            return; // only "no client" failed, which a plan cannot be
+        }
+        *c = drop_all_but(&kept);
+    }
+
+    /// The shortest chaos phase that still fails: a search that splits the interval into
+    /// `width + 1` parts per step (bisection on one core), at most 16 steps.
     fn shrink_chaos(&mut self, c: &mut Candidate) {
         let (mut lo, mut hi) = (0u64, c.chaos_ms);
         for _ in 0..16 {
             if hi - lo <= 10 {
                 break;
             }
-            let mid = lo + (hi - lo) / 2;
-            match self.fails(&Candidate {
-                chaos_ms: mid,
-                ..c.clone()
-            }) {
-                Some(true) => hi = mid,
-                Some(false) => lo = mid,
-                None => break,
+            let w = self.width as u64;
+            let points: Vec<u64> = (1..=w).map(|i| lo + (hi - lo) * i / (w + 1)).collect();
+            let cands: Vec<Candidate> = (points.iter())
+                .map(|&chaos_ms| Candidate {
+                    chaos_ms,
+                    ..c.clone()
+                })
+                .collect();
+            let answers = self.fail(&cands);
+            if answers.contains(&None) {
+                break;
+            }
+            // The shortest failing point is the new top; the point below it the bottom.
+            match answers.iter().position(|a| *a == Some(true)) {
+                Some(i) => {
+                    hi = points[i];
+                    lo = if i == 0 { lo } else { points[i - 1] };
+                }
+                None => lo = points[points.len() - 1],
             }
         }
         c.chaos_ms = hi;
     }
+
+    /// Lower loss, duplication and reordering probabilities: the smallest of 0, p/8, p/4,
+    /// p/2 that still fails, for each.
+    fn shrink_chances(&mut self, c: &mut Candidate) {
+        for which in 0..3 {
+            let p = c.chances.get(which);
+            if p == 0.0 {
+                continue;
+            }
+            let cands: Vec<Candidate> = ([0.0, p / 8.0, p / 4.0, p / 2.0].iter())
+                .map(|&q| Candidate {
+                    chances: c.chances.with(which, q),
+                    ..c.clone()
+                })
+                .collect();
+            let width = self.width;
+            if let Ok(Some(i)) = first_holding(&cands, width, &mut |batch| self.fail(batch)) {
+                c.chances = cands[i].chances;
+            }
+        }
+    }
 }
 
-/// Shrink the failing run of `plan`. `out_of_time` is asked before each candidate run.
-/// Errors when the plan does not fail (nothing to shrink) or faultline fails running it.
+/// Shrink the failing run of `plan`, running `width` candidates at once. `out_of_time` is
+/// asked before each batch, with the candidate runs so far. Errors when the plan does not
+/// fail (nothing to shrink) or faultline fails running it.
 pub fn shrink(
     system: &'static dyn SystemUnderTest,
     plan: Box<dyn AnyPlan>,
-    out_of_time: &dyn Fn() -> bool,
+    width: usize,
+    out_of_time: &dyn Fn(u32) -> bool,
 ) -> Result<Shrunk, String> {
     let original: Arc<dyn AnyPlan> = Arc::from(plan);
     let seed = original.head().seed;
@@ -302,20 +463,31 @@ pub fn shrink(
         original: original.clone(),
         target,
         runs: 1,
+        width: width.max(1),
         out_of_time,
         timed_out: false,
     };
+    let network = &original.head().params.network;
     let mut c = Candidate {
         faults: (0..original.head().faults.len()).collect(),
         ops: (0..original.operations()).collect(),
         chaos_ms: original.head().params.phases.chaos_ms,
+        dropped_clients: Vec::new(),
+        chances: Chances {
+            loss: network.loss_probability,
+            duplicate: network.duplicate_probability,
+            reorder: network.reorder_probability,
+        },
     };
-    // Faults first (cheap, often all irrelevant), then operations, then time; a second
-    // round of faults, since fewer operations may make more faults removable.
+    // Faults first (cheap, often all irrelevant), then operations, clients and time; a
+    // second round of faults, since fewer operations may make more faults removable; the
+    // network's probabilities last, on the smallest run.
     s.shrink_faults(&mut c);
     s.shrink_ops(&mut c);
+    s.shrink_clients(&mut c);
     s.shrink_chaos(&mut c);
     s.shrink_faults(&mut c);
+    s.shrink_chances(&mut c);
     let plan = s.plan(&c);
     let last = {
         let plan = plan.clone_box();
@@ -338,9 +510,11 @@ mod tests {
     #[test]
     fn ddmin_finds_the_two_needed_items_of_a_hundred() {
         let mut runs = 0;
-        let (kept, complete) = ddmin(100, &mut |set| {
+        let (kept, complete) = ddmin(100, 1, &mut |sets| {
             runs += 1;
-            Some(set.contains(&17) && set.contains(&83))
+            sets.iter()
+                .map(|set| Some(set.contains(&17) && set.contains(&83)))
+                .collect()
         });
         assert_eq!(kept, vec![17, 83]);
         assert!(complete);
@@ -348,13 +522,36 @@ mod tests {
     }
 
     #[test]
+    fn ddmin_gives_the_same_result_at_any_width() {
+        let needed = |set: &Vec<usize>| [3, 4, 40, 77].iter().all(|i| set.contains(i));
+        let results: Vec<(Vec<usize>, u32)> = [1, 2, 3, 8]
+            .iter()
+            .map(|&width| {
+                let mut batches = 0;
+                let (kept, complete) = ddmin(90, width, &mut |sets| {
+                    assert!(sets.len() <= width);
+                    batches += 1;
+                    sets.iter().map(|s| Some(needed(s))).collect()
+                });
+                assert!(complete);
+                (kept, batches)
+            })
+            .collect();
+        assert!(results.iter().all(|(k, _)| *k == vec![3, 4, 40, 77]));
+        assert!(
+            results[3].1 < results[0].1,
+            "wider batches, fewer rounds: {results:?}"
+        );
+    }
+
+    #[test]
     fn ddmin_tries_nothing_first_and_stops_when_told() {
-        let (kept, complete) = ddmin(50, &mut |_| Some(true));
+        let (kept, complete) = ddmin(50, 2, &mut |sets| vec![Some(true); sets.len()]);
         assert!(kept.is_empty() && complete);
         let mut left = 3;
-        let (kept, complete) = ddmin(50, &mut |set| {
+        let (kept, complete) = ddmin(50, 1, &mut |sets| {
             left -= 1;
-            (left > 0).then_some(set.len() > 40)
+            vec![(left > 0).then_some(sets[0].len() > 40)]
         });
         assert!(!complete);
         assert!(kept.len() >= 41);

@@ -90,9 +90,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let jobs = jobs::choose(args.jobs, &scenarios, args.seeds, rechecks)?;
     install_stop_handler();
     let run = start_reports(args, &scenarios, jobs)?;
+    let pinned = scenarios.iter().filter(|s| s.file.pinned.is_some()).count();
+    if pinned > 0 {
+        println!("replaying {pinned} pinned plan(s) first (the regression corpus)");
+    }
     println!(
         "faultline run: {} scenario(s) × {} seeds (seeds {}..={}), {} jobs, reports in {}/",
-        scenarios.len(),
+        scenarios.len() - pinned,
         args.seeds,
         args.seed_start,
         args.seed_start + args.seeds - 1,
@@ -164,8 +168,19 @@ fn start_reports(
 fn tallies(args: &RunArgs, scenarios: &[Arc<Scenario>]) -> Vec<Tally> {
     scenarios
         .iter()
-        .map(|s| Tally::new(s, args.seed_start, args.seeds))
+        .map(|s| {
+            let (start, count) = seed_range(args, s);
+            Tally::new(s, start, count)
+        })
         .collect()
+}
+
+/// The seeds a scenario runs: `--seeds` from `--seed-start`, or a pinned plan's one seed.
+fn seed_range(args: &RunArgs, scenario: &Scenario) -> (u64, u64) {
+    match runner::pinned::pinned_seed(scenario) {
+        Some(seed) => (seed, 1),
+        None => (args.seed_start, args.seeds),
+    }
 }
 
 /// Check the arguments and load every scenario (an invalid one stops the run).
@@ -179,8 +194,16 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     let files = scenario::discover(&args.paths)?;
     let mut scenarios = Vec::new();
     for file in &files {
-        scenarios.push(Arc::new(Scenario::load(file, &crate::systems::REGISTRY)?));
+        let scenario = Scenario::load(file, &crate::systems::REGISTRY)?;
+        if scenario.file.pinned.is_some() {
+            // Read the pinned plan now: a broken one stops the run before any seed.
+            runner::pinned::plan_of(&scenario, 0).map_err(|e| BadInput(e.to_string()))?;
+        }
+        scenarios.push(Arc::new(scenario));
     }
+    // Pinned plans (the regression corpus) run first: they are few, and a regression
+    // is the first thing to know.
+    scenarios.sort_by_key(|s| s.file.pinned.is_none());
     check_unique_names(&scenarios)?;
     Ok(scenarios)
 }
@@ -221,11 +244,15 @@ fn seed_jobs<'a>(
         .enumerate()
         .flat_map(move |(index, scenario)| {
             let options = options.clone();
-            (args.seed_start..args.seed_start + args.seeds).map(move |seed| SeedJob {
+            let (start, count) = seed_range(args, scenario);
+            let pinned = count == 1 && scenario.file.pinned.is_some();
+            (start..start + count).map(move |seed| SeedJob {
                 scenario: scenario.clone(),
                 scenario_index: index,
                 seed,
-                check_determinism: args.check_determinism
+                // A pinned plan is one run: always re-checked.
+                check_determinism: pinned
+                    || args.check_determinism
                     || (args.determinism_every > 0 && seed % args.determinism_every == 0),
                 keep: args.artifacts == Artifacts::All,
                 options: options.clone(),
@@ -235,7 +262,7 @@ fn seed_jobs<'a>(
 
 /// Run every seed of every scenario on the pool, folding results as they come.
 fn sweep(args: &RunArgs, scenarios: &[Arc<Scenario>], jobs: usize, run: &RunDir) -> Sweep {
-    let total = scenarios.len() as u64 * args.seeds;
+    let total = scenarios.iter().map(|s| seed_range(args, s).1).sum();
     let mut sweep = Sweep {
         tallies: tallies(args, scenarios),
         finished: 0,

@@ -65,6 +65,16 @@ fn print_table(tallies: &[Tally]) {
 
 fn result_text(t: &Tally) -> String {
     match t.outcome() {
+        Outcome::Ok if t.pinned => match t.expect {
+            crate::scenario::Expect::Pass => {
+                "pinned plan: passes (the bug it caught stays fixed)".into()
+            }
+            _ => "pinned plan: still fails the same way".into(),
+        },
+        Outcome::Missed if t.pinned => {
+            "FAILED: the pinned plan no longer fails the same way (fixed? then expect = \"pass\")"
+                .into()
+        }
         Outcome::Ok => match (t.expect, t.first_caught) {
             (crate::scenario::Expect::Pass, _) => "ok".to_string(),
             (_, Some(seed)) => format!(
