@@ -278,11 +278,7 @@ fn run_replays_the_pin_first_and_judges_it(dir: &Path, run: &[&str], pinned: &Pa
         .position(|l| l.contains("\"madsim_seed\""))
         .unwrap()
         + 1;
-    std::fs::write(
-        pinned,
-        text.replace("\"madsim_seed\":", "\"madsim_seed\" "),
-    )
-    .unwrap();
+    std::fs::write(pinned, text.replace("\"madsim_seed\":", "\"madsim_seed\" ")).unwrap();
     let (code, out, err) = faultline(run, dir);
     assert_eq!(code, Some(254), "{out}{err}");
     let place = format!("kv_register-bug-no-dedup-seed0.toml:{line}:");

@@ -32,6 +32,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Make a failing seed's plan minimal: fewer faults, operations and less time.
     Shrink(shrink::ShrinkArgs),
+    /// Join the reports of the shards of a sweep (`run --shard K/N`) into one.
+    Merge(run::merge::MergeArgs),
     /// Check whether a recorded history is linearizable.
     Check(check::CheckArgs),
     /// List systems, planted bugs, checks, scenario knobs or scenarios.
@@ -64,6 +66,7 @@ pub fn main() -> u8 {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Shrink(args) => shrink::run(args),
+        Command::Merge(args) => run::merge::run(args),
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
     };

@@ -14,6 +14,7 @@
 
 pub mod artifacts;
 pub mod exit_code;
+pub mod journal;
 pub mod sweep;
 pub mod tally;
 pub mod timeline;

@@ -124,6 +124,12 @@ pub struct Summary<'a> {
     pub status: Status,
     /// The run folder's name.
     pub run_id: &'a str,
+    /// The shard of a sweep run on many machines (`K/N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The time budget (seconds): seeds ran round-robin until it was spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_budget_s: Option<u64>,
     /// Seeds asked per scenario.
     pub seeds_per_scenario: u64,
     /// First seed.

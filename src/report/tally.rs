@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::exit_code::{self as codes};
+use super::journal::{ScenarioEntry, SeedRecord};
 use super::replay_command;
 use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
@@ -106,22 +107,8 @@ impl Tally {
             expect_check: scenario.file.expect_check.clone(),
             expect_signature: (scenario.file.pinned.as_ref()).and_then(|p| p.signature.clone()),
             pinned: scenario.file.pinned.is_some(),
-            seeds: 0,
-            verdicts: BTreeMap::new(),
-            failing: Vec::new(),
-            triage: Triage::default(),
-            caught: 0,
-            first_caught: None,
-            nondeterministic: Vec::new(),
-            determinism_checked: 0,
-            harness_errors: Vec::new(),
-            probes: BTreeMap::new(),
-            messages: 0,
-            events: 0,
-            operations: 0,
-            events_per_seed_max: 0,
-            memory_mb_per_seed_max: 0.0,
             seed_start,
+            ..Tally::empty()
         }
     }
 
@@ -142,24 +129,72 @@ impl Tally {
         }
     }
 
+    /// An empty tally for a scenario of a manifest, counting `seeds_asked` seeds.
+    pub fn from_entry(e: &ScenarioEntry, seeds_asked: u64) -> Self {
+        Tally {
+            name: e.name.clone(),
+            path: e.path.clone(),
+            expect: e.expect,
+            expect_check: e.expect_check.clone(),
+            expect_signature: e.expect_signature.clone(),
+            pinned: e.pinned,
+            seeds_asked,
+            seed_start: e.seed_start,
+            ..Tally::empty()
+        }
+    }
+
+    fn empty() -> Self {
+        Tally {
+            name: String::new(),
+            path: String::new(),
+            expect: Expect::Pass,
+            expect_check: None,
+            expect_signature: None,
+            pinned: false,
+            seeds_asked: 0,
+            seeds: 0,
+            verdicts: BTreeMap::new(),
+            failing: Vec::new(),
+            triage: Triage::default(),
+            caught: 0,
+            first_caught: None,
+            nondeterministic: Vec::new(),
+            determinism_checked: 0,
+            harness_errors: Vec::new(),
+            probes: BTreeMap::new(),
+            messages: 0,
+            events: 0,
+            operations: 0,
+            events_per_seed_max: 0,
+            memory_mb_per_seed_max: 0.0,
+            seed_start: 0,
+        }
+    }
+
     /// Fold in one seed.
     pub fn add(&mut self, r: &SeedResult) {
+        self.add_record(&SeedRecord::of(r));
+    }
+
+    /// Fold in one seed's record (the result does not depend on the order of records).
+    pub fn add_record(&mut self, r: &SeedRecord) {
         self.seeds += 1;
         *self.verdicts.entry(r.verdict).or_insert(0) += 1;
         self.messages += r.messages;
-        self.events += r.events as u64;
-        self.operations += r.operations as u64;
+        self.events += r.events;
+        self.operations += r.operations;
         self.events_per_seed_max = self.events_per_seed_max.max(r.handler_calls);
         self.memory_mb_per_seed_max = self
             .memory_mb_per_seed_max
             .max(r.memory_peak_bytes as f64 / (1 << 20) as f64);
-        for probe in r.probes.keys() {
-            *self.probes.entry(probe.to_string()).or_insert(0) += 1;
+        for probe in &r.probes {
+            *self.probes.entry(probe.clone()).or_insert(0) += 1;
         }
-        if r.determinism.is_some() {
+        if r.identical.is_some() {
             self.determinism_checked += 1;
         }
-        if r.nondeterministic() {
+        if r.identical == Some(false) {
             self.nondeterministic.push(r.seed);
             self.nondeterministic.sort_unstable();
         }
@@ -182,7 +217,7 @@ impl Tally {
     }
 
     /// A failing seed as the reports show it, and whether it is the expected finding.
-    fn failing_seed(&self, r: &SeedResult) -> (FailingSeed, bool) {
+    fn failing_seed(&self, r: &SeedRecord) -> (FailingSeed, bool) {
         let catches = self.catches(r.verdict, &r.checks);
         // The expected check, when this seed caught what the scenario expects; otherwise
         // the first check with the seed's verdict.
@@ -195,9 +230,9 @@ impl Tally {
             })
             .or_else(|| r.checks.iter().find(|c| c.verdict == r.verdict));
         let message = match (&r.panic, &r.harness_error, &r.limit, first) {
-            (Some(p), ..) => format!("{} panicked: {}", p.name, p.message),
+            (Some((name, message)), ..) => format!("{name} panicked: {message}"),
             (_, Some(e), ..) => format!("faultline failed: {e}"),
-            (_, _, Some(hit), _) => hit.to_string(),
+            (_, _, Some(hit), _) => hit.clone(),
             (.., Some(c)) => c.message.clone(),
             _ => String::new(),
         };
@@ -222,6 +257,9 @@ impl Tally {
         }
         if self.seeds == 0 && !complete {
             return Outcome::NotRun;
+        }
+        if self.seeds_asked == 0 {
+            return Outcome::Ok; // another shard runs its seeds
         }
         match self.expect {
             Expect::Pass => {

@@ -12,12 +12,20 @@
 //! stops the sweep within a second: running seeds are cut short and not counted,
 //! scenarios that did not run all their seeds are reported as `not_run` or `incomplete`
 //! (JUnit `<skipped>`), and the exit code is never a pass.
+//!
+//! Every finished seed is appended to the run's journal as it finishes
+//! ([`crate::report::journal`]), so `--resume` continues an interrupted run and
+//! `faultline merge` joins the shards (`--shard K/N`, see [`slice`]) of a sweep run on many
+//! machines. `--time-budget` runs seeds round-robin until the budget is spent.
 
 mod jobs;
+pub mod merge;
+pub mod slice;
 mod table;
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,11 +35,13 @@ use super::progress::Progress;
 use super::BadInput;
 use crate::check::Verdict;
 use crate::guard;
+use crate::report::journal::{self, Journal, Manifest, ScenarioEntry, SeedRecord};
 use crate::report::{self, RunDir, ScenarioSummary, Status, Summary, Tally};
 use crate::runner::{self, SeedJob, SeedResult};
 use crate::scenario::{self, Scenario};
 use crate::sim::TraceLevel;
 use crate::systems::ExecOptions;
+use slice::{Range, Shard};
 
 /// Which seeds get their artifacts written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,29 +91,42 @@ pub struct RunArgs {
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only shard K of N (1-based): every N-th seed of every scenario, from the K-th.
+    /// `env/N` takes the index from FAULTLINE_SHARD_INDEX or JOB_COMPLETION_INDEX (0-based).
+    /// `faultline merge` joins the shards' reports.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Run seeds round-robin across the scenarios until this much time is spent (`10m`,
+    /// `90s`, `2h`), at most `--seeds` per scenario; the report covers what ran.
+    #[arg(long)]
+    pub time_budget: Option<String>,
+    /// Continue the interrupted run in `<out>/latest` (the same command, the same `--out`):
+    /// its finished seeds are kept, the rest run.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// Run the sweep and return the exit code.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(args)?;
+    let shard = match &args.shard {
+        Some(text) => Shard::parse(text, &|v| std::env::var(v).ok())?,
+        None => Shard::ALL,
+    };
+    let budget_s = (args.time_budget.as_deref())
+        .map(slice::parse_duration_s)
+        .transpose()?;
+    let manifest = manifest(args, &scenarios, shard, budget_s);
     let rechecks = args.check_determinism || args.determinism_every > 0;
     let jobs = jobs::choose(args.jobs, &scenarios, args.seeds, rechecks)?;
     install_stop_handler();
-    let run = start_reports(args, &scenarios, jobs)?;
-    let pinned = scenarios.iter().filter(|s| s.file.pinned.is_some()).count();
-    if pinned > 0 {
-        println!("replaying {pinned} pinned plan(s) first (the regression corpus)");
-    }
-    println!(
-        "faultline run: {} scenario(s) × {} seeds (seeds {}..={}), {} jobs, reports in {}/",
-        scenarios.len() - pinned,
-        args.seeds,
-        args.seed_start,
-        args.seed_start + args.seeds - 1,
-        jobs,
-        run.path.display()
-    );
-    let mut sweep = sweep(args, &scenarios, jobs, &run);
+    let (run, done) = if args.resume {
+        resume(args, &manifest)?
+    } else {
+        (start_reports(args, &manifest, jobs)?, Vec::new())
+    };
+    print_header(args, &manifest, jobs, &run, done.len());
+    let mut sweep = sweep(args, &scenarios, &manifest, jobs, &run, done)?;
     if args.artifacts == Artifacts::Failing && !guard::stop_requested() {
         write_failing_artifacts(
             args,
@@ -114,14 +137,116 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         );
     }
     let code = report::exit_code(&sweep.tallies);
-    table::print_summary(&scenarios, &sweep, &run);
-    write_reports(args, &scenarios, &sweep, jobs, Some(code), &run)?;
+    table::print_summary(&sweep, &run);
+    write_reports(
+        &manifest,
+        args.junit.as_deref(),
+        &sweep,
+        jobs,
+        Some(code),
+        &run,
+    )?;
     for e in &sweep.write_errors {
         eprintln!("warning: could not write artifacts: {e}");
     }
     println!("summary: {}", run.path.join("summary.json").display());
     println!("result: {} (exit {code})", describe_exit(code));
     Ok(code)
+}
+
+fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, resumed: usize) {
+    let pinned = m.scenarios.iter().filter(|s| s.pinned).count();
+    if pinned > 0 {
+        println!("replaying {pinned} pinned plan(s) first (the regression corpus)");
+    }
+    println!(
+        "faultline run: {} scenario(s) × {} seeds (seeds {}..={}){}{}, {} jobs, reports in {}/",
+        m.scenarios.len() - pinned,
+        args.seeds,
+        args.seed_start,
+        args.seed_start + args.seeds - 1,
+        if m.shard.1 > 1 {
+            format!(", shard {}/{}", m.shard.0, m.shard.1)
+        } else {
+            String::new()
+        },
+        m.time_budget_s
+            .map(|s| format!(", time budget {s} s"))
+            .unwrap_or_default(),
+        jobs,
+        run.path.display()
+    );
+    if resumed > 0 {
+        println!("resuming: {resumed} seed(s) already finished are kept");
+    }
+}
+
+/// What this sweep is, for its folder (resume and merge check it).
+fn manifest(
+    args: &RunArgs,
+    scenarios: &[Arc<Scenario>],
+    shard: Shard,
+    time_budget_s: Option<u64>,
+) -> Manifest {
+    let entries = scenarios
+        .iter()
+        .map(|s| {
+            let (seed_start, seeds) = seed_range(args, s);
+            let bytes = std::fs::read(&s.path).unwrap_or_default();
+            ScenarioEntry {
+                name: s.name.clone(),
+                path: s.path.display().to_string(),
+                file_hash: format!("{:016x}", journal::fnv1a(&bytes)),
+                expect: s.file.expect,
+                expect_check: s.file.expect_check.clone(),
+                expect_signature: (s.file.pinned.as_ref()).and_then(|p| p.signature.clone()),
+                pinned: s.file.pinned.is_some(),
+                seed_start,
+                seeds,
+            }
+        })
+        .collect();
+    Manifest {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        binary_hash: journal::binary_hash(),
+        shard: (shard.index, shard.count),
+        seeds: args.seeds,
+        seed_start: args.seed_start,
+        determinism_every: args.determinism_every,
+        check_determinism: args.check_determinism,
+        time_budget_s,
+        scenarios: entries,
+    }
+}
+
+/// The interrupted run in `<out>/latest`, if it is this same sweep, and its finished seeds.
+fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, Vec<SeedRecord>)> {
+    let latest = args.out.join("latest");
+    let path = std::fs::canonicalize(&latest).map_err(|_| {
+        BadInput(format!(
+            "--resume: no earlier run in {} to continue (start it without --resume)",
+            latest.display()
+        ))
+    })?;
+    let theirs = journal::read_manifest(&path)
+        .map_err(|e| BadInput(format!("--resume: {e} (not a run faultline can resume)")))?;
+    if let Some(why) = merge::difference(&theirs, ours, false) {
+        return Err(BadInput(format!(
+            "--resume: {} is another sweep: {why}; run the same command as before",
+            path.display()
+        ))
+        .into());
+    }
+    let done = journal::read_journal(&path)
+        .with_context(|| format!("reading {}", path.join(journal::JOURNAL).display()))?;
+    let id = path
+        .file_name()
+        .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+    if let Some(junit) = &args.junit {
+        report::write_junit_running(junit, &id)
+            .with_context(|| format!("writing {}", junit.display()))?;
+    }
+    Ok((RunDir { id, path }, done))
 }
 
 /// Ctrl-C and SIGTERM stop the sweep (seeds stop within a second); a second one quits.
@@ -136,43 +261,32 @@ fn install_stop_handler() {
     });
 }
 
-/// The run's folder, with a `running` summary (and JUnit error) in place before any seed.
-fn start_reports(
-    args: &RunArgs,
-    scenarios: &[Arc<Scenario>],
-    jobs: usize,
-) -> anyhow::Result<RunDir> {
+/// A new run folder under `root` (and `root/latest` pointing at it), with its manifest.
+fn new_run_folder(root: &Path, manifest: &Manifest) -> anyhow::Result<RunDir> {
     // The run folder is named after the wall-clock time: a label at the edge, never an
     // input to any simulation.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     let unix_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let run = RunDir::create(&args.out, unix_s)
-        .with_context(|| format!("creating a run folder under {}", args.out.display()))?;
+    let run = RunDir::create(root, unix_s)
+        .with_context(|| format!("creating a run folder under {}", root.display()))?;
+    journal::write_manifest(&run.path, manifest)
+        .with_context(|| format!("writing {}", run.path.join(journal::MANIFEST).display()))?;
+    Ok(run)
+}
+
+/// The run's folder, with its manifest, an empty journal and a `running` summary (and
+/// JUnit error) in place before any seed.
+fn start_reports(args: &RunArgs, manifest: &Manifest, jobs: usize) -> anyhow::Result<RunDir> {
+    let run = new_run_folder(&args.out, manifest)?;
     if let Some(junit) = &args.junit {
         report::write_junit_running(junit, &run.id)
             .with_context(|| format!("writing {}", junit.display()))?;
     }
-    let sweep = Sweep {
-        tallies: tallies(args, scenarios),
-        finished: 0,
-        cut_short: 0,
-        wall_s: 0.0,
-        write_errors: Vec::new(),
-    };
-    write_reports(args, scenarios, &sweep, jobs, None, &run)?;
+    let sweep = Sweep::new(manifest);
+    write_reports(manifest, None, &sweep, jobs, None, &run)?;
     Ok(run)
-}
-
-fn tallies(args: &RunArgs, scenarios: &[Arc<Scenario>]) -> Vec<Tally> {
-    scenarios
-        .iter()
-        .map(|s| {
-            let (start, count) = seed_range(args, s);
-            Tally::new(s, start, count)
-        })
-        .collect()
 }
 
 /// The seeds a scenario runs: `--seeds` from `--seed-start`, or a pinned plan's one seed.
@@ -220,15 +334,36 @@ struct Sweep {
 }
 
 impl Sweep {
+    /// Nothing run yet: an empty tally per scenario for this shard's seeds.
+    fn new(m: &Manifest) -> Sweep {
+        let shard = Shard {
+            index: m.shard.0,
+            count: m.shard.1,
+        };
+        Sweep {
+            tallies: (m.scenarios.iter())
+                .map(|e| Tally::from_entry(e, shard.share(e.seeds)))
+                .collect(),
+            finished: 0,
+            cut_short: 0,
+            wall_s: 0.0,
+            write_errors: Vec::new(),
+        }
+    }
+
     fn complete(&self) -> bool {
         self.tallies.iter().all(|t| t.seeds >= t.seeds_asked)
     }
 }
 
-/// The seeds of every scenario, in order.
+/// The seed jobs of this run, in start order (see [`slice::order`]), made as the pool
+/// takes them.
 fn seed_jobs<'a>(
     args: &'a RunArgs,
     scenarios: &'a [Arc<Scenario>],
+    m: &'a Manifest,
+    ranges: &'a [Range],
+    done: &'a BTreeSet<(usize, u64)>,
 ) -> impl Iterator<Item = SeedJob> + Send + 'a {
     let level = if args.artifacts == Artifacts::All {
         TraceLevel::Full
@@ -239,47 +374,64 @@ fn seed_jobs<'a>(
         level,
         ..ExecOptions::default()
     };
-    scenarios
-        .iter()
-        .enumerate()
-        .flat_map(move |(index, scenario)| {
-            let options = options.clone();
-            let (start, count) = seed_range(args, scenario);
-            let pinned = count == 1 && scenario.file.pinned.is_some();
-            (start..start + count).map(move |seed| SeedJob {
-                scenario: scenario.clone(),
-                scenario_index: index,
-                seed,
-                // A pinned plan is one run: always re-checked.
-                check_determinism: pinned
-                    || args.check_determinism
-                    || (args.determinism_every > 0 && seed % args.determinism_every == 0),
-                keep: args.artifacts == Artifacts::All,
-                options: options.clone(),
-            })
-        })
+    let shard = Shard {
+        index: m.shard.0,
+        count: m.shard.1,
+    };
+    slice::order(ranges, shard, m.time_budget_s.is_some(), done).map(move |(index, seed)| {
+        SeedJob {
+            scenario: scenarios[index].clone(),
+            scenario_index: index,
+            seed,
+            // A pinned plan is one run: always re-checked.
+            check_determinism: m.scenarios[index].pinned
+                || args.check_determinism
+                || (args.determinism_every > 0 && seed % args.determinism_every == 0),
+            keep: args.artifacts == Artifacts::All,
+            options: options.clone(),
+        }
+    })
 }
 
-/// Run every seed of every scenario on the pool, folding results as they come.
-fn sweep(args: &RunArgs, scenarios: &[Arc<Scenario>], jobs: usize, run: &RunDir) -> Sweep {
-    let total = scenarios.iter().map(|s| seed_range(args, s).1).sum();
-    let mut sweep = Sweep {
-        tallies: tallies(args, scenarios),
-        finished: 0,
-        cut_short: 0,
-        wall_s: 0.0,
-        write_errors: Vec::new(),
-    };
+/// Run the seeds not yet done on the pool, journaling and folding each as it finishes.
+fn sweep(
+    args: &RunArgs,
+    scenarios: &[Arc<Scenario>],
+    m: &Manifest,
+    jobs: usize,
+    run: &RunDir,
+    done: Vec<SeedRecord>,
+) -> anyhow::Result<Sweep> {
+    let mut sweep = Sweep::new(m);
+    let done_set: BTreeSet<(usize, u64)> = done.iter().map(|r| (r.scenario, r.seed)).collect();
+    let scenario_count = sweep.tallies.len();
+    for record in done.iter().filter(|r| r.scenario < scenario_count) {
+        sweep.tallies[record.scenario].add_record(record);
+        sweep.finished += 1;
+    }
+    let ranges: Vec<Range> = (m.scenarios.iter())
+        .map(|e| Range {
+            start: e.seed_start,
+            count: e.seeds,
+        })
+        .collect();
+    let todo = seed_jobs(args, scenarios, m, &ranges, &done_set);
+    let total = (sweep.tallies.iter().map(|t| t.seeds_asked))
+        .fold(0u64, u64::saturating_add)
+        .saturating_sub(sweep.finished);
+    let mut journal = Journal::open(&run.path)
+        .with_context(|| format!("opening {}", run.path.join(journal::JOURNAL).display()))?;
     let mut progress = Progress::new(total, args.quiet, std::io::stderr().is_terminal());
     let mut failing_seen = 0u64;
-    // The sweep's wall time is a report figure, measured outside every simulation.
+    // Wall time is a report figure and the budget's clock, measured outside every simulation.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     let started = std::time::Instant::now();
-    let stop = guard::stop_flag();
+    let budget = m.time_budget_s.map(std::time::Duration::from_secs);
+    let in_budget = move |_: &SeedJob| budget.is_none_or(|b| started.elapsed() < b);
     runner::run_pool(
-        seed_jobs(args, scenarios),
+        todo.take_while(in_budget),
         jobs,
-        stop,
+        guard::stop_flag(),
         |result: SeedResult| {
             progress.tick(failing_seen);
             if result.interrupted {
@@ -287,31 +439,51 @@ fn sweep(args: &RunArgs, scenarios: &[Arc<Scenario>], jobs: usize, run: &RunDir)
                 sweep.cut_short += 1;
                 return;
             }
+            let record = SeedRecord::of(&result);
+            if let Err(e) = journal.append(&record) {
+                sweep.write_errors.push(format!("journal: {e}"));
+            }
             sweep.finished += 1;
             let tally = &mut sweep.tallies[result.scenario_index];
-            tally.add(&result);
+            tally.add_record(&record);
             if result.verdict != Verdict::Pass && !tally.catches(result.verdict, &result.checks) {
                 failing_seen += 1;
             }
-            if let Some((plan, exec)) = &result.kept {
-                let scenario = &scenarios[result.scenario_index];
-                let written = report::seed_dir(&run.path, &scenario.name, result.seed)
-                    .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec));
-                if let Err(e) = written {
-                    sweep.write_errors.push(format!("{}: {e}", scenario.name));
-                }
-            }
+            keep_artifacts(&result, scenarios, run, &mut sweep.write_errors);
         },
     );
     sweep.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    sweep
+    if budget.is_some() && !guard::stop_requested() {
+        // The budget decided how many seeds to ask for: what ran is the sweep.
+        for t in &mut sweep.tallies {
+            t.seeds_asked = t.seeds;
+        }
+    }
+    Ok(sweep)
+}
+
+/// With `--artifacts all`: write a seed's artifacts as it finishes.
+fn keep_artifacts(
+    result: &SeedResult,
+    scenarios: &[Arc<Scenario>],
+    run: &RunDir,
+    errors: &mut Vec<String>,
+) {
+    if let Some((plan, exec)) = &result.kept {
+        let scenario = &scenarios[result.scenario_index];
+        let written = report::seed_dir(&run.path, &scenario.name, result.seed)
+            .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec));
+        if let Err(e) = written {
+            errors.push(format!("{}: {e}", scenario.name));
+        }
+    }
 }
 
 /// `summary.json`, and JUnit XML when asked; `code` is `None` while the sweep runs.
 fn write_reports(
-    args: &RunArgs,
-    scenarios: &[Arc<Scenario>],
+    m: &Manifest,
+    junit: Option<&Path>,
     sweep: &Sweep,
     jobs: usize,
     code: Option<u8>,
@@ -325,8 +497,10 @@ fn write_reports(
     let summary = Summary {
         status,
         run_id: &run.id,
-        seeds_per_scenario: args.seeds,
-        seed_start: args.seed_start,
+        shard: (m.shard.1 > 1).then(|| format!("{}/{}", m.shard.0, m.shard.1)),
+        time_budget_s: m.time_budget_s,
+        seeds_per_scenario: m.seeds,
+        seed_start: m.seed_start,
         jobs,
         complete: sweep.complete(),
         seeds_finished: sweep.finished,
@@ -334,21 +508,18 @@ fn write_reports(
         wall_s: sweep.wall_s,
         seeds_per_s: sweep.finished as f64 / sweep.wall_s.max(1e-9),
         exit_code: code,
-        scenarios: sweep
-            .tallies
-            .iter()
-            .zip(scenarios)
-            .map(|(tally, scenario)| ScenarioSummary {
+        scenarios: (sweep.tallies.iter())
+            .map(|tally| ScenarioSummary {
                 tally,
                 outcome: tally.outcome(),
-                replay: first_replay(tally, scenario),
+                replay: first_replay(tally),
             })
             .collect(),
     };
     let summary_path = run.path.join("summary.json");
     report::write_summary(&summary_path, &summary)
         .with_context(|| format!("writing {}", summary_path.display()))?;
-    if let (Some(junit), Some(_)) = (&args.junit, code) {
+    if let (Some(junit), Some(_)) = (junit, code) {
         report::write_junit(junit, &sweep.tallies, sweep.wall_s)
             .with_context(|| format!("writing {}", junit.display()))?;
     }
@@ -372,12 +543,12 @@ fn check_unique_names(scenarios: &[Arc<Scenario>]) -> anyhow::Result<()> {
 
 /// The replay line worth printing for a scenario: its first unexpected failure, or the
 /// seed that first caught its planted bug.
-fn first_replay(tally: &Tally, scenario: &Scenario) -> Option<String> {
+fn first_replay(tally: &Tally) -> Option<String> {
     let seed = match tally.expect {
         crate::scenario::Expect::Pass => tally.failing.first().map(|f| f.seed),
         _ => tally.first_caught,
     }?;
-    Some(report::replay_command(&scenario.path, seed))
+    Some(report::replay_command(Path::new(&tally.path), seed))
 }
 
 fn write_failing_artifacts(

@@ -1,15 +1,14 @@
 //! The sweep's summary on the terminal: the table of scenarios, coverage, determinism
 //! re-checks, throughput and replay lines.
 
-use std::sync::Arc;
+use std::path::Path;
 
 use super::Sweep;
 use crate::check::Verdict;
 use crate::report::{self, FailureGroup, Outcome, RunDir, Tally};
-use crate::scenario::Scenario;
 
 /// Everything a person reads at the end of a sweep.
-pub(super) fn print_summary(scenarios: &[Arc<Scenario>], sweep: &Sweep, run: &RunDir) {
+pub(super) fn print_summary(sweep: &Sweep, run: &RunDir) {
     let tallies = &sweep.tallies;
     print_table(tallies);
     print_coverage(tallies);
@@ -29,7 +28,7 @@ pub(super) fn print_summary(scenarios: &[Arc<Scenario>], sweep: &Sweep, run: &Ru
             )
         }
     );
-    print_replays(scenarios, tallies, run);
+    print_replays(tallies, run);
 }
 
 /// One row per scenario: verdict counts and what the sweep amounts to.
@@ -65,6 +64,7 @@ fn print_table(tallies: &[Tally]) {
 
 fn result_text(t: &Tally) -> String {
     match t.outcome() {
+        Outcome::Ok if t.seeds_asked == 0 => "no seeds in this shard".into(),
         Outcome::Ok if t.pinned => match t.expect {
             crate::scenario::Expect::Pass => {
                 "pinned plan: passes (the bug it caught stays fixed)".into()
@@ -155,11 +155,11 @@ fn print_determinism(tallies: &[Tally]) {
 
 /// Replay lines: one per distinct kind of failure (see [`crate::report::triage`]), its
 /// lowest seed representing it, with how many seeds share it.
-fn print_replays(scenarios: &[Arc<Scenario>], tallies: &[Tally], run: &RunDir) {
+fn print_replays(tallies: &[Tally], run: &RunDir) {
     let mut lines = Vec::new();
-    for (t, scenario) in tallies.iter().zip(scenarios) {
+    for t in tallies {
         for g in t.triage.groups() {
-            lines.push(group_line(scenario, g));
+            lines.push(group_line(Path::new(&t.path), g));
         }
         if t.triage.other_kinds_seeds > 0 {
             lines.push(format!(
@@ -187,10 +187,10 @@ fn print_replays(scenarios: &[Arc<Scenario>], tallies: &[Tally], run: &RunDir) {
 }
 
 /// `faultline replay … --seed N   # [planted bug caught: ]Verdict (check) in K seeds: message`
-fn group_line(scenario: &Scenario, g: &FailureGroup) -> String {
+fn group_line(path: &Path, g: &FailureGroup) -> String {
     format!(
         "  {}   # {}{:?}{} in {} seed{}: {}",
-        report::replay_command(&scenario.path, g.first_seed),
+        report::replay_command(path, g.first_seed),
         if g.expected {
             "planted bug caught: "
         } else {

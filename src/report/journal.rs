@@ -1,0 +1,217 @@
+//! The seed journal: every finished seed of a sweep, one JSON line each, appended to
+//! `<run>/seeds.jsonl` the moment it finishes, beside a manifest (`<run>/run.json`) that
+//! says exactly what the sweep is — the binary, each scenario file's hash, the seed range
+//! and the shard.
+//!
+//! A tally is a fold of seed records ([`super::Tally::add_record`]) that does not depend on
+//! their order, so the journal is enough to rebuild a sweep's whole report:
+//! - **resume**: `faultline run … --resume` reads the journal of the interrupted run, skips
+//!   the seeds it holds and runs the rest, ending with the report an uninterrupted run gives;
+//! - **merge**: `faultline merge` folds the journals of the shards of a sweep run on many
+//!   machines into the report of one run over all their seeds.
+//!
+//! A line cut short by a kill (the last one) is ignored: that seed simply runs again.
+
+use std::fs;
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{CheckOutcome, Verdict};
+use crate::runner::SeedResult;
+use crate::scenario::Expect;
+
+/// The journal's file name in a run folder.
+pub const JOURNAL: &str = "seeds.jsonl";
+/// The manifest's file name in a run folder.
+pub const MANIFEST: &str = "run.json";
+
+/// What a tally needs of one finished seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedRecord {
+    /// The scenario's position in the manifest.
+    pub scenario: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Per-check outcomes (without the highlighted operations).
+    pub checks: Vec<CheckOutcome>,
+    /// A process panic: (process name, message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic: Option<(String, String)>,
+    /// A failure inside faultline itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_error: Option<String>,
+    /// The resource limit reached, as the report words it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// Messages sent.
+    pub messages: u64,
+    /// Trace events.
+    pub events: u64,
+    /// Client operations.
+    pub operations: u64,
+    /// Handler calls.
+    pub handler_calls: u64,
+    /// Peak memory of the simulation (bytes).
+    pub memory_peak_bytes: u64,
+    /// Probes reached.
+    pub probes: Vec<String>,
+    /// The determinism re-run, if one was made: whether it was identical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identical: Option<bool>,
+}
+
+impl SeedRecord {
+    /// The record of a finished seed.
+    pub fn of(r: &SeedResult) -> SeedRecord {
+        SeedRecord {
+            scenario: r.scenario_index,
+            seed: r.seed,
+            verdict: r.verdict,
+            checks: (r.checks.iter())
+                .map(|c| CheckOutcome {
+                    ops: Vec::new(),
+                    ..c.clone()
+                })
+                .collect(),
+            panic: (r.panic.as_ref()).map(|p| (p.name.clone(), p.message.clone())),
+            harness_error: r.harness_error.clone(),
+            limit: r.limit.as_ref().map(ToString::to_string),
+            messages: r.messages,
+            events: r.events as u64,
+            operations: r.operations as u64,
+            handler_calls: r.handler_calls,
+            memory_peak_bytes: r.memory_peak_bytes,
+            probes: r.probes.keys().map(|p| p.to_string()).collect(),
+            identical: r.determinism.as_ref().map(|d| d.identical),
+        }
+    }
+}
+
+/// One scenario of a sweep, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioEntry {
+    /// Its name.
+    pub name: String,
+    /// Its file, as given.
+    pub path: String,
+    /// FNV-1a hash of the file's bytes (hex): the same name with other content is another
+    /// scenario.
+    pub file_hash: String,
+    /// What it expects.
+    pub expect: Expect,
+    /// The check expected to fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_check: Option<String>,
+    /// A pinned plan's failure signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_signature: Option<String>,
+    /// Whether it is a pinned plan.
+    #[serde(default)]
+    pub pinned: bool,
+    /// Its first seed.
+    pub seed_start: u64,
+    /// How many seeds the whole sweep (all shards) runs of it.
+    pub seeds: u64,
+}
+
+/// What a sweep is: enough to refuse resuming or merging something else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// faultline's version.
+    pub version: String,
+    /// Hash of the faultline executable (hex): shards of one sweep come from one binary.
+    pub binary_hash: String,
+    /// The shard: (K, N), 1-based; (1, 1) for an unsharded run.
+    pub shard: (u64, u64),
+    /// Seeds per scenario.
+    pub seeds: u64,
+    /// First seed.
+    pub seed_start: u64,
+    /// Re-run one seed in this many for determinism (every seed with `check_determinism`).
+    pub determinism_every: u64,
+    /// Every seed re-run for determinism.
+    pub check_determinism: bool,
+    /// With a time budget (seconds): seeds run round-robin until it is spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget_s: Option<u64>,
+    /// The scenarios, in run order.
+    pub scenarios: Vec<ScenarioEntry>,
+}
+
+/// FNV-1a, 64 bits: a stable content hash (the same on every machine and version).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The hash of the running executable ("unknown" when it cannot be read).
+pub fn binary_hash() -> String {
+    std::env::current_exe()
+        .and_then(fs::read)
+        .map_or_else(|_| "unknown".into(), |b| format!("{:016x}", fnv1a(&b)))
+}
+
+/// Write the manifest of a run folder.
+pub fn write_manifest(dir: &Path, m: &Manifest) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(m).map_err(io::Error::other)?;
+    fs::write(dir.join(MANIFEST), format!("{text}\n"))
+}
+
+/// Read the manifest of a run folder.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Appends records to a run's journal, flushed per seed (a killed process keeps them).
+pub struct Journal {
+    out: fs::File,
+}
+
+impl Journal {
+    /// Open (or create) the journal of a run folder for appending.
+    pub fn open(dir: &Path) -> io::Result<Journal> {
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(JOURNAL))?;
+        Ok(Journal { out })
+    }
+
+    /// Append one seed (one `write` of a whole line).
+    pub fn append(&mut self, record: &SeedRecord) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)
+    }
+}
+
+/// Every whole record of a run's journal; a line that does not parse (a write cut short
+/// by a kill) is skipped, and so are repeats of a seed already read.
+pub fn read_journal(dir: &Path) -> io::Result<Vec<SeedRecord>> {
+    let file = match fs::File::open(dir.join(JOURNAL)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for line in io::BufReader::new(file).lines() {
+        let Ok(record) = serde_json::from_str::<SeedRecord>(&line?) else {
+            continue;
+        };
+        if seen.insert((record.scenario, record.seed)) {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
