@@ -13,11 +13,31 @@
 //! linearizability search gives up at its next clock check — so a signal is honoured
 //! within well under a second, and seeds cut short are not counted.
 //!
+//! **The allocator's settings** ([`tune_allocator`]). mimalloc returns freed memory to
+//! the OS after a delay, and a sweep frees a seed's whole heap when its thread ends, every
+//! few milliseconds: the next seed then faults fresh pages in and the kernel zeroes them
+//! (2 MiB at a time with transparent huge pages). Profiled on `kv_register-all-faults`
+//! with a 64× longer chaos phase, 62% of the run went to zeroing pages, and the share grew
+//! with the run's length. faultline keeps freed memory for reuse instead: a process holds
+//! at most what its concurrent seeds needed at their peak (each bounded by `[limits]`).
+//!
 //! This module is a leaf: it imports nothing from faultline.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in v2 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Set the allocator up for sweeps (see the module docs): freed memory is kept for reuse,
+/// never purged. Idempotent; called before the first seed thread starts.
+pub fn tune_allocator() {
+    static ONCE: Once = Once::new();
+    // SAFETY: mi_option_set only stores an option value; any thread may call it.
+    ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) });
+}
 
 thread_local! {
     /// Bytes allocated by this thread and not yet freed (frees of another thread's

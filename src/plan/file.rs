@@ -153,6 +153,7 @@ impl<S: Spec> Plan<S> {
                 self.head.clock_skew_ms.len()
             ));
         }
+        self.check_topology()?;
         let clients = self.head.nodes_with(super::Role::Client).len();
         if let Some(op) = self.workload.iter().find(|op| op.client >= clients) {
             return bad(format!("an operation of client {} of {clients}", op.client));
@@ -161,6 +162,55 @@ impl<S: Spec> Plan<S> {
             if let Some(node) = t.action.nodes().into_iter().find(|&i| i >= n) {
                 return bad(format!("a fault on process {node} of {n}"));
             }
+            if let super::FaultAction::Crash { node }
+            | super::FaultAction::Restart { node }
+            | super::FaultAction::Pause { node }
+            | super::FaultAction::Resume { node } = t.action
+            {
+                if !self.head.nodes[node].crashable {
+                    return bad(format!(
+                        "a crash or pause of `{}`, which may not crash",
+                        self.head.nodes[node].name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The processes are the system's for these settings: the same servers and
+    /// infrastructure (names, roles, whether they may crash) as it would lay out, and as
+    /// many clients as `topology.clients` says (shrinking keeps their original names).
+    fn check_topology(&self) -> Result<(), PlanFileError> {
+        let expected = S::topology(&self.head.params, &self.params, self.workload_kind);
+        let not_clients = |nodes: &[super::NodeSpec]| -> Vec<super::NodeSpec> {
+            (nodes.iter())
+                .filter(|n| n.role != super::Role::Client)
+                .cloned()
+                .collect()
+        };
+        if not_clients(&self.head.nodes) != not_clients(&expected) {
+            return Err(PlanFileError::Inconsistent(format!(
+                "its processes are not system `{}`'s for its settings (expected {})",
+                S::NAME,
+                (expected.iter().map(|n| n.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let clients = self.head.nodes_with(super::Role::Client);
+        let client_ok = |&i: &usize| !self.head.nodes[i].crashable;
+        if clients.len() as u64 != self.head.params.topology.clients
+            || !clients.iter().all(client_ok)
+            || self.head.nodes[..self.head.nodes.len() - clients.len()]
+                .iter()
+                .any(|n| n.role == super::Role::Client)
+        {
+            return Err(PlanFileError::Inconsistent(format!(
+                "{} client processes (last, never crashing) where `topology.clients` is {}",
+                clients.len(),
+                self.head.params.topology.clients
+            )));
         }
         Ok(())
     }

@@ -142,9 +142,14 @@ pub struct Manifest {
     pub scenarios: Vec<ScenarioEntry>,
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a, 64 bits: a stable content hash (the same on every machine and version).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_more(FNV_OFFSET, bytes)
+}
+
+fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -152,11 +157,24 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The hash of the running executable ("unknown" when it cannot be read).
+/// The hash of the running executable, read in pieces ("unknown" when it cannot be read).
 pub fn binary_hash() -> String {
-    std::env::current_exe()
-        .and_then(fs::read)
-        .map_or_else(|_| "unknown".into(), |b| format!("{:016x}", fnv1a(&b)))
+    use std::io::Read;
+    let hash = || -> io::Result<u64> {
+        let mut file = fs::File::open(std::env::current_exe()?)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut h = FNV_OFFSET;
+        // A file ends; the bound only guards against one that keeps growing.
+        for _ in 0..(1u64 << 16) {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h = fnv1a_more(h, &buf[..n]);
+        }
+        Ok(h)
+    };
+    hash().map_or_else(|_| "unknown".into(), |h| format!("{h:016x}"))
 }
 
 /// Write the manifest of a run folder.

@@ -185,6 +185,7 @@ pub fn on_fresh_thread<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
     sim::install_panic_hook();
+    crate::guard::tune_allocator();
     let handle = std::thread::Builder::new()
         .name(format!("{SEED_THREAD_PREFIX}-{seed}"))
         .spawn(move || catch_unwind(AssertUnwindSafe(f)).map_err(sim::panic_text))

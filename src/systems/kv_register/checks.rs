@@ -38,7 +38,7 @@ fn is_write(op: &Operation) -> bool {
 fn lost_and_doubled(out: &Out, log: &[super::Entry]) -> (Vec<usize>, Vec<usize>) {
     let mut count: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for e in log {
-        *count.entry((e.key.as_str(), e.value.as_str())).or_insert(0) += 1;
+        *count.entry((&*e.key, &*e.value)).or_insert(0) += 1;
     }
     let mut lost = Vec::new();
     let mut twice = Vec::new();

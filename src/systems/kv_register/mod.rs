@@ -34,6 +34,7 @@
 mod checks;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -123,12 +124,13 @@ pub struct Entry {
     pub client: usize,
     /// Its request id.
     pub seq: u64,
-    /// Key.
-    pub key: String,
+    /// Key (shared: an entry is copied into every replica's log, disk and message, and
+    /// all of it again at each recovery; a shared string makes those copies cheap).
+    pub key: Arc<str>,
     /// Append (true) or put (false).
     pub append: bool,
     /// Value or appended token.
-    pub value: String,
+    pub value: Arc<str>,
 }
 
 /// Messages.
@@ -217,15 +219,20 @@ pub struct Replica {
 impl Replica {
     /// Recover the log from disk, cutting it at the first torn record.
     fn recover(ctx: &mut Ctx<'_, KvRegister>) -> Replica {
-        let slots = ctx.disk().read(LOG).to_vec();
-        let mut log = Vec::with_capacity(slots.len());
-        for slot in &slots {
-            match slot {
-                Slot::Ok(e) => log.push(e.clone()),
-                Slot::Torn => break,
-            }
-        }
-        if log.len() < slots.len() {
+        // One copy of each record (the disk keeps its own): recovery runs on every restart,
+        // and its cost grows with the log.
+        let (log, slots): (Vec<Entry>, usize) = {
+            let disk = ctx.disk();
+            let slots = disk.read(LOG);
+            let log = (slots.iter())
+                .map_while(|slot| match slot {
+                    Slot::Ok(e) => Some(e.clone()),
+                    Slot::Torn => None,
+                })
+                .collect();
+            (log, slots.len())
+        };
+        if log.len() < slots {
             ctx.probe("torn_log_tail_cut");
             let mut disk = ctx.disk();
             disk.truncate(LOG, log.len());
@@ -237,7 +244,7 @@ impl Replica {
         ctx.note("recovered_log", log.len() as i64);
         tracing::debug!(
             entries = log.len(),
-            cut = slots.len() - log.len(),
+            cut = slots - log.len(),
             "recovered log"
         );
         Replica {
@@ -262,10 +269,16 @@ impl Replica {
 }
 
 fn apply_entry(kv: &mut BTreeMap<String, String>, e: &Entry) {
-    if e.append {
-        kv.entry(e.key.clone()).or_default().push_str(&e.value);
-    } else {
-        kv.insert(e.key.clone(), e.value.clone());
+    // The key is copied only when it is new (keys are few, writes many).
+    match kv.get_mut(&*e.key) {
+        Some(v) if e.append => v.push_str(&e.value),
+        Some(v) => {
+            v.clear();
+            v.push_str(&e.value);
+        }
+        None => {
+            kv.insert(e.key.to_string(), e.value.to_string());
+        }
     }
 }
 
@@ -408,7 +421,7 @@ impl System for KvRegister {
                 waiting: BTreeMap::new(),
                 deferred_reads: Vec::new(),
                 matched: BTreeMap::new(),
-                next: self.replicas[1..].iter().map(|&r| (r, 0)).collect(),
+                next: self.replicas[1..].iter().map(|&r| (r, len)).collect(),
                 flush_pending: false,
             };
             ctx.set_timer(Timer::Replicate, self.params.replicate_interval_ms);
@@ -610,9 +623,9 @@ impl KvRegister {
         let entry = Entry {
             client,
             seq,
-            key,
+            key: key.into(),
             append,
-            value,
+            value: value.into(),
         };
         ctx.disk().append(LOG, entry.clone());
         p.state.log.push(entry);
