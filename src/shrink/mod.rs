@@ -11,7 +11,12 @@
 //! tries the empty list first (most faults of a long run are irrelevant). proptest's
 //! shrinking walks a value tree one simplification at a time — good for values built from
 //! a generator, but our plans are data read from a seed, and each step costs a full
-//! simulation. Faults are removed as **episodes** (a partition with its heal, a crash with
+//! simulation. Measured on the first failing seed of all 26 planted-bug scenarios
+//! (`cargo bench --bench shrink`, one candidate at a time): ddmin took 2,817 candidate
+//! runs and left 297 client operations in all; one-at-a-time removal, the way proptest
+//! shrinks a collection ([`one_at_a_time`]), took 4,351 runs and left 660 — it wins on a
+//! few plans, where ddmin's chunks keep a failure's neighbours, but loses overall on both
+//! counts, because most of a long run is irrelevant and ddmin drops it in a few big cuts. Faults are removed as **episodes** (a partition with its heal, a crash with
 //! its restart, a pause with its resume, a clog with its unclog), so a candidate is always
 //! a well-formed schedule.
 //!
@@ -213,6 +218,55 @@ fn first_holding<T: Clone>(
     Ok(None)
 }
 
+/// One item at a time, the way proptest shrinks a `Vec` (remove an element, keep the
+/// removal if the failure stays, move on): `(n - k)` runs per pass at best, `O(n²)` at
+/// worst. Kept to measure ddmin against (`cargo bench --bench shrink`).
+pub fn one_at_a_time(
+    n: usize,
+    width: usize,
+    test: &mut BatchTest<'_, Vec<usize>>,
+) -> (Vec<usize>, bool) {
+    let mut keep: Vec<usize> = (0..n).collect();
+    let mut from = 0;
+    // Each round removes one item or ends: at most n + 1 rounds.
+    for _ in 0..=n {
+        let candidates: Vec<Vec<usize>> = (from..keep.len())
+            .map(|i| keep[..i].iter().chain(&keep[i + 1..]).copied().collect())
+            .collect();
+        match first_holding(&candidates, width, test) {
+            Err(()) => return (keep, false),
+            Ok(Some(j)) => {
+                keep = candidates[j].clone();
+                from += j;
+            }
+            Ok(None) => break,
+        }
+    }
+    (keep, true)
+}
+
+/// How each list of a plan is minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Zeller's delta debugging (the default).
+    Ddmin,
+    /// One item at a time, as proptest shrinks a collection.
+    OneAtATime,
+}
+
+/// Minimise a list of `n` items with `strategy`, `width` candidates at a time.
+fn minimize(
+    strategy: Strategy,
+    width: usize,
+    n: usize,
+    test: &mut BatchTest<'_, Vec<usize>>,
+) -> (Vec<usize>, bool) {
+    match strategy {
+        Strategy::Ddmin => ddmin(n, width, test),
+        Strategy::OneAtATime => one_at_a_time(n, width, test),
+    }
+}
+
 /// The network probabilities a candidate runs with (loss, duplication, reordering).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Chances {
@@ -252,6 +306,7 @@ struct Shrinker<'a> {
     width: usize,
     out_of_time: &'a dyn Fn(u32) -> bool,
     timed_out: bool,
+    strategy: Strategy,
 }
 
 impl Shrinker<'_> {
@@ -322,7 +377,7 @@ impl Shrinker<'_> {
             faults
         };
         let base = c.clone();
-        let (kept, _) = ddmin(groups.len(), self.width, &mut |sets| {
+        let (kept, _) = minimize(self.strategy, self.width, groups.len(), &mut |sets| {
             let cands: Vec<Candidate> = (sets.iter())
                 .map(|set| Candidate {
                     faults: faults_of(set),
@@ -337,7 +392,7 @@ impl Shrinker<'_> {
     fn shrink_ops(&mut self, c: &mut Candidate) {
         let ops = c.ops.clone();
         let base = c.clone();
-        let (kept, _) = ddmin(ops.len(), self.width, &mut |sets| {
+        let (kept, _) = minimize(self.strategy, self.width, ops.len(), &mut |sets| {
             let cands: Vec<Candidate> = (sets.iter())
                 .map(|set| Candidate {
                     ops: set.iter().map(|&i| ops[i]).collect(),
@@ -371,7 +426,7 @@ impl Shrinker<'_> {
                 ..base.clone()
             }
         };
-        let (kept, _) = ddmin(present.len(), self.width, &mut |sets| {
+        let (kept, _) = minimize(self.strategy, self.width, present.len(), &mut |sets| {
             // A plan keeps one client at least: the empty set is the same as one client.
             let cands: Vec<Candidate> = sets.iter().map(|set| drop_all_but(set)).collect();
             self.fail(&cands)
@@ -445,6 +500,17 @@ pub fn shrink(
     width: usize,
     out_of_time: &dyn Fn(u32) -> bool,
 ) -> Result<Shrunk, String> {
+    shrink_with(system, plan, width, Strategy::Ddmin, out_of_time)
+}
+
+/// [`shrink`] with a chosen [`Strategy`].
+pub fn shrink_with(
+    system: &'static dyn SystemUnderTest,
+    plan: Box<dyn AnyPlan>,
+    width: usize,
+    strategy: Strategy,
+    out_of_time: &dyn Fn(u32) -> bool,
+) -> Result<Shrunk, String> {
     let original: Arc<dyn AnyPlan> = Arc::from(plan);
     let seed = original.head().seed;
     let first = {
@@ -466,6 +532,7 @@ pub fn shrink(
         width: width.max(1),
         out_of_time,
         timed_out: false,
+        strategy,
     };
     let network = &original.head().params.network;
     let mut c = Candidate {
@@ -542,6 +609,19 @@ mod tests {
             results[3].1 < results[0].1,
             "wider batches, fewer rounds: {results:?}"
         );
+    }
+
+    #[test]
+    fn one_at_a_time_keeps_what_is_needed_in_about_n_runs() {
+        let mut runs = 0;
+        let (kept, complete) = one_at_a_time(40, 1, &mut |sets| {
+            runs += sets.len();
+            sets.iter()
+                .map(|s| Some(s.contains(&5) && s.contains(&30)))
+                .collect()
+        });
+        assert_eq!((kept, complete), (vec![5, 30], true));
+        assert!((40..=80).contains(&runs), "{runs} runs");
     }
 
     #[test]
