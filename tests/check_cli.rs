@@ -211,3 +211,62 @@ fn empty_history_is_valid() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// A folder is checked in one process: one line per history in name order, a total, the
+/// worst verdict as the exit code; an unreadable history is reported on its line and
+/// does not stop the others.
+#[test]
+fn a_folder_of_histories_gets_one_line_each_and_the_worst_exit_code() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("check_cli_folder");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, to) in [
+        ("etcd_000.log", "a_invalid.log"),
+        ("etcd_002.log", "b_valid.log"),
+    ] {
+        std::fs::copy(fixture(&format!("jepsen/{from}")), dir.join(to)).unwrap();
+    }
+    let folder = dir.display().to_string();
+    let out = faultline(&["check", &folder, "--model", "cas-register", "--jobs", "2"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].contains("a_invalid.log: INVALID: not linearizable"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("b_valid.log: valid"), "{lines:?}");
+    assert!(lines[2].starts_with("2 histories in "), "{lines:?}");
+    assert!(
+        lines[2].contains("1 valid, 1 invalid, 0 unknown, 0 unreadable"),
+        "{lines:?}"
+    );
+
+    std::fs::write(dir.join("c_broken.edn"), "{:type :invoke, :f").unwrap();
+    let out = faultline(&["check", &folder, "--model", "cas-register", "--json"]);
+    assert_eq!(code(&out), 254, "{}", stdout(&out));
+    let objects: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 3);
+    assert_eq!(objects[0]["verdict"]["kind"], "invalid");
+    assert_eq!(objects[1]["verdict"]["kind"], "valid");
+    assert!(objects[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("c_broken.edn"));
+}
+
+/// Porcupine's 103 etcd histories as one command: the verdicts its suite expects.
+#[test]
+fn the_etcd_folder_checks_to_porcupines_verdicts_in_one_process() {
+    let out = faultline(&["check", &fixture("jepsen"), "--model", "cas-register"]);
+    assert_eq!(code(&out), 1);
+    let total = stdout(&out).lines().last().unwrap().to_string();
+    assert!(
+        total.starts_with("103 histories in ")
+            && total.contains("24 valid, 79 invalid, 0 unknown, 0 unreadable"),
+        "{total}"
+    );
+}

@@ -1,4 +1,11 @@
-//! `faultline check <history> --model <model>`: check a recorded history.
+//! `faultline check <history or folder>... --model <model>`: check recorded histories.
+//!
+//! One file gets the full report below. Several files, or a folder (every file in it,
+//! by name, hidden ones skipped), are checked in one process, `--jobs` at a time: one line
+//! per history in the order given, then a total; `--json` prints one JSON object per
+//! history per line. The exit code is the worst verdict (bad input, then invalid, then
+//! unknown, then valid); a history that cannot be read is reported on its line and does
+//! not stop the others.
 //!
 //! Reads a history file (JSON lines, Jepsen EDN or Jepsen log, detected from its content
 //! unless `--format` says), checks it for linearizability against a built-in model — or,
@@ -22,8 +29,13 @@ pub const HISTORY_BYTES_MAX: u64 = 1 << 30;
 /// Arguments of `faultline check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The history file (JSON lines, Jepsen EDN or Jepsen log; detected from its content).
-    pub history: PathBuf,
+    /// History files (JSON lines, Jepsen EDN or Jepsen log; detected from their content),
+    /// or folders of them.
+    #[arg(required = true)]
+    pub history: Vec<PathBuf>,
+    /// Histories checked at once when there are several (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// The sequential model to check against: register, cas-register, kv or bank; or
     /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies).
     #[arg(long)]
@@ -60,23 +72,108 @@ struct JsonReport<'a> {
     report: &'a Report,
 }
 
+/// One history checked: its exit code, the full report, and its one-line and JSON forms.
+struct Checked {
+    code: u8,
+    detail: String,
+    line: String,
+    json: serde_json::Value,
+}
+
 /// Run the check and return the exit code.
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
-    if args.model == "queue" {
-        return run_queue(args);
+    check_arguments(args)?;
+    let files = expand(&args.history)?;
+    let single = args.history.len() == 1 && files.len() == 1 && args.history[0] == files[0];
+    if single {
+        let checked = check_file(args, &files[0])?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&checked.json)?);
+        } else {
+            print!("{}", checked.detail);
+        }
+        return Ok(checked.code);
     }
-    let model: ModelKind = args
-        .model
-        .parse()
-        .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
-    let format = match args.format.as_str() {
+    batch(args, &files)
+}
+
+/// The arguments every history is checked with (checked once, before any file).
+fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
+    if args.model == "queue" {
+        if let Some(name) = (args.allow.iter()).find(|n| !queue::ANOMALIES.contains(&n.as_str())) {
+            let known = queue::ANOMALIES.join(", ");
+            return Err(BadInput(format!(
+                "--allow: unknown anomaly `{name}`: expected one of {known}"
+            ))
+            .into());
+        }
+    } else {
+        args.model
+            .parse::<ModelKind>()
+            .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
+    }
+    format_of(args)?;
+    if args.jobs == Some(0) {
+        return Err(BadInput("--jobs must be at least 1".into()).into());
+    }
+    Ok(())
+}
+
+fn format_of(args: &CheckArgs) -> anyhow::Result<Option<Format>> {
+    Ok(match args.format.as_str() {
         "auto" => None,
         name => Some(
             name.parse::<Format>()
                 .map_err(|e| BadInput(format!("--format: {e} (or auto)")))?,
         ),
-    };
-    let (path, history) = read(args, format)?;
+    })
+}
+
+/// Files and folders to the files to check: a folder's files by name (hidden ones
+/// skipped, subfolders included, at most 8 levels deep).
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &std::path::Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| BadInput(format!("cannot read folder {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                if depth < 8 {
+                    walk(&path, depth + 1, out)?;
+                }
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, 0, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Check one history file.
+fn check_file(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+    if args.model == "queue" {
+        return check_queue(args, file);
+    }
+    let model: ModelKind = args
+        .model
+        .parse()
+        .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
+    let (path, history) = read(file, format_of(args)?)?;
     let budget = Budget {
         max_steps: args.max_steps,
         wall: args.budget_ms.map(Duration::from_millis),
@@ -84,22 +181,37 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     };
     let report =
         check_history(&history, model, &budget).map_err(|e| BadInput(format!("{path}: {e}")))?;
-    if args.json {
-        let out = JsonReport {
-            file: &path,
-            model,
-            operations: history.ops.len(),
-            report: &report,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", render(&path, model, &history, &report));
+    let detail = render(&path, model, &history, &report);
+    let mut line = detail.lines().next().unwrap_or_default().to_string();
+    if let Verdict::Invalid(e) = &report.verdict {
+        line.push_str(&format!(": {}", one_line(&e.message, 200)));
     }
-    Ok(match report.verdict {
+    let json = serde_json::to_value(JsonReport {
+        file: &path,
+        model,
+        operations: history.ops.len(),
+        report: &report,
+    })?;
+    let code = match report.verdict {
         Verdict::Valid => exit_code::PASS,
         Verdict::Invalid(_) => exit_code::SAFETY,
         Verdict::Unknown(_) => exit_code::INCONCLUSIVE,
+    };
+    Ok(Checked {
+        code,
+        detail,
+        line,
+        json,
     })
+}
+
+/// `text` on one line, cut to `n` characters.
+fn one_line(text: &str, n: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &flat[..at]),
+        None => flat,
+    }
 }
 
 /// The human-readable report.
@@ -165,10 +277,10 @@ fn push_ops(out: &mut String, history: &History, ops: &[usize]) {
     }
 }
 
-/// The history file named by `args`.
-fn read(args: &CheckArgs, format: Option<Format>) -> anyhow::Result<(String, History)> {
-    let path = args.history.display().to_string();
-    let text = crate::input::read_text(&args.history, HISTORY_BYTES_MAX).map_err(|e| match e {
+/// A history file, parsed.
+fn read(file: &std::path::Path, format: Option<Format>) -> anyhow::Result<(String, History)> {
+    let path = file.display().to_string();
+    let text = crate::input::read_text(file, HISTORY_BYTES_MAX).map_err(|e| match e {
         crate::input::InputError::NotUtf8 { .. } => BadInput(format!("{path}:{e}")),
         other => BadInput(format!("cannot read history file {path}: {other}")),
     })?;
@@ -177,68 +289,128 @@ fn read(args: &CheckArgs, format: Option<Format>) -> anyhow::Result<(String, His
 }
 
 /// `--model queue`: Jepsen's Kafka anomalies, each with its count and examples.
-fn run_queue(args: &CheckArgs) -> anyhow::Result<u8> {
-    for name in &args.allow {
-        if !queue::ANOMALIES.contains(&name.as_str()) {
-            let known = queue::ANOMALIES.join(", ");
-            return Err(BadInput(format!(
-                "--allow: unknown anomaly `{name}`: expected one of {known}"
-            ))
-            .into());
-        }
-    }
-    let format = match args.format.as_str() {
-        "auto" => None,
-        name => Some(
-            name.parse::<Format>()
-                .map_err(|e| BadInput(format!("--format: {e} (or auto)")))?,
-        ),
-    };
-    let (path, history) = read(args, format)?;
+fn check_queue(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+    let (path, history) = read(file, format_of(args)?)?;
     let report = queue::check(&history).map_err(|e| BadInput(format!("{path}: {e}")))?;
     let failed = report.forbidden(&args.allow).next().is_some();
-    if args.json {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            file: &'a str,
-            model: &'static str,
-            valid: bool,
-            #[serde(flatten)]
-            report: &'a queue::Report,
+    #[derive(Serialize)]
+    struct Json<'a> {
+        file: &'a str,
+        model: &'static str,
+        valid: bool,
+        #[serde(flatten)]
+        report: &'a queue::Report,
+    }
+    let json = serde_json::to_value(Json {
+        file: &path,
+        model: "queue",
+        valid: !failed,
+        report: &report,
+    })?;
+    let verdict = if failed { "INVALID" } else { "valid" };
+    let line = format!(
+        "{path}: {verdict}: queue anomalies: {} ({} send{}, {} record{} polled, {} key{})",
+        report.summary(),
+        report.sends,
+        plural(report.sends),
+        report.polled,
+        plural(report.polled),
+        report.keys,
+        plural(report.keys)
+    );
+    let mut detail = format!("{line}\n");
+    for (count, examples) in report.anomalies.values() {
+        for e in examples {
+            detail.push_str(&format!(
+                "  {}: {} (operations {:?})\n",
+                e.anomaly, e.detail, e.ops
+            ));
         }
-        let out = Json {
-            file: &path,
-            model: "queue",
-            valid: !failed,
-            report: &report,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        let verdict = if failed { "INVALID" } else { "valid" };
-        println!(
-            "{path}: {verdict}: queue anomalies: {} ({} send{}, {} record{} polled, {} key{})",
-            report.summary(),
-            report.sends,
-            plural(report.sends),
-            report.polled,
-            plural(report.polled),
-            report.keys,
-            plural(report.keys)
-        );
-        for (count, examples) in report.anomalies.values() {
-            for e in examples {
-                println!("  {}: {} (operations {:?})", e.anomaly, e.detail, e.ops);
-            }
-            if *count > examples.len() {
-                println!("  … and {} more", count - examples.len());
-            }
+        if *count > examples.len() {
+            detail.push_str(&format!("  … and {} more\n", count - examples.len()));
         }
     }
-    Ok(if failed {
+    let code = if failed {
         exit_code::SAFETY
     } else {
         exit_code::PASS
+    };
+    Ok(Checked {
+        code,
+        detail,
+        line,
+        json,
     })
+}
+
+/// How bad an exit code is, for the worst of many: bad input, invalid, unknown, valid.
+fn severity(code: u8) -> u8 {
+    match code {
+        exit_code::PASS => 0,
+        exit_code::INCONCLUSIVE => 1,
+        exit_code::SAFETY => 2,
+        _ => 3,
+    }
+}
+
+/// Check many histories in this process, `--jobs` at a time; print them in order.
+fn batch(args: &CheckArgs, files: &[PathBuf]) -> anyhow::Result<u8> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(files.len().max(1));
+    // Wall time is a report figure at the edge.
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Checked>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(file) = files.get(i) else { break };
+                let checked = check_file(args, file).unwrap_or_else(|e| failed(file, &e));
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(checked);
+            });
+        }
+    });
+    let checked: Vec<Checked> = (results.into_iter())
+        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    for c in &checked {
+        if args.json {
+            println!("{}", serde_json::to_string(&c.json)?);
+        } else {
+            println!("{}", c.line);
+        }
+    }
+    let count = |code: u8| checked.iter().filter(|c| c.code == code).count();
+    let worst = checked.iter().map(|c| c.code).max_by_key(|&c| severity(c));
+    if !args.json {
+        println!(
+            "{} histories in {:.3} s: {} valid, {} invalid, {} unknown, {} unreadable",
+            checked.len(),
+            started.elapsed().as_secs_f64(),
+            count(exit_code::PASS),
+            count(exit_code::SAFETY),
+            count(exit_code::INCONCLUSIVE),
+            count(exit_code::BAD_INPUT) + count(exit_code::INTERNAL)
+        );
+    }
+    Ok(worst.unwrap_or(exit_code::PASS))
+}
+
+/// A history that could not be checked, as its line of a batch.
+fn failed(file: &std::path::Path, e: &anyhow::Error) -> Checked {
+    let code = super::exit_code_for_error(e);
+    let message = format!("{e:#}");
+    Checked {
+        code,
+        detail: format!("{}: error: {message}\n", file.display()),
+        line: format!("{}: error: {}", file.display(), one_line(&message, 300)),
+        json: serde_json::json!({ "file": file.display().to_string(), "error": message }),
+    }
 }
 
 fn plural(n: usize) -> &'static str {
