@@ -264,7 +264,93 @@ pub fn check_with_model<M: Model>(
     let meter = Meter::new(budget);
     let prepared = prepare_all(history, model)?;
     let groups = partition(history, model, &prepared)?;
+    if let Some(explanation) = refute_up_front(history, model, &groups) {
+        return Ok(Report {
+            verdict: Verdict::Invalid(explanation),
+            partitions: groups.len(),
+            steps: 0,
+        });
+    }
     Ok(search_rounds(history, model, &groups, budget, meter))
+}
+
+/// The most operations the up-front refutation looks at in all (then it leaves the
+/// decision to the search, as before).
+const REFUTE_SCAN_MAX: u64 = 200_000_000;
+
+/// A refutation before any search: a completed operation that cannot happen in the
+/// initial state, and that no operation invoked before it returned could make possible
+/// (the model's [`Model::can_become_possible`]) — e.g. a read of a value never written,
+/// or one that returned before any write of its value was invoked. Such a history is not
+/// linearizable whatever else it holds, and the search would only find that out after
+/// trying every order of the rest (exponential with many indeterminate operations).
+fn refute_up_front<M: Model>(
+    history: &History,
+    model: &M,
+    groups: &[Group<'_, M::Op>],
+) -> Option<Explanation> {
+    let init = model.init();
+    let mut scanned = 0u64;
+    for (key, ops) in groups {
+        let mut by_call: Vec<&PartOp<'_, M::Op>> = ops.iter().collect();
+        by_call.sort_by_key(|o| o.call);
+        let mut candidates: Vec<(u64, &PartOp<'_, M::Op>)> = (ops.iter())
+            .filter_map(|o| o.ret.map(|r| (r, o)))
+            .filter(|(_, o)| model.step(&init, o.op).is_none())
+            .collect();
+        candidates.sort_by_key(|(r, o)| (*r, o.index));
+        // Earlier-returning candidates first: once an operation is explained, an equal
+        // one that returns later is too (more operations may precede it), so it is skipped.
+        // Distinct operations, numbered; `explained[id]` once one of them is explained.
+        let mut distinct: tables::Interner<&M::Op> = tables::Interner::new();
+        let mut explained: Vec<bool> = Vec::new();
+        for (ret, op) in candidates {
+            let (id, _) = distinct.intern(op.op);
+            let id = id as usize;
+            if explained.len() <= id {
+                explained.resize(id + 1, false);
+            }
+            if explained[id] {
+                continue;
+            }
+            // Invoked no later than it returned: they may take effect before it.
+            let k = by_call.partition_point(|o| o.call <= ret);
+            scanned += k as u64;
+            if scanned > REFUTE_SCAN_MAX {
+                return None;
+            }
+            // The most recent first: what explains a read is usually just before it.
+            let before = (by_call[..k].iter().rev())
+                .filter(|o| o.index != op.index)
+                .map(|o| o.op);
+            if model.can_become_possible(&init, op.op, before) {
+                explained[id] = true;
+                continue;
+            }
+            return Some(refutation(history, model, *key, op.index, &init));
+        }
+    }
+    None
+}
+
+fn refutation<M: Model>(
+    history: &History,
+    model: &M,
+    key: Option<&str>,
+    index: usize,
+    init: &M::State,
+) -> Explanation {
+    Explanation {
+        key: key.map(str::to_string),
+        prefix: Vec::new(),
+        stuck: vec![index],
+        message: format!(
+            "{}not linearizable. #{index} {} cannot take effect: it cannot happen in the initial state ({}), and no operation invoked before it returned can make it possible (found before any search)",
+            key.map(|k| format!("key {k:?}: ")).unwrap_or_default(),
+            history.ops[index],
+            model.describe_state(init)
+        ),
+    }
 }
 
 /// Prepare every operation that may have happened (`None` for failed ones); refuse what
