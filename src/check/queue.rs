@@ -346,7 +346,7 @@ fn sends(
             }
             let later = logs
                 .get(key)
-                .and_then(|l| l.range(o + 1..).next())
+                .and_then(|l| o.checked_add(1).and_then(|next| l.range(next..).next()))
                 .is_some()
                 && highest > *o;
             if later {
@@ -370,9 +370,12 @@ fn polls(
     report: &mut Report,
 ) {
     let mut last: BTreeMap<(u64, &Value), (i64, usize)> = BTreeMap::new();
+    // Offsets strictly between a and b (none when they are adjacent, equal or reversed,
+    // and no overflow at the ends of the offset range).
     let holds_between = |key: &Value, a: i64, b: i64| {
+        let from = a.checked_add(1).filter(|&from| from < b)?;
         logs.get(key)
-            .and_then(|l| l.range(a + 1..b).next())
+            .and_then(|l| l.range(from..b).next())
             .map(|(o, _)| *o)
     };
     for s in steps {
