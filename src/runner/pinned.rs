@@ -31,24 +31,28 @@ pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, Pinne
     let Some(pinned) = &scenario.file.pinned else {
         return Ok(system.plan(scenario, seed));
     };
-    let (plan_line, plan_column) = plan_place(&scenario_text(scenario), &pinned.plan);
-    let error = |line: usize, column: usize, message: String| PinnedError {
+    // The file is read again only to place an error: a good plan costs no I/O (a pinned
+    // scenario's seed is planned on its seed thread).
+    let place = || plan_place(&scenario_text(scenario), &pinned.plan);
+    let error = |(line, column): (usize, usize), message: String| PinnedError {
         path: scenario.path.display().to_string(),
         line,
         column,
         message,
     };
-    let plan = system.plan_from_json(&pinned.plan).map_err(|e| match &e {
-        PlanFileError::Json(j) if j.line() > 0 => error(
-            plan_line + j.line() - 1,
-            if j.line() == 1 {
-                plan_column + j.column()
-            } else {
-                j.column()
-            },
-            e.to_string(),
-        ),
-        _ => error(plan_line, plan_column, e.to_string()),
+    let plan = system.plan_from_json(&pinned.plan).map_err(|e| {
+        let (line, column) = place();
+        match &e {
+            PlanFileError::Json(j) if j.line() > 0 => {
+                let column = if j.line() == 1 {
+                    column + j.column()
+                } else {
+                    j.column()
+                };
+                error((line + j.line() - 1, column), e.to_string())
+            }
+            _ => error((line, column), e.to_string()),
+        }
     })?;
     let head = plan.head();
     let mismatch = if head.seed != pinned.seed {
@@ -66,7 +70,7 @@ pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, Pinne
         None
     };
     match mismatch {
-        Some(message) => Err(error(plan_line, plan_column, message)),
+        Some(message) => Err(error(place(), message)),
         None => Ok(plan),
     }
 }

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{table, write_reports, BadInput, Sweep};
-use crate::report;
+use super::{BadInput, Sweep};
 use crate::report::journal::{self, Manifest, SeedRecord};
 
 /// Arguments of `faultline merge`.
@@ -191,17 +190,5 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<u8> {
         manifest.scenarios.len(),
         run.path.display()
     );
-    let code = report::exit_code(&sweep.tallies);
-    table::print_summary(&sweep, &run);
-    write_reports(
-        &manifest,
-        args.junit.as_deref(),
-        &sweep,
-        0,
-        Some(code),
-        &run,
-    )?;
-    println!("summary: {}", run.path.join("summary.json").display());
-    println!("result: {} (exit {code})", super::describe_exit(code));
-    Ok(code)
+    super::finish(&manifest, args.junit.as_deref(), &sweep, 0, &run)
 }

@@ -136,16 +136,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             &mut sweep.write_errors,
         );
     }
+    finish(&manifest, args.junit.as_deref(), &sweep, jobs, &run)
+}
+
+/// The end of a sweep (or of a merge): the table, the final reports, the exit code.
+fn finish(
+    manifest: &Manifest,
+    junit: Option<&Path>,
+    sweep: &Sweep,
+    jobs: usize,
+    run: &RunDir,
+) -> anyhow::Result<u8> {
     let code = report::exit_code(&sweep.tallies);
-    table::print_summary(&sweep, &run);
-    write_reports(
-        &manifest,
-        args.junit.as_deref(),
-        &sweep,
-        jobs,
-        Some(code),
-        &run,
-    )?;
+    table::print_summary(sweep, run);
+    write_reports(manifest, junit, sweep, jobs, Some(code), run)?;
     for e in &sweep.write_errors {
         eprintln!("warning: could not write artifacts: {e}");
     }
@@ -336,10 +340,7 @@ struct Sweep {
 impl Sweep {
     /// Nothing run yet: an empty tally per scenario for this shard's seeds.
     fn new(m: &Manifest) -> Sweep {
-        let shard = Shard {
-            index: m.shard.0,
-            count: m.shard.1,
-        };
+        let shard = Shard::of(m);
         Sweep {
             tallies: (m.scenarios.iter())
                 .map(|e| Tally::from_entry(e, shard.share(e.seeds)))
@@ -374,11 +375,7 @@ fn seed_jobs<'a>(
         level,
         ..ExecOptions::default()
     };
-    let shard = Shard {
-        index: m.shard.0,
-        count: m.shard.1,
-    };
-    slice::order(ranges, shard, m.time_budget_s.is_some(), done).map(move |(index, seed)| {
+    slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done).map(move |(index, seed)| {
         SeedJob {
             scenario: scenarios[index].clone(),
             scenario_index: index,
@@ -409,12 +406,7 @@ fn sweep(
         sweep.tallies[record.scenario].add_record(record);
         sweep.finished += 1;
     }
-    let ranges: Vec<Range> = (m.scenarios.iter())
-        .map(|e| Range {
-            start: e.seed_start,
-            count: e.seeds,
-        })
-        .collect();
+    let ranges = Range::all_of(m);
     let todo = seed_jobs(args, scenarios, m, &ranges, &done_set);
     let total = (sweep.tallies.iter().map(|t| t.seeds_asked))
         .fold(0u64, u64::saturating_add)

@@ -65,6 +65,14 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// The shard a run manifest records.
+    pub fn of(m: &crate::report::journal::Manifest) -> Shard {
+        Shard {
+            index: m.shard.0,
+            count: m.shard.1,
+        }
+    }
+
     /// Whether seed offset `i` (from the scenario's first seed) is in this shard.
     pub fn holds(&self, i: u64) -> bool {
         i % self.count == self.index - 1
@@ -88,6 +96,18 @@ pub struct Range {
     pub start: u64,
     /// Seeds in the whole range (all shards).
     pub count: u64,
+}
+
+impl Range {
+    /// Each scenario's seed range as a run manifest records it.
+    pub fn all_of(m: &crate::report::journal::Manifest) -> Vec<Range> {
+        (m.scenarios.iter())
+            .map(|e| Range {
+                start: e.seed_start,
+                count: e.seeds,
+            })
+            .collect()
+    }
 }
 
 /// Parse a duration: `90s`, `10m`, `2h`, or whole seconds.
