@@ -38,6 +38,9 @@ fn summary_of(run: &Path) -> serde_json::Value {
     for k in ["wall_s", "seeds_per_s", "run_id", "jobs"] {
         v.as_object_mut().unwrap().remove(k);
     }
+    for s in v["scenarios"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("run_s");
+    }
     v
 }
 

@@ -62,6 +62,10 @@ pub struct SeedRecord {
     /// The determinism re-run, if one was made: whether it was identical.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identical: Option<bool>,
+    /// Wall time the seed took on its thread (µs; re-runs included): a report figure,
+    /// never an input to anything a seed decides.
+    #[serde(default)]
+    pub run_us: u64,
 }
 
 impl SeedRecord {
@@ -87,6 +91,7 @@ impl SeedRecord {
             memory_peak_bytes: r.memory_peak_bytes,
             probes: r.probes.keys().map(|p| p.to_string()).collect(),
             identical: r.determinism.as_ref().map(|d| d.identical),
+            run_us: r.run_us,
         }
     }
 }
@@ -98,6 +103,9 @@ pub struct ScenarioEntry {
     pub name: String,
     /// Its file, as given.
     pub path: String,
+    /// The system it runs (for the sweep report's list of probes never reached).
+    #[serde(default)]
+    pub system: String,
     /// FNV-1a hash of the file's bytes (hex): the same name with other content is another
     /// scenario.
     pub file_hash: String,

@@ -8,12 +8,14 @@
 //!   path below a report root is made by [`under`], which refuses to leave it
 //!   ([`artifacts`]).
 //! * [`RunDir`], [`write_summary`] and [`write_junit`]: each sweep's own folder, its
-//!   `summary.json` and JUnit XML ([`sweep`]).
+//!   `summary.json` and JUnit XML ([`sweep`]); [`write_index`] its `index.html`, the sweep
+//!   report a person opens ([`index`]).
 //!
 //! Everything here is I/O at the edge, on plain data the simulation already returned.
 
 pub mod artifacts;
 pub mod exit_code;
+pub mod index;
 pub mod journal;
 pub mod sweep;
 pub mod tally;
@@ -24,7 +26,8 @@ use std::path::Path;
 
 pub use artifacts::{seed_dir, under, write_seed_artifacts};
 pub use sweep::{
-    write_junit, write_junit_running, write_summary, RunDir, ScenarioSummary, Status, Summary,
+    write_index, write_junit, write_junit_running, write_summary, RunDir, ScenarioSummary, Status,
+    Summary,
 };
 pub use tally::{exit_code, seed_exit_code, Outcome, Tally, FAILING_KEPT_MAX};
 pub use triage::{FailingSeed, FailureGroup, Triage};
@@ -40,6 +43,24 @@ pub fn shell_quote(path: &Path) -> String {
     } else {
         format!("'{}'", path.replace('\'', r"'\''"))
     }
+}
+
+/// A relative URL of plain path parts, each percent-encoded where a browser needs it.
+pub fn url_of(parts: &[&str]) -> String {
+    let mut url = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            url.push('/');
+        }
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                url.push(b as char);
+            } else {
+                url.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    url
 }
 
 /// The command that replays one seed.

@@ -1,4 +1,4 @@
-//! A sweep's reports: its run folder, `summary.json` and JUnit XML.
+//! A sweep's reports: its run folder, `summary.json`, `index.html` and JUnit XML.
 //!
 //! Every `faultline run` writes into a folder of its own, `<root>/<run-id>/`, and points
 //! `<root>/latest` at it, so nothing an earlier run left behind can pass for the current
@@ -172,6 +172,12 @@ pub fn write_summary(path: &Path, summary: &Summary<'_>) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, summary).map_err(io::Error::other)?;
         out.write_all(b"\n")
     })
+}
+
+/// Write the sweep report page (`index.html`, see [`super::index`]).
+pub fn write_index(path: &Path, data: &super::index::IndexData<'_>) -> io::Result<()> {
+    let page = super::index::render(data);
+    write_new(path, |out| out.write_all(page.as_bytes()))
 }
 
 /// Write a file through a temporary beside it, then rename: a reader never sees half.

@@ -21,6 +21,8 @@ pub struct Tally {
     pub name: String,
     /// Scenario file.
     pub path: String,
+    /// The system it runs.
+    pub system: String,
     /// Expected outcome.
     pub expect: Expect,
     /// Expected failing check.
@@ -68,6 +70,8 @@ pub struct Tally {
     pub memory_mb_per_seed_max: f64,
     /// First seed of the run (for "after how many seeds").
     pub seed_start: u64,
+    /// Wall time its seeds took on their threads, summed (s): seeds per core-second.
+    pub run_s: f64,
 }
 
 /// How many failing seeds a tally remembers in detail.
@@ -103,6 +107,7 @@ impl Tally {
             seeds_asked,
             name: scenario.name.clone(),
             path: scenario.path.display().to_string(),
+            system: scenario.system.name().to_string(),
             expect: scenario.file.expect,
             expect_check: scenario.file.expect_check.clone(),
             expect_signature: (scenario.file.pinned.as_ref()).and_then(|p| p.signature.clone()),
@@ -134,6 +139,7 @@ impl Tally {
         Tally {
             name: e.name.clone(),
             path: e.path.clone(),
+            system: e.system.clone(),
             expect: e.expect,
             expect_check: e.expect_check.clone(),
             expect_signature: e.expect_signature.clone(),
@@ -148,6 +154,7 @@ impl Tally {
         Tally {
             name: String::new(),
             path: String::new(),
+            system: String::new(),
             expect: Expect::Pass,
             expect_check: None,
             expect_signature: None,
@@ -169,6 +176,7 @@ impl Tally {
             events_per_seed_max: 0,
             memory_mb_per_seed_max: 0.0,
             seed_start: 0,
+            run_s: 0.0,
         }
     }
 
@@ -180,6 +188,7 @@ impl Tally {
     /// Fold in one seed's record (the result does not depend on the order of records).
     pub fn add_record(&mut self, r: &SeedRecord) {
         self.seeds += 1;
+        self.run_s += r.run_us as f64 / 1e6;
         *self.verdicts.entry(r.verdict).or_insert(0) += 1;
         self.messages += r.messages;
         self.events += r.events;
@@ -285,6 +294,11 @@ impl Tally {
                 }
             }
         }
+    }
+
+    /// Seeds per second of one core's time (`None` before any seed was timed).
+    pub fn seeds_per_core_s(&self) -> Option<f64> {
+        (self.run_s > 0.0).then(|| self.seeds as f64 / self.run_s)
     }
 
     /// Seeds run until the first catch ("after N seeds"), when seeds start at `seed_start`.

@@ -93,6 +93,8 @@ pub struct SeedResult {
     pub determinism: Option<Determinism>,
     /// The plan and the execution, when kept.
     pub kept: Option<(Box<dyn AnyPlan>, Execution)>,
+    /// Wall time on the seed's thread (µs), set by [`run_pool`]: a report figure only.
+    pub run_us: u64,
 }
 
 impl SeedResult {
@@ -155,6 +157,7 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
         memory_peak_bytes: exec.memory_peak_bytes,
         determinism,
         kept: job.keep.then_some((plan, exec)),
+        run_us: 0,
     }
 }
 
@@ -213,6 +216,7 @@ fn harness_failure(job: &SeedJob, message: String) -> SeedResult {
         memory_peak_bytes: 0,
         determinism: None,
         kept: None,
+        run_us: 0,
     }
 }
 
@@ -249,8 +253,12 @@ where
                         let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next();
                         let Some(job) = next else { break };
                         let for_seed = job.clone();
-                        let result = on_fresh_thread(job.seed, move || run_seed(&for_seed))
+                        // Timed outside the simulation, for the report's seeds/s.
+                        #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+                        let started = std::time::Instant::now();
+                        let mut result = on_fresh_thread(job.seed, move || run_seed(&for_seed))
                             .unwrap_or_else(|message| harness_failure(&job, message));
+                        result.run_us = started.elapsed().as_micros() as u64;
                         if tx.send(result).is_err() {
                             break;
                         }

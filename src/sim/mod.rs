@@ -130,6 +130,9 @@ pub struct SimOutput<F, O> {
     pub memory_peak_bytes: u64,
 }
 
+/// Coverage probes the kernel itself counts (a system adds its own, [`Ctx::probe`]).
+pub const PROBES: &[&str] = &["duplicate_delivered"];
+
 /// How often the supervisor asks whether the system has settled (ms).
 const SETTLE_POLL_MS: u64 = 20;
 

@@ -70,6 +70,10 @@ pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
 pub trait Model: System {
     /// What it is, in a sentence (`faultline list systems`).
     const ABOUT: &'static str;
+    /// The coverage probes its processes can reach, as lists: its components' (e.g.
+    /// [`components::raft::PROBES`]) and its own. The sweep report calls out the ones a
+    /// scenario never reached; a test checks that every probe a run reaches is listed.
+    const PROBES: &'static [&'static [&'static str]] = &[];
 
     /// Validate its section beyond single knobs (contradictions between its knobs).
     fn validate(_section: &Self::Section, _problems: &mut Vec<(String, String)>) {}
@@ -102,6 +106,8 @@ pub trait SystemUnderTest: SystemSchema {
     /// Simulate a plan this system made, and run its checks. Must run on a fresh thread
     /// (see [`crate::sim`]).
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution;
+    /// Every coverage probe a run of it can reach (the kernel's included), sorted.
+    fn probes(&self) -> Vec<&'static str>;
 }
 
 /// The adapter from a typed [`Model`] to [`SystemUnderTest`].
@@ -165,6 +171,14 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
 
     fn plan_from_json(&self, text: &str) -> Result<Box<dyn AnyPlan>, PlanFileError> {
         Ok(Box::new(Plan::<S>::from_json(text)?))
+    }
+
+    fn probes(&self) -> Vec<&'static str> {
+        let lists = std::iter::once(sim::PROBES).chain(S::PROBES.iter().copied());
+        let mut all: Vec<&'static str> = lists.flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution {

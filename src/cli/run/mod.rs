@@ -48,6 +48,9 @@ use slice::{Range, Shard};
 pub enum Artifacts {
     /// None (replay a seed to get them).
     None,
+    /// One seed per kind of failure: the seed each replay line names, whose timeline the
+    /// sweep report links (up to `--artifacts-max` per scenario).
+    Representatives,
     /// Seeds that did not pass (up to `--artifacts-max` per scenario).
     Failing,
     /// Every seed (slow: full traces).
@@ -83,9 +86,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub junit: Option<PathBuf>,
     /// Which seeds get their artifacts written under `<out>/<run-id>/<scenario>/<seed>/`.
-    #[arg(long, value_enum, default_value_t = Artifacts::None)]
+    #[arg(long, value_enum, default_value_t = Artifacts::Representatives)]
     pub artifacts: Artifacts,
-    /// With `--artifacts failing`: at most this many seeds per scenario.
+    /// With `--artifacts failing` or `representatives`: at most this many seeds per scenario.
     #[arg(long, default_value_t = 5)]
     pub artifacts_max: usize,
     /// Print no progress.
@@ -127,7 +130,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     };
     print_header(args, &manifest, jobs, &run, done.len());
     let mut sweep = sweep(args, &scenarios, &manifest, jobs, &run, done)?;
-    if args.artifacts == Artifacts::Failing && !guard::stop_requested() {
+    if matches!(
+        args.artifacts,
+        Artifacts::Failing | Artifacts::Representatives
+    ) && !guard::stop_requested()
+    {
         write_failing_artifacts(
             args,
             &scenarios,
@@ -153,6 +160,7 @@ fn finish(
     for e in &sweep.write_errors {
         eprintln!("warning: could not write artifacts: {e}");
     }
+    println!("report: {}", run.path.join("index.html").display());
     println!("summary: {}", run.path.join("summary.json").display());
     println!("result: {} (exit {code})", describe_exit(code));
     Ok(code)
@@ -200,6 +208,7 @@ fn manifest(
             ScenarioEntry {
                 name: s.name.clone(),
                 path: s.path.display().to_string(),
+                system: s.system.name().to_string(),
                 file_hash: format!("{:016x}", journal::fnv1a(&bytes)),
                 expect: s.file.expect,
                 expect_check: s.file.expect_check.clone(),
@@ -511,11 +520,31 @@ fn write_reports(
     let summary_path = run.path.join("summary.json");
     report::write_summary(&summary_path, &summary)
         .with_context(|| format!("writing {}", summary_path.display()))?;
+    write_index(&summary, run)?;
     if let (Some(junit), Some(_)) = (junit, code) {
         report::write_junit(junit, &sweep.tallies, sweep.wall_s)
             .with_context(|| format!("writing {}", junit.display()))?;
     }
     Ok(())
+}
+
+/// The sweep report page, beside `summary.json`.
+fn write_index(summary: &Summary<'_>, run: &RunDir) -> anyhow::Result<()> {
+    let probes_of =
+        |t: &Tally| (crate::systems::find(&t.system)).map_or_else(Vec::new, |s| s.probes());
+    let timeline_of = |t: &Tally, seed: u64| {
+        let seed = seed.to_string();
+        let file = report::under(&run.path, &[&t.name, &seed, "timeline.html"]).ok()?;
+        file.is_file()
+            .then(|| report::url_of(&[&t.name, &seed, "timeline.html"]))
+    };
+    let data = report::index::IndexData {
+        summary,
+        probes_of: &probes_of,
+        timeline_of: &timeline_of,
+    };
+    let path = run.path.join("index.html");
+    report::write_index(&path, &data).with_context(|| format!("writing {}", path.display()))
 }
 
 fn check_unique_names(scenarios: &[Arc<Scenario>]) -> anyhow::Result<()> {
@@ -543,6 +572,8 @@ fn first_replay(tally: &Tally) -> Option<String> {
     Some(report::replay_command(Path::new(&tally.path), seed))
 }
 
+/// After the sweep: the artifacts `--artifacts` asks for, each seed replayed with a full
+/// trace (one failure kind's representative by default, so the report can link it).
 fn write_failing_artifacts(
     args: &RunArgs,
     scenarios: &[Arc<Scenario>],
@@ -551,32 +582,37 @@ fn write_failing_artifacts(
     errors: &mut Vec<String>,
 ) {
     for (scenario, tally) in scenarios.iter().zip(tallies) {
-        for failing in tally.failing.iter().take(args.artifacts_max) {
-            let job = SeedJob {
-                scenario: scenario.clone(),
-                scenario_index: 0,
-                seed: failing.seed,
-                check_determinism: false,
-                keep: true,
-                options: runner::full_options(),
-            };
-            let seed = failing.seed;
-            match runner::on_fresh_thread(seed, move || runner::run_seed(&job)) {
-                Ok(result) => {
-                    if let Some((plan, exec)) = &result.kept {
-                        let written =
-                            report::seed_dir(&run.path, &scenario.name, seed).and_then(|dir| {
-                                report::write_seed_artifacts(&dir, scenario, &**plan, exec)
-                            });
-                        if let Err(e) = written {
-                            errors.push(format!("{} seed {seed}: {e}", scenario.name));
-                        }
-                    }
-                }
-                Err(e) => errors.push(format!("{} seed {seed}: {e}", scenario.name)),
+        let mut seeds: Vec<u64> = if args.artifacts == Artifacts::Failing {
+            tally.failing.iter().map(|f| f.seed).collect()
+        } else {
+            tally.triage.groups().iter().map(|g| g.first_seed).collect()
+        };
+        seeds.sort_unstable();
+        for seed in seeds.into_iter().take(args.artifacts_max) {
+            if let Err(e) = write_seed(scenario, seed, run) {
+                errors.push(format!("{} seed {seed}: {e}", scenario.name));
             }
         }
     }
+}
+
+/// Replay one seed with a full trace and write its artifacts.
+fn write_seed(scenario: &Arc<Scenario>, seed: u64, run: &RunDir) -> Result<(), String> {
+    let job = SeedJob {
+        scenario: scenario.clone(),
+        scenario_index: 0,
+        seed,
+        check_determinism: false,
+        keep: true,
+        options: runner::full_options(),
+    };
+    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))?;
+    let Some((plan, exec)) = &result.kept else {
+        return Ok(());
+    };
+    report::seed_dir(&run.path, &scenario.name, seed)
+        .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec))
+        .map_err(|e| e.to_string())
 }
 
 fn describe_exit(code: u8) -> &'static str {

@@ -20,6 +20,9 @@ use crate::plan::ClientOp;
 use crate::scenario::WorkloadParams;
 use crate::sim::{Ctx, Phase, System};
 
+/// Coverage probes the clients can reach.
+pub const PROBES: &[&str] = &["client_retry", "client_gave_up"];
+
 /// An operation a client issues.
 pub trait Request: Clone + Debug + Send + 'static {
     /// Record its invocation in the history; returns the history entries it made (one

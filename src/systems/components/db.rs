@@ -19,6 +19,9 @@ use std::fmt::Debug;
 use crate::disk::Slot;
 use crate::sim::{Ctx, System};
 
+/// Coverage probes the simulated database can reach.
+pub const PROBES: &[&str] = &["db_recovered_from_log", "db_torn_log_tail_cut"];
+
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Write<V> {

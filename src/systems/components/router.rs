@@ -16,6 +16,9 @@ use std::fmt::Debug;
 use crate::sim::{Ctx, System};
 use crate::systems::components::clients::ReqId;
 
+/// Coverage probes the router can reach.
+pub const PROBES: &[&str] = &["router_redirected", "router_retry"];
+
 /// A replica's answer to a forwarded command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply<R> {

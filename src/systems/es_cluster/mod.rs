@@ -458,6 +458,21 @@ impl Spec for EsCluster {
 
 impl Model for EsCluster {
     const ABOUT: &'static str = "event-sourced service replicated with Raft (events, not commands, in the log): router, consistent reads through the log, projection, sharding with replicated two-phase-commit transfers";
+    const PROBES: &'static [&'static [&'static str]] = &[
+        crate::systems::components::raft::PROBES,
+        crate::systems::components::router::PROBES,
+        crate::systems::components::clients::PROBES,
+        &[
+            "leader_crashed",
+            "leader_crashed_with_uncommitted_entries",
+            "replica_crashed_with_uncommitted_entries",
+            "follower_read_served",
+            "command_parked_on_lock",
+            "duplicate_request_answered_from_session",
+            "transfer_aborted_on_timeout",
+            "projection_reconnected",
+        ],
+    ];
 
     fn load(section: &EsClusterSection, swarm: bool, worst: &Worst) -> SystemLoad {
         let (fast, big) = (section.corner(swarm, false), section.corner(swarm, true));

@@ -347,6 +347,16 @@ impl Spec for KvRegister {
 
 impl Model for KvRegister {
     const ABOUT: &'static str = "replicated key-value store with a fixed primary: group commit, fsync before ack, majority replication, request dedup, recovery from disk";
+    const PROBES: &'static [&'static [&'static str]] = &[
+        crate::systems::components::clients::PROBES,
+        &[
+            "torn_log_tail_cut",
+            "recovered_nonempty_log",
+            "read_deferred_after_recovery",
+            "duplicate_write_request",
+            "backup_log_gap",
+        ],
+    ];
 
     fn load(section: &KvRegisterSection, swarm: bool, worst: &Worst) -> SystemLoad {
         let fast = section.corner(swarm, false);

@@ -440,6 +440,17 @@ impl Spec for Outbox {
 
 impl Model for Outbox {
     const ABOUT: &'static str = "reliable events: a transactional outbox and its relay (polling or log tailing), a Kafka-like broker on Raft-replicated partitions with consumer groups, idempotent consumers, a read-only replica table across a schema change; dual write as the known-bad baseline";
+    const PROBES: &'static [&'static [&'static str]] = &[
+        crate::systems::components::raft::PROBES,
+        crate::systems::components::broker::PROBES,
+        crate::systems::components::db::PROBES,
+        crate::systems::components::clients::PROBES,
+        &[
+            "redelivered_event_ignored",
+            "consumer_crash_between_apply_and_offset_commit",
+            "partition_leader_crashed",
+        ],
+    ];
 
     fn load(section: &OutboxSection, swarm: bool, worst: &Worst) -> SystemLoad {
         let (fast, big) = (section.corner(swarm, false), section.corner(swarm, true));

@@ -620,6 +620,26 @@ impl Spec for Saga {
 
 impl Model for Saga {
     const ABOUT: &'static str = "business transactions across services with their own databases: an orchestrated saga with a Raft-replicated saga log, idempotent participants, compensations and semantic locks; two-phase commit as the blocking baseline";
+    const PROBES: &'static [&'static [&'static str]] = &[
+        crate::systems::components::raft::PROBES,
+        crate::systems::components::router::PROBES,
+        crate::systems::components::db::PROBES,
+        crate::systems::components::clients::PROBES,
+        &[
+            "saga_retry_answered_from_log",
+            "step_resent_without_answer",
+            "timed_out_step_succeeded",
+            "duplicate_during_compensation",
+            "duplicate_task_answered_from_record",
+            "step_busy_on_semantic_lock",
+            "read_waited_for_lock",
+            "coordinator_leader_crashed_mid_saga",
+            "2pc_unknown_transaction_inquired",
+            "2pc_aborted_on_timeout",
+            "2pc_participant_in_doubt",
+            "2pc_coordinator_crashed_undecided",
+        ],
+    ];
 
     fn load(section: &SagaSection, swarm: bool, worst: &Worst) -> SystemLoad {
         let fast = section.corner(swarm, false);

@@ -36,6 +36,14 @@ use std::hash::Hash;
 use super::raft::{self, Applied, Entry, Host, Raft, StateMachine};
 use crate::sim::Ctx;
 
+/// Coverage probes the broker and its clients can reach.
+pub const PROBES: &[&str] = &[
+    "produce_retried",
+    "consumer_fenced",
+    "offset_commit_fenced",
+    "consumer_group_rebalanced",
+];
+
 /// A record: its key (which decides its partition) and its value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record<V> {

@@ -45,6 +45,19 @@ use serde::{Deserialize, Serialize};
 use crate::disk::Slot;
 use crate::sim::{Ctx, System};
 
+/// Coverage probes the replicated log can reach (see [`crate::sim::Ctx::probe`]).
+pub const PROBES: &[&str] = &[
+    "leader_elected",
+    "leader_change",
+    "new_leader_with_uncommitted_entries",
+    "follower_log_gap",
+    "follower_truncated_conflicting_entries",
+    "snapshot_taken",
+    "snapshot_installed",
+    "replica_recovered_from_disk",
+    "torn_log_tail_cut",
+];
+
 /// What one Raft group replicates.
 pub trait StateMachine: Clone + Debug + Default + PartialEq + Send + 'static {
     /// What a log entry carries.
