@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use madsim::time::{Sleep, TimeHandle};
 
-use super::trace::Event;
+use super::trace::{Event, TraceLevel};
 use super::world::{Ctx, Pending, World};
-use super::{panic_text, Process, System};
+use super::{panic_text, Process, System, GAUGE_EVERY_MS, GAUGE_POINTS_MAX};
 
 /// Bound on the events one wake-up handles before the driver yields to the scheduler.
 const EVENTS_PER_WAKE_MAX: usize = 10_000;
@@ -87,6 +87,7 @@ fn boot<S: System>(shared: &Shared<S>, node: usize) {
 fn run_due<S: System>(shared: &Shared<S>, node: usize) {
     let now_ns = shared.now_ns();
     let mut world = shared.lock();
+    sample_gauges(shared, &mut world, now_ns);
     let World { procs, core } = &mut *world;
     for _ in 0..EVENTS_PER_WAKE_MAX {
         if core.halted {
@@ -113,6 +114,29 @@ fn run_due<S: System>(shared: &Shared<S>, node: usize) {
         }
         core.usage.handler_calls += 1;
         core.enforce_envelope(node, now_ns);
+    }
+}
+
+/// With a full trace, record the system's gauges ([`System::gauges`]) once per
+/// [`GAUGE_EVERY_MS`] of simulated time, before the handlers due now run. Sampling only
+/// reads the state, at a handler boundary, so the run is the same with or without it.
+fn sample_gauges<S: System>(shared: &Shared<S>, world: &mut World<S>, now_ns: u64) {
+    if world.core.trace.level() != TraceLevel::Full || now_ns < world.core.next_gauge_ns {
+        return;
+    }
+    world.core.next_gauge_ns = now_ns + GAUGE_EVERY_MS * super::world::NS_PER_MS;
+    let mut values = Vec::new();
+    let view = world.view(now_ns);
+    let sampled = catch_unwind(AssertUnwindSafe(|| shared.system.gauges(&view, &mut values)));
+    if sampled.is_err() {
+        // A gauge is a report figure: one that cannot be read is left out, not a finding.
+        return;
+    }
+    for (name, value) in values {
+        let points = world.core.series.entry(name).or_default();
+        if points.len() < GAUGE_POINTS_MAX {
+            points.push((now_ns, value));
+        }
     }
 }
 

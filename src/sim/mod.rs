@@ -88,7 +88,19 @@ pub trait System: Spec {
     fn crash_probes(&self, _proc: &Self::Proc, _probes: &mut Vec<&'static str>) {
         // No probes unless the system names its risky windows.
     }
+    /// Gauges worth charting over time (projection lag, outbox backlog, consumer lag…):
+    /// `(name, value)` pairs read off the processes. Called every [`GAUGE_EVERY_MS`] of
+    /// simulated time in replays (full traces) only, between handlers; it must only read.
+    /// The timeline charts each gauge with the run's faults behind it. Default: none.
+    fn gauges(&self, _view: &View<'_, Self>, _out: &mut Vec<(&'static str, f64)>) {
+        // No gauges unless the system reports some.
+    }
 }
+
+/// How often a replay samples the system's gauges (simulated ms).
+pub const GAUGE_EVERY_MS: u64 = 10;
+/// The most samples one gauge keeps (a run of 100 s at [`GAUGE_EVERY_MS`]).
+pub const GAUGE_POINTS_MAX: usize = 10_000;
 
 /// A process's state machine: sans-I/O, driven by messages and timers.
 pub trait Process<S: System> {
@@ -111,6 +123,8 @@ pub struct SimOutput<F, O> {
     pub panic: Option<NodePanic>,
     /// Coverage probes reached, with counts.
     pub probes: BTreeMap<&'static str, u64>,
+    /// The system's gauges over time: name → (ns, value) (full traces only).
+    pub series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     /// Network counters per directed link.
     pub links: BTreeMap<(usize, usize), LinkStats>,
     /// Verification records, in the order they were made.
@@ -395,6 +409,7 @@ fn finish<S: System>(
         finals,
         panic: core.panic.clone(),
         probes: std::mem::take(&mut core.probes),
+        series: std::mem::take(&mut core.series),
         links: core.net.links().clone(),
         observations: std::mem::take(&mut core.observations),
         settled,

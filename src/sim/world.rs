@@ -93,6 +93,9 @@ pub struct Core<S: System> {
     pub(crate) trace: Trace,
     pub(crate) history: Vec<Operation>,
     pub(crate) probes: BTreeMap<&'static str, u64>,
+    /// The system's gauges over time, with a full trace ([`System::gauges`]).
+    pub(crate) series: BTreeMap<&'static str, Vec<(u64, f64)>>,
+    pub(crate) next_gauge_ns: u64,
     pub(crate) observations: Vec<Observed<S::Observation>>,
     pub(crate) panic: Option<NodePanic>,
     pub(crate) halted: bool,
@@ -154,6 +157,8 @@ impl<S: System> World<S> {
                 trace: Trace::new(level),
                 history: Vec::new(),
                 probes: BTreeMap::new(),
+                series: BTreeMap::new(),
+                next_gauge_ns: 0,
                 observations: Vec::new(),
                 panic: None,
                 halted: false,

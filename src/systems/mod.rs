@@ -223,6 +223,7 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
             trace: out.trace,
             history: out.history,
             probes: out.probes,
+            series: out.series,
             links: out.links,
             settled: out.settled,
             end_ns: out.end_ns,
@@ -298,6 +299,8 @@ pub struct Execution {
     pub history: History,
     /// Coverage probes reached.
     pub probes: BTreeMap<&'static str, u64>,
+    /// The system's gauges over time: name → (ns, value) (replays only).
+    pub series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     /// Network counters per directed link.
     pub links: BTreeMap<(usize, usize), LinkStats>,
     /// Whether the system settled in the heal phase.

@@ -142,6 +142,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
     header(&mut o, &ctx, scenario);
     toolbar(&mut o, &ctx);
     chart(&mut o, &ctx);
+    charts(&mut o, &ctx);
     o.s("<div id=\"tip\" role=\"tooltip\" hidden></div>\n");
     w!(
         o,
@@ -405,6 +406,20 @@ fn chart(o: &mut Out, c: &Ctx<'_>) {
     lane_names(o, c);
     plot(o, c, &width);
     o.s("</div></div>\n");
+}
+
+/// The charts below the lanes ([`super::charts`]), each a plotters SVG inline.
+fn charts(o: &mut Out, c: &Ctx<'_>) {
+    o.s("<section id=\"charts\"><h2>Over time <small>faults behind: partitions red, crashes grey, pauses amber, clogs orange; dashed: heal begins</small></h2>\n");
+    for chart in super::charts::render(c.exec, c.model) {
+        w!(
+            o,
+            "<figure class=\"chart\" data-title=\"{}\">{}</figure>\n",
+            esc(&chart.title),
+            chart.svg
+        );
+    }
+    o.s("</section>\n");
 }
 
 /// The time axis: its tick labels are drawn by the script; the phase names are placed

@@ -60,6 +60,7 @@
 //! `Vec`s and `BTreeMap`s, numbers are formatted with fixed precision, and nothing reads
 //! the clock.
 
+mod charts;
 mod html;
 mod model;
 mod overview;

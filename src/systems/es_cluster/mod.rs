@@ -621,6 +621,29 @@ impl System for EsCluster {
         checks::finish(self, view)
     }
 
+    fn gauges(&self, view: &View<'_, Self>, out: &mut Vec<(&'static str, f64)>) {
+        let replica = |n: usize| match &view.procs[n] {
+            Some(Proc::Replica(r)) => Some(&**r),
+            _ => None,
+        };
+        let feeds = match &view.procs[self.projection] {
+            Some(Proc::Projection(p)) => Some(&p.feeds),
+            _ => None,
+        };
+        let (mut backlog, mut lag) = (0.0, 0.0);
+        for (s, nodes) in self.shards.iter().enumerate() {
+            backlog += raft::leader_backlog(nodes.iter().filter_map(|&n| replica(n)));
+            let committed = (nodes.iter().filter_map(|&n| replica(n)))
+                .map(|r| r.commit)
+                .max()
+                .unwrap_or(0);
+            let applied = (feeds.and_then(|f| f.get(s))).map_or(0, |f| f.next.saturating_sub(1));
+            lag += committed.saturating_sub(applied) as f64;
+        }
+        out.push(("projection lag (events)", lag));
+        out.push(("uncommitted at the leader (entries)", backlog));
+    }
+
     fn crash_probes(&self, proc: &Proc, probes: &mut Vec<&'static str>) {
         if let Proc::Replica(r) = proc {
             if r.last_index() > r.commit {

@@ -446,6 +446,25 @@ impl System for KvRegister {
         self.unsettled(view).is_empty()
     }
 
+    fn gauges(&self, view: &View<'_, Self>, out: &mut Vec<(&'static str, f64)>) {
+        let logs = (view.procs.iter().flatten()).filter_map(|p| match p {
+            Proc::Primary(p) => Some((true, p.state.log.len())),
+            Proc::Backup(b) => Some((false, b.state.log.len())),
+            Proc::Client(_) => None,
+        });
+        let (mut primary, mut slowest) = (None, None::<usize>);
+        for (is_primary, len) in logs {
+            if is_primary {
+                primary = Some(len);
+            } else {
+                slowest = Some(slowest.map_or(len, |s| s.min(len)));
+            }
+        }
+        if let (Some(p), Some(b)) = (primary, slowest) {
+            out.push(("replication lag of the slowest backup (entries)", p.saturating_sub(b) as f64));
+        }
+    }
+
     fn finish(&self, view: &View<'_, Self>) -> KvFinal {
         let replicas = self
             .replicas

@@ -600,6 +600,20 @@ impl System for Outbox {
         checks::unsettled(self, view).is_empty()
     }
 
+    fn gauges(&self, view: &View<'_, Self>, out: &mut Vec<(&'static str, f64)>) {
+        if let Some(Proc::Orders(o)) = &view.procs[self.orders] {
+            out.push(("outbox backlog (events not yet acknowledged)", o.backlog() as f64));
+        }
+        let mut backlog = 0.0;
+        for nodes in &self.partitions {
+            backlog += raft::leader_backlog(nodes.iter().filter_map(|&n| match &view.procs[n] {
+                Some(Proc::Broker(b)) => Some(&**b),
+                _ => None,
+            }));
+        }
+        out.push(("broker: uncommitted at partition leaders (records)", backlog));
+    }
+
     fn finish(&self, view: &View<'_, Self>) -> checks::OutboxFinal {
         checks::finish(self, view)
     }

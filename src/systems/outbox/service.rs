@@ -150,6 +150,13 @@ pub struct Orders {
 }
 
 impl Orders {
+    /// Outbox rows the broker has not acknowledged yet (the relay's backlog; a gauge).
+    pub fn backlog(&self) -> usize {
+        (self.db.rows(OUTBOX))
+            .filter(|(_, row)| matches!(row, Row::Outbox { sent: false, .. }))
+            .count()
+    }
+
     /// Boot: recover the database; the relay starts from what it records as sent.
     pub fn boot(ctx: C<'_, '_>) -> Self {
         let db: Db<Row> = Db::recover(ctx);

@@ -786,6 +786,16 @@ impl System for Saga {
         checks::unsettled(self, view).is_empty()
     }
 
+    fn gauges(&self, view: &View<'_, Self>, out: &mut Vec<(&'static str, f64)>) {
+        let log = (self.coordinators.iter()).filter_map(|&n| match &view.procs[n] {
+            Some(Proc::Coordinator(r)) => Some(&**r),
+            _ => None,
+        });
+        if !self.coordinators.is_empty() {
+            out.push(("saga log: uncommitted at the leader (entries)", raft::leader_backlog(log)));
+        }
+    }
+
     fn finish(&self, view: &View<'_, Self>) -> checks::SagaFinal {
         checks::finish(self, view)
     }

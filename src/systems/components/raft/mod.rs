@@ -307,6 +307,16 @@ pub struct Raft<H: Host> {
     flush_pending: bool,
 }
 
+/// A gauge for the timeline's charts: the entries the group's leader holds that are not
+/// yet committed (its replication backlog; 0 while no replica leads). With several leaders
+/// of different terms at once (a partitioned old leader), the largest.
+pub fn leader_backlog<'a, H: Host + 'a>(replicas: impl IntoIterator<Item = &'a Raft<H>>) -> f64 {
+    (replicas.into_iter())
+        .filter(|r| r.is_leader())
+        .map(|r| r.last_index().saturating_sub(r.commit) as f64)
+        .fold(0.0, f64::max)
+}
+
 impl<H: Host> Raft<H> {
     /// Boot: fresh, or recovering from disk.
     pub fn recover(ctx: C<'_, '_, H>, group: usize, peers: Vec<usize>) -> Raft<H> {
