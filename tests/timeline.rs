@@ -136,7 +136,7 @@ fn every_process_has_a_lane_and_every_operation_a_bar() {
         sent
     );
     assert_eq!(
-        html.contains("id=\"plot\" class=\"no-msgs\""),
+        html.contains("id=\"plot\" class=\"dense\""),
         sent > MESSAGES_SHOWN_MAX
     );
 
@@ -263,8 +263,11 @@ fn the_page_is_well_formed_and_self_contained() {
     for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
         assert!(!html.contains(external), "{external}");
     }
-    // Three SVGs make the chart: the axis, the lane names, the plot.
-    assert_eq!(count(&html, "<svg "), 3);
+    // Three SVGs make the chart: the axis, the lane names, the plot; then one per chart
+    // below it: latency, throughput and the system's gauge (kv_register: replication lag).
+    assert_eq!(count(&html, "<svg "), 3 + 3);
+    assert_eq!(count(&html, "<figure class=\"chart\""), 3);
+    assert!(html.contains("data-title=\"replication lag of the slowest backup (entries)\""));
 
     let svg = render_svg(&scenario, &*plan, &exec);
     assert!(svg.starts_with("<svg"));

@@ -91,13 +91,33 @@ pub fn worst<'a>(outcomes: impl IntoIterator<Item = &'a CheckOutcome>) -> Verdic
         .unwrap_or(Verdict::Pass)
 }
 
+/// The checker names an operation `#i <op>` with the history's own client numbers and
+/// times (it also reads files, where that is all there is); in a simulated run each such
+/// mention of the operations in `ops` becomes `#i <op named>`: process names, times in ms.
+fn in_run_terms(
+    message: &str,
+    history: &crate::history::History,
+    ops: &[usize],
+    names: &[String],
+) -> String {
+    let mut message = message.to_string();
+    for &i in ops {
+        if let Some(op) = history.ops.get(i) {
+            message = message.replace(&format!("#{i} {op}"), &format!("#{i} {}", op.named(names)));
+        }
+    }
+    message
+}
+
 /// Run the linearizability checker on a run's history and phrase the result as an
-/// outcome of the check called `check`.
+/// outcome of the check called `check`, naming processes by `names` (the plan's process
+/// names, indexed like the history's clients) and times in simulated milliseconds.
 pub fn linearizability_outcome(
     check: &str,
     history: &crate::history::History,
     model: linearizability::ModelKind,
     budget: &linearizability::Budget,
+    names: &[String],
 ) -> CheckOutcome {
     use linearizability::Verdict as Lin;
     match linearizability::check_history(history, model, budget) {
@@ -119,7 +139,8 @@ pub fn linearizability_outcome(
             Lin::Invalid(explanation) => {
                 let mut ops = explanation.stuck.clone();
                 ops.extend(explanation.prefix.iter().rev().take(8));
-                CheckOutcome::fail(check, Verdict::Violation, explanation.message, ops)
+                let message = in_run_terms(&explanation.message, history, &ops, names);
+                CheckOutcome::fail(check, Verdict::Violation, message, ops)
             }
             Lin::Unknown(reason) => CheckOutcome::fail(
                 check,

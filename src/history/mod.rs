@@ -344,6 +344,46 @@ impl fmt::Display for Operation {
     }
 }
 
+impl Operation {
+    /// The operation as a simulated run's reports phrase it: its client by process name
+    /// (`c3`, as on the timeline) and its times in milliseconds of simulated time (the
+    /// history's times are nanoseconds): `c3 get key "k0" -> "0.42;" (ok, 2927.102–3091.881 ms)`.
+    pub fn named(&self, names: &[String]) -> String {
+        let mut s = match names.get(self.client as usize) {
+            Some(name) => name.clone(),
+            None => format!("client {}", self.client),
+        };
+        s.push(' ');
+        s.push_str(self.f.name());
+        if let Some(key) = &self.key {
+            s.push_str(" key ");
+            s.push_str(&format!("{key:?}"));
+        }
+        if self.input != Value::Nil {
+            s.push_str(&format!(" {}", self.input));
+        }
+        match self.status {
+            Status::Info => s.push_str(" -> ?"),
+            Status::Ok | Status::Fail => s.push_str(&format!(" -> {}", self.output)),
+        }
+        let ms = |ns: u64| format!("{:.3}", ns as f64 / 1e6);
+        match self.ret {
+            Some(ret) => s.push_str(&format!(
+                " ({}, {}–{} ms)",
+                self.status,
+                ms(self.call),
+                ms(ret)
+            )),
+            None => s.push_str(&format!(
+                " ({}, {} ms–never returned)",
+                self.status,
+                ms(self.call)
+            )),
+        }
+        s
+    }
+}
+
 impl History {
     /// A history of these operations.
     pub fn new(ops: Vec<Operation>) -> History {

@@ -108,6 +108,11 @@ pub struct Head {
 }
 
 impl Head {
+    /// Each process's name, by index (`r0`, `c3`): how reports name them.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
     /// Indices of the processes with `role`.
     pub fn nodes_with(&self, role: Role) -> Vec<usize> {
         (0..self.nodes.len())

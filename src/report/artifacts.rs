@@ -1,4 +1,5 @@
-//! One seed's artifacts: `plan.json`, `trace.jsonl`, `history.jsonl`, `verdicts.json`,
+//! One seed's artifacts: `plan.json`, `trace.jsonl`, `history.jsonl`, `history.edn`
+//! (Jepsen's format), `verdicts.json`,
 //! `timeline.html`, `timeline.svg` and `REPLAY`, in a directory below a report root.
 
 use std::collections::BTreeMap;
@@ -89,6 +90,12 @@ pub fn write_seed_artifacts(
         crate::history::jsonl::write(&exec.history, out)
     })?;
     let verdicts = verdicts(scenario, plan, exec);
+    // Jepsen's format, for peer tools (Knossos, Elle, Porcupine's EDN reader); a history it
+    // cannot express gets a file saying why instead of a silently missing one.
+    let edn =
+        crate::history::edn::to_string(&crate::history::edn::with_retired_processes(&exec.history))
+            .unwrap_or_else(|e| format!(";; this history cannot be written as Jepsen EDN: {e}\n"));
+    fs::write(dir.join("history.edn"), edn)?;
     write_with(&dir.join("verdicts.json"), |out| {
         serde_json::to_writer_pretty(&mut *out, &verdicts).map_err(io::Error::other)?;
         out.write_all(b"\n")

@@ -279,15 +279,20 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
             esc(&e.tally.name)
         );
         for g in groups {
-            let link = (data.timeline_of)(e.tally, g.first_seed)
+            let timeline = (data.timeline_of)(e.tally, g.first_seed);
+            let link = (timeline.as_ref())
                 .map(|href| {
                     format!(
                         " <a class=\"timeline\" href=\"{}\">timeline of seed {}</a>",
-                        esc(&href),
+                        esc(href),
                         g.first_seed
                     )
                 })
                 .unwrap_or_default();
+            let message = match &timeline {
+                Some(href) => super::timeline::link_ops(&g.message, href, usize::MAX),
+                None => esc(&g.message),
+            };
             let _ = writeln!(
                 page,
                 "<div class=\"group {}\"><p><b>{}{}</b>{} — {} seed(s), first seed {}{link}</p><p class=\"message\">{}</p><pre class=\"replay\">{}</pre></div>",
@@ -297,7 +302,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                 g.check.as_ref().map(|c| format!(" in <code>{}</code>", esc(c))).unwrap_or_default(),
                 g.seeds,
                 g.first_seed,
-                esc(&g.message),
+                message,
                 esc(&g.replay),
             );
         }

@@ -127,7 +127,9 @@ fn sample_gauges<S: System>(shared: &Shared<S>, world: &mut World<S>, now_ns: u6
     world.core.next_gauge_ns = now_ns + GAUGE_EVERY_MS * super::world::NS_PER_MS;
     let mut values = Vec::new();
     let view = world.view(now_ns);
-    let sampled = catch_unwind(AssertUnwindSafe(|| shared.system.gauges(&view, &mut values)));
+    let sampled = catch_unwind(AssertUnwindSafe(|| {
+        shared.system.gauges(&view, &mut values)
+    }));
     if sampled.is_err() {
         // A gauge is a report figure: one that cannot be read is left out, not a finding.
         return;

@@ -82,7 +82,12 @@ impl Frame {
             colour,
             alpha,
         };
-        bands.extend(model.partitions.iter().map(|p| band(p.t0, p.t1, PART, 0.10)));
+        bands.extend(
+            model
+                .partitions
+                .iter()
+                .map(|p| band(p.t0, p.t1, PART, 0.10)),
+        );
         bands.extend(model.clogs.iter().map(|c| band(c.t0, c.t1, CLOG, 0.08)));
         bands.extend(model.downs.iter().map(|d| band(d.t0, d.t1, DOWN, 0.14)));
         bands.extend(model.pauses.iter().map(|p| band(p.t0, p.t1, PAUSE, 0.12)));
@@ -115,9 +120,12 @@ impl Frame {
 pub fn render(exec: &Execution, model: &Model) -> Vec<Drawn> {
     let frame = Frame::of(model);
     let mut charts = vec![
-        draw(&frame, "Latency of client operations (ms)", latency_max(exec), |c| {
-            latency(c, exec)
-        }),
+        draw(
+            &frame,
+            "Latency of client operations (ms)",
+            latency_max(exec),
+            |c| latency(c, exec),
+        ),
         draw(
             &frame,
             &format!("Throughput (operations completed per {BUCKET_MS} ms)"),
@@ -197,7 +205,11 @@ fn latency(chart: &mut Chart<'_, '_>, exec: &Execution) -> Fallible {
             let style = colour.mix(0.8).filled();
             chart
                 .draw_series(dots.iter().map(|&p| Circle::new(p, 2, style)))?
-                .label(format!("{} {}", f.name(), if status == Status::Ok { "ok" } else { "fail" }))
+                .label(format!(
+                    "{} {}",
+                    f.name(),
+                    if status == Status::Ok { "ok" } else { "fail" }
+                ))
                 .legend(move |(x, y)| Circle::new((x + 6, y), 3, style));
         }
     }
@@ -208,7 +220,11 @@ fn latency(chart: &mut Chart<'_, '_>, exec: &Execution) -> Fallible {
     if !unknown.is_empty() {
         let style = INFO.filled();
         chart
-            .draw_series(unknown.iter().map(|&t| TriangleMarker::new((t, top), 4, style)))?
+            .draw_series(
+                unknown
+                    .iter()
+                    .map(|&t| TriangleMarker::new((t, top), 4, style)),
+            )?
             .label("never returned (unknown)")
             .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 4, style));
     }
@@ -256,8 +272,16 @@ fn throughput_max(exec: &Execution, model: &Model) -> f64 {
 fn throughput(chart: &mut Chart<'_, '_>, exec: &Execution, model: &Model) -> Fallible {
     let counts = completions(exec, model);
     let at = |i: usize| (i as f64 + 0.5) * BUCKET_MS;
-    let ok: Vec<(f64, f64)> = counts.iter().enumerate().map(|(i, c)| (at(i), c.0)).collect();
-    let failed: Vec<(f64, f64)> = counts.iter().enumerate().map(|(i, c)| (at(i), c.1)).collect();
+    let ok: Vec<(f64, f64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (at(i), c.0))
+        .collect();
+    let failed: Vec<(f64, f64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (at(i), c.1))
+        .collect();
     chart
         .draw_series(LineSeries::new(ok, OK.stroke_width(2)))?
         .label("ok")

@@ -146,7 +146,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
     o.s("<div id=\"tip\" role=\"tooltip\" hidden></div>\n");
     w!(
         o,
-        "<script>\nconst TIMELINE = {{end: {}, pad: {}, padRight: {}, labelW: {}, k0: {}}};\n",
+        "<script>\nconst TIMELINE = {{end: {}, linesMax: {MESSAGES_SHOWN_MAX}, pad: {}, padRight: {}, labelW: {}, k0: {}}};\n",
         num(model.end_ms),
         num(PAD),
         num(PAD_RIGHT),
@@ -232,7 +232,11 @@ fn checks_table(o: &mut Out, c: &Ctx<'_>) {
             o,
             "<tr><th>{}</th><td><span class=\"verdict small v-{v}\">{v}</span></td><td>{}",
             esc(&check.check),
-            esc(&check.message)
+            if check.verdict == Verdict::Pass {
+                esc(&check.message)
+            } else {
+                super::link_ops(&check.message, "", c.exec.history.ops.len())
+            }
         );
         if check.verdict != Verdict::Pass && !check.ops.is_empty() {
             check_jumps(o, c, &check.ops);
@@ -364,12 +368,11 @@ fn toolbar(o: &mut Out, c: &Ctx<'_>) {
             o,
             "<span class=\"group\"><button id=\"next-flag\" title=\"next highlighted operation (n)\">next highlighted ▸</button> <span class=\"muted\">{flagged} highlighted</span></span>\n"
         );
+        o.s("<span id=\"opening-view\" class=\"group muted\" hidden>opened on the first highlighted operation: <b>fit</b> (or 0) shows the whole run</span>\n");
     }
-    let shown = m.messages.len() <= MESSAGES_SHOWN_MAX;
     w!(
         o,
-        "<span class=\"group\"><label><input type=\"checkbox\" id=\"show-msgs\"{}> messages ({})</label>",
-        if shown { " checked" } else { "" },
+        "<span class=\"group\"><label><input type=\"checkbox\" id=\"show-msgs\" checked> messages ({})</label>",
         m.messages.len()
     );
     for (i, label) in m.labels.iter().enumerate() {
@@ -476,10 +479,12 @@ fn lane_names(o: &mut Out, c: &Ctx<'_>) {
 /// gridlines, the world, the overlay.
 fn plot(o: &mut Out, c: &Ctx<'_>, width: &str) {
     let m = c.model;
+    // Past this many messages the page opens on their density (the script decides as
+    // the view changes; this is the state before it runs).
     let msgs_class = if m.messages.len() <= MESSAGES_SHOWN_MAX {
         ""
     } else {
-        "no-msgs"
+        "dense"
     };
     w!(
         o,
@@ -532,11 +537,7 @@ fn world(o: &mut Out, labels: &mut Out, marks: &mut Out, c: &Ctx<'_>) {
     o.s("\n");
     bands(o, labels, c);
     sync_ticks(o, c);
-    o.s("<g id=\"msgs\">\n");
-    for msg in &m.messages {
-        message(o, marks, c, msg);
-    }
-    o.s("</g>\n");
+    messages(o, marks, c);
     op_bars(o, labels, c);
     for (i, p) in m.panics.iter().enumerate() {
         w!(
@@ -548,6 +549,70 @@ fn world(o: &mut Out, labels: &mut Out, marks: &mut Out, c: &Ctx<'_>) {
     }
     o.s("</g>\n");
 }
+
+/// The message lines in chunks of [`CHUNK_MESSAGES`] by send time, each `<g>` saying the
+/// time it spans, so the page shows only the chunks in view; and, for a zoomed-out view
+/// of many messages, their density ([`density`]).
+fn messages(o: &mut Out, marks: &mut Out, c: &Ctx<'_>) {
+    o.s("<g id=\"msgs\">\n");
+    for chunk in c.model.messages.chunks(CHUNK_MESSAGES) {
+        let t0 = chunk.iter().map(|m| m.t0).fold(f64::INFINITY, f64::min);
+        let t1 = chunk.iter().map(|m| m.t1).fold(0.0, f64::max);
+        w!(
+            o,
+            "<g class=\"mb\" data-t0=\"{}\" data-t1=\"{}\" data-n=\"{}\">\n",
+            num(t0),
+            num(t1),
+            chunk.len()
+        );
+        for msg in chunk {
+            message(o, marks, c, msg);
+        }
+        o.s("</g>\n");
+    }
+    o.s("</g>\n");
+    density(o, c);
+}
+
+/// Messages per receiving lane and time bin, as cells whose opacity grows with the count:
+/// what the page draws instead of lines when more than `TIMELINE.linesMax` messages are
+/// in view (lines by the ten thousand are slow to draw and impossible to read).
+fn density(o: &mut Out, c: &Ctx<'_>) {
+    let m = c.model;
+    let bins = DENSITY_BINS;
+    let width = m.end_ms / bins as f64;
+    let mut counts: BTreeMap<(usize, usize), u32> = BTreeMap::new();
+    for msg in &m.messages {
+        let Some(&lane) = m.node_lane.get(&msg.to) else {
+            continue;
+        };
+        let bin = ((msg.t1 / width) as usize).min(bins - 1);
+        *counts.entry((lane, bin)).or_insert(0) += 1;
+    }
+    let busiest = counts.values().copied().max().unwrap_or(1).max(1) as f64;
+    o.s("<g id=\"msg-density\">\n");
+    for (&(lane, bin), &n) in &counts {
+        let l = &m.lanes[lane];
+        w!(
+            o,
+            "<rect class=\"md\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill-opacity=\"{:.2}\" data-tip=\"{n} message(s) arrived at {} in {}–{} ms\"/>",
+            num(bin as f64 * width),
+            num(l.y + 2.0),
+            num(width),
+            num(l.h - 4.0),
+            0.08 + 0.6 * (f64::from(n) / busiest).sqrt(),
+            esc(&l.name),
+            num(bin as f64 * width),
+            num((bin + 1) as f64 * width)
+        );
+    }
+    o.s("</g>\n");
+}
+
+/// Messages per `<g>` chunk of the message layer.
+const CHUNK_MESSAGES: usize = 250;
+/// Time bins of the message-density layer.
+const DENSITY_BINS: usize = 300;
 
 /// The bands: partitions and clogs, down and paused processes, and a column over the
 /// lane of each highlighted operation.

@@ -21,8 +21,14 @@
 //! * **Messages.** A line from the sender's lane at the send to the receiver's lane at the
 //!   delivery; a dropped message ends in a cross (a message dropped at the sender is a
 //!   short stub with a cross), a duplicate copy is dashed, a message held back by
-//!   reordering or a clog is dotted. They can be filtered by label and hidden; they start
-//!   hidden when there are more than [`MESSAGES_SHOWN_MAX`].
+//!   reordering or a clog is dotted. They can be filtered by label and hidden. When more
+//!   than [`MESSAGES_SHOWN_MAX`] are in view, their density per lane replaces the lines
+//!   (zoom in and the lines come back), so a run of 10,000+ messages stays responsive.
+//! * **Charts** below the lanes: latency, throughput and the system's gauges over time,
+//!   with the faults behind them ([`charts`]).
+//!
+//! A failing seed's page opens on the window around its first highlighted operation;
+//! `fit` (or `0`) shows the whole run.
 //!
 //! # Using the page
 //!
@@ -72,7 +78,8 @@ use crate::systems::Execution;
 
 pub use model::{Fate, Model};
 
-/// Above this many messages (copies included), the page starts with messages hidden.
+/// Above this many messages in view (copies included), the page draws their density
+/// instead of one line each.
 pub const MESSAGES_SHOWN_MAX: usize = 2000;
 
 /// Render the timeline page: one self-contained HTML file, no external resources.
@@ -106,6 +113,31 @@ pub(crate) fn esc(s: &str) -> String {
             c => out.push(c),
         }
     }
+    out
+}
+
+/// `text` escaped for HTML, with each operation it names (`#12`, an index below `ops`)
+/// made a link to `<base>#op=12`, which opens the timeline on that operation.
+pub(crate) fn link_ops(text: &str, base: &str, ops: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find('#') {
+        out.push_str(&esc(&rest[..at]));
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let number = &rest[at + 1..at + 1 + digits];
+        match number.parse::<usize>() {
+            Ok(i) if i < ops => out.push_str(&format!(
+                "<a class=\"op-link\" href=\"{}#op={i}\">#{i}</a>",
+                esc(base)
+            )),
+            _ => out.push_str(&esc(&rest[at..at + 1 + digits])),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(&esc(rest));
     out
 }
 
@@ -171,6 +203,14 @@ mod tests {
         assert_eq!(
             esc("a<b>&\"c\"\n'd'"),
             "a&lt;b&gt;&amp;&quot;c&quot;&#10;&#39;d&#39;"
+        );
+    }
+
+    #[test]
+    fn operations_named_in_findings_become_links() {
+        assert_eq!(
+            link_ops("#3 c1 get -> \"<a>\"; #99 and #x", "t.html", 10),
+            "<a class=\"op-link\" href=\"t.html#op=3\">#3</a> c1 get -&gt; &quot;&lt;a&gt;&quot;; #99 and #x"
         );
     }
 

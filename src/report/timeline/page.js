@@ -84,7 +84,33 @@
     if (anchorT !== undefined) {
       scroller.scrollLeft = T.labelW + T.pad + anchorT * k - anchorX;
     }
+    showMessages();
   }
+
+  // Messages at scale: only the chunks overlapping the view are drawn, and when more
+  // than T.linesMax messages are in view their density replaces the lines.
+  const chunks = Array.from(document.querySelectorAll("#msgs g.mb"))
+    .map((g) => [g, +g.dataset.t0, +g.dataset.t1, +g.dataset.n]);
+  function visibleWindow() {
+    const t0 = (scroller.scrollLeft - T.labelW - T.pad) / k;
+    const t1 = t0 + scroller.clientWidth / k;
+    return [t0, t1];
+  }
+  function showMessages() {
+    const [a, b] = visibleWindow();
+    let inView = 0;
+    for (const [, t0, t1, n] of chunks) if (t1 >= a && t0 <= b) inView += n;
+    const dense = inView > T.linesMax;
+    plot.classList.toggle("dense", dense);
+    if (dense) return;
+    for (const [g, t0, t1] of chunks) g.classList.toggle("off", t1 < a || t0 > b);
+  }
+  let scrollQueued = false;
+  scroller.addEventListener("scroll", () => {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(() => { scrollQueued = false; showMessages(); });
+  }, { passive: true });
 
   // The time at the middle of what is visible, to zoom around it.
   function centre() {
@@ -209,6 +235,23 @@
     }
   }
   window.addEventListener("hashchange", fromHash);
+  // A failing seed opens on the window around its first highlighted operation (the whole
+  // run is the "fit" button, or 0, away); a link with a view opens on that view.
+  function openingView() {
+    const first = flagged[0];
+    if (location.hash.length > 1 || !first) return false;
+    const t0 = +first.getAttribute("x"), w = +first.getAttribute("width");
+    const span = Math.max(w * 3, T.end / 12);
+    const a = Math.max(0, t0 - span), b = Math.min(T.end, t0 + w + span);
+    const room = scroller.clientWidth - T.labelW - T.pad - T.padRight - 2;
+    setK(room / (b - a));
+    scroller.scrollLeft = a * k;
+    showMessages();
+    const note = $("opening-view");
+    if (note) note.hidden = false;
+    return true;
+  }
   setK(fitK());
-  fromHash();
+  if (!openingView()) fromHash();
+  $("zoom-fit").addEventListener("click", () => { const n = $("opening-view"); if (n) n.hidden = true; });
 })();

@@ -198,7 +198,13 @@ pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> 
                 Workload::Bank => ModelKind::Bank,
                 Workload::Kv => ModelKind::Kv,
             };
-            crate::check::linearizability_outcome(name, &out.history, model, budget)
+            crate::check::linearizability_outcome(
+                name,
+                &out.history,
+                model,
+                budget,
+                &plan.head.names(),
+            )
         }
         Check::LogAgreement => log_agreement(name, plan, &out.observations),
         Check::Durability => durability(name, plan, &out.history, &log()),

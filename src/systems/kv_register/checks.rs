@@ -21,9 +21,13 @@ pub fn run(plan: &Plan<KvRegister>, out: &Out, check: Check, budget: &Budget) ->
         .expect("checks run only on runs that finished");
     let name = check.name();
     match check {
-        Check::Linearizability => {
-            crate::check::linearizability_outcome(name, &out.history, ModelKind::Kv, budget)
-        }
+        Check::Linearizability => crate::check::linearizability_outcome(
+            name,
+            &out.history,
+            ModelKind::Kv,
+            budget,
+            &plan.head.names(),
+        ),
         Check::Durability => durability(name, plan, out, finals),
         Check::Convergence => convergence(name, plan, out, finals),
     }

@@ -461,7 +461,10 @@ impl System for KvRegister {
             }
         }
         if let (Some(p), Some(b)) = (primary, slowest) {
-            out.push(("replication lag of the slowest backup (entries)", p.saturating_sub(b) as f64));
+            out.push((
+                "replication lag of the slowest backup (entries)",
+                p.saturating_sub(b) as f64,
+            ));
         }
     }
 

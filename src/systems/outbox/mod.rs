@@ -449,6 +449,10 @@ impl Model for Outbox {
             "redelivered_event_ignored",
             "consumer_crash_between_apply_and_offset_commit",
             "partition_leader_crashed",
+            "partition_leader_change",
+            "crash_between_commit_and_publish",
+            "crash_between_publish_and_mark_sent",
+            "phantom_event_published",
         ],
     ];
 
@@ -602,7 +606,10 @@ impl System for Outbox {
 
     fn gauges(&self, view: &View<'_, Self>, out: &mut Vec<(&'static str, f64)>) {
         if let Some(Proc::Orders(o)) = &view.procs[self.orders] {
-            out.push(("outbox backlog (events not yet acknowledged)", o.backlog() as f64));
+            out.push((
+                "outbox backlog (events not yet acknowledged)",
+                o.backlog() as f64,
+            ));
         }
         let mut backlog = 0.0;
         for nodes in &self.partitions {
@@ -611,7 +618,10 @@ impl System for Outbox {
                 _ => None,
             }));
         }
-        out.push(("broker: uncommitted at partition leaders (records)", backlog));
+        out.push((
+            "broker: uncommitted at partition leaders (records)",
+            backlog,
+        ));
     }
 
     fn finish(&self, view: &View<'_, Self>) -> checks::OutboxFinal {

@@ -792,7 +792,10 @@ impl System for Saga {
             _ => None,
         });
         if !self.coordinators.is_empty() {
-            out.push(("saga log: uncommitted at the leader (entries)", raft::leader_backlog(log)));
+            out.push((
+                "saga log: uncommitted at the leader (entries)",
+                raft::leader_backlog(log),
+            ));
         }
     }
 

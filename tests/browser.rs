@@ -1,0 +1,244 @@
+//! The reports in a real browser: headless Chromium, driven over the DevTools protocol
+//! ([`cdp`]), opens the sweep report and a failing seed's timeline from disk, as a person
+//! would, and checks what a person relies on: no console errors, the highlighted
+//! operations in the page, zoom by keyboard, `#op=` links, the charts. Screenshots go to
+//! `reports/browser/` to be looked at.
+//!
+//! `.ci/run` installs Debian's `chromium` when it is missing; without a browser these
+//! tests say so and pass (set `FAULTLINE_REQUIRE_BROWSER=1` to make that a failure, as
+//! CI does).
+
+#[path = "browser/cdp.rs"]
+mod cdp;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cdp::{Browser, Error, Page};
+use serde_json::Value;
+
+fn launch_or_skip() -> Option<Browser> {
+    match Browser::launch() {
+        Ok(b) => Some(b),
+        Err(e @ Error::NotFound { .. }) => {
+            assert!(
+                std::env::var_os("FAULTLINE_REQUIRE_BROWSER").is_none(),
+                "FAULTLINE_REQUIRE_BROWSER is set and {e}"
+            );
+            eprintln!("SKIP: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-browser-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn faultline(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 1),
+        "faultline {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.canonicalize().unwrap().display())
+}
+
+fn eval(page: &Page<'_>, js: &str) -> Value {
+    page.eval(js).unwrap_or_else(|e| panic!("{js}: {e}"))
+}
+
+/// Wait (bounded) until `js` evaluates to true: effects of `hashchange` and key handlers
+/// land after the event that caused them.
+fn wait_true(page: &Page<'_>, js: &str) {
+    for _ in 0..100 {
+        if eval(page, js) == Value::Bool(true) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    panic!("never true: {js}");
+}
+
+fn no_console_errors(page: &Page<'_>, what: &str) {
+    let errors = page.console_errors();
+    assert!(errors.is_empty(), "console errors on {what}: {errors:?}");
+}
+
+fn screenshot(page: &Page<'_>, name: &str) -> PathBuf {
+    let dir = Path::new("reports/browser");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    let bytes = page.screenshot_png(&path).unwrap();
+    assert!(bytes > 10_000, "{name}: {bytes} bytes");
+    path
+}
+
+/// A sweep with a planted bug: its report, then the caught seed's timeline.
+#[test]
+fn the_sweep_report_and_a_failing_timeline_work_in_chromium() {
+    let Some(browser) = launch_or_skip() else {
+        return;
+    };
+    let out = scratch("sweep");
+    faultline(&[
+        "run",
+        "scenarios/es_cluster/bug_stale_leader.toml",
+        "scenarios/outbox/polling.toml",
+        "scenarios/kv_register/all_faults.toml",
+        "--seeds",
+        "8",
+        "--determinism-every",
+        "4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let page = browser.new_page().unwrap();
+    page.set_viewport(1300, 900).unwrap();
+    let timeline = sweep_report(&page, &out.join("latest/index.html"));
+    failing_timeline(&page, &timeline);
+}
+
+/// The sweep report: its verdict, rows, failure groups and coverage bars; returns the link
+/// to the caught seed's timeline.
+fn sweep_report(page: &Page<'_>, index: &Path) -> String {
+    let load_ms = page.navigate(&file_url(index)).unwrap();
+    eprintln!("sweep report loaded in {load_ms:.0} ms");
+    no_console_errors(page, "the sweep report");
+    assert_eq!(
+        eval(page, "document.getElementById('result').textContent"),
+        "passed"
+    );
+    assert_eq!(
+        eval(
+            page,
+            "document.querySelectorAll('#scenarios tbody tr').length"
+        ),
+        3
+    );
+    assert!(
+        eval(page, "document.getElementById('determinism').textContent")
+            .as_str()
+            .unwrap()
+            .contains("every trace identical")
+    );
+    let bars = eval(page, "document.querySelectorAll('.coverage .bar').length");
+    assert!(bars.as_u64().unwrap() > 10, "{bars}");
+    let expected = eval(page, "document.querySelectorAll('.group.expected').length");
+    assert_eq!(expected, 1, "one kind of failure: the planted bug");
+    screenshot(page, "sweep-report.png");
+    let href = eval(
+        page,
+        "document.querySelector('.group.expected a.timeline').href",
+    );
+    href.as_str().unwrap().to_string()
+}
+
+/// The caught seed's timeline: highlighted operations, the opening view, zoom, `#op=`.
+fn failing_timeline(page: &Page<'_>, url: &str) {
+    let load_ms = page.navigate(url).unwrap();
+    eprintln!("failing timeline loaded in {load_ms:.0} ms");
+    no_console_errors(page, "the failing timeline");
+    let highlighted = eval(page, "document.querySelectorAll('#ops .op.hl').length");
+    assert!(
+        highlighted.as_u64().unwrap() > 0,
+        "no highlighted operation"
+    );
+    assert_eq!(
+        eval(page, "!document.getElementById('opening-view').hidden"),
+        true,
+        "a failing seed opens on its first highlighted operation"
+    );
+    let zoom = || eval(page, "document.getElementById('zoom-level').textContent");
+    let opened = zoom();
+    page.key("0").unwrap();
+    let fit = zoom();
+    assert_ne!(opened, fit, "0 fits the whole run");
+    page.key("+").unwrap();
+    wait_true(
+        page,
+        &format!("document.getElementById('zoom-level').textContent !== {fit}"),
+    );
+    page.key("0").unwrap();
+    wait_true(
+        page,
+        &format!("document.getElementById('zoom-level').textContent === {fit}"),
+    );
+    let id = eval(page, "document.querySelector('#ops .op.hl').id");
+    let op = id.as_str().unwrap().trim_start_matches("op-").to_string();
+    page.navigate(&format!("{url}#op={op}")).unwrap();
+    wait_true(
+        page,
+        &format!(
+            "(() => {{ const r = document.getElementById('op-{op}').getBoundingClientRect(), \
+             s = document.getElementById('scroller').getBoundingClientRect(); \
+             return document.getElementById('zoom-level').textContent !== {fit} \
+             && r.left >= s.left && r.right <= s.right; }})()"
+        ),
+    );
+    let charts = eval(
+        page,
+        "document.querySelectorAll('#charts figure.chart svg').length",
+    );
+    assert!(charts.as_u64().unwrap() >= 2, "{charts}");
+    no_console_errors(page, "the failing timeline after zooming and jumping");
+    page.navigate(url).unwrap();
+    screenshot(page, "timeline.png");
+}
+
+/// The largest shipped scenario's timeline: its load time, and a zoom step with its
+/// thousands of messages, measured in the page.
+#[test]
+fn the_largest_shipped_timeline_loads_and_zooms_in_chromium() {
+    let Some(browser) = launch_or_skip() else {
+        return;
+    };
+    let out = scratch("largest");
+    faultline(&[
+        "replay",
+        "scenarios/outbox/bug_non_owner_write.toml",
+        "--seed",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let html = out.join("replays/outbox-bug-non-owner-write/0/timeline.html");
+    let page = browser.new_page().unwrap();
+    page.set_viewport(1300, 900).unwrap();
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        loads.push(page.navigate(&file_url(&html)).unwrap());
+    }
+    loads.sort_by(f64::total_cmp);
+    no_console_errors(&page, "the largest timeline");
+    let messages = eval(&page, "document.querySelectorAll('#msgs line').length");
+    let zoom_ms = eval(
+        &page,
+        "(() => { const t = performance.now(); document.getElementById('zoom-in').click(); \
+         document.body.getBoundingClientRect(); return performance.now() - t; })()",
+    );
+    eprintln!(
+        "largest shipped timeline ({} message lines, {} bytes): load {:.0} ms (median of 3), zoom step {:.1} ms",
+        messages,
+        std::fs::metadata(&html).unwrap().len(),
+        loads[1],
+        zoom_ms.as_f64().unwrap()
+    );
+    assert!(messages.as_u64().unwrap() > 5000, "{messages}");
+    assert!(loads[1] < 20_000.0, "{loads:?}");
+}
