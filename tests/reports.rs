@@ -217,3 +217,49 @@ fn every_probe_in_the_code_is_listed() {
     }
     assert!(named > 40, "{named}");
 }
+
+/// Causality on the timeline: a crash's lost writes are exactly the unsynced writes the
+/// trace says it lost, each placed at its write and tied to its operation; a client's
+/// first request for an operation serves that operation.
+#[test]
+fn lost_writes_and_served_operations_are_traced_back() {
+    use faultline::report::timeline::Model;
+    use faultline::sim::trace::Event;
+    let (plan, exec) = kept(run(
+        "scenarios/kv_register/bug_no_fsync.toml",
+        2,
+        TraceLevel::Full,
+    ));
+    let model = Model::build(&*plan, &exec);
+    let lost_in_trace: u64 = (exec.trace.events())
+        .map(|e| match e.event {
+            Event::DiskLoss { lost, .. } => lost,
+            _ => 0,
+        })
+        .sum();
+    assert!(lost_in_trace > 0, "the seed loses unsynced writes");
+    assert_eq!(model.lost_writes.len() as u64, lost_in_trace);
+    for w in &model.lost_writes {
+        assert!(w.t <= w.crash_t, "written before the crash that lost it");
+    }
+    assert!(model.lost_writes.iter().any(|w| w.serves.is_some()));
+
+    let request = model.labels.iter().position(|l| *l == "request").unwrap();
+    let clients = plan.head().nodes_with(faultline::plan::Role::Client);
+    let mut served = 0;
+    for m in model
+        .messages
+        .iter()
+        .filter(|m| m.label == request && clients.contains(&m.from))
+    {
+        if let Some(op) = m.serves {
+            assert_eq!(
+                exec.history.ops[op].client as usize, m.from,
+                "a client's own op"
+            );
+            assert!(exec.history.ops[op].call as f64 / 1e6 <= m.t0);
+            served += 1;
+        }
+    }
+    assert!(served > 10, "{served}");
+}

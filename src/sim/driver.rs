@@ -69,6 +69,7 @@ fn boot<S: System>(shared: &Shared<S>, node: usize) {
     core.incarnation[node] += 1;
     let incarnation = core.incarnation[node];
     core.trace.push(now_ns, Event::Boot { node, incarnation });
+    core.handling = None;
     let mut ctx = Ctx {
         system: &shared.system,
         core: &mut *core,
@@ -165,6 +166,7 @@ fn handle<S: System>(
                 return None;
             }
             ctx.core.trace.push(now_ns, Event::Deliver { id, to: node });
+            ctx.core.handling = Some(super::trace::Cause::Msg(id));
             ctx.core.net.count_arrival(from, node, Ok(()));
             if copy {
                 ctx.probe("duplicate_delivered");
@@ -177,6 +179,7 @@ fn handle<S: System>(
             if !ctx.timer_is_current(key, generation) {
                 return None;
             }
+            ctx.core.handling = None;
             Some(catch_unwind(AssertUnwindSafe(|| proc.on_timer(ctx, key))))
         }
     }

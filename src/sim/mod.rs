@@ -41,7 +41,7 @@ use crate::net::LinkStats;
 use crate::plan::{FaultAction, Plan, Spec};
 use driver::{run_node, Shared, WaitDue};
 pub use envelope::{Limit, LimitHit, Limits};
-pub use trace::{Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
+pub use trace::{Cause, DiskWrite, Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
 pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World};
 

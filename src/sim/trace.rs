@@ -176,6 +176,33 @@ pub enum Event {
     },
 }
 
+/// What a handler was doing when it sent a message or wrote to disk: handling a delivered
+/// message, or a client invoking an operation. Following messages back to an operation
+/// gives the causality the timeline draws (the messages that serve an operation); a timer
+/// or a boot starts no chain, so batched work (a leader's flush) is nobody's in particular.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Handling message `id`.
+    Msg(u64),
+    /// A client invoked history operation `op`.
+    Op(usize),
+}
+
+/// One disk write (append, truncate or replace), at full level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskWrite {
+    /// How many trace events came before it (orders it against syncs and crashes).
+    pub at_event: usize,
+    /// When (ns).
+    pub t_ns: u64,
+    /// Process.
+    pub node: usize,
+    /// File.
+    pub file: &'static str,
+    /// What the process was handling.
+    pub cause: Option<Cause>,
+}
+
 /// One event with its simulated time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TraceEvent {
@@ -227,6 +254,11 @@ pub struct Trace {
     events: Chunked,
     /// Message content by event index (only at [`TraceLevel::Full`]).
     payloads: Vec<(usize, String)>,
+    /// What each message was sent in response to (only at full level; not hashed).
+    causes: Vec<(u64, Cause)>,
+    /// Every disk write, for the timeline to mark the unsynced ones a crash lost (only at
+    /// full level; not hashed).
+    writes: Vec<DiskWrite>,
     /// Heap bytes of the payload text (capacities), for the memory limit to leave out.
     payload_text_bytes: u64,
 }
@@ -238,6 +270,8 @@ impl Trace {
             level,
             events: Chunked::default(),
             payloads: Vec::new(),
+            causes: Vec::new(),
+            writes: Vec::new(),
             payload_text_bytes: 0,
         }
     }
@@ -262,10 +296,43 @@ impl Trace {
         self.push(t_ns, event);
     }
 
+    /// At full level, note that message `id` was sent while handling `cause`.
+    pub fn note_cause(&mut self, id: u64, cause: Cause) {
+        if self.level == TraceLevel::Full {
+            self.causes.push((id, cause));
+        }
+    }
+
+    /// At full level, note a write to `file` of `node`'s disk, made now.
+    pub fn note_write(&mut self, t_ns: u64, node: usize, file: &'static str, cause: Option<Cause>) {
+        if self.level == TraceLevel::Full {
+            let at_event = self.events.len;
+            self.writes.push(DiskWrite {
+                at_event,
+                t_ns,
+                node,
+                file,
+                cause,
+            });
+        }
+    }
+
+    /// Messages sent in response to something (full level), by message id.
+    pub fn causes(&self) -> &[(u64, Cause)] {
+        &self.causes
+    }
+
+    /// Disk writes (full level), in the order they were made.
+    pub fn writes(&self) -> &[DiskWrite] {
+        &self.writes
+    }
+
     /// Heap bytes held only at full level (payload text and its index): what a sweep's
     /// trace does not hold.
     pub fn payload_bytes(&self) -> u64 {
-        let index = self.payloads.capacity() * std::mem::size_of::<(usize, String)>();
+        let index = self.payloads.capacity() * std::mem::size_of::<(usize, String)>()
+            + self.causes.capacity() * std::mem::size_of::<(u64, Cause)>()
+            + self.writes.capacity() * std::mem::size_of::<DiskWrite>();
         self.payload_text_bytes + index as u64
     }
 

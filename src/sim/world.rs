@@ -12,7 +12,7 @@ use std::task::Waker;
 use serde::Serialize;
 
 use super::envelope::{LimitHit, Limits, Usage};
-use super::trace::{Event, Phase, Trace, TraceLevel};
+use super::trace::{Cause, Event, Phase, Trace, TraceLevel};
 use super::{Message, System};
 use crate::disk::{CrashModel, Disk, Slot};
 use crate::guard::MemoryWindow;
@@ -96,6 +96,8 @@ pub struct Core<S: System> {
     /// The system's gauges over time, with a full trace ([`System::gauges`]).
     pub(crate) series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     pub(crate) next_gauge_ns: u64,
+    /// What the handler running now is handling (for the trace's causality notes).
+    pub(crate) handling: Option<Cause>,
     pub(crate) observations: Vec<Observed<S::Observation>>,
     pub(crate) panic: Option<NodePanic>,
     pub(crate) halted: bool,
@@ -159,6 +161,7 @@ impl<S: System> World<S> {
                 probes: BTreeMap::new(),
                 series: BTreeMap::new(),
                 next_gauge_ns: 0,
+                handling: None,
                 observations: Vec::new(),
                 panic: None,
                 halted: false,
@@ -212,6 +215,9 @@ impl<S: System> Core<S> {
             } => (arrive_ns, held),
         };
         let label = msg.label();
+        if let Some(cause) = self.handling {
+            self.trace.note_cause(id, cause);
+        }
         self.trace.push_send(
             now_ns,
             Event::Send {
@@ -491,12 +497,15 @@ impl<'a, S: System> Ctx<'a, S> {
             trace: &mut self.core.trace,
             node: self.node,
             now_ns: self.now_ns,
+            cause: self.core.handling,
         }
     }
 
     /// Client side: record the invocation of an operation; returns its history index.
     pub fn invoke(&mut self, f: Func, key: Option<String>, input: Value) -> usize {
         let op = self.core.history.len();
+        // What this handler sends or writes from now on serves the new operation.
+        self.core.handling = Some(Cause::Op(op));
         self.core.trace.push(
             self.now_ns,
             Event::Invoke {
@@ -570,22 +579,33 @@ pub struct DiskCtx<'a, R> {
     trace: &'a mut Trace,
     node: usize,
     now_ns: u64,
+    cause: Option<Cause>,
 }
 
 impl<'a, R: Clone> DiskCtx<'a, R> {
     /// Append a record (unsynced).
     pub fn append(&mut self, file: &'static str, record: R) {
         self.disk.append(file, record);
+        self.noted(file);
     }
 
     /// Cut `file` to `len` records (unsynced).
     pub fn truncate(&mut self, file: &'static str, len: usize) {
+        let before = self.disk.unsynced(file);
         self.disk.truncate(file, len);
+        if self.disk.unsynced(file) > before {
+            self.noted(file);
+        }
     }
 
     /// Replace `file` atomically (unsynced).
     pub fn replace(&mut self, file: &'static str, records: Vec<R>) {
         self.disk.replace(file, records);
+        self.noted(file);
+    }
+
+    fn noted(&mut self, file: &'static str) {
+        (self.trace).note_write(self.now_ns, self.node, file, self.cause);
     }
 
     /// fsync `file`.

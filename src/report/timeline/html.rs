@@ -705,7 +705,7 @@ fn op_bar(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, bar: &OpBar) {
         num(y),
         num(bar.t1 - bar.t0),
         num(ROW_H),
-        esc(&op_tip(c, bar.index, op, bar.t0, bar.t1, &bar.flagged_by))
+        esc(&op_tip(c, bar, op))
     );
     let text = op_label(op);
     label(
@@ -726,6 +726,7 @@ fn overlay(o: &mut Out, c: &Ctx<'_>, labels: &Out, marks: &Out) {
     marks_of(o, c, &c.model.boots, "boot", "m-boot");
     marks_of(o, c, &c.model.notes, "note", "m-note");
     marks_of(o, c, &c.model.panics, "panic", "m-panic");
+    lost_writes(o, c);
     for p in &c.model.panics {
         if let Some(lane) = c.model.lane_of(p.node) {
             w!(
@@ -740,6 +741,45 @@ fn overlay(o: &mut Out, c: &Ctx<'_>, labels: &Out, marks: &Out) {
     o.s("<g id=\"msgmarks\">");
     o.s(&marks.0);
     o.s("</g>\n</g>\n");
+}
+
+/// Each unsynced write a crash lost: a hollow square on its process's lane at the time it
+/// was written, saying which file, which crash, and the operation it served.
+fn lost_writes(o: &mut Out, c: &Ctx<'_>) {
+    for w in &c.model.lost_writes {
+        let Some(lane) = c.model.lane_of(w.node) else {
+            continue;
+        };
+        let serves = (w.serves)
+            .and_then(|i| c.exec.history.ops.get(i).map(|op| (i, op)))
+            .map(|(i, op)| {
+                format!(
+                    "\nit served operation #{i} ({} {})",
+                    c.name(op.client as usize),
+                    op_label(op)
+                )
+            })
+            .unwrap_or_default();
+        let tip = format!(
+            "write to {} of {} at {}, not fsynced\nlost in the crash at {}{serves}",
+            w.file,
+            c.name(w.node),
+            ms_text(w.t),
+            ms_text(w.crash_t)
+        );
+        let op = w
+            .serves
+            .map(|i| format!(" data-op=\"{i}\""))
+            .unwrap_or_default();
+        w!(
+            o,
+            "<use href=\"#m-lost\" class=\"mk lost-write\" x=\"{}\" y=\"{}\" data-t=\"{}\"{op} data-tip=\"{}\"/>",
+            c.x(w.t),
+            num(lane.wire() - 9.0),
+            num(w.t),
+            esc(&tip)
+        );
+    }
 }
 
 /// A label at the start of a bar or band, shown by the script only when it fits in the
@@ -774,6 +814,7 @@ fn defs(o: &mut Out) {
         "<g id=\"m-boot\"><path d=\"M0,-6L6,0L0,6Z\"/></g>",
         "<g id=\"m-note\"><path d=\"M0,-5L5,0L0,5L-5,0Z\"/></g>",
         "<g id=\"m-panic\"><circle r=\"8\"/><path d=\"M0,-4.5L0,1.2M0,3.2L0,4.6\"/></g>",
+        "<g id=\"m-lost\"><rect x=\"-3.5\" y=\"-3.5\" width=\"7\" height=\"7\"/><path d=\"M-3.5,3.5L3.5,-3.5\"/></g>",
         "</defs>\n"
     ));
 }
@@ -789,7 +830,8 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// The tooltip of an operation.
-fn op_tip(c: &Ctx<'_>, index: usize, op: &Operation, t0: f64, t1: f64, flags: &[String]) -> String {
+fn op_tip(c: &Ctx<'_>, bar: &OpBar, op: &Operation) -> String {
+    let (index, t0, t1, flags) = (bar.index, bar.t0, bar.t1, &bar.flagged_by);
     let client = c.name(usize::try_from(op.client).unwrap_or(usize::MAX));
     let mut tip = format!("op #{index} · {client} · {}", status_name(op.status));
     if !flags.is_empty() {
@@ -825,6 +867,18 @@ fn op_tip(c: &Ctx<'_>, index: usize, op: &Operation, t0: f64, t1: f64, flags: &[
             "\ninvoked {} · never returned: unknown outcome, it may take effect at any time after its call",
             ms_text(t0)
         )),
+    }
+    if bar.messages > 0 {
+        tip.push_str(&format!(
+            "\n{} message(s) serve it (lit up while hovered)",
+            bar.messages
+        ));
+    }
+    if bar.lost_writes > 0 {
+        tip.push_str(&format!(
+            "\n{} of its writes were not fsynced and a crash lost them",
+            bar.lost_writes
+        ));
     }
     tip
 }
@@ -1095,9 +1149,13 @@ fn message(o: &mut Out, marks: &mut Out, c: &Ctx<'_>, msg: &Message) {
         );
         return;
     }
+    let serves = msg
+        .serves
+        .map(|op| format!(" data-op=\"{op}\""))
+        .unwrap_or_default();
     w!(
         o,
-        "<line class=\"{class}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" data-tip=\"{tip}\"/>\n",
+        "<line class=\"{class}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"{serves} data-tip=\"{tip}\"/>\n",
         num(msg.t0),
         num(from.wire()),
         num(msg.t1),
@@ -1153,6 +1211,17 @@ fn message_tip(c: &Ctx<'_>, msg: &Message) -> String {
     }
     if let Some(h) = msg.held {
         tip.push_str(&format!(" · held back ({})", hold_reason(h)));
+    }
+    if let Some(op) = msg
+        .serves
+        .and_then(|i| c.exec.history.ops.get(i).map(|op| (i, op)))
+    {
+        tip.push_str(&format!(
+            "\nserves operation #{} ({} {})",
+            op.0,
+            c.name(op.1.client as usize),
+            op_label(op.1)
+        ));
     }
     if let Some(text) = &msg.text {
         tip.push('\n');

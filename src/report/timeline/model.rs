@@ -24,7 +24,7 @@ use crate::history::{Operation, Status};
 use crate::net::{DropReason, HoldReason};
 use crate::plan::{AnyPlan, FaultAction, Role};
 use crate::scenario::PartitionShape;
-use crate::sim::trace::{Event, Phase};
+use crate::sim::trace::{Cause, Event, Phase};
 use crate::systems::Execution;
 
 /// Height of one operation row on a client lane.
@@ -94,6 +94,10 @@ pub struct OpBar {
     pub t1: f64,
     /// Failing checks that name this operation.
     pub flagged_by: Vec<String>,
+    /// Messages that serve it ([`Message::serves`]).
+    pub messages: usize,
+    /// Unsynced writes made for it that a crash lost.
+    pub lost_writes: usize,
 }
 
 /// A process state over an interval: down (crash → boot) or paused (pause → resume).
@@ -243,6 +247,24 @@ pub struct Message {
     pub fate: Fate,
     /// Its content (full trace level only).
     pub text: Option<String>,
+    /// The client operation it serves: the one whose invocation started the chain of
+    /// handlers that sent it (full trace level only; see [`crate::sim::Cause`]).
+    pub serves: Option<usize>,
+}
+
+/// A disk write that was not fsynced when its process crashed, and that the crash lost.
+#[derive(Debug, Clone)]
+pub struct LostWrite {
+    /// Process.
+    pub node: usize,
+    /// File.
+    pub file: &'static str,
+    /// When it was written (ms).
+    pub t: f64,
+    /// When the crash lost it (ms).
+    pub crash_t: f64,
+    /// The client operation it served, if any.
+    pub serves: Option<usize>,
 }
 
 impl Message {
@@ -325,6 +347,8 @@ pub struct Model {
     pub panics: Vec<Mark>,
     /// fsyncs.
     pub syncs: Vec<Mark>,
+    /// Unsynced writes that crashes lost.
+    pub lost_writes: Vec<LostWrite>,
     /// Counts.
     pub counts: Counts,
 }
@@ -421,7 +445,8 @@ impl Model {
         }
         let (op_row, rows_of) = op_rows(ops_hist, end_ms);
         let (lanes, node_lane, height) = lay_out_lanes(plan, net_rows, &rows_of);
-        let ops = op_bars(exec, end_ms, &op_row, &node_lane);
+        let mut ops = op_bars(exec, end_ms, &op_row, &node_lane);
+        count_serving(&mut ops, &pass.messages, &pass.lost);
 
         Model {
             end_ms,
@@ -441,6 +466,7 @@ impl Model {
             notes: pass.notes,
             panics: pass.panics,
             syncs: pass.syncs,
+            lost_writes: pass.lost,
             counts: pass.counts,
         }
     }
@@ -488,6 +514,46 @@ struct TracePass<'a> {
     notes: Vec<Mark>,
     panics: Vec<Mark>,
     syncs: Vec<Mark>,
+    /// The operation each message serves, by message id ([`Message::serves`]).
+    serves: BTreeMap<u64, usize>,
+    /// Disk writes taken in so far (an index into the trace's writes).
+    writes_seen: usize,
+    /// Unsynced writes (indices into the trace's writes) by process and file.
+    unsynced: BTreeMap<(usize, &'static str), Vec<usize>>,
+    lost: Vec<LostWrite>,
+}
+
+/// The operation each message serves: a message sent while a client invoked an operation
+/// serves it, and so does one sent while handling a message that serves it. Causes refer
+/// to earlier messages only, so one pass in send order resolves every chain.
+fn serving(exec: &Execution) -> BTreeMap<u64, usize> {
+    let mut serves = BTreeMap::new();
+    for &(id, cause) in exec.trace.causes() {
+        let op = match cause {
+            Cause::Op(op) => Some(op),
+            Cause::Msg(parent) => serves.get(&parent).copied(),
+        };
+        if let Some(op) = op {
+            serves.insert(id, op);
+        }
+    }
+    serves
+}
+
+/// How many messages serve each operation and how many of its writes were lost (bars
+/// are in history order, one per operation).
+fn count_serving(ops: &mut [OpBar], messages: &[Message], lost: &[LostWrite]) {
+    let at = |ops: &[OpBar], i: usize| ops.binary_search_by_key(&i, |b| b.index).ok();
+    for m in messages {
+        if let Some(b) = m.serves.and_then(|i| at(ops, i)) {
+            ops[b].messages += 1;
+        }
+    }
+    for w in lost {
+        if let Some(b) = w.serves.and_then(|i| at(ops, i)) {
+            ops[b].lost_writes += 1;
+        }
+    }
 }
 
 impl<'a> TracePass<'a> {
@@ -517,11 +583,29 @@ impl<'a> TracePass<'a> {
             notes: Vec::new(),
             panics: Vec::new(),
             syncs: Vec::new(),
+            serves: serving(exec),
+            writes_seen: 0,
+            unsynced: BTreeMap::new(),
+            lost: Vec::new(),
+        }
+    }
+
+    /// Take in the disk writes made before trace event `i`: unsynced until a sync or a
+    /// crash of their file.
+    fn writes_before(&mut self, i: usize) {
+        let writes = self.exec.trace.writes();
+        while let Some(w) = writes.get(self.writes_seen).filter(|w| w.at_event <= i) {
+            self.unsynced
+                .entry((w.node, w.file))
+                .or_default()
+                .push(self.writes_seen);
+            self.writes_seen += 1;
         }
     }
 
     /// Take in trace event `i`, which happened at `t` (ms).
     fn event(&mut self, i: usize, t: f64, event: &Event) {
+        self.writes_before(i);
         match event {
             Event::Phase { phase } => {
                 let name = match phase {
@@ -552,6 +636,7 @@ impl<'a> TracePass<'a> {
                     held: *held,
                     fate: Fate::InFlight,
                     text: None,
+                    serves: self.serves.get(id).copied(),
                 };
                 self.sent(i, msg);
             }
@@ -570,7 +655,7 @@ impl<'a> TracePass<'a> {
                 lost,
                 kept,
                 torn,
-            } => self.lost_writes(*node, (*file, *lost, *kept, *torn)),
+            } => self.lost_writes(t, *node, (*file, *lost, *kept, *torn)),
             Event::Invoke { .. } | Event::Return { .. } => {}
             Event::Note { .. } | Event::Panic { .. } | Event::Limit { .. } => self.mark(t, event),
             Event::End { settled } => self.settled = Some(*settled),
@@ -748,8 +833,9 @@ impl<'a> TracePass<'a> {
     }
 
     /// An fsync of `file`: a tick on the process's lane.
-    fn synced(&mut self, t: f64, node: usize, file: &str, writes: u64) {
+    fn synced(&mut self, t: f64, node: usize, file: &'static str, writes: u64) {
         self.counts.syncs += 1;
+        self.unsynced.remove(&(node, file));
         self.syncs.push(Mark {
             node,
             t,
@@ -759,9 +845,29 @@ impl<'a> TracePass<'a> {
 
     /// What a crash did to a file's unsynced writes, (file, lost, kept, torn): told in
     /// the tooltip of the down span that crash opened.
-    fn lost_writes(&mut self, node: usize, loss: (&'static str, u64, u64, bool)) {
+    /// The writes it lost are the last `lost` of the file's unsynced ones (a crash keeps a
+    /// prefix of them): each becomes a [`LostWrite`].
+    fn lost_writes(&mut self, t: f64, node: usize, loss: (&'static str, u64, u64, bool)) {
         if let Some(&at) = self.open_down.get(&node) {
             self.downs[at].losses.push(loss);
+        }
+        let pending = self.unsynced.remove(&(node, loss.0)).unwrap_or_default();
+        let kept = pending.len().saturating_sub(loss.1 as usize);
+        let writes = self.exec.trace.writes();
+        for &w in &pending[kept..] {
+            let write = &writes[w];
+            let serves = match write.cause {
+                Some(Cause::Op(op)) => Some(op),
+                Some(Cause::Msg(id)) => self.serves.get(&id).copied(),
+                None => None,
+            };
+            self.lost.push(LostWrite {
+                node,
+                file: write.file,
+                t: ms(write.t_ns),
+                crash_t: t,
+                serves,
+            });
         }
     }
 
@@ -893,6 +999,8 @@ fn op_bars(
                 t0,
                 t1,
                 flagged_by: flagged.get(&i).cloned().unwrap_or_default(),
+                messages: 0,
+                lost_writes: 0,
             }
         })
         .collect()

@@ -168,6 +168,18 @@
     const el = e.target.closest("[data-tip]");
     if (el) show(el, e); else tip.hidden = true;
   });
+  // Causality: hovering an operation lights up the messages that serve it and the lost
+  // writes it made (each carries data-op, its operation's index).
+  let serving = [];
+  function lightServing(opId) {
+    for (const el of serving) el.classList.remove("serving");
+    serving = opId === null ? [] : Array.from(plot.querySelectorAll('[data-op="' + opId + '"]'));
+    for (const el of serving) el.classList.add("serving");
+  }
+  plot.addEventListener("mouseover", (e) => {
+    const op = e.target.closest("rect.op");
+    lightServing(op ? op.id.slice(3) : null);
+  });
   plot.addEventListener("mousemove", (e) => { if (!pinned && !tip.hidden) place(e); });
   plot.addEventListener("mouseleave", () => { if (!pinned) tip.hidden = true; });
   document.addEventListener("click", (e) => {
