@@ -136,9 +136,19 @@ fn determinism(s: &Summary<'_>) -> String {
 fn scenario_table(page: &mut String, s: &Summary<'_>) {
     page.push_str("<h2>Scenarios</h2>\n<table id=\"scenarios\"><thead><tr><th>scenario</th><th>expects</th><th>seeds</th>");
     for v in VERDICTS {
-        let _ = write!(page, "<th class=\"n\">{}</th>", verdict_name(v));
+        let short = match v {
+            Verdict::Violation => "viol",
+            Verdict::Liveness => "live",
+            Verdict::Unknown => "unkn",
+            other => verdict_name(other),
+        };
+        let _ = write!(
+            page,
+            "<th class=\"n\" title=\"seeds with verdict {}\">{short}</th>",
+            verdict_name(v)
+        );
     }
-    page.push_str("<th>first failure</th><th class=\"n\">seeds/s per core</th><th>outcome</th></tr></thead><tbody>\n");
+    page.push_str("<th title=\"seeds run until the first failure (a planted bug: until it was caught)\">first failure</th><th class=\"n\" title=\"seeds per second of one core\">seeds/s/core</th><th>outcome</th></tr></thead><tbody>\n");
     for e in &s.scenarios {
         scenario_row(page, e.tally, e.outcome);
     }
@@ -225,7 +235,7 @@ fn first_failure(t: &Tally) -> String {
     };
     match first {
         Some(seed) => format!(
-            "seed {seed} (after {} seed(s))",
+            "after {} (seed {seed})",
             seed.saturating_sub(t.seed_start) + 1
         ),
         None if t.expect == Expect::Pass => "none".into(),
@@ -244,7 +254,7 @@ fn outcome_class(o: Outcome) -> &'static str {
 fn outcome_text(t: &Tally, o: Outcome) -> String {
     match o {
         Outcome::Ok if t.expect == Expect::Pass => "ok".into(),
-        Outcome::Ok => format!("bug caught in {} of {} seeds", t.caught, t.seeds),
+        Outcome::Ok => format!("caught in {} of {}", t.caught, t.seeds),
         Outcome::Violation => "FAILED: safety violation".into(),
         Outcome::Liveness => "FAILED: did not converge".into(),
         Outcome::Inconclusive => "inconclusive".into(),
@@ -363,6 +373,7 @@ h1{font-size:20px;margin:.2em 0}h2{font-size:17px;margin:1.6em 0 .5em}h3{font-si
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 table{border-collapse:collapse;background:#fff;box-shadow:0 0 0 1px #d9dde5}
 th,td{padding:4px 7px;border-bottom:1px solid #eceff4;text-align:left;white-space:nowrap}
+td.outcome{white-space:normal;min-width:9em}
 th{background:#f2f4f8;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.ok td.outcome{color:#1b7f3b}tr.failed td.outcome{color:#c62828;font-weight:600}tr.grey td.outcome{color:#777}
 tr.failed{background:#fff5f5}.bad{color:#c62828}

@@ -1114,7 +1114,7 @@ fn b64_value(c: u8) -> Option<u32> {
 pub fn base64_decode(s: &str) -> Result<Vec<u8>> {
     let input = s.trim_end_matches('=');
     let padding = s.len() - input.len();
-    if padding > 2 || (padding > 0 && !s.len().is_multiple_of(4)) {
+    if padding > 2 || (padding > 0 && s.len() % 4 != 0) {
         return Err(Error::Base64(format!(
             "bad padding ({padding} '=' for length {})",
             s.len()
