@@ -228,7 +228,7 @@ fn failing_timeline(page: &Page<'_>, url: &str) {
     chart_screenshot(page, "charts.png");
 }
 
-/// Load a timeline three times (median load ms) and time one zoom step in the page.
+/// Load a timeline three times (median load ms) and time zoom steps in the page (median).
 fn load_and_zoom(page: &Page<'_>, html: &Path) -> (f64, f64, u64) {
     let mut loads = Vec::new();
     for _ in 0..3 {
@@ -237,10 +237,14 @@ fn load_and_zoom(page: &Page<'_>, html: &Path) -> (f64, f64, u64) {
     loads.sort_by(f64::total_cmp);
     no_console_errors(page, &html.display().to_string());
     let messages = eval(page, "document.querySelectorAll('#msgs line').length");
+    // Zoom in and out five times each from the opening view: the median step, with the
+    // layout it forces.
     let zoom_ms = eval(
         page,
-        "(() => { const t = performance.now(); document.getElementById('zoom-in').click(); \
-         document.body.getBoundingClientRect(); return performance.now() - t; })()",
+        "(() => { const steps = []; for (let i = 0; i < 10; i++) { \
+         const t = performance.now(); document.getElementById(i % 2 ? 'zoom-out' : 'zoom-in').click(); \
+         document.body.getBoundingClientRect(); steps.push(performance.now() - t); } \
+         steps.sort((a, b) => a - b); return steps[5]; })()",
     );
     (
         loads[1],
@@ -335,4 +339,82 @@ fn the_largest_shipped_timeline_loads_and_zooms_in_chromium() {
     );
     assert!(messages > 5000, "{messages}");
     assert!(load_ms < 20_000.0, "{load_ms}");
+}
+
+/// The timeline's load time against an earlier faultline's, on the same runs, in one
+/// browser, interleaved A B A B (5 rounds, medians): the largest shipped scenario and the
+/// 10,000-message run. Run by hand:
+/// `FAULTLINE_BASELINE=/path/to/older/faultline cargo test --release --test browser -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement: needs FAULTLINE_BASELINE, an older faultline binary"]
+fn timeline_load_time_against_a_baseline() {
+    let Some(baseline) = std::env::var_os("FAULTLINE_BASELINE") else {
+        panic!("set FAULTLINE_BASELINE to an older faultline binary");
+    };
+    let Some(browser) = launch_or_skip() else {
+        return;
+    };
+    let out = scratch("baseline");
+    let long = out.join("long.toml");
+    let text = std::fs::read_to_string("scenarios/kv_register/all_faults.toml").unwrap();
+    std::fs::write(
+        &long,
+        text.replace("name = \"kv_register-all-faults\"", "name = \"long\"")
+            .replace("chaos_ms = 2000", "chaos_ms = 20000"),
+    )
+    .unwrap();
+    let cases = [
+        (
+            "scenarios/outbox/bug_non_owner_write.toml",
+            "outbox-bug-non-owner-write",
+            "0",
+        ),
+        (long.to_str().unwrap(), "long", "1"),
+    ];
+    let page = browser.new_page().unwrap();
+    page.set_viewport(1300, 900).unwrap();
+    for (scenario, name, seed) in cases {
+        let mut pages = Vec::new();
+        for (who, bin) in [
+            ("baseline", baseline.as_os_str()),
+            ("this", env!("CARGO_BIN_EXE_faultline").as_ref()),
+        ] {
+            let dir = out.join(who);
+            let status = Command::new(bin)
+                .args(["replay", scenario, "--seed", seed, "--out"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                status.status.code().is_some_and(|c| c <= 1),
+                "{who}: {status:?}"
+            );
+            // Older versions wrote replays straight under `--out`.
+            let html = dir.join(format!("replays/{name}/{seed}/timeline.html"));
+            let older = dir.join(format!("{name}/{seed}/timeline.html"));
+            pages.push(if html.exists() { html } else { older });
+        }
+        let (mut loads, mut zooms) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        for _ in 0..5 {
+            for (i, html) in pages.iter().enumerate() {
+                let (load_ms, zoom_ms, _) = load_and_zoom(&page, html);
+                loads[i].push(load_ms);
+                zooms[i].push(zoom_ms);
+            }
+        }
+        for t in loads.iter_mut().chain(zooms.iter_mut()) {
+            t.sort_by(f64::total_cmp);
+        }
+        eprintln!(
+            "{name} seed {seed}: load {:.0} ms (baseline {:.0} ms, ratio {:.2}), zoom step {:.1} ms (baseline {:.1} ms, ratio {:.2}); {} vs {} bytes",
+            loads[1][2],
+            loads[0][2],
+            loads[1][2] / loads[0][2],
+            zooms[1][2],
+            zooms[0][2],
+            zooms[1][2] / zooms[0][2],
+            std::fs::metadata(&pages[1]).unwrap().len(),
+            std::fs::metadata(&pages[0]).unwrap().len(),
+        );
+    }
 }

@@ -16,11 +16,27 @@
   const MAX_WIDTH = 400000; // px: browsers slow down on wider SVGs
   let k = T.k0;
 
-  // Overlay items, read once: [element, time, width (ms, labels only), chars, dx].
-  const placed = [];
+  // Overlay items, read once: [element, time, width (ms, labels only), chars, dx,
+  // shown (labels: whether it fits, null until decided)]. The marks of messages (drop
+  // crosses) are kept apart: while messages are drawn as density they are hidden, and
+  // are placed again only when they show (a zoom then touches far fewer elements).
+  const placed = [], msgMarks = [];
   for (const el of document.querySelectorAll("#overlay [data-t], #axis [data-t]")) {
-    placed.push([el, +el.dataset.t, el.dataset.w === undefined ? -1 : +el.dataset.w,
-      +(el.dataset.n || 0), +(el.dataset.dx || 0)]);
+    const item = [el, +el.dataset.t, el.dataset.w === undefined ? -1 : +el.dataset.w,
+      +(el.dataset.n || 0), +(el.dataset.dx || 0), null];
+    (el.closest("#msgmarks") ? msgMarks : placed).push(item);
+  }
+  let marksK = T.k0; // the zoom msgMarks are placed for
+  function place(items) {
+    for (const item of items) {
+      const [el, t, w, n, dx, shown] = item;
+      if (w >= 0) {
+        const fits = w * k >= n * CHAR_W + 6;
+        if (fits !== shown) { el.style.display = fits ? "" : "none"; item[5] = fits; }
+        if (!fits) continue;
+      }
+      el.setAttribute("x", (T.pad + t * k + dx).toFixed(1));
+    }
   }
   const patterns = Array.from(document.querySelectorAll("pattern.zp"));
 
@@ -75,10 +91,7 @@
     world.setAttribute("transform", "translate(" + T.pad + " 0) scale(" + k + " 1)");
     const unstretch = "scale(" + (1 / k) + " 1) rotate(45)";
     for (const p of patterns) p.setAttribute("patternTransform", unstretch);
-    for (const [el, t, w, n, dx] of placed) {
-      el.setAttribute("x", (T.pad + t * k + dx).toFixed(1));
-      if (w >= 0) el.style.display = w * k >= n * CHAR_W + 6 ? "" : "none";
-    }
+    place(placed);
     drawAxis(width);
     $("zoom-level").textContent = k >= 1 ? k.toFixed(1) + " px/ms" : (1 / k).toFixed(1) + " ms/px";
     if (anchorT !== undefined) {
@@ -103,6 +116,7 @@
     const dense = inView > T.linesMax;
     plot.classList.toggle("dense", dense);
     if (dense) return;
+    if (marksK !== k) { place(msgMarks); marksK = k; }
     for (const [g, t0, t1] of chunks) g.classList.toggle("off", t1 < a || t0 > b);
   }
   let scrollQueued = false;
