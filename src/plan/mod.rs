@@ -348,6 +348,10 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
     fn without_clients(&self, drop: &dyn Fn(usize) -> bool) -> Box<dyn AnyPlan>;
     /// The generic part, to edit (shrinking lowers network probabilities).
     fn head_mut(&mut self) -> &mut Head;
+    /// The plan of the guided run `id` ([`guided`]) that mutates this one: fault schedule
+    /// moved, an episode perhaps dropped, fault points and client operations jittered,
+    /// and the run's own streams.
+    fn mutated(&self, id: u64) -> Box<dyn AnyPlan>;
 }
 
 impl<S: Spec> AnyPlan for Plan<S> {
@@ -395,6 +399,21 @@ impl<S: Spec> AnyPlan for Plan<S> {
     }
     fn head_mut(&mut self) -> &mut Head {
         &mut self.head
+    }
+    fn mutated(&self, id: u64) -> Box<dyn AnyPlan> {
+        let mut plan = self.clone();
+        let chaos_ms = self.head.params.phases.chaos_ms;
+        let mut rng = guided::stream(id);
+        plan.head.seed = id;
+        plan.head.madsim_seed = SubStream::new(id, streams::MADSIM).next_u64();
+        plan.head.faults = guided::mutate_faults(&self.head.faults, chaos_ms, &mut rng);
+        plan.head.fault_points = guided::mutate_points(&self.head.fault_points, chaos_ms, &mut rng);
+        for op in &mut plan.workload {
+            op.at_ms = guided::mutate_time(op.at_ms, chaos_ms, &mut rng);
+        }
+        // Client operations stay in client, then time order (a stable sort).
+        plan.workload.sort_by_key(|op| (op.client, op.at_ms));
+        Box::new(plan)
     }
 }
 
