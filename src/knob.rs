@@ -338,7 +338,10 @@ macro_rules! knob_section {
         }
 
         #[doc = concat!("The resolved `[", $path, "]` settings of one seed.")]
+        ///
+        /// A plan written before a knob existed reads it as its default (`serde(default)`).
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
         pub struct $params {
             $(
                 $(#[doc = $doc])+
@@ -348,6 +351,15 @@ macro_rules! knob_section {
                 $(#[doc = $pdoc])+
                 pub $pfield: $pty,
             )*)?
+        }
+
+        impl Default for $params {
+            fn default() -> Self {
+                $params {
+                    $($field: $default,)*
+                    $($($pfield: $pdefault,)*)?
+                }
+            }
         }
 
         impl $section {

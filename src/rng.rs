@@ -32,6 +32,10 @@ pub mod streams {
     pub const MADSIM: &str = "madsim";
     /// Prefix of each node's private stream (`node/<index>`).
     pub const NODE: &str = "node";
+    /// Fault points inside components (whether a seed gets any, and which).
+    pub const FAULT_POINTS: &str = "fault_points";
+    /// How a guided run mutates its parent's plan.
+    pub const GUIDED: &str = "guided";
 }
 
 /// A ChaCha8 generator for one named component of one seed.

@@ -374,26 +374,7 @@ fn timeline_load_time_against_a_baseline() {
     let page = browser.new_page().unwrap();
     page.set_viewport(1300, 900).unwrap();
     for (scenario, name, seed) in cases {
-        let mut pages = Vec::new();
-        for (who, bin) in [
-            ("baseline", baseline.as_os_str()),
-            ("this", env!("CARGO_BIN_EXE_faultline").as_ref()),
-        ] {
-            let dir = out.join(who);
-            let status = Command::new(bin)
-                .args(["replay", scenario, "--seed", seed, "--out"])
-                .arg(&dir)
-                .output()
-                .unwrap();
-            assert!(
-                status.status.code().is_some_and(|c| c <= 1),
-                "{who}: {status:?}"
-            );
-            // Older versions wrote replays straight under `--out`.
-            let html = dir.join(format!("replays/{name}/{seed}/timeline.html"));
-            let older = dir.join(format!("{name}/{seed}/timeline.html"));
-            pages.push(if html.exists() { html } else { older });
-        }
+        let pages = replay_with_both(&out, baseline.as_os_str(), (scenario, name, seed));
         let (mut loads, mut zooms) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
         for _ in 0..5 {
             for (i, html) in pages.iter().enumerate() {
@@ -417,4 +398,31 @@ fn timeline_load_time_against_a_baseline() {
             std::fs::metadata(&pages[0]).unwrap().len(),
         );
     }
+}
+
+/// Replay one seed with an older faultline and with this one: their timeline pages.
+fn replay_with_both(
+    out: &Path,
+    baseline: &std::ffi::OsStr,
+    (scenario, name, seed): (&str, &str, &str),
+) -> Vec<PathBuf> {
+    let mut pages = Vec::new();
+    let this: &std::ffi::OsStr = env!("CARGO_BIN_EXE_faultline").as_ref();
+    for (who, bin) in [("baseline", baseline), ("this", this)] {
+        let dir = out.join(who);
+        let status = Command::new(bin)
+            .args(["replay", scenario, "--seed", seed, "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.code().is_some_and(|c| c <= 1),
+            "{who}: {status:?}"
+        );
+        // Older versions wrote replays straight under `--out`.
+        let html = dir.join(format!("replays/{name}/{seed}/timeline.html"));
+        let older = dir.join(format!("{name}/{seed}/timeline.html"));
+        pages.push(if html.exists() { html } else { older });
+    }
+    pages
 }

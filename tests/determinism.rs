@@ -1,6 +1,6 @@
 //! Determinism, proven on bytes: the same seed writes the same `trace.jsonl` in two
 //! separate processes, with one job or two, for 200 seeds of the scenario that uses every
-//! fault kind. One of the two sweeps also re-runs every seed in-process on a fresh thread
+//! fault kind (guided runs included). One of the two sweeps also re-runs every seed in-process on a fresh thread
 //! and compares trace hashes (`--check-determinism`).
 
 use std::path::{Path, PathBuf};
@@ -51,14 +51,24 @@ fn same_seed_same_trace_bytes_across_processes_and_job_counts() {
     sweep(&one, "1", &["--check-determinism"]);
     sweep(&two, "2", &[]);
     let mut distinct = std::collections::BTreeSet::new();
-    for seed in 0..SEEDS {
+    // Past the warm-up, guided runs are named by their ids: the same ones with either job
+    // count (their parents come from runs folded in seed order, not finishing order).
+    let runs = |root: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(root.join("latest").join(NAME))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (ids, ids_two) = (runs(&one), runs(&two));
+    assert_eq!(ids, ids_two, "the same runs with one job and with two");
+    assert_eq!(ids.len(), SEEDS as usize);
+    assert!(
+        ids.iter().any(|id| id.parse::<u64>().unwrap() >= SEEDS),
+        "guided runs ran"
+    );
+    for seed in ids {
         for file in ["trace.jsonl", "history.jsonl", "plan.json"] {
-            let path = |root: &Path| {
-                root.join("latest")
-                    .join(NAME)
-                    .join(seed.to_string())
-                    .join(file)
-            };
+            let path = |root: &Path| root.join("latest").join(NAME).join(&seed).join(file);
             let a = std::fs::read(path(&one)).unwrap();
             let b = std::fs::read(path(&two)).unwrap();
             assert!(

@@ -457,6 +457,35 @@ fn connected(
     connected
 }
 
+/// Group a fault schedule into episodes: each start with the end that undoes it.
+pub fn episodes(faults: &[TimedAction]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut open: Vec<(FaultAction, usize)> = Vec::new(); // (the end it waits for, episode)
+    for (i, t) in faults.iter().enumerate() {
+        if let Some(at) = open.iter().position(|(end, _)| *end == t.action) {
+            let (_, episode) = open.swap_remove(at);
+            out[episode].push(i);
+            continue;
+        }
+        if let Some(end) = end_of(&t.action) {
+            open.push((end, out.len()));
+        }
+        out.push(vec![i]);
+    }
+    out
+}
+
+/// The action that ends the episode `start` begins (a start's own shape, for matching).
+fn end_of(start: &FaultAction) -> Option<FaultAction> {
+    Some(match *start {
+        FaultAction::Partition { id, .. } => FaultAction::Heal { id },
+        FaultAction::Crash { node } => FaultAction::Restart { node },
+        FaultAction::Pause { node } => FaultAction::Resume { node },
+        FaultAction::Clog { from, to, .. } => FaultAction::Unclog { from, to },
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,8 @@ struct PlanJson<P, O> {
     workload: Vec<ClientOp<O>>,
     faults: Vec<TimedAction>,
     clock_skew_ms: Vec<i64>,
+    #[serde(default)]
+    fault_points: Vec<super::FaultPoint>,
     madsim_seed: u64,
 }
 
@@ -120,6 +122,7 @@ impl<S: Spec> Plan<S> {
                 nodes: file.nodes,
                 faults: file.faults,
                 clock_skew_ms: file.clock_skew_ms,
+                fault_points: file.fault_points,
                 madsim_seed: file.madsim_seed,
             },
             bugs: names(&file.bugs, "planted bug", S::NAME)?,
@@ -157,6 +160,9 @@ impl<S: Spec> Plan<S> {
         let clients = self.head.nodes_with(super::Role::Client).len();
         if let Some(op) = self.workload.iter().find(|op| op.client >= clients) {
             return bad(format!("an operation of client {} of {clients}", op.client));
+        }
+        if let Some(p) = self.head.fault_points.iter().find(|p| p.node >= n) {
+            return bad(format!("a fault point on process {} of {n}", p.node));
         }
         for t in &self.head.faults {
             if let Some(node) = t.action.nodes().into_iter().find(|&i| i >= n) {

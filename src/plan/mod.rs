@@ -19,6 +19,8 @@
 
 pub mod faults;
 pub mod file;
+pub mod guided;
+pub mod points;
 pub mod workload;
 
 use std::any::Any;
@@ -35,6 +37,7 @@ use crate::rng::{streams, SubStream};
 use crate::scenario::{Params, Scenario};
 
 pub use faults::{FaultAction, TimedAction};
+pub use points::{FaultPoint, Site};
 pub use workload::{ClientOp, Draw};
 
 /// What a process is, for fault targeting and display.
@@ -84,6 +87,10 @@ pub trait Spec: Sized + Send + Sync + 'static {
     fn topology(params: &Params, own: &Self::Params, workload: Self::Workload) -> Vec<NodeSpec>;
     /// Draw one client operation of `workload` (see [`workload::generate`]).
     fn operation(workload: Self::Workload, draw: &mut Draw<'_>) -> Self::Op;
+    /// The code sites of its components that fault points may perturb ([`points`]).
+    fn fault_sites() -> Vec<Site> {
+        Vec::new()
+    }
 }
 
 /// The generic part of a plan: what the simulator and the reports need of any system.
@@ -103,6 +110,8 @@ pub struct Head {
     pub faults: Vec<TimedAction>,
     /// Per-process clock offset (ms).
     pub clock_skew_ms: Vec<i64>,
+    /// Perturbations at code sites inside components ([`points`]); empty for most seeds.
+    pub fault_points: Vec<FaultPoint>,
     /// Seed of madsim's own scheduler randomness.
     pub madsim_seed: u64,
 }
@@ -210,6 +219,7 @@ impl<S: Spec> Plan<S> {
         });
         let faults = faults::schedule(&generic, &nodes, seed);
         let clock_skew_ms = clock_skew(&generic, nodes.len(), seed);
+        let fault_points = points::draw(&S::fault_sites(), &nodes, generic.phases.chaos_ms, seed);
         Plan {
             head: Head {
                 scenario: scenario.name.clone(),
@@ -219,6 +229,7 @@ impl<S: Spec> Plan<S> {
                 nodes,
                 faults,
                 clock_skew_ms,
+                fault_points,
                 madsim_seed: SubStream::new(seed, streams::MADSIM).next_u64(),
             },
             bugs: named(&scenario.file.bugs, "bug"),
@@ -266,7 +277,7 @@ fn clock_skew(params: &Params, nodes: usize, seed: u64) -> Vec<i64> {
 impl<S: Spec> Serialize for Plan<S> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let h = &self.head;
-        let mut st = s.serialize_struct("Plan", 11)?;
+        let mut st = s.serialize_struct("Plan", 12)?;
         st.serialize_field("scenario", &h.scenario)?;
         st.serialize_field("seed", &h.seed)?;
         st.serialize_field("system", h.system)?;
@@ -277,6 +288,12 @@ impl<S: Spec> Serialize for Plan<S> {
         st.serialize_field("workload", &self.workload)?;
         st.serialize_field("faults", &h.faults)?;
         st.serialize_field("clock_skew_ms", &h.clock_skew_ms)?;
+        if h.fault_points.is_empty() {
+            // A plan without points reads as it did before they existed.
+            st.skip_field("fault_points")?;
+        } else {
+            st.serialize_field("fault_points", &h.fault_points)?;
+        }
         st.serialize_field("madsim_seed", &h.madsim_seed)?;
         st.end()
     }
@@ -336,6 +353,10 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
     fn without_clients(&self, drop: &dyn Fn(usize) -> bool) -> Box<dyn AnyPlan>;
     /// The generic part, to edit (shrinking lowers network probabilities).
     fn head_mut(&mut self) -> &mut Head;
+    /// The plan of the guided run `id` ([`guided`]) that mutates this one: fault schedule
+    /// moved, an episode perhaps dropped, fault points and client operations jittered,
+    /// and the run's own streams.
+    fn mutated(&self, id: u64) -> Box<dyn AnyPlan>;
 }
 
 impl<S: Spec> AnyPlan for Plan<S> {
@@ -384,6 +405,21 @@ impl<S: Spec> AnyPlan for Plan<S> {
     fn head_mut(&mut self) -> &mut Head {
         &mut self.head
     }
+    fn mutated(&self, id: u64) -> Box<dyn AnyPlan> {
+        let mut plan = self.clone();
+        let chaos_ms = self.head.params.phases.chaos_ms;
+        let mut rng = guided::stream(id);
+        plan.head.seed = id;
+        plan.head.madsim_seed = SubStream::new(id, streams::MADSIM).next_u64();
+        plan.head.faults = guided::mutate_faults(&self.head.faults, chaos_ms, &mut rng);
+        plan.head.fault_points = guided::mutate_points(&self.head.fault_points, chaos_ms, &mut rng);
+        for op in &mut plan.workload {
+            op.at_ms = guided::mutate_time(op.at_ms, chaos_ms, &mut rng);
+        }
+        // Client operations stay in client, then time order (a stable sort).
+        plan.workload.sort_by_key(|op| (op.client, op.at_ms));
+        Box::new(plan)
+    }
 }
 
 impl<S: Spec> Plan<S> {
@@ -414,6 +450,12 @@ impl<S: Spec> Plan<S> {
         let h = &mut plan.head;
         h.nodes = keep_indexed(&self.head.nodes, &renumber);
         h.clock_skew_ms = keep_indexed(&self.head.clock_skew_ms, &renumber);
+        h.fault_points = (self.head.fault_points.iter())
+            .filter_map(|p| {
+                let node = renumber.get(p.node).copied().flatten()?;
+                Some(FaultPoint { node, ..p.clone() })
+            })
+            .collect();
         h.faults = (self.head.faults.iter())
             .filter_map(|t| {
                 let action = t

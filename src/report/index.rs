@@ -234,9 +234,10 @@ fn first_failure(t: &Tally) -> String {
         _ => t.first_caught,
     };
     match first {
+        // A guided run's id counts by its place in the sweep.
         Some(seed) => format!(
             "after {} (seed {seed})",
-            seed.saturating_sub(t.seed_start) + 1
+            crate::plan::guided::position(seed).saturating_sub(t.seed_start) + 1
         ),
         None if t.expect == Expect::Pass => "none".into(),
         None => "<b class=\"bad\">not caught</b>".into(),

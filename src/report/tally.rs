@@ -11,6 +11,7 @@ use super::journal::{ScenarioEntry, SeedRecord};
 use super::replay_command;
 use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
+use crate::plan::guided::position;
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
 
@@ -217,10 +218,12 @@ impl Tally {
         let (failing, caught) = self.failing_seed(r);
         if caught {
             self.caught += 1;
-            self.first_caught = Some(self.first_caught.map_or(r.seed, |s| s.min(r.seed)));
+            // Guided runs count by their place in the sweep (`plan::guided::position`).
+            let earlier = |s: u64| position(s) < position(r.seed);
+            self.first_caught = Some(self.first_caught.filter(|&s| earlier(s)).unwrap_or(r.seed));
         }
         self.triage.add(&failing, caught);
-        let at = self.failing.partition_point(|f| f.seed < r.seed);
+        let at = (self.failing).partition_point(|f| position(f.seed) < position(r.seed));
         self.failing.insert(at, failing);
         self.failing.truncate(FAILING_KEPT_MAX);
     }
@@ -303,7 +306,7 @@ impl Tally {
 
     /// Seeds run until the first catch ("after N seeds"), when seeds start at `seed_start`.
     pub fn seeds_until_caught(&self) -> Option<u64> {
-        self.first_caught.map(|s| s - self.seed_start + 1)
+        self.first_caught.map(|s| position(s) - self.seed_start + 1)
     }
 }
 

@@ -118,7 +118,10 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
     // operation up front); both runs are told how much it holds.
     let window = crate::guard::MemoryWindow::open();
     // A pinned plan was read once before the sweep; an error here is faultline's own.
-    let plan = pinned::plan_of(&job.scenario, job.seed).unwrap_or_else(|e| panic!("{e}"));
+    let mut plan = pinned::plan_of(&job.scenario, job.seed).unwrap_or_else(|e| panic!("{e}"));
+    if job.options.without_fault_points {
+        plan.head_mut().fault_points.clear();
+    }
     let options = ExecOptions {
         plan_bytes: window.used_bytes(),
         ..job.options.clone()

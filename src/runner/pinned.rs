@@ -29,7 +29,11 @@ pub struct PinnedError {
 pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, PinnedError> {
     let system = super::system_of(scenario);
     let Some(pinned) = &scenario.file.pinned else {
-        return Ok(system.plan(scenario, seed));
+        // A guided run's id names its parent seed: plan it, then mutate it the same way.
+        return Ok(match crate::plan::guided::parent(seed) {
+            Some(parent) => system.plan(scenario, parent).mutated(seed),
+            None => system.plan(scenario, seed),
+        });
     };
     // The file is read again only to place an error: a good plan costs no I/O (a pinned
     // scenario's seed is planned on its seed thread).

@@ -18,7 +18,8 @@
 //! few plans, where ddmin's chunks keep a failure's neighbours, but loses overall on both
 //! counts, because most of a long run is irrelevant and ddmin drops it in a few big cuts. Faults are removed as **episodes** (a partition with its heal, a crash with
 //! its restart, a pause with its resume, a clog with its unclog), so a candidate is always
-//! a well-formed schedule.
+//! a well-formed schedule. Fault points inside components ([`crate::plan::points`]) are
+//! removed one by one the same way.
 //!
 //! The network's per-message draws (latency, loss, duplication) come from the plan's seeds
 //! in the order messages are sent; removing an operation changes that order, so a
@@ -31,7 +32,7 @@ pub mod pinned;
 use std::sync::Arc;
 
 use crate::check::Verdict;
-use crate::plan::{AnyPlan, FaultAction, TimedAction};
+use crate::plan::{AnyPlan, FaultPoint};
 use crate::report::triage::signature;
 use crate::runner::on_fresh_thread;
 use crate::systems::{ExecOptions, Execution, SystemUnderTest};
@@ -121,34 +122,7 @@ pub struct Shrunk {
     pub timed_out: bool,
 }
 
-/// Group a fault schedule into episodes: each start with the end that undoes it.
-pub fn episodes(faults: &[TimedAction]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut open: Vec<(FaultAction, usize)> = Vec::new(); // (the end it waits for, episode)
-    for (i, t) in faults.iter().enumerate() {
-        if let Some(at) = open.iter().position(|(end, _)| *end == t.action) {
-            let (_, episode) = open.swap_remove(at);
-            out[episode].push(i);
-            continue;
-        }
-        if let Some(end) = end_of(&t.action) {
-            open.push((end, out.len()));
-        }
-        out.push(vec![i]);
-    }
-    out
-}
-
-/// The action that ends the episode `start` begins (a start's own shape, for matching).
-fn end_of(start: &FaultAction) -> Option<FaultAction> {
-    Some(match *start {
-        FaultAction::Partition { id, .. } => FaultAction::Heal { id },
-        FaultAction::Crash { node } => FaultAction::Restart { node },
-        FaultAction::Pause { node } => FaultAction::Resume { node },
-        FaultAction::Clog { from, to, .. } => FaultAction::Unclog { from, to },
-        _ => return None,
-    })
-}
+pub use crate::plan::faults::episodes;
 
 /// A test of a batch of candidates: for each, whether it holds (`None`: out of budget).
 pub type BatchTest<'a, T> = dyn FnMut(&[T]) -> Vec<Option<bool>> + 'a;
@@ -291,6 +265,8 @@ impl Chances {
 #[derive(Debug, Clone)]
 struct Candidate {
     faults: Vec<usize>,
+    /// Fault points kept (indices into the plan's).
+    points: Vec<usize>,
     ops: Vec<usize>,
     chaos_ms: u64,
     dropped_clients: Vec<usize>,
@@ -329,6 +305,14 @@ impl Shrinker<'_> {
         } else {
             edited.without_clients(&|k| c.dropped_clients.contains(&k))
         };
+        plan.head_mut().fault_points = (c.points.iter())
+            .map(|&i| &head.fault_points[i])
+            .filter(|p| p.from_ms < c.chaos_ms)
+            .map(|p| FaultPoint {
+                until_ms: p.until_ms.min(c.chaos_ms),
+                ..p.clone()
+            })
+            .collect();
         let network = &mut plan.head_mut().params.network;
         network.loss_probability = c.chances.loss;
         network.duplicate_probability = c.chances.duplicate;
@@ -387,6 +371,22 @@ impl Shrinker<'_> {
             self.fail(&cands)
         });
         c.faults = faults_of(&kept);
+    }
+
+    /// Fault points, one by one (a plan has at most a few).
+    fn shrink_points(&mut self, c: &mut Candidate) {
+        let points = c.points.clone();
+        let base = c.clone();
+        let (kept, _) = minimize(self.strategy, self.width, points.len(), &mut |sets| {
+            let cands: Vec<Candidate> = (sets.iter())
+                .map(|set| Candidate {
+                    points: set.iter().map(|&i| points[i]).collect(),
+                    ..base.clone()
+                })
+                .collect();
+            self.fail(&cands)
+        });
+        c.points = kept.iter().map(|&i| points[i]).collect();
     }
 
     fn shrink_ops(&mut self, c: &mut Candidate) {
@@ -537,6 +537,7 @@ pub fn shrink_with(
     let network = &original.head().params.network;
     let mut c = Candidate {
         faults: (0..original.head().faults.len()).collect(),
+        points: (0..original.head().fault_points.len()).collect(),
         ops: (0..original.operations()).collect(),
         chaos_ms: original.head().params.phases.chaos_ms,
         dropped_clients: Vec::new(),
@@ -550,6 +551,7 @@ pub fn shrink_with(
     // second round of faults, since fewer operations may make more faults removable; the
     // network's probabilities last, on the smallest run.
     s.shrink_faults(&mut c);
+    s.shrink_points(&mut c);
     s.shrink_ops(&mut c);
     s.shrink_clients(&mut c);
     s.shrink_chaos(&mut c);
@@ -573,6 +575,7 @@ pub fn shrink_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{FaultAction, TimedAction};
 
     #[test]
     fn ddmin_finds_the_two_needed_items_of_a_hundred() {

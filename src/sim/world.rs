@@ -17,8 +17,8 @@ use super::{Message, System};
 use crate::disk::{CrashModel, Disk, Slot};
 use crate::guard::MemoryWindow;
 use crate::history::{Func, Operation, Status, Value};
-use crate::net::{DropReason, Net, Route};
-use crate::plan::Head;
+use crate::net::{DropReason, HoldReason, Net, Route};
+use crate::plan::{FaultPoint, Head, Site};
 use crate::rng::{streams, SubStream};
 
 pub(crate) const NS_PER_MS: u64 = 1_000_000;
@@ -77,6 +77,8 @@ pub(crate) enum Pending<S: System> {
 pub struct Core<S: System> {
     pub(crate) names: Vec<String>,
     skew_ns: Vec<i64>,
+    /// The plan's fault points ([`crate::plan::points`]).
+    points: Vec<FaultPoint>,
     pub(crate) queues: Vec<BTreeMap<(u64, u64), Pending<S>>>,
     timer_generation: Vec<BTreeMap<S::Timer, u64>>,
     /// One slot per process plus one for the supervisor: who to wake, and when it
@@ -137,6 +139,7 @@ impl<S: System> World<S> {
                     .iter()
                     .map(|ms| ms * NS_PER_MS as i64)
                     .collect(),
+                points: plan.fault_points.clone(),
                 queues: (0..n).map(|_| BTreeMap::new()).collect(),
                 timer_generation: (0..n).map(|_| BTreeMap::new()).collect(),
                 wakers: (0..=n).map(|_| None).collect(),
@@ -204,17 +207,39 @@ impl<S: System> Core<S> {
         }
     }
 
+    /// A fault point holding this kind of message from `from`: it leaves when the point's
+    /// window ends, with its latency then (shown as held on a clogged link). A duplicate
+    /// copy keeps its own time: the held original then arrives late and stale.
+    fn hold_at_point(&self, from: usize, label: &str, now_ns: u64, route: &mut Route) {
+        let Route::InFlight {
+            arrive_ns, held, ..
+        } = route
+        else {
+            return;
+        };
+        let until_ms = (self.points.iter())
+            .filter(|p| matches!(&p.site, Site::Hold { label: l } if l == label))
+            .filter(|p| p.active(from, now_ns))
+            .map(|p| p.until_ms)
+            .max();
+        if let Some(until_ms) = until_ms {
+            *arrive_ns = until_ms * NS_PER_MS + (*arrive_ns - now_ns);
+            *held = Some(HoldReason::Clog);
+        }
+    }
+
     fn send(&mut self, from: usize, to: usize, msg: S::Msg, now_ns: u64) {
         self.next_msg_id += 1;
         let id = self.next_msg_id;
-        let route = self.net.route(from, to, now_ns);
+        let label = msg.label();
+        let mut route = self.net.route(from, to, now_ns);
+        self.hold_at_point(from, label, now_ns, &mut route);
         let (arrive_ns, held) = match route {
             Route::Dropped(_) => (now_ns, None),
             Route::InFlight {
                 arrive_ns, held, ..
             } => (arrive_ns, held),
         };
-        let label = msg.label();
         if let Some(cause) = self.handling {
             self.trace.note_cause(id, cause);
         }
@@ -441,6 +466,12 @@ impl<'a, S: System> Ctx<'a, S> {
         (self.now_ns as i64 + self.core.skew_ns[self.node]) / NS_PER_MS as i64
     }
 
+    /// This process's own clock (ns), which may be skewed (`[faults.clock]`): the reading
+    /// leases compare against timestamps another process's clock wrote.
+    pub fn local_clock_ns(&self) -> i64 {
+        self.now_ns as i64 + self.core.skew_ns[self.node]
+    }
+
     /// How many times this process has started (1 on the first boot).
     pub fn incarnation(&self) -> u32 {
         self.core.incarnation[self.node]
@@ -556,6 +587,12 @@ impl<'a, S: System> Ctx<'a, S> {
                 value,
             },
         );
+    }
+
+    /// Whether a fault point at `site` is active on this process now (see
+    /// [`crate::plan::points`]): the component then misbehaves as the site says.
+    pub fn at_fault_point(&self, site: &Site) -> bool {
+        (self.core.points.iter()).any(|p| p.site == *site && p.active(self.node, self.now_ns))
     }
 
     /// Count a coverage probe: a risky window this run actually reached.

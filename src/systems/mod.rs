@@ -264,6 +264,9 @@ pub struct ExecOptions {
     /// Bytes the seed's plan holds: counted against `limits.memory_mb_max` with what the
     /// run allocates (set by the runner, which builds the plan).
     pub plan_bytes: u64,
+    /// The runner drops the plan's fault points (`faultline run --fault-points off`: to
+    /// measure what they add).
+    pub without_fault_points: bool,
 }
 
 impl Default for ExecOptions {
@@ -276,6 +279,7 @@ impl Default for ExecOptions {
                 memory_bytes_max: None,
             },
             plan_bytes: 0,
+            without_fault_points: false,
         }
     }
 }

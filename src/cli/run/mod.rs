@@ -18,6 +18,7 @@
 //! `faultline merge` joins the shards (`--shard K/N`, see [`slice`]) of a sweep run on many
 //! machines. `--time-budget` runs seeds round-robin until the budget is spent.
 
+pub mod guide;
 mod jobs;
 pub mod merge;
 pub mod slice;
@@ -35,12 +36,14 @@ use super::progress::Progress;
 use super::BadInput;
 use crate::check::Verdict;
 use crate::guard;
+use crate::plan::guided;
 use crate::report::journal::{self, Journal, Manifest, ScenarioEntry, SeedRecord};
 use crate::report::{self, RunDir, ScenarioSummary, Status, Summary, Tally};
 use crate::runner::{self, SeedJob, SeedResult};
 use crate::scenario::{self, Scenario};
 use crate::sim::TraceLevel;
 use crate::systems::ExecOptions;
+use guide::Guide;
 use slice::{Range, Shard};
 
 /// Which seeds get their artifacts written.
@@ -107,6 +110,24 @@ pub struct RunArgs {
     /// its finished seeds are kept, the rest run.
     #[arg(long)]
     pub resume: bool,
+    /// Coverage-guided scheduling: the share of the positions after the first 100 seeds
+    /// of a scenario that run a mutant of an interesting earlier seed (0: none; a sharded
+    /// sweep runs none).
+    #[arg(long, default_value_t = guide::SHARE_DEFAULT)]
+    pub guided_share: f64,
+    /// `off` plans every seed without its fault points (to measure what they add); replay
+    /// a seed of such a run from its `plan.json` (`faultline replay --plan`).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub fault_points: Switch,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Run the sweep and return the exit code.
@@ -315,6 +336,9 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     if args.seeds == 0 {
         return Err(BadInput("--seeds must be at least 1".into()).into());
     }
+    if !(0.0..=1.0).contains(&args.guided_share) {
+        return Err(BadInput("--guided-share must be between 0 and 1".into()).into());
+    }
     if args.seed_start.checked_add(args.seeds).is_none() {
         return Err(BadInput("--seed-start + --seeds overflows a 64-bit seed".into()).into());
     }
@@ -374,6 +398,7 @@ fn seed_jobs<'a>(
     m: &'a Manifest,
     ranges: &'a [Range],
     done: &'a BTreeSet<(usize, u64)>,
+    guide: &'a Guide,
 ) -> impl Iterator<Item = SeedJob> + Send + 'a {
     let level = if args.artifacts == Artifacts::All {
         TraceLevel::Full
@@ -382,20 +407,27 @@ fn seed_jobs<'a>(
     };
     let options = ExecOptions {
         level,
+        without_fault_points: args.fault_points == Switch::Off,
         ..ExecOptions::default()
     };
-    slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done).map(move |(index, seed)| {
-        SeedJob {
+    let order = slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done);
+    order.map_while(move |(index, seed)| {
+        let planned = if m.scenarios[index].pinned {
+            seed
+        } else {
+            guide.plan_seed(index, seed)?
+        };
+        Some(SeedJob {
             scenario: scenarios[index].clone(),
             scenario_index: index,
-            seed,
+            seed: planned,
             // A pinned plan is one run: always re-checked.
             check_determinism: m.scenarios[index].pinned
                 || args.check_determinism
                 || (args.determinism_every > 0 && seed % args.determinism_every == 0),
             keep: args.artifacts == Artifacts::All,
             options: options.clone(),
-        }
+        })
     })
 }
 
@@ -409,14 +441,12 @@ fn sweep(
     done: Vec<SeedRecord>,
 ) -> anyhow::Result<Sweep> {
     let mut sweep = Sweep::new(m);
-    let done_set: BTreeSet<(usize, u64)> = done.iter().map(|r| (r.scenario, r.seed)).collect();
-    let scenario_count = sweep.tallies.len();
-    for record in done.iter().filter(|r| r.scenario < scenario_count) {
-        sweep.tallies[record.scenario].add_record(record);
-        sweep.finished += 1;
-    }
+    let done_set: BTreeSet<(usize, u64)> = (done.iter())
+        .map(|r| (r.scenario, guided::position(r.seed)))
+        .collect();
     let ranges = Range::all_of(m);
-    let todo = seed_jobs(args, scenarios, m, &ranges, &done_set);
+    let guide = resumed_guide(args, m, &ranges, &done, &mut sweep);
+    let todo = seed_jobs(args, scenarios, m, &ranges, &done_set, &guide);
     let total = (sweep.tallies.iter().map(|t| t.seeds_asked))
         .fold(0u64, u64::saturating_add)
         .saturating_sub(sweep.finished);
@@ -441,6 +471,7 @@ fn sweep(
                 return;
             }
             let record = SeedRecord::of(&result);
+            guide.record(result.scenario_index, result.seed, record.probes.clone());
             if let Err(e) = journal.append(&record) {
                 sweep.write_errors.push(format!("journal: {e}"));
             }
@@ -455,6 +486,7 @@ fn sweep(
     );
     sweep.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
+    print_coverage(&guide, &sweep.tallies);
     if budget.is_some() && !guard::stop_requested() {
         // The budget decided how many seeds to ask for: what ran is the sweep.
         for t in &mut sweep.tallies {
@@ -462,6 +494,44 @@ fn sweep(
         }
     }
     Ok(sweep)
+}
+
+/// The guide of this sweep, with the seeds a resumed sweep already ran folded into it and
+/// into the tallies.
+fn resumed_guide(
+    args: &RunArgs,
+    m: &Manifest,
+    ranges: &[Range],
+    done: &[SeedRecord],
+    sweep: &mut Sweep,
+) -> Guide {
+    // A shard does not see the other shards' runs: no guided runs there.
+    let share = if m.shard.1 > 1 {
+        0.0
+    } else {
+        args.guided_share
+    };
+    let guide = Guide::new(share, &ranges.iter().map(|r| r.start).collect::<Vec<_>>());
+    let scenario_count = sweep.tallies.len();
+    for record in done.iter().filter(|r| r.scenario < scenario_count) {
+        sweep.tallies[record.scenario].add_record(record);
+        guide.record(record.scenario, record.seed, record.probes.clone());
+        sweep.finished += 1;
+    }
+    guide
+}
+
+/// How many probe combinations each scenario's runs reached, and what guidance did.
+fn print_coverage(guide: &Guide, tallies: &[Tally]) {
+    println!("coverage (probe combinations reached; guided runs, from a corpus of):");
+    for ((combinations, guided, corpus), t) in guide.coverage().into_iter().zip(tallies) {
+        if !t.pinned {
+            println!(
+                "  {}: {combinations} combination(s); {guided} guided run(s) from {corpus} seed(s)",
+                t.name
+            );
+        }
+    }
 }
 
 /// With `--artifacts all`: write a seed's artifacts as it finishes.
@@ -585,11 +655,16 @@ fn write_failing_artifacts(
         let mut seeds: Vec<u64> = if args.artifacts == Artifacts::Failing {
             tally.failing.iter().map(|f| f.seed).collect()
         } else {
-            tally.triage.groups().iter().map(|g| g.first_seed).collect()
+            // A seed stopped at a resource limit is not replayed with a full trace
+            // (which holds more): its replay line says how to look at it.
+            (tally.triage.groups().iter())
+                .filter(|g| g.verdict != Verdict::Limit)
+                .map(|g| g.first_seed)
+                .collect()
         };
         seeds.sort_unstable();
         for seed in seeds.into_iter().take(args.artifacts_max) {
-            if let Err(e) = write_seed(scenario, seed, run) {
+            if let Err(e) = write_seed(scenario, seed, run, args.fault_points == Switch::Off) {
                 errors.push(format!("{} seed {seed}: {e}", scenario.name));
             }
         }
@@ -597,14 +672,22 @@ fn write_failing_artifacts(
 }
 
 /// Replay one seed with a full trace and write its artifacts.
-fn write_seed(scenario: &Arc<Scenario>, seed: u64, run: &RunDir) -> Result<(), String> {
+fn write_seed(
+    scenario: &Arc<Scenario>,
+    seed: u64,
+    run: &RunDir,
+    without_fault_points: bool,
+) -> Result<(), String> {
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
         seed,
         check_determinism: false,
         keep: true,
-        options: runner::full_options(),
+        options: ExecOptions {
+            without_fault_points,
+            ..runner::full_options()
+        },
     };
     let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))?;
     let Some((plan, exec)) = &result.kept else {

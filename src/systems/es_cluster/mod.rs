@@ -49,7 +49,7 @@ use crate::check::CheckOutcome;
 use crate::history::{Status, Value};
 use crate::knob::{crossed_bounds, knob_section};
 use crate::plan::workload::ops_of;
-use crate::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+use crate::plan::{points, ClientOp, Draw, NodeSpec, Plan, Role, Site, Spec};
 use crate::scenario::load::{raft_heartbeats, Periodic, SystemLoad, Worst};
 use crate::scenario::{order, Params, WorkloadParams};
 use crate::sim::{Ctx, Message, Process, SimOutput, System, View};
@@ -77,6 +77,10 @@ pub enum ReadMode {
     LeaderLocal,
     /// Any replica answers from its applied state (stale; what `follower-reads` does).
     Follower,
+    /// Consistent: the leader answers from its applied state while its lease holds
+    /// (shortened by the clock skew margin), through the log otherwise
+    /// ([`crate::systems::components::raft::lease`]).
+    Lease,
 }
 
 knob_section! {
@@ -102,14 +106,18 @@ knob_section! {
         txn_timeout_ms: u64 = 400, swarm [200, 1000], valid [1, 600_000];
         /// The coordinator re-sends two-phase-commit messages this often (ms).
         txn_retry_ms: u64 = 40, swarm [20, 100], valid [1, 600_000];
+        /// With `read_mode = "lease"`: how long a follower promises not to vote after each
+        /// AppendEntries (ms); the leader's lease is this minus the clock skew margin.
+        lease_ms: u64 = 400, swarm [200, 800], valid [1, 600_000];
         /// The projection polls for new events this often (ms).
         projection_poll_ms: u64 = 30, swarm [10, 100], valid [1, 600_000];
     }
     plain {
         /// Where the projection pulls events from: `leader`, `follower` or `any`.
         projection_source: ProjectionSource = ProjectionSource::Any;
-        /// How reads are served: `log` (consistent), `leader_local` or `follower` (stale,
-        /// named options for studying stale reads; linearizability is not expected).
+        /// How reads are served: `log` or `lease` (consistent: a log entry, or the leader's
+        /// state while its lease holds), `leader_local` or `follower` (stale, named options
+        /// for studying stale reads; linearizability is not expected).
         read_mode: ReadMode = ReadMode::Log;
     }
 }
@@ -129,6 +137,16 @@ catalogue! {
         StaleLeader = "stale-leader",
         /// the read model resumes from the wrong position when it reconnects: it skips or double-applies events
         ProjectionSkips = "projection-skips",
+        /// Raft: a leader commits an entry of an earlier term as soon as a majority holds it (Figure 8): a later leader overwrites it
+        CommitOldTerm = "commit-old-term",
+        /// Raft: a replica grants its vote without comparing log freshness: a leader without committed entries overwrites them
+        NoElectionRestriction = "no-election-restriction",
+        /// Raft: a follower deletes the entries after prevLogIndex of every AppendEntries, even matching ones: a delayed or duplicated one loses committed entries
+        TruncateOnStaleAppend = "truncate-on-stale-append",
+        /// Raft: a follower installs a snapshot older than its committed state: its state and log roll back
+        StaleSnapshotInstall = "stale-snapshot-install",
+        /// Raft: lease reads (read_mode = "lease") whose lease is not shortened by the clock skew margin: an old leader answers after a new one took over
+        LeaseReadIgnoresSkew = "lease-read-ignores-skew",
     }
 }
 
@@ -454,6 +472,10 @@ impl Spec for EsCluster {
             Workload::Kv => EsOp::Kv(kv::draw(draw)),
         }
     }
+
+    fn fault_sites() -> Vec<Site> {
+        points::raft_sites(&raft::LABELS)
+    }
 }
 
 impl Model for EsCluster {
@@ -467,6 +489,7 @@ impl Model for EsCluster {
             "leader_crashed_with_uncommitted_entries",
             "replica_crashed_with_uncommitted_entries",
             "follower_read_served",
+            "lease_read_served",
             "command_parked_on_lock",
             "duplicate_request_answered_from_session",
             "transfer_aborted_on_timeout",
@@ -557,9 +580,16 @@ impl System for EsCluster {
             ReadMode::Follower
         } else if plan.has_bug(Bug::StaleLeader) {
             ReadMode::LeaderLocal
+        } else if plan.has_bug(Bug::LeaseReadIgnoresSkew) {
+            ReadMode::Lease
         } else {
             p.read_mode
         };
+        // Any two clocks differ by up to twice the bound each keeps to true time.
+        let lease = (read_mode == ReadMode::Lease).then(|| raft::LeaseConfig {
+            promise_ms: p.lease_ms,
+            clock_skew_ms_max: 2 * plan.head.params.faults.clock.skew_ms_max,
+        });
         let raft = raft::Config {
             election_timeout_ms_min: p.election_timeout_ms_min,
             election_timeout_ms_max: p.election_timeout_ms_max,
@@ -567,8 +597,14 @@ impl System for EsCluster {
             flush_interval_ms: p.flush_interval_ms,
             batch_max: p.batch_max,
             snapshot_every: p.snapshot_every,
+            lease,
             bugs: raft::Bugs {
                 no_fsync: plan.has_bug(Bug::NoFsync),
+                commit_old_term: plan.has_bug(Bug::CommitOldTerm),
+                no_election_restriction: plan.has_bug(Bug::NoElectionRestriction),
+                truncate_on_stale_append: plan.has_bug(Bug::TruncateOnStaleAppend),
+                stale_snapshot_install: plan.has_bug(Bug::StaleSnapshotInstall),
+                lease_ignores_skew: plan.has_bug(Bug::LeaseReadIgnoresSkew),
             },
         };
         EsCluster {
@@ -674,7 +710,8 @@ impl RouterHost for EsCluster {
         command.is_read() && self.read_mode == ReadMode::Follower
     }
     fn answer_shows_leader(&self, command: Option<&Command>) -> bool {
-        command.is_some_and(|c| !c.is_read()) || self.read_mode == ReadMode::Log
+        command.is_some_and(|c| !c.is_read())
+            || matches!(self.read_mode, ReadMode::Log | ReadMode::Lease)
     }
     fn retry_ms(&self) -> u64 {
         self.p.router_retry_ms

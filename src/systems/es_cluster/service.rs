@@ -144,6 +144,10 @@ impl Raft<EsCluster> {
                 ReadMode::LeaderLocal if self.is_leader() => {
                     return reply(ctx, Reply::Done(self.state.read(&command)));
                 }
+                ReadMode::Lease if self.lease_holds(ctx) => {
+                    ctx.probe("lease_read_served");
+                    return reply(ctx, Reply::Done(self.state.read(&command)));
+                }
                 _ => {}
             }
         }

@@ -536,6 +536,7 @@ impl System for Outbox {
                 flush_interval_ms: 1,
                 batch_max: 64,
                 snapshot_every: p.snapshot_every,
+                lease: None,
                 bugs: raft::Bugs::default(),
             },
             broker: broker::Config {

@@ -734,6 +734,7 @@ impl System for Saga {
                 flush_interval_ms: p.flush_interval_ms,
                 batch_max: 64,
                 snapshot_every: p.snapshot_every,
+                lease: None,
                 bugs: raft::Bugs::default(),
             },
             workload: plan.workload_kind,

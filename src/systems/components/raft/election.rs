@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::plan::Site;
+
 use super::{config, Host, Leadership, Msg, Raft, Record, Role, StateMachine, Timer, C, META};
 
 impl<H: Host> Raft<H> {
@@ -23,7 +25,12 @@ impl<H: Host> Raft<H> {
 
     pub(super) fn reset_election_timer(&self, ctx: C<'_, '_, H>) {
         let c = config(ctx);
-        let (lo, hi) = (c.election_timeout_ms_min, c.election_timeout_ms_max);
+        let (lo, hi) = if ctx.at_fault_point(&Site::EarlyElectionTimer) {
+            // A fault point: the timer fires early (Raft's safety may not depend on it).
+            (c.heartbeat_ms, c.election_timeout_ms_min)
+        } else {
+            (c.election_timeout_ms_min, c.election_timeout_ms_max)
+        };
         let after = ctx.rng().range_u64(lo * 1_000_000, hi * 1_000_000);
         ctx.set_timer_ns(H::raft_timer(Timer::Election), after);
     }
@@ -53,6 +60,12 @@ impl<H: Host> Raft<H> {
     /// The election timer fired: stand for election.
     pub fn on_election_timeout(&mut self, ctx: C<'_, '_, H>) {
         if self.is_leader() {
+            return;
+        }
+        if let Some(wait_ns) = self.vote_wait_ns(ctx) {
+            // A lease promised to a leader forbids voting, for itself too: stand later.
+            ctx.probe("election_deferred_by_lease");
+            ctx.set_timer_ns(H::raft_timer(Timer::Election), wait_ns.max(1));
             return;
         }
         self.term += 1;
@@ -90,10 +103,16 @@ impl<H: Host> Raft<H> {
         }
         let up_to_date = last_term > self.last_term()
             || (last_term == self.last_term() && last_index >= self.last_index());
+        if !up_to_date && term == self.term {
+            ctx.probe("vote_for_stale_log_requested");
+        }
+        // The planted bug `no_election_restriction` skips the comparison of logs.
+        let fresh_enough = up_to_date || config(ctx).bugs.no_election_restriction;
         let granted = term == self.term
             && self.voted_for.is_none_or(|v| v == from)
-            && up_to_date
-            && !self.is_leader();
+            && fresh_enough
+            && !self.is_leader()
+            && self.vote_wait_ns(ctx).is_none();
         if granted {
             self.voted_for = Some(from);
             // Durable before the answer leaves: a crash must not let us vote again.
@@ -150,6 +169,7 @@ impl<H: Host> Raft<H> {
             H::apply(ctx, self.group, &mut tail, &entry);
         }
         let next = self.last_index() + 1;
+        let lease_promised = self.peers.iter().map(|&p| (p, 0)).collect();
         self.lead = Some(Leadership {
             next: self.peers.iter().map(|&p| (p, next)).collect(),
             matched: self
@@ -159,6 +179,8 @@ impl<H: Host> Raft<H> {
                 .collect::<BTreeMap<_, _>>(),
             tail,
             service: H::Lead::default(),
+            term_start: next,
+            lease_promised,
         });
         // A no-op of our own term: it commits the entries of earlier terms (Figure 8).
         self.append(ctx, H::Sm::noop());

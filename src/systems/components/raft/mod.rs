@@ -18,6 +18,9 @@
 //! * **Recovery**: a restarted replica loads the snapshot, the term and vote, and the log
 //!   (cut at a torn record), and rebuilds its state by replaying the committed tail as it
 //!   learns the commit index again.
+//! * **Leader leases** (optional, [`Config::lease`]; [`lease`]): a leader may answer reads
+//!   from its own state while a majority has promised, on its own clock, not to vote for
+//!   anyone — shortened by the largest possible difference between two clocks.
 //!
 //! # Using it
 //!
@@ -33,6 +36,7 @@
 //! leader-only service state ([`Host::Lead`]) that is dropped when leadership ends.
 
 mod election;
+pub mod lease;
 mod replication;
 mod snapshot;
 
@@ -41,6 +45,8 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
+
+pub use replication::Append;
 
 use crate::disk::Slot;
 use crate::sim::{Ctx, System};
@@ -56,6 +62,12 @@ pub const PROBES: &[&str] = &[
     "snapshot_installed",
     "replica_recovered_from_disk",
     "torn_log_tail_cut",
+    "election_deferred_by_lease",
+    "follower_cut_matching_entries",
+    "leader_committed_earlier_term_entry",
+    "lease_extended",
+    "stale_snapshot_received",
+    "vote_for_stale_log_requested",
 ];
 
 /// What one Raft group replicates.
@@ -131,19 +143,14 @@ pub enum Msg<M: StateMachine> {
     /// The answer.
     Vote { term: u64, granted: bool },
     /// Entries (or a heartbeat).
-    Append {
-        term: u64,
-        prev_index: u64,
-        prev_term: u64,
-        entries: Vec<Entry<M>>,
-        commit: u64,
-    },
-    /// The answer.
+    Append(Append<M>),
+    /// The answer. `lease_ns`: the lease end the follower promised (0: none).
     AppendReply {
         term: u64,
         success: bool,
         match_index: u64,
         hint: u64,
+        lease_ns: i64,
     },
     /// A snapshot for a follower too far behind.
     InstallSnapshot {
@@ -160,14 +167,25 @@ impl<M: StateMachine> Msg<M> {
         match self {
             Msg::RequestVote { .. } => "request_vote",
             Msg::Vote { .. } => "vote",
-            Msg::Append { entries, .. } if entries.is_empty() => "heartbeat",
-            Msg::Append { .. } => "append_entries",
+            Msg::Append(a) if a.entries.is_empty() => "heartbeat",
+            Msg::Append(_) => "append_entries",
             Msg::AppendReply { .. } => "append_reply",
             Msg::InstallSnapshot { .. } => "install_snapshot",
             Msg::SnapshotReply { .. } => "snapshot_reply",
         }
     }
 }
+
+/// The kinds of Raft's messages (their labels), for fault points that hold one kind.
+pub const LABELS: [&str; 7] = [
+    "request_vote",
+    "vote",
+    "heartbeat",
+    "append_entries",
+    "append_reply",
+    "install_snapshot",
+    "snapshot_reply",
+];
 
 /// Raft's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,6 +203,30 @@ pub enum Timer {
 pub struct Bugs {
     /// Term, vote, log and snapshot writes are never fsynced.
     pub no_fsync: bool,
+    /// A leader commits an entry of an earlier term as soon as a majority holds it (the
+    /// paper's Figure 8): a later leader may overwrite it.
+    pub commit_old_term: bool,
+    /// A replica grants its vote without comparing how up to date the logs are.
+    pub no_election_restriction: bool,
+    /// A follower deletes the entries after `prev_index` of every AppendEntries, even
+    /// when they match: a delayed or duplicated one loses entries it acknowledged.
+    pub truncate_on_stale_append: bool,
+    /// A follower installs any snapshot from the leader, even one older than its
+    /// committed state: its state and log roll back.
+    pub stale_snapshot_install: bool,
+    /// A leader's lease is not shortened by the clock skew margin.
+    pub lease_ignores_skew: bool,
+}
+
+/// Leader leases: see [`lease`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// How long a follower promises not to vote after it accepts an AppendEntries (ms):
+    /// the lease a leader asks for.
+    pub promise_ms: u64,
+    /// The largest difference between two processes' clocks (ms): a lease ends this much
+    /// earlier on the leader's clock than the followers' promises do on theirs.
+    pub clock_skew_ms_max: u64,
 }
 
 /// Settings of one replicated log.
@@ -202,6 +244,8 @@ pub struct Config {
     pub batch_max: u64,
     /// Take a snapshot every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Leader leases (`None`: off; reads then go through the log).
+    pub lease: Option<LeaseConfig>,
     /// Planted bugs.
     pub bugs: Bugs,
 }
@@ -275,6 +319,11 @@ pub struct Leadership<H: Host> {
     pub tail: H::Sm,
     /// The service's leader-only state.
     pub service: H::Lead,
+    /// Index of this term's first entry (its no-op): until it is applied, the state may
+    /// lack entries earlier leaders committed.
+    pub term_start: u64,
+    /// With leases: per peer, the latest lease end (own clock, ns) it promised.
+    pub lease_promised: BTreeMap<usize, i64>,
 }
 
 /// One replica of a Raft group.
@@ -304,6 +353,9 @@ pub struct Raft<H: Host> {
     pub synced: u64,
     /// Leader-only state.
     pub lead: Option<Leadership<H>>,
+    /// With leases: no vote for anyone (itself included) until the own clock reads this
+    /// (ns): the promise its acknowledgements gave a leader.
+    pub vote_after_ns: i64,
     flush_pending: bool,
 }
 
@@ -340,9 +392,11 @@ impl<H: Host> Raft<H> {
             leader: None,
             state,
             lead: None,
+            vote_after_ns: 0,
             flush_pending: false,
         };
         raft.synced = raft.last_index();
+        raft.vote_after_ns = lease::after_boot(ctx);
         tracing::debug!(
             group,
             term,
@@ -467,19 +521,17 @@ impl<H: Host> Raft<H> {
                 last_term,
             } => self.on_request_vote(ctx, from, term, last_index, last_term),
             Msg::Vote { term, granted } => self.on_vote(ctx, from, term, granted),
-            Msg::Append {
-                term,
-                prev_index,
-                prev_term,
-                entries,
-                commit,
-            } => self.on_append(ctx, from, term, prev_index, prev_term, entries, commit),
+            Msg::Append(append) => self.on_append(ctx, from, append),
             Msg::AppendReply {
                 term,
                 success,
                 match_index,
                 hint,
-            } => self.on_append_reply(ctx, from, term, success, match_index, hint),
+                lease_ns,
+            } => {
+                self.note_lease(ctx, from, term, lease_ns);
+                self.on_append_reply(ctx, from, term, success, match_index, hint)
+            }
             Msg::InstallSnapshot { term, snapshot } => {
                 self.on_install_snapshot(ctx, from, term, *snapshot)
             }

@@ -1,8 +1,30 @@
 //! Appending, replicating, committing and applying entries.
 
+use crate::plan::Site;
+
 use super::{
     config, entry_record, Applied, Entry, Host, LogEntry, Msg, Raft, StateMachine, Timer, C, LOG,
 };
+
+/// How much longer a slow group commit (a fault point) waits before its fsync (ms).
+pub const SLOW_FSYNC_MS: u64 = 50;
+
+/// The fields of an AppendEntries (Raft's RPC), with the lease it asks for.
+#[derive(Debug, Clone)]
+pub struct Append<M: StateMachine> {
+    /// The leader's term.
+    pub term: u64,
+    /// Index of the entry before `entries`.
+    pub prev_index: u64,
+    /// Its term.
+    pub prev_term: u64,
+    /// Entries (none: a heartbeat).
+    pub entries: Vec<Entry<M>>,
+    /// The leader's commit index.
+    pub commit: u64,
+    /// The lease end asked for (leader's clock, ns; 0 without leases).
+    pub lease_ns: i64,
+}
 
 impl<H: Host> Raft<H> {
     /// Leader: append an entry to the own log (durable at the next flush); returns its
@@ -20,7 +42,11 @@ impl<H: Host> Raft<H> {
         self.log.push(entry);
         if !self.flush_pending {
             self.flush_pending = true;
-            ctx.set_timer(H::raft_timer(Timer::Flush), config(ctx).flush_interval_ms);
+            let mut wait_ms = config(ctx).flush_interval_ms;
+            if ctx.at_fault_point(&Site::SlowFsync) {
+                wait_ms += SLOW_FSYNC_MS;
+            }
+            ctx.set_timer(H::raft_timer(Timer::Flush), wait_ms);
         }
         self.last_index()
     }
@@ -66,36 +92,38 @@ impl<H: Host> Raft<H> {
         let prev_term = self
             .term_at(prev_index)
             .expect("the leader knows every entry after its snapshot");
-        let batch = config(ctx).batch_max as usize;
+        let batch = if ctx.at_fault_point(&Site::OneEntryPerAppend) {
+            1
+        } else {
+            config(ctx).batch_max as usize
+        };
         let entries: Vec<Entry<H::Sm>> = (next..=self.last_index())
             .take(batch)
             .map(|i| self.entry(i).expect("in log").clone())
             .collect();
-        let msg = Msg::Append {
+        let msg = Msg::Append(Append {
             term: self.term,
             prev_index,
             prev_term,
             entries,
             commit: self.commit,
-        };
+            lease_ns: self.lease_request_ns(ctx),
+        });
         self.send(ctx, peer, msg);
     }
 
-    /// Follower: entries (or a heartbeat) from a leader. (The arguments are the fields of
-    /// Raft's AppendEntries RPC.)
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_append(
-        &mut self,
-        ctx: C<'_, '_, H>,
-        from: usize,
-        term: u64,
-        prev_index: u64,
-        prev_term: u64,
-        entries: Vec<Entry<H::Sm>>,
-        commit: u64,
-    ) {
+    /// Follower: entries (or a heartbeat) from a leader.
+    pub fn on_append(&mut self, ctx: C<'_, '_, H>, from: usize, append: Append<H::Sm>) {
+        let Append {
+            term,
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            lease_ns,
+        } = append;
         if term < self.term {
-            return self.reject_append(ctx, from, 0);
+            return self.reject_append(ctx, from, 0, 0);
         }
         assert!(
             !(self.is_leader() && term == self.term),
@@ -103,11 +131,13 @@ impl<H: Host> Raft<H> {
             ctx.node()
         );
         self.follow(ctx, term, Some(from));
+        let promised = self.promise(lease_ns);
         if let Some(hint) = self.mismatch(ctx, prev_index, prev_term) {
-            return self.reject_append(ctx, from, hint);
+            return self.reject_append(ctx, from, hint, promised);
         }
         let count = entries.len() as u64;
-        if self.merge(ctx, entries) && !config(ctx).bugs.no_fsync {
+        let cut = config(ctx).bugs.truncate_on_stale_append && self.cut_after(ctx, prev_index);
+        if (self.merge(ctx, entries) || cut) && !config(ctx).bugs.no_fsync {
             // Durable before acknowledged.
             ctx.disk().sync(LOG);
         }
@@ -123,8 +153,24 @@ impl<H: Host> Raft<H> {
             success: true,
             match_index: matched,
             hint: 0,
+            lease_ns: promised,
         };
         self.send(ctx, from, reply);
+    }
+
+    /// The planted bug `truncate_on_stale_append`: delete every entry after `prev_index`
+    /// before merging, as if the message were the latest word of the leader. A delayed or
+    /// duplicated AppendEntries then removes entries this follower already acknowledged
+    /// (which the leader may have committed counting them). Returns whether any went.
+    fn cut_after(&mut self, ctx: C<'_, '_, H>, prev_index: u64) -> bool {
+        if prev_index >= self.last_index() || prev_index < self.snapshot.last_index {
+            return false;
+        }
+        ctx.probe("follower_cut_matching_entries");
+        let keep = (prev_index - self.snapshot.last_index) as usize;
+        self.log.truncate(keep);
+        ctx.disk().truncate(LOG, keep);
+        true
     }
 
     /// Log matching at `prev_index`: `None` when it holds, else where the leader should
@@ -181,12 +227,13 @@ impl<H: Host> Raft<H> {
     }
 
     /// Refuse an AppendEntries, telling the leader our term and where to resume.
-    pub(super) fn reject_append(&self, ctx: C<'_, '_, H>, leader: usize, hint: u64) {
+    pub(super) fn reject_append(&self, ctx: C<'_, '_, H>, leader: usize, hint: u64, lease_ns: i64) {
         let reply = Msg::AppendReply {
             term: self.term,
             success: false,
             match_index: 0,
             hint,
+            lease_ns,
         };
         self.send(ctx, leader, reply);
     }
@@ -226,9 +273,12 @@ impl<H: Host> Raft<H> {
     /// Leader: commit the highest index of the current term a majority holds durably.
     fn advance_commit(&mut self, ctx: C<'_, '_, H>) {
         let Some(lead) = &self.lead else { return };
+        // The planted bug `commit_old_term` counts replicas for entries of any term.
+        let any_term = config(ctx).bugs.commit_old_term;
         let mut n = self.last_index();
         while n > self.commit {
-            if self.term_at(n) == Some(self.term) {
+            let term = self.term_at(n);
+            if term == Some(self.term) || (any_term && term.is_some()) {
                 let holders = lead.matched.values().filter(|&&m| m >= n).count()
                     + usize::from(self.synced >= n);
                 if holders >= self.majority() {
@@ -242,6 +292,9 @@ impl<H: Host> Raft<H> {
             n -= 1;
         }
         if n > self.commit {
+            if self.term_at(n) != Some(self.term) {
+                ctx.probe("leader_committed_earlier_term_entry");
+            }
             self.commit = n;
             self.apply_committed(ctx);
         }
@@ -257,7 +310,11 @@ impl<H: Host> Raft<H> {
             let effects = H::apply(ctx, self.group, &mut self.state, &entry);
             H::on_applied(ctx, self, Applied { entry, effects });
         }
-        let every = config(ctx).snapshot_every;
+        let every = if ctx.at_fault_point(&Site::EagerSnapshot) {
+            1
+        } else {
+            config(ctx).snapshot_every
+        };
         if every > 0 && self.state.applied() >= self.snapshot.last_index + every {
             self.take_snapshot(ctx);
         }

@@ -59,7 +59,12 @@ impl<H: Host> Raft<H> {
         }
         self.follow(ctx, term, Some(from));
         let index = snapshot.last_index;
-        if index > self.commit {
+        if index < self.commit {
+            ctx.probe("stale_snapshot_received");
+        }
+        // The planted bug `stale_snapshot_install` installs whatever arrives, rolling the
+        // state (and the log, when the snapshot is older than our own) back.
+        if index > self.commit || (config(ctx).bugs.stale_snapshot_install && index < self.commit) {
             ctx.probe("snapshot_installed");
             let keep: Vec<Entry<H::Sm>> = if self.term_at(index) == Some(snapshot.last_term) {
                 self.log

@@ -1,0 +1,217 @@
+//! Coverage-guided scheduling: a share of a sweep's runs explore around interesting seeds.
+//!
+//! A fuzzer keeps the inputs that reach new code and mutates them. Here the "code" is the
+//! coverage probes a run reaches (`ctx.probe`): after a warm-up of plain seeds, a share of
+//! the sweep's positions ([`Guide::share`]) run a *mutant* ([`crate::plan::guided`]) of a
+//! seed from the corpus instead of a new seed. A plain seed enters the corpus when its run
+//! reached a probe that at most 1% of the runs so far reached (with more energy: it is
+//! picked more often), or a combination of probes no earlier run reached.
+//!
+//! Determinism: which parent position `p` mutates depends only on the runs at positions
+//! below `p - LAG`, folded in position order — never on which seeds happened to finish
+//! first on the pool. The job iterator waits (rarely: the pool runs far fewer than `LAG`
+//! seeds at once) until those runs are in. So a sweep's guided runs are the same for any
+//! `--jobs`, and each is named by an id that replays it alone. A sharded sweep runs no
+//! guided runs: a shard does not see the others' results.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crate::guard;
+use crate::plan::guided;
+use crate::rng::{streams, SubStream};
+use crate::sim::StableHasher;
+
+/// Plain seeds first: the corpus needs something to start from.
+pub const WARMUP: u64 = 100;
+/// A position's parent comes from runs at least this many positions earlier.
+pub const LAG: u64 = 64;
+/// A probe reached by at most this share of the runs so far is rare.
+pub const RARE_SHARE: f64 = 0.01;
+/// How much more often a seed that reached a rare probe is picked than one that only
+/// reached a new combination.
+pub const RARE_ENERGY: u64 = 8;
+/// Default share of the positions after the warm-up that run mutants.
+pub const SHARE_DEFAULT: f64 = 0.5;
+
+/// What one scenario's sweep learned so far.
+#[derive(Debug, Default)]
+struct Coverage {
+    first_seed: u64,
+    /// Finished runs not folded yet: position → (plain seed?, probes).
+    pending: BTreeMap<u64, (bool, Vec<String>)>,
+    /// Runs folded: every position below `first_seed + folded`.
+    folded: u64,
+    /// Runs that reached each probe.
+    counts: BTreeMap<String, u64>,
+    /// Hashes of the probe combinations reached.
+    combinations: BTreeSet<u64>,
+    /// Parents and their energy.
+    corpus: Vec<(u64, u64)>,
+    /// Guided runs scheduled.
+    guided: u64,
+}
+
+impl Coverage {
+    /// Fold the finished runs in position order, up to (not including) `until`.
+    fn fold_until(&mut self, until: u64) -> bool {
+        while self.first_seed + self.folded < until {
+            let position = self.first_seed + self.folded;
+            let Some((plain, probes)) = self.pending.remove(&position) else {
+                return false;
+            };
+            self.fold(position, plain, &probes);
+        }
+        true
+    }
+
+    fn fold(&mut self, seed: u64, plain: bool, probes: &[String]) {
+        self.folded += 1;
+        for p in probes {
+            *self.counts.entry(p.clone()).or_insert(0) += 1;
+        }
+        let mut hasher = StableHasher::default();
+        probes.hash(&mut hasher);
+        let new_combination = self.combinations.insert(hasher.finish());
+        let rare_max = ((self.folded as f64 * RARE_SHARE) as u64).max(1);
+        let rare = probes.iter().any(|p| self.counts[p] <= rare_max);
+        if plain && (rare || new_combination) {
+            self.corpus.push((seed, if rare { RARE_ENERGY } else { 1 }));
+        }
+    }
+
+    /// A parent drawn by energy.
+    fn pick(&self, rng: &mut SubStream) -> Option<u64> {
+        let total: u64 = self.corpus.iter().map(|&(_, e)| e).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut at = rng.range_u64(0, total - 1);
+        for &(seed, energy) in &self.corpus {
+            if at < energy {
+                return Some(seed);
+            }
+            at -= energy;
+        }
+        None
+    }
+}
+
+/// The guide of one sweep: every scenario's coverage, shared by the job iterator (which
+/// asks what to run) and the result loop (which reports what ran).
+#[derive(Debug)]
+pub struct Guide {
+    share: f64,
+    state: Mutex<Vec<Coverage>>,
+    arrived: Condvar,
+}
+
+impl Guide {
+    /// A guide for scenarios whose seeds start at `first_seeds`; `share` of the
+    /// positions after the warm-up run mutants (0: none).
+    pub fn new(share: f64, first_seeds: &[u64]) -> Guide {
+        let state = (first_seeds.iter())
+            .map(|&first_seed| Coverage {
+                first_seed,
+                ..Coverage::default()
+            })
+            .collect();
+        Guide {
+            share,
+            state: Mutex::new(state),
+            arrived: Condvar::new(),
+        }
+    }
+
+    /// What runs at `seed`'s position of scenario `index`: the seed, or a guided run's id.
+    /// `None` when a stop was requested while waiting for earlier runs.
+    pub fn plan_seed(&self, index: usize, seed: u64) -> Option<u64> {
+        let mut slot = SubStream::indexed(seed, streams::GUIDED, 0);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let first = state[index].first_seed;
+        if self.share <= 0.0 || seed < first + WARMUP || !slot.chance(self.share) {
+            return Some(seed);
+        }
+        let until = seed - LAG;
+        while !state[index].fold_until(until) {
+            if guard::stop_requested() {
+                return None;
+            }
+            let wait = Duration::from_millis(100);
+            state = (self.arrived.wait_timeout(state, wait))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let mut pick = SubStream::indexed(seed, streams::GUIDED, 1);
+        let Some(parent) = state[index].pick(&mut pick) else {
+            return Some(seed); // nothing interesting yet
+        };
+        match guided::id(parent, seed) {
+            Some(id) => {
+                state[index].guided += 1;
+                Some(id)
+            }
+            None => Some(seed),
+        }
+    }
+
+    /// A run of scenario `index` finished (`id`: a seed or a guided run's id).
+    pub fn record(&self, index: usize, id: u64, probes: Vec<String>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let plain = guided::parent(id).is_none();
+        state[index]
+            .pending
+            .insert(guided::position(id), (plain, probes));
+        self.arrived.notify_all();
+    }
+
+    /// Per scenario: probe combinations reached by the folded runs, guided runs
+    /// scheduled, and corpus size. Folds every finished run first.
+    pub fn coverage(&self) -> Vec<(usize, u64, usize)> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.iter_mut())
+            .map(|c| {
+                c.fold_until(u64::MAX);
+                (c.combinations.len(), c.guided, c.corpus.len())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probes(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rare_probes_and_new_combinations_enter_the_corpus_in_position_order() {
+        let guide = Guide::new(1.0, &[0]);
+        // Out of order: folding still goes by position.
+        for seed in (0..300u64).rev() {
+            let p = if seed == 150 {
+                probes(&["a", "rare"])
+            } else {
+                probes(&["a"])
+            };
+            guide.record(0, seed, p);
+        }
+        let id = guide.plan_seed(0, 299).expect("not stopped");
+        let parent = guided::parent(id).expect("a guided run");
+        assert!(parent == 0 || parent == 150, "parent {parent}");
+        assert_eq!(guided::position(id), 299);
+        let coverage = guide.coverage();
+        assert_eq!(
+            coverage,
+            vec![(2, 1, 2)],
+            "two combinations, seeds 0 and 150 kept"
+        );
+        // The warm-up runs plain seeds, and so does a share of 0.
+        assert_eq!(guide.plan_seed(0, 10), Some(10));
+        assert_eq!(Guide::new(0.0, &[0]).plan_seed(0, 299), Some(299));
+    }
+}
