@@ -35,6 +35,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Its name, as `summary.json` and the reports write it (`violation`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Unknown => "unknown",
+            Verdict::Limit => "limit",
+            Verdict::Liveness => "liveness",
+            Verdict::Violation => "violation",
+            Verdict::Crash => "crash",
+        }
+    }
+
     /// Whether this is a safety finding (violation or crash).
     pub fn is_safety(self) -> bool {
         matches!(self, Verdict::Violation | Verdict::Crash)

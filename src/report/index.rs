@@ -140,12 +140,12 @@ fn scenario_table(page: &mut String, s: &Summary<'_>) {
             Verdict::Violation => "viol",
             Verdict::Liveness => "live",
             Verdict::Unknown => "unkn",
-            other => verdict_name(other),
+            other => Verdict::name(other),
         };
         let _ = write!(
             page,
             "<th class=\"n\" title=\"seeds with verdict {}\">{short}</th>",
-            verdict_name(v)
+            Verdict::name(v)
         );
     }
     page.push_str("<th title=\"seeds run until the first failure (a planted bug: until it was caught)\">first failure</th><th class=\"n\" title=\"seeds per second of one core\">seeds/s/core</th><th>outcome</th></tr></thead><tbody>\n");
@@ -163,17 +163,6 @@ const VERDICTS: [Verdict; 6] = [
     Verdict::Unknown,
     Verdict::Limit,
 ];
-
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Violation => "violation",
-        Verdict::Crash => "crash",
-        Verdict::Liveness => "liveness",
-        Verdict::Unknown => "unknown",
-        Verdict::Limit => "limit",
-    }
-}
 
 fn scenario_row(page: &mut String, t: &Tally, outcome: Outcome) {
     let _ = write!(
@@ -309,7 +298,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                 "<div class=\"group {}\"><p><b>{}{}</b>{} — {} seed(s), first seed {}{link}</p><p class=\"message\">{}</p><pre class=\"replay\">{}</pre></div>",
                 if g.expected { "expected" } else { "unexpected" },
                 if g.expected { "planted bug caught: " } else { "" },
-                verdict_name(g.verdict),
+                Verdict::name(g.verdict),
                 g.check.as_ref().map(|c| format!(" in <code>{}</code>", esc(c))).unwrap_or_default(),
                 g.seeds,
                 g.first_seed,

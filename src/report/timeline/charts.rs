@@ -119,6 +119,7 @@ impl Frame {
 /// Every chart of a run: latency, throughput, then each gauge the system reported.
 pub fn render(exec: &Execution, model: &Model) -> Vec<Drawn> {
     let frame = Frame::of(model);
+    let counts = completions(exec, model);
     let mut charts = vec![
         draw(
             &frame,
@@ -129,8 +130,8 @@ pub fn render(exec: &Execution, model: &Model) -> Vec<Drawn> {
         draw(
             &frame,
             &format!("Throughput (operations completed per {BUCKET_MS} ms)"),
-            throughput_max(exec, model),
-            |c| throughput(c, exec, model),
+            counts.iter().map(|c| c.0.max(c.1)).fold(1.0, f64::max),
+            |c| throughput(c, &counts),
         ),
     ];
     for (name, points) in &exec.series {
@@ -263,14 +264,7 @@ fn completions(exec: &Execution, model: &Model) -> Vec<(f64, f64)> {
     counts
 }
 
-fn throughput_max(exec: &Execution, model: &Model) -> f64 {
-    (completions(exec, model).iter())
-        .map(|c| c.0.max(c.1))
-        .fold(1.0, f64::max)
-}
-
-fn throughput(chart: &mut Chart<'_, '_>, exec: &Execution, model: &Model) -> Fallible {
-    let counts = completions(exec, model);
+fn throughput(chart: &mut Chart<'_, '_>, counts: &[(f64, f64)]) -> Fallible {
     let at = |i: usize| (i as f64 + 0.5) * BUCKET_MS;
     let ok: Vec<(f64, f64)> = counts
         .iter()

@@ -71,18 +71,6 @@ macro_rules! w {
     ($out:expr, $($arg:tt)*) => { $out.w(format_args!($($arg)*)) };
 }
 
-/// Name of a verdict, as in `verdicts.json` (and as a CSS class).
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Unknown => "unknown",
-        Verdict::Limit => "limit",
-        Verdict::Liveness => "liveness",
-        Verdict::Violation => "violation",
-        Verdict::Crash => "crash",
-    }
-}
-
 /// Everything the writers need at hand.
 struct Ctx<'a> {
     plan: &'a dyn AnyPlan,
@@ -119,7 +107,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
     let mut o = Out(String::with_capacity(
         64 * 1024 + 300 * model.messages.len(),
     ));
-    let verdict = verdict_name(exec.verdict);
+    let verdict = Verdict::name(exec.verdict);
     o.s("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     o.s("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     w!(
@@ -161,7 +149,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
 /// The header: what ran (scenario, seed, planted bugs, how to replay it), how it ended
 /// (the panic, the checks) and what happened on the way (counts, probes).
 fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
-    let verdict = verdict_name(c.exec.verdict);
+    let verdict = Verdict::name(c.exec.verdict);
     o.s("<header>\n");
     w!(
         o,
@@ -227,7 +215,7 @@ fn checks_table(o: &mut Out, c: &Ctx<'_>) {
         });
     }
     for check in &exec.checks {
-        let v = verdict_name(check.verdict);
+        let v = Verdict::name(check.verdict);
         w!(
             o,
             "<tr><th>{}</th><td><span class=\"verdict small v-{v}\">{v}</span></td><td>{}",
