@@ -114,6 +114,53 @@ fn chart_screenshot(page: &Page<'_>, name: &str) {
     std::fs::write(Path::new("reports/browser").join(name), bytes).unwrap();
 }
 
+/// Where the overlay is drawn, checked in the page: every shown overlay item (labels,
+/// markers, the phase names on the axis) at `pad + t·k + dx` for the current zoom `k`;
+/// every shown label of a bar inside its bar; no two shown labels of one row overlapping.
+/// Returns how many items were checked; panics with the first few misplaced ones.
+fn overlay_placed(page: &Page<'_>, when: &str) -> u64 {
+    let report = eval(
+        page,
+        r#"(() => {
+          const k = +document.getElementById('plot').dataset.k, pad = TIMELINE.pad;
+          const bad = [], rows = new Map();
+          let checked = 0;
+          for (const el of document.querySelectorAll('#overlay [data-t], #axis [data-t]')) {
+            if (el.getClientRects().length === 0) continue;
+            checked++;
+            const want = pad + (+el.dataset.t) * k + (+(el.dataset.dx || 0));
+            const x = +el.getAttribute('x');
+            if (!(Math.abs(x - want) <= 0.06)) bad.push(`${el.outerHTML.slice(0, 80)}: x ${x}, want ${want.toFixed(2)}`);
+            if (el.tagName !== 'text') continue;
+            const w = el.getBBox().width;
+            if (el.dataset.w !== undefined && w > (+el.dataset.w) * k + 0.5)
+              bad.push(`${el.textContent}: ${w.toFixed(1)} px wide in a bar of ${((+el.dataset.w) * k).toFixed(1)} px`);
+            const key = el.closest('svg').id + ' ' + el.getAttribute('y');
+            if (!rows.has(key)) rows.set(key, []);
+            rows.get(key).push([x, x + w, el.textContent]);
+          }
+          for (const [key, row] of rows) {
+            row.sort((a, b) => a[0] - b[0]);
+            for (let i = 1; i < row.length; i++)
+              if (row[i][0] < row[i - 1][1]) bad.push(`row ${key}: "${row[i - 1][2]}" ends at ${row[i - 1][1].toFixed(1)}, "${row[i][2]}" starts at ${row[i][0].toFixed(1)}`);
+          }
+          return { k, checked, bad: bad.slice(0, 8), nbad: bad.length };
+        })()"#,
+    );
+    let nbad = report["nbad"].as_u64().unwrap();
+    assert_eq!(
+        nbad, 0,
+        "{when}: {nbad} misplaced overlay item(s), e.g. {}",
+        report["bad"]
+    );
+    let checked = report["checked"].as_u64().unwrap();
+    eprintln!(
+        "{when}: {checked} overlay items placed at k = {}",
+        report["k"]
+    );
+    checked
+}
+
 /// A sweep with a planted bug: its report, then the caught seed's timeline.
 #[test]
 fn the_sweep_report_and_a_failing_timeline_work_in_chromium() {
@@ -191,20 +238,35 @@ fn failing_timeline(page: &Page<'_>, url: &str) {
         "a failing seed opens on its first highlighted operation"
     );
     let zoom = || eval(page, "document.getElementById('zoom-level').textContent");
+    assert!(overlay_placed(page, "opening view") > 0);
     let opened = zoom();
     page.key("0").unwrap();
     let fit = zoom();
     assert_ne!(opened, fit, "0 fits the whole run");
+    overlay_placed(page, "after 0");
     page.key("+").unwrap();
     wait_true(
         page,
         &format!("document.getElementById('zoom-level').textContent !== {fit}"),
     );
+    overlay_placed(page, "after +");
+    page.key("-").unwrap();
+    page.key("-").unwrap();
+    overlay_placed(page, "after - -");
     page.key("0").unwrap();
     wait_true(
         page,
         &format!("document.getElementById('zoom-level').textContent === {fit}"),
     );
+    overlay_placed(page, "after 0 again");
+    let end = eval(page, "TIMELINE.end").as_f64().unwrap();
+    page.navigate(&format!("{url}#t={:.0}-{:.0}", end * 0.4, end * 0.6))
+        .unwrap();
+    wait_true(
+        page,
+        &format!("document.getElementById('zoom-level').textContent !== {fit}"),
+    );
+    overlay_placed(page, "#t= window");
     let id = eval(page, "document.querySelector('#ops .op.hl').id");
     let op = id.as_str().unwrap().trim_start_matches("op-").to_string();
     page.navigate(&format!("{url}#op={op}")).unwrap();
@@ -217,6 +279,7 @@ fn failing_timeline(page: &Page<'_>, url: &str) {
              && r.left >= s.left && r.right <= s.right; }})()"
         ),
     );
+    overlay_placed(page, "#op= jump");
     let charts = eval(
         page,
         "document.querySelectorAll('#charts figure.chart svg').length",
@@ -282,6 +345,7 @@ fn a_timeline_of_ten_thousand_messages_stays_responsive() {
     page.set_viewport(1300, 900).unwrap();
     let (load_ms, zoom_ms, messages) = load_and_zoom(&page, &html);
     assert!(messages >= 10_000, "{messages} messages");
+    overlay_placed(&page, "10k messages, after zooming in and out");
     assert_eq!(
         eval(
             &page,
@@ -305,6 +369,9 @@ fn a_timeline_of_ten_thousand_messages_stays_responsive() {
         drawn.as_u64() < chunks.as_u64(),
         "zoomed in, only the chunks in view: {drawn} of {chunks}"
     );
+    overlay_placed(&page, "10k messages, zoomed in");
+    page.key("0").unwrap();
+    overlay_placed(&page, "10k messages, whole run");
     no_console_errors(&page, "the 10k-message timeline after zooming");
     eprintln!(
         "10k-message timeline ({messages} message lines, {} bytes): load {load_ms:.0} ms (median of 3), zoom step {zoom_ms:.1} ms",

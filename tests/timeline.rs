@@ -296,3 +296,156 @@ fn the_same_execution_renders_to_the_same_bytes() {
     assert!(html == render_html(&scenario2, &*plan2, &exec2));
     assert!(svg == render_svg(&scenario2, &*plan2, &exec2));
 }
+
+/// The names a script declares (`function f`, `const x`, `let y`, `class C`), per block
+/// scope, with the line of each: strings, template literals, comments and regular
+/// expression literals are skipped, so their braces do not count. A `for (…)` header's
+/// declarations belong to the loop's block.
+fn declarations_per_scope(js: &str) -> Vec<Vec<(String, usize)>> {
+    let b = js.as_bytes();
+    let (mut i, mut line) = (0, 1);
+    let mut stack: Vec<Vec<(String, usize)>> = vec![Vec::new()];
+    let mut done = Vec::new();
+    let mut pending_for: Vec<(String, usize)> = Vec::new();
+    let mut in_for_header: Option<usize> = None; // paren depth of an open `for (`
+    let mut parens = 0usize;
+    let mut for_body_next = false;
+    let mut prev_sig = b'{'; // last significant byte, to tell a regex from a division
+    let mut prev_word = String::new();
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    line += usize::from(b[i] == b'\n');
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'"' | b'\'' | b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    line += usize::from(b[i] == b'\n');
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                prev_sig = b'"';
+                continue;
+            }
+            b'/' if b"(,=:[!&|?{};".contains(&prev_sig) || prev_word == "return" => {
+                i += 1;
+                while i < b.len() && b[i] != b'/' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                prev_sig = b'"';
+                continue;
+            }
+            _ => {}
+        }
+        if for_body_next && c != b'{' {
+            // A loop body without braces: its header's names end with it.
+            pending_for.clear();
+        }
+        for_body_next = false;
+        if is_ident(c) {
+            let start = i;
+            while i < b.len() && is_ident(b[i]) {
+                i += 1;
+            }
+            let word = &js[start..i];
+            if ["function", "const", "let", "class"].contains(&prev_word.as_str())
+                && !word.chars().next().unwrap().is_ascii_digit()
+            {
+                let decl = (word.to_string(), line);
+                if in_for_header.is_some() {
+                    pending_for.push(decl);
+                } else {
+                    stack.last_mut().unwrap().push(decl);
+                }
+            }
+            if word == "for" {
+                in_for_header = Some(parens);
+            }
+            prev_word = word.to_string();
+            prev_sig = b'a';
+            continue;
+        }
+        match c {
+            b'(' => parens += 1,
+            b')' => {
+                parens = parens.saturating_sub(1);
+                if in_for_header == Some(parens) {
+                    in_for_header = None;
+                    for_body_next = true;
+                }
+            }
+            b'{' => stack.push(std::mem::take(&mut pending_for)),
+            b'}' => {
+                if stack.len() > 1 {
+                    done.push(stack.pop().unwrap());
+                }
+            }
+            _ => {}
+        }
+        prev_word.clear();
+        prev_sig = c;
+        i += 1;
+    }
+    done.extend(stack);
+    done
+}
+
+/// Names declared twice in one scope: in a browser's sloppy or strict function scope the
+/// later `function f` silently replaces the earlier one (the timeline's overlay once
+/// stopped moving on zoom that way).
+fn duplicate_declarations(js: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for scope in declarations_per_scope(js) {
+        let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (name, line) in &scope {
+            if let Some(first) = seen.insert(name, *line) {
+                found.push(format!(
+                    "`{name}` declared on line {first} and again on line {line}"
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_page_script_declares_each_name_once_per_scope() {
+    let js = std::fs::read_to_string("src/report/timeline/page.js").unwrap();
+    let scopes = declarations_per_scope(&js);
+    let names: usize = scopes.iter().map(Vec::len).sum();
+    assert!(names > 40, "the scanner found only {names} declarations");
+    assert_eq!(duplicate_declarations(&js), Vec::<String>::new());
+    // The scanner itself: a duplicate in one scope is found (with its lines), the same name
+    // in two scopes is not, and braces in strings, comments and regexes do not open scopes.
+    let bad = "(function () {\n  function place(a) {}\n  const s = \"{\"; // {\n  const r = /[{]/;\n  function place(e) {}\n})();";
+    assert_eq!(
+        duplicate_declarations(bad),
+        vec!["`place` declared on line 2 and again on line 5".to_string()]
+    );
+    let fine = "function a() { const x = 1; }\nfunction b() { const x = 2; for (const i of y) {} for (const i of z) {} }\nfor (const j of y) f(j);\nfor (const j of z) g(j);";
+    assert_eq!(duplicate_declarations(fine), Vec::<String>::new());
+}

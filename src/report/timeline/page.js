@@ -12,30 +12,53 @@
   const scroller = $("scroller"), plot = $("plot"), axis = $("axis"), world = $("world");
   const ticks = $("ticks"), gridlines = $("gridlines"), tip = $("tip");
   const NS = "http://www.w3.org/2000/svg";
-  const CHAR_W = 6.1; // average width of an 11px character, to decide whether a label fits
+  const CHAR_W = 6.1; // average width of an 11px character, when a label cannot be measured
+  const LABEL_GAP = 6; // px between a label and whatever it must not touch
   const MAX_WIDTH = 400000; // px: browsers slow down on wider SVGs
   let k = T.k0;
 
-  // Overlay items, read once: [element, time, width (ms, labels only), chars, dx,
-  // shown (labels: whether it fits, null until decided)]. The marks of messages (drop
-  // crosses) are kept apart: while messages are drawn as density they are hidden, and
-  // are placed again only when they show (a zoom then touches far fewer elements).
-  const placed = [], msgMarks = [];
+  // Overlay items, read once: {el, t (ms), w (ms, the bar a label belongs to; -1 for
+  // markers and free labels), px (a label's own width, measured once), dx, lane (labels
+  // only: the labels sharing its row), shown}. The marks of messages (drop crosses) are
+  // kept apart: while messages are drawn as density they are hidden, and are placed again
+  // only when they show (a zoom then touches far fewer elements).
+  const placed = [], msgMarks = [], lanes = new Map();
   for (const el of document.querySelectorAll("#overlay [data-t], #axis [data-t]")) {
-    const item = [el, +el.dataset.t, el.dataset.w === undefined ? -1 : +el.dataset.w,
-      +(el.dataset.n || 0), +(el.dataset.dx || 0), null];
+    const item = { el, t: +el.dataset.t, w: el.dataset.w === undefined ? -1 : +el.dataset.w,
+      px: 0, dx: +(el.dataset.dx || 0), lane: null, shown: true, x: 0 };
+    if (el.tagName === "text") {
+      // Measured before anything is hidden; a label's width does not change with zoom.
+      item.px = el.getComputedTextLength() || +(el.dataset.n || 0) * CHAR_W;
+      const key = (el.closest("#axis") ? "a" : "p") + el.getAttribute("y");
+      if (!lanes.has(key)) lanes.set(key, []);
+      item.lane = lanes.get(key);
+      item.lane.push(item);
+    }
     (el.closest("#msgmarks") ? msgMarks : placed).push(item);
   }
   let marksK = T.k0; // the zoom msgMarks are placed for
+  // Every item at x = pad + t·k + dx for the current zoom. A label shows only when it fits
+  // its bar (if it has one) and does not run into the label before it on its row: rows
+  // are swept left to right, keeping the earlier label.
   function place(items) {
+    const rows = new Set();
     for (const item of items) {
-      const [el, t, w, n, dx, shown] = item;
-      if (w >= 0) {
-        const fits = w * k >= n * CHAR_W + 6;
-        if (fits !== shown) { el.style.display = fits ? "" : "none"; item[5] = fits; }
-        if (!fits) continue;
+      item.x = T.pad + item.t * k + item.dx;
+      item.want = item.w < 0 || item.w * k >= item.px + LABEL_GAP;
+      if (item.lane) rows.add(item.lane);
+    }
+    for (const row of rows) {
+      row.sort((a, b) => a.x - b.x);
+      let end = -Infinity;
+      for (const item of row) {
+        if (!item.want) continue;
+        if (item.x < end + LABEL_GAP) item.want = false;
+        else end = item.x + item.px;
       }
-      el.setAttribute("x", (T.pad + t * k + dx).toFixed(1));
+    }
+    for (const item of items) {
+      if (item.want !== item.shown) { item.el.style.display = item.want ? "" : "none"; item.shown = item.want; }
+      if (item.want) item.el.setAttribute("x", item.x.toFixed(1));
     }
   }
   const patterns = Array.from(document.querySelectorAll("pattern.zp"));
@@ -91,6 +114,7 @@
     world.setAttribute("transform", "translate(" + T.pad + " 0) scale(" + k + " 1)");
     const unstretch = "scale(" + (1 / k) + " 1) rotate(45)";
     for (const p of patterns) p.setAttribute("patternTransform", unstretch);
+    plot.dataset.k = k; // read by the browser tests, which check where items are drawn
     place(placed);
     drawAxis(width);
     $("zoom-level").textContent = k >= 1 ? k.toFixed(1) + " px/ms" : (1 / k).toFixed(1) + " ms/px";
@@ -167,9 +191,9 @@
       return d;
     }));
     tip.hidden = false;
-    place(e);
+    placeTip(e);
   }
-  function place(e) {
+  function placeTip(e) {
     const pad = 14, r = tip.getBoundingClientRect();
     let x = e.clientX + pad, y = e.clientY + pad;
     if (x + r.width > window.innerWidth - 4) x = Math.max(4, e.clientX - pad - r.width);
@@ -194,7 +218,7 @@
     const op = e.target.closest("rect.op");
     lightServing(op ? op.id.slice(3) : null);
   });
-  plot.addEventListener("mousemove", (e) => { if (!pinned && !tip.hidden) place(e); });
+  plot.addEventListener("mousemove", (e) => { if (!pinned && !tip.hidden) placeTip(e); });
   plot.addEventListener("mouseleave", () => { if (!pinned) tip.hidden = true; });
   document.addEventListener("click", (e) => {
     if (tip.contains(e.target)) return;
@@ -253,14 +277,20 @@
     const h = decodeURIComponent(location.hash.slice(1));
     let g;
     if ((g = /^t=([0-9.]+)-([0-9.]+)$/.exec(h)) && +g[2] > +g[1]) {
-      const room = scroller.clientWidth - T.labelW - T.pad - T.padRight - 2;
-      setK(room / (g[2] - g[1]));
-      scroller.scrollLeft = +g[1] * k;
+      showWindow(+g[1], +g[2]);
     } else if ((g = /^op=([0-9]+)$/.exec(h))) {
       jump("op-" + g[1]);
     }
   }
   window.addEventListener("hashchange", fromHash);
+  // Zoom so that times a..b fill the plot's visible width, a at its left edge (just right
+  // of the sticky lane names).
+  function showWindow(a, b) {
+    const room = scroller.clientWidth - T.labelW - T.pad - T.padRight - 2;
+    setK(room / (b - a));
+    scroller.scrollLeft = T.pad + a * k;
+    showMessages();
+  }
   // A failing seed opens on the window around its first highlighted operation (the whole
   // run is the "fit" button, or 0, away); a link with a view opens on that view.
   function openingView() {
@@ -269,10 +299,7 @@
     const t0 = +first.getAttribute("x"), w = +first.getAttribute("width");
     const span = Math.max(w * 3, T.end / 12);
     const a = Math.max(0, t0 - span), b = Math.min(T.end, t0 + w + span);
-    const room = scroller.clientWidth - T.labelW - T.pad - T.padRight - 2;
-    setK(room / (b - a));
-    scroller.scrollLeft = a * k;
-    showMessages();
+    showWindow(a, b);
     const note = $("opening-view");
     if (note) note.hidden = false;
     return true;
