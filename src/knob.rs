@@ -297,6 +297,9 @@ pub trait KnobSection:
     fn corner(&self, swarm: bool, high: bool) -> Self::Params;
     /// The catalogue of the section's knobs.
     fn docs() -> Vec<KnobDoc>;
+    /// Check resolved settings (read back from a plan file, which no scenario
+    /// validated): every value in its knob's valid range.
+    fn check_params(params: &Self::Params, problems: &mut Vec<(String, String)>);
 }
 
 /// Declares a scenario section made of knobs: the serde struct of the file (every knob
@@ -459,6 +462,9 @@ macro_rules! knob_section {
             }
             fn docs() -> Vec<$crate::knob::KnobDoc> {
                 $section::docs()
+            }
+            fn check_params(params: &$params, problems: &mut Vec<(String, String)>) {
+                params.check_values(problems)
             }
         }
     };

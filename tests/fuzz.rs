@@ -52,6 +52,9 @@ const TOKENS: &[&str] = &[
     "inf",
     "-0",
     "18446744073709551616",
+    "18446744073709551615",
+    "18446744073710",
+    "99999999",
     "9223372036854775807",
     "3600000",
     "1.5",
@@ -414,4 +417,127 @@ fn the_binary_answers_mutated_scenarios_with_documented_exit_codes() {
         })
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Numbers a pinned plan's values are replaced with: edges of `u64` and of simulated time
+/// (the product with 10^6 ns overflows), far past the run's end, and small ones that put
+/// faults and operations out of order or onto processes that cannot take them.
+const PLAN_NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "5",
+    "99999999",
+    "18446744073710",
+    "18446744073709551",
+    "18446744073709551615",
+    "9223372036854775807",
+];
+
+/// Every pinned scenario's plan, its numbers replaced one to four at a time and its
+/// entries swapped: refused with an error at a 1-based line and column, or run to a
+/// verdict that is the system's, never an arithmetic overflow in faultline's own code.
+#[test]
+fn mutated_pinned_plans_are_refused_at_a_place_or_run() {
+    let corpus: Vec<(PathBuf, String)> = (shipped_scenarios().into_iter())
+        .filter(|(_, text)| text.contains("[pinned]"))
+        .collect();
+    assert!(!corpus.is_empty(), "the regression corpus has pinned plans");
+    let strategy = (
+        0..corpus.len(),
+        prop::collection::vec((any::<usize>(), 0..PLAN_NUMBERS.len()), 1..5),
+        any::<Option<(usize, usize)>>(),
+    );
+    let (refused, ran) = (Cell::new(0u32), Cell::new(0u32));
+    runner(300)
+        .run(&strategy, |(pick, numbers, swap)| {
+            let (path, text) = &corpus[pick];
+            let text = renumbered(text, &numbers, swap);
+            let scenario = match Scenario::parse(path, &text, &REGISTRY) {
+                Ok(s) => s,
+                Err(e) => {
+                    assert_good_error(&e, &text);
+                    return Ok(());
+                }
+            };
+            let seed = runner::pinned::pinned_seed(&scenario).unwrap();
+            if let Err(e) = runner::pinned::plan_of(&scenario, seed) {
+                prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
+                refused.set(refused.get() + 1);
+                return Ok(());
+            }
+            ran.set(ran.get() + 1);
+            let job = SeedJob {
+                scenario: Arc::new(scenario),
+                scenario_index: 0,
+                seed,
+                check_determinism: false,
+                keep: false,
+                options: ExecOptions::default(),
+            };
+            let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))
+                .map_err(|e| TestCaseError::fail(format!("the harness failed: {e}")))?;
+            prop_assert!(result.harness_error.is_none(), "{:?}", result.harness_error);
+            if let Some(p) = &result.panic {
+                prop_assert!(
+                    !p.message.contains("overflow"),
+                    "{}: {}\n{text}",
+                    p.name,
+                    p.message
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "{} mutated pinned plans refused, {} ran",
+        refused.get(),
+        ran.get()
+    );
+    assert!(refused.get() > 0 && ran.get() > 0);
+}
+
+/// `text` with the `k`-th numbers of its plan (counted from the `[pinned]` table)
+/// replaced, and two lines of its fault list swapped.
+fn renumbered(text: &str, numbers: &[(usize, usize)], swap: Option<(usize, usize)>) -> String {
+    let start = text.find("[pinned]").unwrap_or(0);
+    let (head, plan) = text.split_at(start);
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let b = plan.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+        {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            spans.push((s, i));
+        }
+        i += 1;
+    }
+    let mut out = plan.to_string();
+    let mut chosen: Vec<(usize, &str)> = (numbers.iter())
+        .filter(|_| !spans.is_empty())
+        .map(|&(k, n)| (k % spans.len(), PLAN_NUMBERS[n]))
+        .collect();
+    chosen.sort_by(|a, b| b.0.cmp(&a.0));
+    chosen.dedup_by_key(|c| c.0);
+    for (k, number) in chosen {
+        let (s, e) = spans[k];
+        out.replace_range(s..e, number);
+    }
+    if let Some((a, b)) = swap {
+        let mut lines: Vec<&str> = out.lines().collect();
+        let faults: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains("\"at_ms\""))
+            .collect();
+        if faults.len() >= 2 {
+            let (x, y) = (faults[a % faults.len()], faults[b % faults.len()]);
+            lines.swap(x, y);
+        }
+        out = lines.join("\n");
+    }
+    format!("{head}{out}")
 }

@@ -78,3 +78,31 @@ fn damaged_plan_files_are_refused_with_a_reason() {
     assert_ne!(bug, json, "the plan has no planted bug");
     refused(kv, &bug, "unknown planted bug `no-such-bug`");
 }
+
+/// Every plan a sweep can run — drawn from a seed, or a guided mutant of one — passes the
+/// checks a plan file gets (faults in order inside the chaos phase, each on a world where it
+/// can act; operations in time order inside the chaos phase; settings in range), so those
+/// checks refuse only plans no sweep would make.
+#[test]
+fn drawn_and_guided_plans_pass_the_plan_file_checks() {
+    use faultline::plan::SeedId;
+    let mut checked = 0;
+    for scenario in scenarios() {
+        if scenario.file.pinned.is_some() {
+            continue;
+        }
+        let system = systems::find(scenario.system.name()).unwrap();
+        for seed in 0..60 {
+            let plan = system.plan(&scenario, seed);
+            let guided = SeedId::guided(seed, 1000 + seed).unwrap().raw();
+            for p in [plan.clone_box(), plan.mutated(guided)] {
+                let json = p.to_json_pretty().unwrap();
+                if let Err(e) = system.plan_from_json(&json) {
+                    panic!("{} seed {seed}: {e}", scenario.name);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}

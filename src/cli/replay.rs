@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::BadInput;
+use crate::plan::SeedId;
 use crate::report;
 use crate::runner::{self, SeedJob};
 use crate::scenario::Scenario;
@@ -18,9 +19,10 @@ use crate::systems::Execution;
 pub struct ReplayArgs {
     /// The scenario file.
     pub scenario: PathBuf,
-    /// The seed to replay (a pinned scenario replays its one plan without it).
+    /// The seed to replay, or a guided run's id (`41.g9999`), as a sweep's replay line
+    /// prints it (a pinned scenario replays its one plan without it).
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub seed: Option<SeedId>,
     /// Replay this explicit plan (a `plan.json`, e.g. what `faultline shrink` wrote)
     /// instead of drawing the seed's plan from the scenario.
     #[arg(long, conflicts_with_all = ["seed", "check_determinism"])]
@@ -38,7 +40,7 @@ fn print_outcome(name: &str, seed: u64, exec: &Execution) {
     println!(
         "{} seed {}: {}",
         name,
-        seed,
+        SeedId::from_raw(seed),
         format!("{:?}", exec.verdict).to_uppercase()
     );
     if let Some(panic) = &exec.panic {
@@ -73,7 +75,7 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
         .with_context(|| format!("system `{}` is not registered", scenario.system.name()))?;
     let plan = system
         .plan_from_json(&text)
-        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+        .map_err(|e| BadInput(runner::pinned::plan_file_error(file, &text, &e)))?;
     let seed = plan.head().seed;
     let exec = {
         let plan = plan.clone_box();
@@ -108,19 +110,9 @@ fn seed_to_replay(
     scenario: &Scenario,
     seed: Option<u64>,
 ) -> anyhow::Result<u64> {
-    let pinned = runner::pinned::pinned_seed(scenario);
-    let seed = match (seed, pinned) {
-        (Some(seed), Some(p)) if seed != p => {
-            return Err(BadInput(format!(
-                "{} pins the plan of seed {p}: replay it without --seed (or with --seed {p})",
-                args.scenario.display()
-            ))
-            .into())
-        }
-        (Some(seed), _) | (None, Some(seed)) => seed,
-        (None, None) => return Err(BadInput("--seed or --plan is required".into()).into()),
-    };
-    if pinned.is_some() {
+    let seed = runner::pinned::seed_to_run(scenario, &args.scenario, seed, "replay")
+        .map_err(|e| BadInput(format!("{e} (or replay a plan file with --plan)")))?;
+    if runner::pinned::pinned_seed(scenario).is_some() {
         runner::pinned::plan_of(scenario, seed).map_err(|e| BadInput(e.to_string()))?;
     }
     Ok(seed)
@@ -129,7 +121,7 @@ fn seed_to_replay(
 /// Replay and return the seed's exit code.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
-    let seed = match (&args.plan, args.seed) {
+    let seed = match (&args.plan, args.seed.map(SeedId::raw)) {
         (Some(file), _) => return run_plan(args, &scenario, file),
         (None, seed) => seed_to_replay(args, &scenario, seed)?,
     };
@@ -141,8 +133,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
         keep: true,
         options: runner::full_options(),
     };
-    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))
-        .map_err(|e| anyhow::anyhow!("replay of seed {seed} failed inside faultline: {e}"))?;
+    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job)).map_err(|e| {
+        anyhow::anyhow!(
+            "replay of seed {} failed inside faultline: {e}",
+            SeedId::from_raw(seed)
+        )
+    })?;
     let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
     let dir = report::under(&args.out, &["replays"])
         .and_then(|replays| report::seed_dir(&replays, &scenario.name, seed))

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::BadInput;
+use crate::plan::SeedId;
 use crate::report;
 use crate::runner;
 use crate::scenario::Scenario;
@@ -24,9 +25,10 @@ use crate::systems::Execution;
 pub struct ShrinkArgs {
     /// The scenario file (or a pinned scenario, to shrink its plan further).
     pub scenario: PathBuf,
-    /// The failing seed (a pinned scenario's own seed when omitted).
+    /// The failing seed, or a guided run's id (`41.g9999`), as a sweep's replay line
+    /// prints it (a pinned scenario's own seed when omitted).
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub seed: Option<SeedId>,
     /// Stop trying candidates after this many seconds and keep the smallest found.
     #[arg(long, default_value_t = 60)]
     pub time_limit_s: u64,
@@ -47,14 +49,18 @@ pub struct ShrinkArgs {
     pub reports: PathBuf,
 }
 
-/// Shrink and return the shrunk seed's exit code.
+/// Shrink, pin, and return 0: the shrink succeeded (the shrunk plan still fails, which is
+/// what was asked). A seed that does not fail is bad input (254).
 pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario, &crate::systems::REGISTRY)?;
     let system = runner::system_of(&scenario);
-    let seed = match (args.seed, runner::pinned::pinned_seed(&scenario)) {
-        (Some(seed), _) | (None, Some(seed)) => seed,
-        (None, None) => return Err(BadInput("--seed is required".into()).into()),
-    };
+    let seed = runner::pinned::seed_to_run(
+        &scenario,
+        &args.scenario,
+        args.seed.map(SeedId::raw),
+        "shrink",
+    )
+    .map_err(BadInput)?;
     let plan = runner::pinned::plan_of(&scenario, seed).map_err(|e| BadInput(e.to_string()))?;
     let jobs = match args.jobs {
         Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
@@ -62,8 +68,10 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     println!(
-        "shrinking {} seed {seed} (time limit {} s, {jobs} candidates at once)…",
-        scenario.name, args.time_limit_s
+        "shrinking {} seed {} (time limit {} s, {jobs} candidates at once)…",
+        scenario.name,
+        SeedId::from_raw(seed),
+        args.time_limit_s
     );
     // The time limit is the one wall-clock input: it decides when to stop trying, never
     // what a candidate does.
@@ -112,7 +120,7 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     println!("  artifacts: {}/", dir.display());
     println!("  pinned scenario: {}", file.display());
     println!("replay:\n  {replay}");
-    Ok(report::seed_exit_code(exec.verdict))
+    Ok(crate::report::exit_code::PASS)
 }
 
 /// Write the pinned scenario (and, with `--save`, its copy in the regression folder),
@@ -129,7 +137,7 @@ fn write_pinned(
     let command = format!(
         "faultline shrink {} --seed {}",
         report::shell_quote(&scenario.path),
-        shrunk.plan.head().seed
+        SeedId::from_raw(shrunk.plan.head().seed)
     );
     let text = pinned::render(scenario, shrunk, &caught, &command)
         .map_err(|e| anyhow::anyhow!("writing the pinned plan: {e}"))?;

@@ -181,3 +181,5 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+pub mod locate;

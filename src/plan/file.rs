@@ -47,6 +47,14 @@ pub enum PlanFileError {
     /// The parts do not fit together.
     #[error("inconsistent plan: {0}")]
     Inconsistent(String),
+    /// A value that makes no sense where it is (see [`super::sane`]).
+    #[error("`{path}`: {message}")]
+    At {
+        /// The value's path in the plan (`faults[3].at_ms`).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// `plan.json`, as written by `Plan`'s `Serialize`.
@@ -140,8 +148,19 @@ impl<S: Spec> Plan<S> {
     fn check_consistent(&self) -> Result<(), PlanFileError> {
         let n = self.head.nodes.len();
         let bad = |what: String| Err(PlanFileError::Inconsistent(what));
-        if let Some((path, message)) = self.head.params.check_values().into_iter().next() {
-            return bad(format!("params `{path}`: {message}"));
+        // Knob paths as the plan file nests them: `params.network.…`,
+        // `params.system.<system>.…`.
+        let generic = self
+            .head
+            .params
+            .check_values()
+            .into_iter()
+            .map(|(p, m)| (format!("params.{p}"), m));
+        let own = S::check_params(&self.params)
+            .into_iter()
+            .map(|(p, m)| (format!("params.system.{p}"), m));
+        if let Some((path, message)) = generic.chain(own).next() {
+            return Err(PlanFileError::At { path, message });
         }
         if self.workload.len() as u64 > self.head.params.limits.history_ops_max {
             return bad(format!(
@@ -181,7 +200,34 @@ impl<S: Spec> Plan<S> {
                 }
             }
         }
-        Ok(())
+        self.check_sane()
+    }
+
+    /// The schedule and workload make sense as a run ([`super::sane`]); called once every
+    /// process index is known to be in range.
+    fn check_sane(&self) -> Result<(), PlanFileError> {
+        let ops: Vec<(usize, u64)> = self
+            .workload
+            .iter()
+            .map(|op| (op.client, op.at_ms))
+            .collect();
+        super::sane::check_faults(&self.head)
+            .and_then(|()| super::sane::check_points(&self.head))
+            .and_then(|()| super::sane::check_clocks(&self.head))
+            .and_then(|()| super::sane::check_workload(&self.head, &ops))
+            .and_then(|()| {
+                for (i, op) in self.workload.iter().enumerate() {
+                    S::check_op(&op.op).map_err(|(field, message)| super::sane::Problem {
+                        path: format!("workload[{i}].op.{field}"),
+                        message,
+                    })?;
+                }
+                Ok(())
+            })
+            .map_err(|p| PlanFileError::At {
+                path: p.path,
+                message: p.message,
+            })
     }
 
     /// The processes are the system's for these settings: the same servers and

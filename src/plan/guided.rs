@@ -5,7 +5,7 @@
 //! of the sweep on *mutants* of them: the parent's plan with its fault schedule moved, an
 //! episode dropped, its fault points' windows and its client operations jittered, and new
 //! network, disk and process streams. A mutant is named by one 64-bit id that says its
-//! parent and its place in the sweep ([`id`]): `faultline replay --seed <id>` plans the
+//! parent and its place in the sweep ([`super::SeedId::Guided`]): `faultline replay --seed <id>` plans the
 //! parent and applies the same mutation, so a guided run replays (and shrinks) like any
 //! seed, and its `plan.json` holds the mutated plan as data.
 //!
@@ -13,15 +13,8 @@
 //! rebuild it; the mutation draws only from the id's `guided` stream.
 
 use super::faults::episodes;
-use super::{FaultPoint, TimedAction};
+use super::{FaultAction, FaultPoint, TimedAction};
 use crate::rng::{streams, SubStream};
-
-/// The bit that marks a guided run's id.
-const GUIDED_BIT: u64 = 1 << 63;
-/// Largest parent seed a guided id can name.
-pub const PARENT_MAX: u64 = (1 << 31) - 1;
-/// Largest sweep position a guided id can name.
-pub const INDEX_MAX: u64 = u32::MAX as u64;
 
 /// How far the whole fault schedule may move (ms, either way).
 pub const SHIFT_MS_MAX: u64 = 300;
@@ -29,27 +22,6 @@ pub const SHIFT_MS_MAX: u64 = 300;
 pub const JITTER_MS_MAX: u64 = 100;
 /// Chance that one fault episode is dropped.
 pub const DROP_EPISODE_CHANCE: f64 = 0.3;
-
-/// The id of the guided run at sweep position `index` that mutates seed `parent`'s plan
-/// (`None` when either is too large to encode).
-pub fn id(parent: u64, index: u64) -> Option<u64> {
-    (parent <= PARENT_MAX && index <= INDEX_MAX).then_some(GUIDED_BIT | (parent << 32) | index)
-}
-
-/// The parent seed of a guided run's id (`None`: a plain seed).
-pub fn parent(id: u64) -> Option<u64> {
-    (id & GUIDED_BIT != 0).then_some((id & !GUIDED_BIT) >> 32)
-}
-
-/// The sweep position of a seed or a guided run: the seed itself, or the position its id
-/// encodes. Sweeps order and count runs by it.
-pub fn position(id: u64) -> u64 {
-    if id & GUIDED_BIT != 0 {
-        id & INDEX_MAX
-    } else {
-        id
-    }
-}
 
 /// Move a time by `delta` ms, `None` when it leaves `[0, chaos_ms)`.
 fn moved(at_ms: u64, delta: i64, chaos_ms: u64) -> Option<u64> {
@@ -84,13 +56,16 @@ pub fn mutate_faults(
             .collect();
         if let Some(times) = times {
             for (&i, at_ms) in episode.iter().zip(times) {
-                kept.push((
-                    i,
-                    TimedAction {
-                        at_ms,
-                        ..faults[i].clone()
+                // A clog says when it ends (`until_ms`, its unclog's time): it moves too.
+                let action = match faults[i].action.clone() {
+                    FaultAction::Clog { from, to, until_ms } => FaultAction::Clog {
+                        from,
+                        to,
+                        until_ms: moved(until_ms, shift, chaos_ms + 1).unwrap_or(chaos_ms),
                     },
-                ));
+                    action => action,
+                };
+                kept.push((i, TimedAction { at_ms, action }));
             }
         }
     }
@@ -129,19 +104,6 @@ pub fn stream(id: u64) -> SubStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::FaultAction;
-
-    #[test]
-    fn ids_name_parent_and_position_and_plain_seeds_stay_themselves() {
-        let g = id(41, 9_999).expect("small enough");
-        assert_eq!(parent(g), Some(41));
-        assert_eq!(position(g), 9_999);
-        assert_eq!(parent(9_999), None);
-        assert_eq!(position(9_999), 9_999);
-        assert_eq!(id(PARENT_MAX + 1, 0), None);
-        assert_eq!(id(0, INDEX_MAX + 1), None);
-        assert_eq!(parent(id(PARENT_MAX, INDEX_MAX).unwrap()), Some(PARENT_MAX));
-    }
 
     #[test]
     fn a_mutated_schedule_keeps_each_start_with_its_end_inside_the_chaos_phase() {

@@ -21,6 +21,8 @@ pub mod faults;
 pub mod file;
 pub mod guided;
 pub mod points;
+pub mod sane;
+pub mod seed_id;
 pub mod workload;
 
 use std::any::Any;
@@ -38,6 +40,7 @@ use crate::scenario::{Params, Scenario};
 
 pub use faults::{FaultAction, TimedAction};
 pub use points::{FaultPoint, Site};
+pub use seed_id::{SeedId, SeedIdError};
 pub use workload::{ClientOp, Draw};
 
 /// What a process is, for fault targeting and display.
@@ -69,7 +72,7 @@ pub trait Spec: Sized + Send + Sync + 'static {
     /// The system's name (`system = "..."` and its section's name).
     const NAME: &'static str;
     /// Its own scenario section (`[<name>]`), as parsed and validated at load time.
-    type Section: KnobSection;
+    type Section: KnobSection<Params = Self::Params>;
     /// Its own settings, resolved for one seed.
     type Params: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// What a client asks it.
@@ -87,6 +90,19 @@ pub trait Spec: Sized + Send + Sync + 'static {
     fn topology(params: &Params, own: &Self::Params, workload: Self::Workload) -> Vec<NodeSpec>;
     /// Draw one client operation of `workload` (see [`workload::generate`]).
     fn operation(workload: Self::Workload, draw: &mut Draw<'_>) -> Self::Op;
+    /// Problems with its own settings as a plan file holds them (dotted path, message):
+    /// each value in its knob's valid range, and whatever the settings must satisfy
+    /// together (a range's lower end not above its upper end).
+    fn check_params(own: &Self::Params) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        Self::Section::check_params(own, &mut problems);
+        problems
+    }
+    /// Whether one client operation read from a plan file can run (drawn ones always
+    /// can): `Err((field, message))` names the operation's field at fault.
+    fn check_op(_op: &Self::Op) -> Result<(), (String, String)> {
+        Ok(())
+    }
     /// The code sites of its components that fault points may perturb ([`points`]).
     fn fault_sites() -> Vec<Site> {
         Vec::new()

@@ -41,7 +41,10 @@ pub fn under(root: &Path, parts: &[&str]) -> io::Result<PathBuf> {
 
 /// The artifact directory of one seed: `<root>/<scenario>/<seed>/`.
 pub fn seed_dir(root: &Path, scenario: &str, seed: u64) -> io::Result<PathBuf> {
-    under(root, &[scenario, &seed.to_string()])
+    under(
+        root,
+        &[scenario, &crate::plan::SeedId::from_raw(seed).to_string()],
+    )
 }
 
 /// The verdicts file of one seed.

@@ -26,6 +26,7 @@ use super::sweep::{Status, Summary};
 use super::tally::{Outcome, Tally};
 use super::timeline::esc;
 use crate::check::Verdict;
+use crate::plan::SeedId;
 use crate::scenario::Expect;
 
 /// What the page needs besides the summary.
@@ -119,7 +120,7 @@ fn determinism(s: &Summary<'_>) -> String {
     let diverged: Vec<String> = (s.scenarios.iter())
         .flat_map(|e| {
             (e.tally.nondeterministic.iter())
-                .map(move |seed| format!("{} seed {seed}", e.tally.name))
+                .map(move |&seed| format!("{} seed {}", e.tally.name, SeedId::from_raw(seed)))
         })
         .collect();
     match (rechecked, diverged.is_empty()) {
@@ -225,8 +226,12 @@ fn first_failure(t: &Tally) -> String {
     match first {
         // A guided run's id counts by its place in the sweep.
         Some(seed) => format!(
-            "after {} (seed {seed})",
-            crate::plan::guided::position(seed).saturating_sub(t.seed_start) + 1
+            "after {} (seed {})",
+            SeedId::from_raw(seed)
+                .position()
+                .saturating_sub(t.seed_start)
+                + 1,
+            SeedId::from_raw(seed)
         ),
         None if t.expect == Expect::Pass => "none".into(),
         None => "<b class=\"bad\">not caught</b>".into(),
@@ -285,7 +290,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                     format!(
                         " <a class=\"timeline\" href=\"{}\">timeline of seed {}</a>",
                         esc(href),
-                        g.first_seed
+                        SeedId::from_raw(g.first_seed)
                     )
                 })
                 .unwrap_or_default();
@@ -301,7 +306,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                 Verdict::name(g.verdict),
                 g.check.as_ref().map(|c| format!(" in <code>{}</code>", esc(c))).unwrap_or_default(),
                 g.seeds,
-                g.first_seed,
+                SeedId::from_raw(g.first_seed),
                 message,
                 esc(&g.replay),
             );

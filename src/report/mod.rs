@@ -65,7 +65,11 @@ pub fn url_of(parts: &[&str]) -> String {
 
 /// The command that replays one seed.
 pub fn replay_command(scenario: &Path, seed: u64) -> String {
-    format!("faultline replay {} --seed {seed}", shell_quote(scenario))
+    format!(
+        "faultline replay {} --seed {}",
+        shell_quote(scenario),
+        crate::plan::SeedId::from_raw(seed)
+    )
 }
 
 /// The command that replays an explicit plan file of `scenario`.

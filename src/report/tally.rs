@@ -11,7 +11,12 @@ use super::journal::{ScenarioEntry, SeedRecord};
 use super::replay_command;
 use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
-use crate::plan::guided::position;
+use crate::plan::SeedId;
+
+/// A run's place in its sweep (see [`SeedId::position`]).
+fn position(raw: u64) -> u64 {
+    SeedId::from_raw(raw).position()
+}
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
 
@@ -218,7 +223,7 @@ impl Tally {
         let (failing, caught) = self.failing_seed(r);
         if caught {
             self.caught += 1;
-            // Guided runs count by their place in the sweep (`plan::guided::position`).
+            // Guided runs count by their place in the sweep ([`SeedId::position`]).
             let earlier = |s: u64| position(s) < position(r.seed);
             self.first_caught = Some(self.first_caught.filter(|&s| earlier(s)).unwrap_or(r.seed));
         }
@@ -306,7 +311,8 @@ impl Tally {
 
     /// Seeds run until the first catch ("after N seeds"), when seeds start at `seed_start`.
     pub fn seeds_until_caught(&self) -> Option<u64> {
-        self.first_caught.map(|s| position(s) - self.seed_start + 1)
+        self.first_caught
+            .map(|s| (position(s) + 1).saturating_sub(self.seed_start))
     }
 }
 

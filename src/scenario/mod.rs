@@ -288,8 +288,9 @@ pub struct ScenarioFile {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinnedSection {
-    /// The plan's seed (must match the plan's own `seed`).
-    pub seed: u64,
+    /// The plan's seed or run id (must match the plan's own `seed`): a number, or a
+    /// guided run's id as text (`"41.g9999"`).
+    pub seed: crate::plan::SeedId,
     /// What it caught, in a sentence (shown in reports).
     pub caught: String,
     /// The scenario file it was shrunk from (for people; never read).

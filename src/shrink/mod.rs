@@ -519,7 +519,8 @@ pub fn shrink_with(
     };
     let target = Target::of(&first).ok_or_else(|| {
         format!(
-            "seed {seed} does not fail ({:?}): nothing to shrink",
+            "seed {} does not fail ({:?}): nothing to shrink",
+            crate::plan::SeedId::from_raw(seed),
             first.verdict
         )
     })?;

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use super::{Shrunk, Size, Target};
 use crate::check::Verdict;
+use crate::plan::SeedId;
 use crate::scenario::Scenario;
 
 /// The longest scenario name (as the loader allows).
@@ -24,7 +25,7 @@ pub fn pinned_name(scenario: &Scenario, seed: u64) -> String {
     if scenario.file.pinned.is_some() {
         return scenario.name.clone();
     }
-    let suffix = format!("-seed{seed}");
+    let suffix = format!("-seed{}", SeedId::from_raw(seed));
     let keep = NAME_CHARS_MAX.saturating_sub(suffix.len());
     let stem: String = scenario.name.chars().take(keep).collect();
     format!("{stem}{suffix}")
@@ -84,7 +85,15 @@ pub fn render(
     let mut line = |key: &str, v: String| {
         let _ = writeln!(out, "{key} = {v}");
     };
-    line("seed", value(seed as i64));
+    // A plain seed as a number, a guided run's id as its text (`41.g9999`): TOML
+    // integers stop at 2^63 - 1, where guided ids begin.
+    line(
+        "seed",
+        match SeedId::from_raw(seed) {
+            SeedId::Plain(s) => value(s as i64),
+            id => value(id.to_string()),
+        },
+    );
     line("from", value(scenario.path.display().to_string()));
     line("caught", value(caught));
     line("signature", value(t.signature.as_str()));
@@ -103,7 +112,7 @@ fn header(scenario: &Scenario, shrunk: &Shrunk, caught: &str, command: &str) -> 
     let _ = writeln!(
         out,
         "# A pinned plan: seed {} of {}, shrunk by\n#   {command}\n#",
-        shrunk.plan.head().seed,
+        SeedId::from_raw(shrunk.plan.head().seed),
         scenario.path.display()
     );
     let _ = writeln!(out, "# What it caught: {}\n#", one_line(caught));

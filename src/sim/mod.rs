@@ -221,7 +221,7 @@ async fn chaos<S: System>(shared: &Shared<S>, plan: &Plan<S>, ids: &[NodeId]) {
     let n = ids.len();
     let mut partitions: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
     for timed in &plan.head.faults {
-        WaitDue::new(shared, n, Some(timed.at_ms * NS_PER_MS)).await;
+        WaitDue::new(shared, n, Some(timed.at_ms.saturating_mul(NS_PER_MS))).await;
         let now_ns = shared.now_ns();
         let mut world = shared.lock();
         if world.core.halted {
@@ -294,7 +294,10 @@ fn apply_fault<S: System>(
             handle.resume(ids[*node]);
         }
         FaultAction::Clog { from, to, until_ms } => {
-            world.core.net.clog(*from, *to, until_ms * NS_PER_MS);
+            world
+                .core
+                .net
+                .clog(*from, *to, until_ms.saturating_mul(NS_PER_MS));
         }
         FaultAction::Unclog { from, to } => world.core.net.unclog(*from, *to),
     }

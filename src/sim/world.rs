@@ -223,7 +223,7 @@ impl<S: System> Core<S> {
             .map(|p| p.until_ms)
             .max();
         if let Some(until_ms) = until_ms {
-            *arrive_ns = until_ms * NS_PER_MS + (*arrive_ns - now_ns);
+            *arrive_ns = until_ms.saturating_mul(NS_PER_MS) + (*arrive_ns - now_ns);
             *held = Some(HoldReason::Clog);
         }
     }

@@ -20,7 +20,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::guard;
-use crate::plan::guided;
+use crate::plan::SeedId;
 use crate::rng::{streams, SubStream};
 use crate::sim::StableHasher;
 
@@ -148,10 +148,10 @@ impl Guide {
         let Some(parent) = state[index].pick(&mut pick) else {
             return Some(seed); // nothing interesting yet
         };
-        match guided::id(parent, seed) {
+        match SeedId::guided(parent, seed) {
             Some(id) => {
                 state[index].guided += 1;
-                Some(id)
+                Some(id.raw())
             }
             None => Some(seed),
         }
@@ -160,10 +160,10 @@ impl Guide {
     /// A run of scenario `index` finished (`id`: a seed or a guided run's id).
     pub fn record(&self, index: usize, id: u64, probes: Vec<String>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let plain = guided::parent(id).is_none();
+        let id = SeedId::from_raw(id);
         state[index]
             .pending
-            .insert(guided::position(id), (plain, probes));
+            .insert(id.position(), (id.is_plain(), probes));
         self.arrived.notify_all();
     }
 
@@ -201,9 +201,11 @@ mod tests {
             guide.record(0, seed, p);
         }
         let id = guide.plan_seed(0, 299).expect("not stopped");
-        let parent = guided::parent(id).expect("a guided run");
+        let SeedId::Guided { parent, index } = SeedId::from_raw(id) else {
+            panic!("a guided run")
+        };
         assert!(parent == 0 || parent == 150, "parent {parent}");
-        assert_eq!(guided::position(id), 299);
+        assert_eq!(index, 299);
         let coverage = guide.coverage();
         assert_eq!(
             coverage,

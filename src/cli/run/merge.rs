@@ -155,7 +155,7 @@ fn records_of(shards: &BTreeMap<u64, (PathBuf, Manifest)>) -> anyhow::Result<Vec
                 return Err(BadInput(format!(
                     "{}: seed {} of `{}` is not in shard {k}/{}",
                     dir.display(),
-                    r.seed,
+                    crate::plan::SeedId::from_raw(r.seed),
                     entry.name,
                     m.shard.1
                 ))
@@ -164,7 +164,8 @@ fn records_of(shards: &BTreeMap<u64, (PathBuf, Manifest)>) -> anyhow::Result<Vec
             if let Some(other) = seen.insert((r.scenario, r.seed), k) {
                 return Err(BadInput(format!(
                     "overlapping shards: seed {} of `{}` ran in shards {other} and {k}",
-                    r.seed, entry.name
+                    crate::plan::SeedId::from_raw(r.seed),
+                    entry.name
                 ))
                 .into());
             }

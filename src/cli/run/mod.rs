@@ -36,7 +36,7 @@ use super::progress::Progress;
 use super::BadInput;
 use crate::check::Verdict;
 use crate::guard;
-use crate::plan::guided;
+use crate::plan::SeedId;
 use crate::report::journal::{self, Journal, Manifest, ScenarioEntry, SeedRecord};
 use crate::report::{self, RunDir, ScenarioSummary, Status, Summary, Tally};
 use crate::runner::{self, SeedJob, SeedResult};
@@ -339,8 +339,23 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     if !(0.0..=1.0).contains(&args.guided_share) {
         return Err(BadInput("--guided-share must be between 0 and 1".into()).into());
     }
-    if args.seed_start.checked_add(args.seeds).is_none() {
-        return Err(BadInput("--seed-start + --seeds overflows a 64-bit seed".into()).into());
+    // Plain seeds stay below 2^63, where ids of guided runs live (see `SeedId`).
+    let last = args.seed_start.checked_add(args.seeds - 1);
+    if let Some(e) = [Some(args.seed_start), last]
+        .into_iter()
+        .find_map(|s| match s {
+            Some(s) => SeedId::plain(s).err().map(|e| e.to_string()),
+            None => Some(format!(
+                "--seed-start + --seeds is above {}",
+                crate::plan::seed_id::SEED_MAX
+            )),
+        })
+    {
+        return Err(BadInput(format!(
+            "{e} (--seed-start {} --seeds {})",
+            args.seed_start, args.seeds
+        ))
+        .into());
     }
     let files = scenario::discover(&args.paths)?;
     let mut scenarios = Vec::new();
@@ -442,7 +457,7 @@ fn sweep(
 ) -> anyhow::Result<Sweep> {
     let mut sweep = Sweep::new(m);
     let done_set: BTreeSet<(usize, u64)> = (done.iter())
-        .map(|r| (r.scenario, guided::position(r.seed)))
+        .map(|r| (r.scenario, SeedId::from_raw(r.seed).position()))
         .collect();
     let ranges = Range::all_of(m);
     let guide = resumed_guide(args, m, &ranges, &done, &mut sweep);
@@ -665,7 +680,11 @@ fn write_failing_artifacts(
         seeds.sort_unstable();
         for seed in seeds.into_iter().take(args.artifacts_max) {
             if let Err(e) = write_seed(scenario, seed, run, args.fault_points == Switch::Off) {
-                errors.push(format!("{} seed {seed}: {e}", scenario.name));
+                errors.push(format!(
+                    "{} seed {}: {e}",
+                    scenario.name,
+                    SeedId::from_raw(seed)
+                ));
             }
         }
     }

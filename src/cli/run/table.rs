@@ -78,7 +78,8 @@ fn result_text(t: &Tally) -> String {
         Outcome::Ok => match (t.expect, t.first_caught) {
             (crate::scenario::Expect::Pass, _) => "ok".to_string(),
             (_, Some(seed)) => format!(
-                "caught at seed {seed} (after {} seed(s)), in {} of {}",
+                "caught at seed {} (after {} seed(s)), in {} of {}",
+                crate::plan::SeedId::from_raw(seed),
                 t.seeds_until_caught().unwrap_or(0),
                 t.caught,
                 t.seeds
@@ -148,7 +149,11 @@ fn print_determinism(tallies: &[Tally]) {
     }
     for t in tallies {
         for (seed, e) in &t.harness_errors {
-            println!("internal error in {} seed {seed}: {e}", t.name);
+            println!(
+                "internal error in {} seed {}: {e}",
+                t.name,
+                crate::plan::SeedId::from_raw(*seed)
+            );
         }
     }
 }

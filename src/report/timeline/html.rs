@@ -114,7 +114,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
         o,
         "<title>{} · seed {} · {} — faultline timeline</title>\n",
         esc(&scenario.name),
-        plan.head().seed,
+        crate::plan::SeedId::from_raw(plan.head().seed),
         verdict.to_uppercase()
     );
     o.s("<style>\n");
@@ -155,7 +155,7 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
         o,
         "<h1><span class=\"scn\">{}</span> <span class=\"seed\">seed {}</span> <span class=\"verdict v-{verdict}\">{}</span></h1>\n",
         esc(&scenario.name),
-        c.plan.head().seed,
+        crate::plan::SeedId::from_raw(c.plan.head().seed),
         verdict.to_uppercase()
     );
     if let Some(d) = &scenario.file.description {

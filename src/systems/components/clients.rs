@@ -120,7 +120,7 @@ impl<O: Request> ClientCore<O> {
         timer: fn(ClientTimer) -> S::Timer,
     ) {
         if let Some(op) = self.ops.get(self.next) {
-            let at_ns = op.at_ms * 1_000_000;
+            let at_ns = op.at_ms.saturating_mul(1_000_000);
             ctx.set_timer_ns(timer(ClientTimer::Next), at_ns.saturating_sub(ctx.now_ns()));
         }
     }

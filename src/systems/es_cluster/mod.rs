@@ -473,6 +473,13 @@ impl Spec for EsCluster {
         }
     }
 
+    fn check_op(op: &EsOp) -> Result<(), (String, String)> {
+        match op {
+            EsOp::Bank(op) => bank::check(op),
+            EsOp::Kv(_) => Ok(()),
+        }
+    }
+
     fn fault_sites() -> Vec<Site> {
         points::raft_sites(&raft::LABELS)
     }

@@ -436,6 +436,10 @@ impl Spec for Outbox {
     fn operation(_: Workload, d: &mut Draw<'_>) -> OrderOp {
         service::draw(d)
     }
+
+    fn check_op(op: &OrderOp) -> Result<(), (String, String)> {
+        crate::systems::components::workload::check_amount("amount", op.amount)
+    }
 }
 
 impl Model for Outbox {

@@ -616,6 +616,15 @@ impl Spec for Saga {
     fn operation(workload: Workload, draw: &mut Draw<'_>) -> SagaOp {
         flow::draw(workload, draw)
     }
+
+    fn check_op(op: &SagaOp) -> Result<(), (String, String)> {
+        match op {
+            SagaOp::Order { qty, .. } => {
+                crate::systems::components::workload::check_amount("qty", *qty)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Model for Saga {

@@ -77,6 +77,17 @@ impl BankOp {
 pub const OPEN_PROBABILITY: f64 = 0.05;
 
 /// Draw one operation.
+/// Whether a bank operation read from a plan file can run: its amount in range.
+pub fn check(op: &BankOp) -> Result<(), (String, String)> {
+    match op {
+        BankOp::Deposit { amount, .. }
+        | BankOp::Withdraw { amount, .. }
+        | BankOp::Transfer { amount, .. } => super::check_amount("amount", *amount),
+        BankOp::Open { .. } | BankOp::Read { .. } => Ok(()),
+    }
+}
+
+/// Draw one bank operation.
 pub fn draw(d: &mut Draw<'_>) -> BankOp {
     let w = d.params;
     let key_index = d.rng.index(w.keys as usize);
