@@ -39,6 +39,14 @@ pub fn tune_allocator() {
     ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) });
 }
 
+/// Set the allocator up for one long search (`faultline check`): freed memory goes back
+/// to the system at once, so the process's resident memory follows what the search holds
+/// and a memory budget bounds the resident peak.
+pub fn release_freed_memory() {
+    // SAFETY: mi_option_set only stores an option value; any thread may call it.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 thread_local! {
     /// Bytes allocated by this thread and not yet freed (frees of another thread's
     /// memory count here too, so it can dip below zero).
@@ -140,6 +148,12 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// Ask every running seed to stop (Ctrl-C, SIGTERM).
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
+}
+
+/// Withdraw a stop request: the interrupted work is over and what follows (writing up
+/// what finished) must run whole.
+pub fn clear_stop() {
+    STOP.store(false, Ordering::SeqCst);
 }
 
 /// Whether a stop was asked for.

@@ -280,6 +280,7 @@ fn mutated_histories_parse_and_check_without_panics() {
         max_steps: Some(200_000),
         wall: Some(Duration::from_secs(2)),
         memory_bytes_max: Some(256 << 20),
+        ..Budget::default()
     };
     let models = [
         ModelKind::Register,

@@ -338,3 +338,514 @@ fn shrink_of_a_pinned_scenario_with_another_seed_is_refused() {
         "{err}"
     );
 }
+
+/// A sweep of `seeds` seeds of kv_register-all-faults in `out`, sharded `k/n`; its run
+/// folder.
+fn sharded_run(out: &Path, seeds: &str, shard: &str) -> PathBuf {
+    let o = faultline()
+        .args([
+            "run",
+            "scenarios/kv_register/all_faults.toml",
+            "--seeds",
+            seeds,
+            "--quiet",
+            "--shard",
+            shard,
+            "--out",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    std::fs::canonicalize(out.join("latest")).unwrap()
+}
+
+/// A copy of run folder `from` at `to`, with its journal replaced by `journal`.
+fn with_journal(from: &Path, to: &Path, journal: &[u8]) -> PathBuf {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(to.join("seeds.jsonl"), journal).unwrap();
+    to.to_path_buf()
+}
+
+/// D4: a damaged journal is refused (254, at its file, line and column), not taken for an
+/// interrupted run; a killed shard's torn last line stays "interrupted", and says so. D8:
+/// a merge reports the shards' own seeds per second.
+#[test]
+fn merge_refuses_damaged_journals_and_reports_the_shards_time() {
+    let dir = scratch("merge");
+    let one = sharded_run(&dir.join("s1"), "20", "1/2");
+    let two = sharded_run(&dir.join("s2"), "20", "2/2");
+    let merge = |shard: &Path| {
+        faultline()
+            .arg("merge")
+            .arg(shard)
+            .arg(&two)
+            .arg("--out")
+            .arg(dir.join("merged"))
+            .output()
+            .unwrap()
+    };
+    let good = merge(&one);
+    assert_eq!(code(&good), 0, "{}", text(&good.stderr));
+    let out = text(&good.stdout);
+    assert!(out.contains("of the shards' own time, summed"), "{out}");
+    assert!(!out.contains("0.00 s:"), "{out}");
+    let journal = std::fs::read(one.join("seeds.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = journal
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let join = |ls: &[Vec<u8>]| -> Vec<u8> {
+        ls.iter()
+            .flat_map(|l| l.iter().copied().chain([b'\n']))
+            .collect()
+    };
+    let edit = |i: usize, from: &str, to: &str| -> Vec<u8> {
+        let mut ls: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+        ls[i] = String::from_utf8(ls[i].clone())
+            .unwrap()
+            .replacen(from, to, 1)
+            .into_bytes();
+        join(&ls)
+    };
+    let all: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+    let first_seed = {
+        let l = String::from_utf8(all[0].clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        format!("\"seed\":{}", v["seed"])
+    };
+    let mut nul = all.clone();
+    nul[1].insert(5, 0);
+    let mut not_utf8 = all.clone();
+    not_utf8[2].splice(3..3, [0xff, 0xfe]);
+    let mut dropped = all.clone();
+    dropped.remove(3);
+    let mut truncated = join(&all);
+    truncated.truncate(truncated.len() - 30);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("wrong-type", edit(0, &first_seed, "\"seed\":\"x\""), ":1:"),
+        (
+            "above-u64",
+            edit(0, &first_seed, "\"seed\":18446744073709551616"),
+            ":1:",
+        ),
+        ("huge-float", edit(0, &first_seed, "\"seed\":1e308"), ":1:"),
+        ("negative", edit(0, &first_seed, "\"seed\":-5"), ":1:"),
+        (
+            "verdict",
+            edit(0, "\"verdict\":\"pass\"", "\"verdict\":\"great\""),
+            ":1:",
+        ),
+        ("nul", join(&nul), ":2:6:"),
+        ("not-utf8", join(&not_utf8), ":3:4:"),
+        (
+            "out-of-range",
+            [
+                join(&all),
+                edit(0, &first_seed, "\"seed\":600")
+                    .split(|&b| b == b'\n')
+                    .next()
+                    .unwrap()
+                    .to_vec(),
+                b"\n".to_vec(),
+            ]
+            .concat(),
+            ":11:1:",
+        ),
+        (
+            "twice",
+            [join(&all), all[0].clone(), b"\n".to_vec()].concat(),
+            ":11:1:",
+        ),
+        ("dropped", join(&dropped), "holds 9"),
+        ("truncated", truncated, "line 10 cut short"),
+    ];
+    for (name, bytes, at) in cases {
+        let shard = with_journal(&one, &dir.join(name), &bytes);
+        let o = merge(&shard);
+        let err = text(&o.stderr);
+        assert_eq!(code(&o), 254, "{name}: {err}{}", text(&o.stdout));
+        assert!(
+            err.contains("a damaged journal") && err.contains(at),
+            "{name}: want {at} in {err}"
+        );
+    }
+    // A killed shard (its summary never said it finished) with a torn last line.
+    let mut torn = join(&all);
+    torn.truncate(torn.len() - 30);
+    let killed = with_journal(&one, &dir.join("killed"), &torn);
+    let summary = std::fs::read_to_string(killed.join("summary.json")).unwrap();
+    std::fs::write(
+        killed.join("summary.json"),
+        summary.replace("\"finished\"", "\"running\""),
+    )
+    .unwrap();
+    let o = merge(&killed);
+    assert_eq!(code(&o), 130, "{}{}", text(&o.stdout), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("was interrupted before it finished") && out.contains("line 10 was cut short"),
+        "{out}"
+    );
+    assert!(out.contains("INCOMPLETE: 19 of 20"), "{out}");
+    // A journal that is a symbolic-link loop: bad input too.
+    let looped = with_journal(&one, &dir.join("loop"), b"");
+    std::fs::remove_file(looped.join("seeds.jsonl")).unwrap();
+    std::os::unix::fs::symlink(looped.join("seeds.jsonl"), looped.join("seeds.jsonl")).unwrap();
+    assert_eq!(code(&merge(&looped)), 254);
+}
+
+/// D9, D10: `--resume` refuses a journal seed outside the sweep, and cuts a torn last line
+/// off before appending, so no seed is lost and every line reads back.
+#[test]
+fn resume_cuts_a_torn_line_and_refuses_seeds_outside_the_sweep() {
+    let dir = scratch("resume");
+    let args = |extra: &[&str]| {
+        let mut c = faultline();
+        c.args([
+            "run",
+            "scenarios/kv_register/all_faults.toml",
+            "--seeds",
+            "20",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.join("reports"))
+        .args(extra);
+        c.output().unwrap()
+    };
+    assert_eq!(code(&args(&[])), 0);
+    let run = std::fs::canonicalize(dir.join("reports/latest")).unwrap();
+    let journal = run.join("seeds.jsonl");
+    let bytes = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &bytes[..bytes.len() - 40]).unwrap();
+    let o = args(&["--resume"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("line 20 of the journal was cut short"),
+        "{}",
+        text(&o.stdout)
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 20, "every seed journaled once");
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seeds_finished"], 20);
+    let mut outside = lines[0].replacen("\"seed\":", "\"seed\":5", 1);
+    outside.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut f, outside.as_bytes()).unwrap();
+    let o = args(&["--resume"]);
+    assert_eq!(code(&o), 254, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("seeds.jsonl:21:1: a damaged journal"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// D5: output paths that cannot be written are bad input (254), found before the work.
+#[test]
+fn bad_output_paths_are_refused_before_the_work() {
+    let dir = scratch("outputs");
+    let bug = "scenarios/kv_register/bug_no_fsync.toml";
+    let cases: Vec<Vec<String>> = vec![
+        vec![
+            "shrink".into(),
+            bug.into(),
+            "--seed".into(),
+            "0".into(),
+            "--out".into(),
+            "/proc/faultline/p.toml".into(),
+        ],
+        vec![
+            "shrink".into(),
+            bug.into(),
+            "--seed".into(),
+            "0".into(),
+            "--out".into(),
+            dir.display().to_string(),
+        ],
+        vec![
+            "shrink".into(),
+            bug.into(),
+            "--seed".into(),
+            "0".into(),
+            "--save".into(),
+            "/etc/hostname".into(),
+        ],
+        vec![
+            "run".into(),
+            bug.into(),
+            "--seeds".into(),
+            "2".into(),
+            "--junit".into(),
+            "/proc/faultline/j.xml".into(),
+        ],
+        vec![
+            "run".into(),
+            bug.into(),
+            "--seeds".into(),
+            "2".into(),
+            "--out".into(),
+            "/proc/faultline".into(),
+        ],
+        vec![
+            "replay".into(),
+            bug.into(),
+            "--seed".into(),
+            "1".into(),
+            "--out".into(),
+            "/proc/faultline".into(),
+        ],
+    ];
+    for args in cases {
+        let o = faultline().args(&args).output().unwrap();
+        assert_eq!(code(&o), 254, "{args:?}: {}", text(&o.stderr));
+        assert!(
+            !text(&o.stdout).contains("candidate runs"),
+            "{args:?}: refused before shrinking"
+        );
+    }
+    let one = sharded_run(&dir.join("s"), "4", "1/1");
+    let o = faultline()
+        .arg("merge")
+        .arg(&one)
+        .args(["--out", "/proc/faultline"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 254, "{}", text(&o.stderr));
+}
+
+/// D6: `check` on a folder goes to any depth and visits each file once, however many
+/// symbolic links lead to it (a link to a parent folder is not walked again).
+#[test]
+fn check_walks_deep_folders_and_each_file_once() {
+    let dir = scratch("folders");
+    let history = std::fs::read_to_string("tests/fixtures/porcupine/kv/c01-ok.txt")
+        .or_else(|_| {
+            let first = std::fs::read_dir("tests/fixtures/porcupine/kv")
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            std::fs::read_to_string(first)
+        })
+        .unwrap();
+    let mut deep = dir.join("root");
+    for i in 0..12 {
+        deep = deep.join(format!("level{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("deep.txt"), &history).unwrap();
+    std::fs::write(dir.join("root/top.txt"), &history).unwrap();
+    std::os::unix::fs::symlink("..", dir.join("root/level0/up")).unwrap();
+    std::os::unix::fs::symlink(dir.join("root/top.txt"), dir.join("root/level0/again.txt"))
+        .unwrap();
+    let o = faultline()
+        .arg("check")
+        .arg(dir.join("root"))
+        .args(["--model", "kv"])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(out.contains("deep.txt"), "twelve levels down: {out}");
+    assert!(out.contains("2 histories"), "each file once: {out}");
+}
+
+/// A register history that is linearizable but hard to search: many clients, long
+/// overlapping operations, a third of the writes with unknown outcomes.
+fn hard_register_history(ops: usize) -> String {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let procs = 24;
+    let mut free_at = vec![0.0f64; procs];
+    // (start, end, linearization point, process, write?, value)
+    let mut list: Vec<(f64, f64, f64, usize, bool, Option<usize>, bool)> = Vec::new();
+    for i in 0..ops {
+        let p = (next() * procs as f64) as usize;
+        let start = free_at[p] + next() * 2.0;
+        let took = next() * 10.0;
+        let write = next() < 0.5;
+        let info = write && next() < 0.3;
+        list.push((
+            start,
+            start + took,
+            start + next() * took,
+            p,
+            write,
+            Some(i + 1),
+            info,
+        ));
+        free_at[p] = start + took;
+    }
+    let mut order: Vec<usize> = (0..ops).collect();
+    order.sort_by(|&a, &b| list[a].2.total_cmp(&list[b].2));
+    let mut current = None;
+    for i in order {
+        if list[i].4 {
+            current = list[i].5;
+        } else {
+            list[i].5 = current;
+        }
+    }
+    let mut events: Vec<(f64, bool, usize)> = Vec::new();
+    for (i, o) in list.iter().enumerate() {
+        events.push((o.0, false, i));
+        events.push((o.1, true, i));
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut process: Vec<usize> = (0..procs).collect();
+    let mut fresh = procs;
+    let mut out = String::new();
+    for (_, done, i) in events {
+        let (_, _, _, p, write, value, info) = list[i];
+        let f = if write { "write" } else { "read" };
+        let v = value.map_or("nil".to_string(), |v| v.to_string());
+        let q = process[p];
+        if !done {
+            let shown = if write { v.as_str() } else { "nil" };
+            out.push_str(&format!(
+                "{{:process {q}, :type :invoke, :f :{f}, :value {shown}}}\n"
+            ));
+        } else if info {
+            out.push_str(&format!(
+                "{{:process {q}, :type :info, :f :{f}, :value {v}}}\n"
+            ));
+            process[p] = fresh;
+            fresh += 1;
+        } else {
+            out.push_str(&format!(
+                "{{:process {q}, :type :ok, :f :{f}, :value {v}}}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// The largest resident set a child process had (KiB), from `wait4`.
+fn run_measured(cmd: &mut Command) -> (i32, String, u64) {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut stdout).unwrap();
+    (libc::WEXITSTATUS(status), stdout, usage.ru_maxrss as u64)
+}
+
+/// D7: `check` has a memory budget by default, and under a budget a history too hard for
+/// it ends `unknown` (exit 2), naming the flag, with the process's resident peak within
+/// 10% of the budget.
+#[test]
+fn check_stops_at_its_memory_budget() {
+    let dir = scratch("memory");
+    let file = dir.join("hard.edn");
+    std::fs::write(&file, hard_register_history(20_000)).unwrap();
+    for mb in [100u64, 300] {
+        let (status, out, peak_kb) = run_measured(faultline().arg("check").arg(&file).args([
+            "--model",
+            "register",
+            "--memory-mb-max",
+            &mb.to_string(),
+        ]));
+        assert_eq!(status, 2, "{out}");
+        assert!(
+            out.contains(&format!(
+                "the memory budget ({mb} MB, `--memory-mb-max`) ran out"
+            )),
+            "{out}"
+        );
+        assert!(
+            peak_kb <= mb * 1024 * 11 / 10,
+            "resident peak {peak_kb} KiB for a budget of {mb} MB"
+        );
+    }
+    // No flag: a budget fitted to the machine, named in the answer if it runs out.
+    let help = faultline().args(["check", "--help"]).output().unwrap();
+    assert!(text(&help.stdout).contains("three quarters of the memory available"));
+}
+
+/// D12: Ctrl-C during a shrink writes the smallest plan found so far (exit 130), and that
+/// pinned plan still fails.
+#[test]
+fn an_interrupted_shrink_keeps_the_smallest_plan_found() {
+    let dir = scratch("shrink-int");
+    let long = dir.join("long.toml");
+    let text_ = std::fs::read_to_string("scenarios/es_cluster/bug_stale_leader.toml").unwrap();
+    let edited = text_
+        .replacen("chaos_ms = 3000", "chaos_ms = 20000", 1)
+        .replace("name = \"es_cluster-bug-stale-leader\"", "name = \"long\"");
+    std::fs::write(&long, edited).unwrap();
+    let pinned = dir.join("pinned.toml");
+    let child = faultline()
+        .arg("shrink")
+        .arg(&long)
+        .args(["--seed", "1", "--time-limit-s", "120", "--reports"])
+        .arg(dir.join("reports"))
+        .arg("--out")
+        .arg(&pinned)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 130, "{stdout}");
+    assert!(
+        stdout.contains("interrupted: the result is smaller, not minimal"),
+        "{stdout}"
+    );
+    let replay = faultline()
+        .arg("replay")
+        .arg(&pinned)
+        .arg("--out")
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&replay),
+        1,
+        "the pinned plan still fails: {}",
+        text(&replay.stdout)
+    );
+}

@@ -50,8 +50,9 @@ pub struct CheckArgs {
     /// Give up with an inconclusive verdict after this many search steps (deterministic).
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// Give up with an inconclusive verdict when the search holds this many MiB
-    /// (deterministic).
+    /// Give up with an inconclusive verdict when the search would hold more than this many
+    /// MiB (deterministic). Default: three quarters of the memory available (the
+    /// machine's, or the cgroup's if smaller), shared by the histories checked at once.
     #[arg(long)]
     pub memory_mb_max: Option<u64>,
     /// The history's format: auto, jsonl, edn or jepsen-log.
@@ -83,10 +84,11 @@ struct Checked {
 /// Run the check and return the exit code.
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     check_arguments(args)?;
+    crate::guard::release_freed_memory();
     let files = expand(&args.history)?;
     let single = args.history.len() == 1 && files.len() == 1 && args.history[0] == files[0];
     if single {
-        let checked = check_file(args, &files[0])?;
+        let checked = check_file(args, &files[0], 1)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&checked.json)?);
         } else {
@@ -129,43 +131,64 @@ fn format_of(args: &CheckArgs) -> anyhow::Result<Option<Format>> {
     })
 }
 
-/// Files and folders to the files to check: a folder's files by name (hidden ones
-/// skipped, subfolders included, at most 8 levels deep).
+/// Most files one `check` reads from folders.
+const FOLDER_FILES_MAX: usize = 1_000_000;
+
+/// Files and folders to the files to check: a folder's files by name, hidden ones skipped,
+/// subfolders at any depth. Each file and folder is visited once, however many symbolic
+/// links lead to it (a link to a parent folder is not followed again).
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn walk(dir: &std::path::Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| BadInput(format!("cannot read folder {}: {e}", dir.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                if depth < 8 {
-                    walk(&path, depth + 1, out)?;
-                }
-            } else {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
+    use std::os::unix::fs::MetadataExt;
+    let mut seen: std::collections::BTreeSet<(u64, u64)> = Default::default();
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
-            walk(path, 0, &mut out)?;
-        } else {
+        if !path.is_dir() {
             out.push(path.clone());
+            continue;
+        }
+        // Depth first, in name order: a stack of folders still to read.
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            let meta = std::fs::metadata(&dir)
+                .map_err(|e| BadInput(format!("cannot read folder {}: {e}", dir.display())))?;
+            if !seen.insert((meta.dev(), meta.ino())) {
+                continue;
+            }
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| BadInput(format!("cannot read folder {}: {e}", dir.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            entries.sort();
+            let mut subfolders = Vec::new();
+            for entry in entries {
+                if entry.is_dir() {
+                    subfolders.push(entry);
+                    continue;
+                }
+                let file = std::fs::metadata(&entry).map(|m| (m.dev(), m.ino()));
+                if file.map_or(true, |id| seen.insert(id)) {
+                    out.push(entry);
+                }
+                if out.len() > FOLDER_FILES_MAX {
+                    return Err(BadInput(format!(
+                        "{}: more than {FOLDER_FILES_MAX} files to check; give fewer folders",
+                        path.display()
+                    ))
+                    .into());
+                }
+            }
+            stack.extend(subfolders.into_iter().rev());
         }
     }
     Ok(out)
 }
 
 /// Check one history file.
-fn check_file(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+fn check_file(args: &CheckArgs, file: &std::path::Path, at_once: usize) -> anyhow::Result<Checked> {
     if args.model == "queue" {
         return check_queue(args, file);
     }
@@ -177,7 +200,15 @@ fn check_file(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checke
     let budget = Budget {
         max_steps: args.max_steps,
         wall: args.budget_ms.map(Duration::from_millis),
-        memory_bytes_max: args.memory_mb_max.map(|mb| mb.saturating_mul(1 << 20)),
+        memory_bytes_max: Some(memory_mb_max(args, at_once).saturating_mul(1 << 20)),
+        // What the process holds already (the program, the histories read), this
+        // history's share of it, counts against the budget too.
+        memory_held_bytes: resident_bytes() / at_once.max(1) as u64,
+        memory_knob: if args.memory_mb_max.is_some() {
+            "`--memory-mb-max`"
+        } else {
+            "¾ of the memory available; raise or lower it with `--memory-mb-max`"
+        },
     };
     let report =
         check_history(&history, model, &budget).map_err(|e| BadInput(format!("{path}: {e}")))?;
@@ -203,6 +234,31 @@ fn check_file(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checke
         line,
         json,
     })
+}
+
+/// Least memory budget a check gets by default (MiB).
+const MEMORY_MB_MIN: u64 = 64;
+
+/// The memory budget of one history: `--memory-mb-max`, or three quarters of what is
+/// available, shared by the histories checked at once.
+fn memory_mb_max(args: &CheckArgs, at_once: usize) -> u64 {
+    if let Some(mb) = args.memory_mb_max {
+        return mb;
+    }
+    let at_once = at_once.max(1) as u64;
+    let available = super::run::jobs::available_memory_mb().unwrap_or(4096);
+    (available / 4 * 3 / at_once).max(MEMORY_MB_MIN)
+}
+
+/// The process's resident memory now (0 when it cannot be read).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = (statm.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a configuration value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages.saturating_mul(u64::try_from(page).unwrap_or(4096))
 }
 
 /// `text` on one line, cut to `n` characters.
@@ -370,7 +426,7 @@ fn batch(args: &CheckArgs, files: &[PathBuf]) -> anyhow::Result<u8> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(file) = files.get(i) else { break };
-                let checked = check_file(args, file).unwrap_or_else(|e| failed(file, &e));
+                let checked = check_file(args, file, jobs).unwrap_or_else(|e| failed(file, &e));
                 *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(checked);
             });
         }

@@ -10,6 +10,8 @@ pub mod replay;
 pub mod run;
 pub mod shrink;
 
+use std::path::Path;
+
 use clap::{Parser, Subcommand};
 
 pub use crate::report::exit_code;
@@ -44,6 +46,54 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BadInput(pub String);
+
+/// Check, before any work, that `dir` (given as `flag`) is a folder faultline can write
+/// into: created if missing, then a file made and removed in it. A bad output path is bad
+/// input (254), found up front rather than after a sweep or a shrink.
+pub(crate) fn writable_dir(dir: &Path, flag: &str) -> Result<(), BadInput> {
+    let bad = |why: String| BadInput(format!("{flag} {}: {why}", dir.display()));
+    if dir.exists() && !dir.is_dir() {
+        return Err(bad("not a folder".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| bad(crate::input::describe_io(&e)))?;
+    let probe = dir.join(format!(".faultline-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        bad(format!(
+            "cannot write there: {}",
+            crate::input::describe_io(&e)
+        ))
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Check, before any work, that the file `path` (given as `flag`) can be written: not a
+/// folder, its folder writable, and the file itself writable if it exists (it is opened
+/// for appending and left as it was).
+pub(crate) fn writable_file(path: &Path, flag: &str) -> Result<(), BadInput> {
+    let bad = |why: String| BadInput(format!("{flag} {}: {why}", path.display()));
+    if path.is_dir() {
+        return Err(bad("is a folder, not a file".into()));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    writable_dir(parent, flag)
+        .map_err(|_| bad(format!("cannot write into {}", parent.display())))?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                bad(format!(
+                    "cannot write it: {}",
+                    crate::input::describe_io(&e)
+                ))
+            })?;
+    }
+    Ok(())
+}
 
 /// Parse the command line, run it and return the process exit code.
 pub fn main() -> u8 {

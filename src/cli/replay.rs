@@ -121,6 +121,7 @@ fn seed_to_replay(
 /// Replay and return the seed's exit code.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
+    super::writable_dir(&args.out, "--out")?;
     let seed = match (&args.plan, args.seed.map(SeedId::raw)) {
         (Some(file), _) => return run_plan(args, &scenario, file),
         (None, seed) => seed_to_replay(args, &scenario, seed)?,

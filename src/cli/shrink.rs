@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -62,6 +63,14 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     )
     .map_err(BadInput)?;
     let plan = runner::pinned::plan_of(&scenario, seed).map_err(|e| BadInput(e.to_string()))?;
+    // Where the results go, checked before the shrink rather than after it.
+    super::writable_dir(&args.reports, "--reports")?;
+    if let Some(out) = &args.out {
+        super::writable_file(out, "--out")?;
+    }
+    if let Some(save) = &args.save {
+        super::writable_dir(save, "--save")?;
+    }
     let jobs = match args.jobs {
         Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
         Some(jobs) => jobs,
@@ -87,12 +96,16 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
             shown_ms.set(ms);
             eprint!("\r  {runs} candidate runs, {:.1} s", ms as f64 / 1e3);
         }
-        started.elapsed() >= limit
+        started.elapsed() >= limit || INTERRUPTED.load(Ordering::SeqCst)
     };
+    install_stop_handler();
     let shrunk = shrink::shrink(system, plan, jobs, &out_of_time);
     if tty && shown_ms.get() > 0 {
         eprintln!();
     }
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    // The candidates are over: the shrunk plan's own run, and writing it, run whole.
+    crate::guard::clear_stop();
     let shrunk = shrunk.map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
     let exec = {
         let plan = shrunk.plan.clone_box();
@@ -111,7 +124,7 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     let file = write_pinned(args, &scenario, &shrunk, &exec, &dir)?;
     let replay = format!("faultline replay {}", report::shell_quote(&file));
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
-    print_summary(&shrunk, started.elapsed());
+    print_summary(&shrunk, started.elapsed(), interrupted);
     println!(
         "  still fails: {:?} {}",
         exec.verdict,
@@ -120,7 +133,26 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     println!("  artifacts: {}/", dir.display());
     println!("  pinned scenario: {}", file.display());
     println!("replay:\n  {replay}");
+    if interrupted {
+        println!("interrupted: the smallest plan found before the interrupt is written (smaller, not minimal)");
+        return Ok(crate::report::exit_code::INTERRUPTED);
+    }
     Ok(crate::report::exit_code::PASS)
+}
+
+/// Set by Ctrl-C or SIGTERM during the shrink.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The first Ctrl-C or SIGTERM ends the shrink with the smallest plan found so far (the
+/// candidates running stop within a second); a second one quits at once.
+fn install_stop_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(crate::report::exit_code::INTERRUPTED));
+        }
+        crate::guard::request_stop();
+        eprintln!("\ninterrupted: keeping the smallest plan found so far (again to quit now)");
+    });
 }
 
 /// Write the pinned scenario (and, with `--save`, its copy in the regression folder),
@@ -179,7 +211,7 @@ fn describe(target: &shrink::Target) -> String {
     }
 }
 
-fn print_summary(shrunk: &shrink::Shrunk, took: Duration) {
+fn print_summary(shrunk: &shrink::Shrunk, took: Duration, interrupted: bool) {
     let row = |what: &str, f: fn(&Size) -> u64| {
         println!(
             "  {what:18} {:>8} → {:<8}",
@@ -191,7 +223,9 @@ fn print_summary(shrunk: &shrink::Shrunk, took: Duration) {
         "{} candidate runs in {:.1} s{}",
         shrunk.runs,
         took.as_secs_f64(),
-        if shrunk.timed_out {
+        if interrupted {
+            " (interrupted: the result is smaller, not minimal)"
+        } else if shrunk.timed_out {
             " (time limit reached: the result is smaller, not minimal)"
         } else {
             ""

@@ -13,7 +13,7 @@
 //! A line cut short by a kill (the last one) is ignored: that seed simply runs again.
 
 use std::fs;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -204,12 +204,17 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Open (or create) the journal of a run folder for appending.
-    pub fn open(dir: &Path) -> io::Result<Journal> {
+    /// Open (or create) the journal of a run folder for appending after its first
+    /// `keep_bytes` bytes ([`JournalRead::whole_bytes`]): a line a kill cut short is cut
+    /// off, so the next record starts a line of its own.
+    pub fn open(dir: &Path, keep_bytes: u64) -> io::Result<Journal> {
         let out = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join(JOURNAL))?;
+        if out.metadata()?.len() != keep_bytes {
+            out.set_len(keep_bytes)?;
+        }
         Ok(Journal { out })
     }
 
@@ -221,23 +226,165 @@ impl Journal {
     }
 }
 
-/// Every whole record of a run's journal; a line that does not parse (a write cut short
-/// by a kill) is skipped, and so are repeats of a seed already read.
-pub fn read_journal(dir: &Path) -> io::Result<Vec<SeedRecord>> {
-    let file = match fs::File::open(dir.join(JOURNAL)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+/// A journal as read: its records, and whether its last line was cut short.
+#[derive(Debug, Default)]
+pub struct JournalRead {
+    /// Every whole record, in file order.
+    pub records: Vec<SeedRecord>,
+    /// The last line was cut short (a kill during its write): its line number. That seed
+    /// did not finish as far as the journal knows, and runs again.
+    pub torn_line: Option<usize>,
+    /// Bytes of whole lines: where a resumed run appends (a torn line is cut off first).
+    pub whole_bytes: u64,
+}
+
+/// Why a journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// It could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A whole line that is not a record of this sweep: the journal is damaged, and a
+    /// damaged journal is refused rather than guessed at.
+    #[error("{path}:{line}:{column}: a damaged journal: {message}")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The longest journal line read (a record is a few hundred bytes; checks' messages are
+/// bounded).
+const LINE_BYTES_MAX: usize = 1 << 20;
+
+/// Read a run's journal and check every record belongs to the sweep `m` describes: its
+/// scenario exists, its seed is one this shard runs, and no seed is there twice. A last
+/// line without its newline is a write a kill cut short ([`JournalRead::torn_line`]); any
+/// other line that is not a record is damage (`JournalError::Damaged`, at its line and
+/// column). A missing journal reads as empty.
+pub fn read_journal(dir: &Path, m: &Manifest) -> Result<JournalRead, JournalError> {
+    let path = dir.join(JOURNAL);
+    let name = path.display().to_string();
+    let io_error = |source| JournalError::Io {
+        path: name.clone(),
+        source,
     };
+    let file = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(JournalRead::default()),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut reader = io::BufReader::new(file);
+    let mut out = JournalRead::default();
     let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for line in io::BufReader::new(file).lines() {
-        let Ok(record) = serde_json::from_str::<SeedRecord>(&line?) else {
-            continue;
-        };
-        if seen.insert((record.scenario, record.seed)) {
-            out.push(record);
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let n = Read::take(&mut reader, LINE_BYTES_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_error)?;
+        if n == 0 {
+            break;
         }
+        let damaged = |column: usize, message: String| JournalError::Damaged {
+            path: name.clone(),
+            line: number,
+            column,
+            message,
+        };
+        if line.last() != Some(&b'\n') {
+            if line.len() > LINE_BYTES_MAX {
+                return Err(damaged(
+                    1,
+                    format!("a line longer than {LINE_BYTES_MAX} bytes"),
+                ));
+            }
+            out.torn_line = Some(number);
+            break;
+        }
+        let record = parse_line(&line[..line.len() - 1]).map_err(|(c, m)| damaged(c, m))?;
+        check_record(&record, m).map_err(|m| damaged(1, m))?;
+        let position = crate::plan::SeedId::from_raw(record.seed).position();
+        if !seen.insert((record.scenario, position)) {
+            return Err(damaged(
+                1,
+                format!(
+                    "seed {} of scenario #{} is there twice",
+                    crate::plan::SeedId::from_raw(record.seed),
+                    record.scenario
+                ),
+            ));
+        }
+        out.whole_bytes += n as u64;
+        out.records.push(record);
     }
     Ok(out)
+}
+
+/// One whole line as a record, or (1-based column, why not).
+fn parse_line(bytes: &[u8]) -> Result<SeedRecord, (usize, String)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let column = String::from_utf8_lossy(&bytes[..e.valid_up_to()])
+            .chars()
+            .count()
+            + 1;
+        (column, "not UTF-8 text".to_string())
+    })?;
+    if let Some(at) = text.find('\0') {
+        return Err((text[..at].chars().count() + 1, "a NUL byte".into()));
+    }
+    serde_json::from_str::<SeedRecord>(text).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        (e.column().max(1), format!("not a seed record: {message}"))
+    })
+}
+
+/// Whether `r` is a seed this shard of the sweep runs.
+fn check_record(r: &SeedRecord, m: &Manifest) -> Result<(), String> {
+    let entry = m.scenarios.get(r.scenario).ok_or_else(|| {
+        format!(
+            "a seed of scenario #{}, but the run has {} scenario(s)",
+            r.scenario,
+            m.scenarios.len()
+        )
+    })?;
+    let id = crate::plan::SeedId::from_raw(r.seed);
+    let (k, n) = m.shard;
+    let ours = if entry.pinned {
+        r.seed == entry.seed_start
+    } else {
+        let offset = id.position().wrapping_sub(entry.seed_start);
+        offset < entry.seeds && offset % n.max(1) == k.saturating_sub(1)
+    };
+    if ours {
+        Ok(())
+    } else {
+        Err(format!(
+            "seed {id} of `{}` is not one this run runs ({} seed(s) from {}{})",
+            entry.name,
+            entry.seeds,
+            entry.seed_start,
+            if n > 1 {
+                format!(", shard {k}/{n}")
+            } else {
+                String::new()
+            }
+        ))
+    }
 }

@@ -331,7 +331,7 @@ impl Shrinker<'_> {
         let plans: Vec<Box<dyn AnyPlan>> = candidates.iter().map(|c| self.plan(c)).collect();
         let system = self.system;
         let target = &self.target;
-        std::thread::scope(|scope| {
+        let answers: Vec<Option<bool>> = std::thread::scope(|scope| {
             let runs: Vec<_> = (plans.into_iter())
                 .map(|plan| {
                     scope.spawn(move || {
@@ -343,10 +343,18 @@ impl Shrinker<'_> {
             (runs.into_iter())
                 .map(|run| {
                     let exec = run.join().ok().and_then(Result::ok);
+                    // A run a stop request cut short says nothing about the candidate.
+                    if exec.as_ref().is_some_and(|e| e.interrupted) {
+                        return None;
+                    }
                     Some(exec.and_then(|e| Target::of(&e)).as_ref() == Some(target))
                 })
                 .collect()
-        })
+        });
+        if answers.contains(&None) {
+            self.timed_out = true;
+        }
+        answers
     }
 
     fn shrink_faults(&mut self, c: &mut Candidate) {
@@ -559,6 +567,9 @@ pub fn shrink_with(
     s.shrink_faults(&mut c);
     s.shrink_chances(&mut c);
     let plan = s.plan(&c);
+    // A stop request (Ctrl-C) ended the candidates; the smallest plan's own run is not a
+    // candidate and must run whole, or its sizes would be those of a cut-short run.
+    crate::guard::clear_stop();
     let last = {
         let plan = plan.clone_box();
         on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()))?

@@ -277,6 +277,8 @@ impl Default for ExecOptions {
                 max_steps: Some(DEFAULT_CHECK_STEPS),
                 wall: None,
                 memory_bytes_max: None,
+                memory_knob: "`limits.memory_mb_max`",
+                memory_held_bytes: 0,
             },
             plan_bytes: 0,
             without_fault_points: false,

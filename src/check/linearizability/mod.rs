@@ -111,6 +111,12 @@ pub struct Budget {
     /// allocator on the checking thread). Deterministic, like the step budget: the same
     /// history allocates the same amounts. Seeds set it from `limits.memory_mb_max`.
     pub memory_bytes_max: Option<u64>,
+    /// What sets the memory budget, named when it runs out (`limits.memory_mb_max` in a
+    /// seed, `--memory-mb-max` for `faultline check`).
+    pub memory_knob: &'static str,
+    /// Bytes held outside the search (what the process held before it started) that
+    /// count against `memory_bytes_max` too.
+    pub memory_held_bytes: u64,
 }
 
 /// The outcome of a check.
@@ -167,6 +173,8 @@ pub enum UnknownReason {
     MemoryBudget {
         /// The budget, in MiB.
         memory_mb_max: u64,
+        /// What sets it.
+        knob: &'static str,
         /// The partition being searched.
         key: Option<String>,
     },
@@ -188,8 +196,12 @@ impl fmt::Display for UnknownReason {
             UnknownReason::WallBudget { wall_ms, key } => {
                 (format!("the time budget ({wall_ms} ms) ran out"), key)
             }
-            UnknownReason::MemoryBudget { memory_mb_max, key } => (
-                format!("the memory budget ({memory_mb_max} MB, `limits.memory_mb_max`) ran out"),
+            UnknownReason::MemoryBudget {
+                memory_mb_max,
+                knob,
+                key,
+            } => (
+                format!("the memory budget ({memory_mb_max} MB, {knob}) ran out"),
                 key,
             ),
         };
@@ -505,7 +517,7 @@ fn first_visit<'m, 'h, M: Model>(
     }
     let mut search = Search::new(model, ops);
     // A search's tables are sized by its partition: look at memory now.
-    let poll = match meter.memory_exhausted() {
+    let poll = match meter.memory_exhausted(0) {
         Some(stop) => Poll::Done(Outcome::Stopped(stop)),
         None => search.run(meter, until),
     };
@@ -542,6 +554,11 @@ fn verdict_of(history: &History, key: Option<&str>, outcome: Outcome, budget: &B
         },
         Stop::Memory => UnknownReason::MemoryBudget {
             memory_mb_max: budget.memory_bytes_max.unwrap_or(0) >> 20,
+            knob: if budget.memory_knob.is_empty() {
+                "the memory budget"
+            } else {
+                budget.memory_knob
+            },
             key,
         },
     })

@@ -110,9 +110,12 @@ impl Meter {
             steps: 0,
             max_steps: budget.max_steps,
             wall,
-            memory: budget
-                .memory_bytes_max
-                .map(|max| (MemoryWindow::open(), max)),
+            memory: budget.memory_bytes_max.map(|max| {
+                (
+                    MemoryWindow::open(),
+                    max.saturating_sub(budget.memory_held_bytes),
+                )
+            }),
             next_clock: CLOCK_EVERY,
         }
     }
@@ -122,17 +125,23 @@ impl Meter {
         self.steps += 1;
     }
 
-    /// Whether the memory budget ran out. The peak, not the current use, counts: a table
-    /// that doubled since the last look held its old and new arrays at once.
-    pub fn memory_exhausted(&self) -> Option<Stop> {
+    /// Whether the memory budget ran out, or would before the next look: the peak so far
+    /// (a table that doubled held its old and new arrays at once), or what is in use plus
+    /// `growth`, the bytes the search's tables would allocate to grow in the steps until
+    /// the next look. So a search stops *before* a doubling that would pass the budget,
+    /// and what it holds stays within it.
+    pub fn memory_exhausted(&self, growth: u64) -> Option<Stop> {
         let (window, max) = self.memory.as_ref()?;
-        (window.peak_bytes() >= *max).then_some(Stop::Memory)
+        let over =
+            window.peak_bytes() >= *max || window.used_bytes().saturating_add(growth) >= *max;
+        over.then_some(Stop::Memory)
     }
 
-    /// Whether a budget ran out. Checked only between candidates, so a search stops at the
-    /// same point every time (at most a configuration's worth of steps past the budget).
+    /// Whether a budget ran out (`growth`: see [`Meter::memory_exhausted`]). Checked only
+    /// between candidates, so a search stops at the same point every time (at most a
+    /// configuration's worth of steps past the budget).
     #[inline]
-    fn exhausted(&mut self) -> Option<Stop> {
+    fn exhausted(&mut self, growth: &dyn Fn() -> u64) -> Option<Stop> {
         if let Some(max) = self.max_steps {
             if self.steps >= max {
                 return Some(Stop::Steps);
@@ -140,8 +149,10 @@ impl Meter {
         }
         if self.steps >= self.next_clock {
             self.next_clock = self.steps + CLOCK_EVERY;
-            if let Some(stop) = self.memory_exhausted() {
-                return Some(stop);
+            if self.memory.is_some() {
+                if let Some(stop) = self.memory_exhausted(growth()) {
+                    return Some(stop);
+                }
             }
             if let Some((start, wall)) = self.wall {
                 if start.elapsed() >= wall {
@@ -211,7 +222,7 @@ pub(crate) fn sequential<M: Model>(
     }
     let mut state = model.init();
     for k in 0..ops.len() {
-        if let Some(stop) = meter.exhausted() {
+        if let Some(stop) = meter.exhausted(&|| 0) {
             return Some(Outcome::Stopped(stop));
         }
         meter.tick();
@@ -472,6 +483,15 @@ pub(crate) struct Search<'m, 'a, M: Model> {
 }
 
 impl<'m, 'a, M: Model> Search<'m, 'a, M> {
+    /// Bytes the search's tables would allocate to grow in the steps until the meter's
+    /// next look (each step adds at most one state, transition and configuration).
+    fn growth_bytes(&self) -> u64 {
+        let steps = CLOCK_EVERY as usize;
+        self.tr.states.growth_bytes(steps)
+            + self.tr.memo.growth_bytes(steps)
+            + self.configs.growth_bytes(steps)
+    }
+
     /// Prepare the search of a partition. `ops` are its operations that did not fail.
     pub fn new(model: &'m M, ops: &'a [PartOp<'a, M::Op>]) -> Search<'m, 'a, M> {
         // Local numbering: ok operations in call order, then unknown ones in call order.
@@ -663,7 +683,7 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
             if self.remaining == 0 {
                 return Poll::Done(Outcome::Linearizable);
             }
-            if let Some(stop) = meter.exhausted() {
+            if let Some(stop) = meter.exhausted(&|| self.growth_bytes()) {
                 return Poll::Done(Outcome::Stopped(stop));
             }
             if meter.steps >= until {

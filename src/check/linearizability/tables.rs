@@ -73,6 +73,16 @@ pub(crate) fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     h.finish()
 }
 
+/// Bytes `v` would allocate to take `extra` more elements (0 when it has room): a
+/// growing `Vec` doubles, holding old and new buffers for a moment.
+fn vec_growth<T>(v: &Vec<T>, extra: usize) -> u64 {
+    if v.len() + extra <= v.capacity() {
+        return 0;
+    }
+    let cap = (v.capacity() * 2).max(v.len() + extra);
+    (cap * std::mem::size_of::<T>()) as u64
+}
+
 /// Open-addressing slots holding `id + 1` (0 = empty), at most half full.
 struct Slots {
     slots: Vec<u32>,
@@ -89,6 +99,19 @@ impl Slots {
         Slots {
             slots: vec![0; size],
             mask: size - 1,
+        }
+    }
+
+    /// Bytes the slots would allocate to hold `extra` more than `len` entries.
+    fn growth(&self, len: usize, extra: usize) -> u64 {
+        let mut size = self.slots.len();
+        while (len + extra + 1) * 2 > size {
+            size *= 2;
+        }
+        if size == self.slots.len() {
+            0
+        } else {
+            (size * std::mem::size_of::<u32>()) as u64
         }
     }
 
@@ -171,6 +194,13 @@ impl<S: Hash + Eq> Interner<S> {
         self.states.get(id as usize)
     }
 
+    /// Bytes its tables would allocate to take `extra` more states.
+    pub fn growth_bytes(&self, extra: usize) -> u64 {
+        vec_growth(&self.states, extra)
+            + vec_growth(&self.hashes, extra)
+            + self.slots.growth(self.states.len(), extra)
+    }
+
     /// The id of `state`, adding it if new: `(id, is_new)`.
     pub fn intern(&mut self, state: S) -> (u32, bool) {
         let h = hash_of(&state);
@@ -231,6 +261,23 @@ impl Memo {
             hashes: Vec::new(),
             slots: Slots::with_capacity(ops),
         }
+    }
+
+    /// Bytes its tables would allocate to take `extra` more transitions (and states).
+    pub fn growth_bytes(&self, extra: usize) -> u64 {
+        let dense = if self.dense.len() < self.dense_rows * self.ops {
+            vec_growth(
+                &self.dense,
+                (extra * self.ops).min(self.dense_rows * self.ops),
+            )
+        } else {
+            0
+        };
+        dense
+            + vec_growth(&self.keys, extra)
+            + vec_growth(&self.values, extra)
+            + vec_growth(&self.hashes, extra)
+            + self.slots.growth(self.keys.len(), extra)
     }
 
     /// Make room for state `state` (called when a state is interned).
@@ -336,6 +383,24 @@ impl Configs {
             seen_slots: Slots::with_capacity(seen_n),
             minimal: Vec::new(),
         }
+    }
+
+    /// Bytes its tables would allocate to take `extra` more configurations.
+    pub fn growth_bytes(&self, extra: usize) -> u64 {
+        let groups = self.key_starts.len();
+        let words = self.keys.len() / groups.max(1) + 3;
+        let seen = if self.width > 0 {
+            vec_growth(&self.seen, extra * (1 + self.width))
+                + vec_growth(&self.seen_hashes, extra)
+                + self.seen_slots.growth(self.seen_hashes.len(), extra)
+        } else {
+            0
+        };
+        vec_growth(&self.keys, extra * words)
+            + vec_growth(&self.key_starts, extra)
+            + vec_growth(&self.hashes, extra)
+            + self.slots.growth(groups, extra)
+            + seen
     }
 
     fn key_at(&self, group: usize) -> &[u64] {

@@ -63,7 +63,7 @@ pub fn choose(
 
 /// Memory this process may still use (MB): the kernel's estimate of available memory,
 /// or the cgroup's remaining allowance when that is lower. `None` where unknown.
-fn available_memory_mb() -> Option<u64> {
+pub(crate) fn available_memory_mb() -> Option<u64> {
     let meminfo = read_small("/proc/meminfo")?;
     let available_kb: u64 = meminfo
         .lines()
@@ -82,6 +82,17 @@ fn available_memory_mb() -> Option<u64> {
     };
     if let (Some(max), Some(current)) = (cgroup("memory.max"), cgroup("memory.current")) {
         mb = mb.min(max.saturating_sub(current) >> 20);
+    }
+    // An address-space limit (`ulimit -v`) caps what the process may allocate at all.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
+        && limit.rlim_cur != libc::RLIM_INFINITY
+    {
+        mb = mb.min(limit.rlim_cur >> 20);
     }
     Some(mb)
 }

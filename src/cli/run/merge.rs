@@ -88,7 +88,7 @@ fn run_folder(path: &Path) -> PathBuf {
 }
 
 /// Read every shard and check they are the N shards of one sweep, each once.
-fn read_shards(args: &MergeArgs) -> anyhow::Result<(Manifest, Vec<SeedRecord>)> {
+fn read_shards(args: &MergeArgs) -> anyhow::Result<(Manifest, Vec<SeedRecord>, f64)> {
     let mut by_index: BTreeMap<u64, (PathBuf, Manifest)> = BTreeMap::new();
     for path in &args.shards {
         let dir = run_folder(path);
@@ -130,55 +130,116 @@ fn read_shards(args: &MergeArgs) -> anyhow::Result<(Manifest, Vec<SeedRecord>)> 
     }
     let mut whole = first.clone();
     whole.shard = (1, 1);
-    let records = records_of(&by_index)?;
-    Ok((whole, records))
+    let (records, wall_s) = records_of(&by_index)?;
+    Ok((whole, records, wall_s))
 }
 
-/// Every shard's journal, checking each seed belongs to its shard and ran once.
-fn records_of(shards: &BTreeMap<u64, (PathBuf, Manifest)>) -> anyhow::Result<Vec<SeedRecord>> {
+/// What a shard's `summary.json` says of it (what could be read).
+#[derive(Debug, Default)]
+struct ShardSummary {
+    /// `finished`, `interrupted` or `running` (a killed shard never said otherwise).
+    status: Option<String>,
+    /// Seeds it finished.
+    seeds_finished: Option<u64>,
+    /// Its own wall time (s).
+    wall_s: f64,
+}
+
+fn shard_summary(dir: &Path) -> ShardSummary {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    ShardSummary {
+        status: v["status"].as_str().map(str::to_string),
+        seeds_finished: v["seeds_finished"].as_u64(),
+        wall_s: v["wall_s"].as_f64().unwrap_or(0.0),
+    }
+}
+
+/// Every shard's journal (each record checked against its shard by
+/// [`journal::read_journal`]), checking no seed ran in two shards and that a shard whose
+/// summary says it finished has a whole journal of exactly the seeds it finished. Returns
+/// the records and the shards' own wall time, summed.
+fn records_of(
+    shards: &BTreeMap<u64, (PathBuf, Manifest)>,
+) -> anyhow::Result<(Vec<SeedRecord>, f64)> {
     let mut seen: BTreeMap<(usize, u64), u64> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut wall_s = 0.0;
     for (&k, (dir, m)) in shards {
-        let records = journal::read_journal(dir)
-            .with_context(|| format!("reading {}", dir.join(journal::JOURNAL).display()))?;
-        for r in records {
-            let entry = m.scenarios.get(r.scenario).ok_or_else(|| {
-                BadInput(format!(
-                    "{}: a seed of scenario #{} of {}",
-                    dir.display(),
-                    r.scenario,
-                    m.scenarios.len()
-                ))
-            })?;
-            let offset = r.seed.wrapping_sub(entry.seed_start);
-            if offset >= entry.seeds || offset % m.shard.1 != k - 1 {
-                return Err(BadInput(format!(
-                    "{}: seed {} of `{}` is not in shard {k}/{}",
-                    dir.display(),
-                    crate::plan::SeedId::from_raw(r.seed),
-                    entry.name,
-                    m.shard.1
-                ))
-                .into());
-            }
-            if let Some(other) = seen.insert((r.scenario, r.seed), k) {
+        // A journal that cannot be read (a symbolic-link loop, a folder in its place) is
+        // bad input to a merge, like a damaged one.
+        let read = journal::read_journal(dir, m).map_err(|e| BadInput(e.to_string()))?;
+        let summary = shard_summary(dir);
+        wall_s += summary.wall_s;
+        complete_or_interrupted(dir, &summary, &read)?;
+        for r in read.records {
+            let position = crate::plan::SeedId::from_raw(r.seed).position();
+            if let Some(other) = seen.insert((r.scenario, position), k) {
                 return Err(BadInput(format!(
                     "overlapping shards: seed {} of `{}` ran in shards {other} and {k}",
                     crate::plan::SeedId::from_raw(r.seed),
-                    entry.name
+                    m.scenarios[r.scenario].name
                 ))
                 .into());
             }
             out.push(r);
         }
     }
-    Ok(out)
+    Ok((out, wall_s))
+}
+
+/// A shard that says it finished must have journaled exactly its finished seeds, each on a
+/// whole line; an interrupted or killed one may end with a line cut short, and says so.
+fn complete_or_interrupted(
+    dir: &Path,
+    summary: &ShardSummary,
+    read: &journal::JournalRead,
+) -> anyhow::Result<()> {
+    let journal = dir.join(journal::JOURNAL);
+    match (summary.status.as_deref(), summary.seeds_finished) {
+        (Some("finished"), Some(n))
+            if read.torn_line.is_some() || read.records.len() as u64 != n =>
+        {
+            let torn = read
+                .torn_line
+                .map(|l| format!(", its line {l} cut short"))
+                .unwrap_or_default();
+            Err(BadInput(format!(
+                "{}: a damaged journal: {} says the shard finished {n} seed(s), the journal holds {}{torn}",
+                journal.display(),
+                dir.join("summary.json").display(),
+                read.records.len()
+            ))
+            .into())
+        }
+        (status, _) if status != Some("finished") => {
+            let why = read
+                .torn_line
+                .map(|l| {
+                    format!(" (its journal's line {l} was cut short: that seed did not finish)")
+                })
+                .unwrap_or_default();
+            println!(
+                "note: {} was interrupted before it finished{why}; its finished seeds are merged",
+                dir.display()
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Merge and return the exit code a single run over all the seeds would give.
 pub fn run(args: &MergeArgs) -> anyhow::Result<u8> {
-    let (manifest, records) = read_shards(args)?;
+    let (manifest, records, shards_wall_s) = read_shards(args)?;
+    crate::cli::writable_dir(&args.out, "--out")?;
+    if let Some(junit) = &args.junit {
+        crate::cli::writable_file(junit, "--junit")?;
+    }
     let mut sweep = Sweep::new(&manifest);
+    // Seeds per second are the shards' own: the merge itself runs no seed.
+    sweep.wall_s = shards_wall_s;
+    sweep.merged = true;
     for r in &records {
         sweep.tallies[r.scenario].add_record(r);
         sweep.finished += 1;

@@ -19,7 +19,7 @@
 //! machines. `--time-budget` runs seeds round-robin until the budget is spent.
 
 pub mod guide;
-mod jobs;
+pub(crate) mod jobs;
 pub mod merge;
 pub mod slice;
 mod table;
@@ -37,7 +37,7 @@ use super::BadInput;
 use crate::check::Verdict;
 use crate::guard;
 use crate::plan::SeedId;
-use crate::report::journal::{self, Journal, Manifest, ScenarioEntry, SeedRecord};
+use crate::report::journal::{self, Journal, JournalRead, Manifest, ScenarioEntry, SeedRecord};
 use crate::report::{self, RunDir, ScenarioSummary, Status, Summary, Tally};
 use crate::runner::{self, SeedJob, SeedResult};
 use crate::scenario::{self, Scenario};
@@ -133,6 +133,10 @@ pub enum Switch {
 /// Run the sweep and return the exit code.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(args)?;
+    super::writable_dir(&args.out, "--out")?;
+    if let Some(junit) = &args.junit {
+        super::writable_file(junit, "--junit")?;
+    }
     let shard = match &args.shard {
         Some(text) => Shard::parse(text, &|v| std::env::var(v).ok())?,
         None => Shard::ALL,
@@ -147,9 +151,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let (run, done) = if args.resume {
         resume(args, &manifest)?
     } else {
-        (start_reports(args, &manifest, jobs)?, Vec::new())
+        (
+            start_reports(args, &manifest, jobs)?,
+            JournalRead::default(),
+        )
     };
-    print_header(args, &manifest, jobs, &run, done.len());
+    print_header(args, &manifest, jobs, &run, &done);
     let mut sweep = sweep(args, &scenarios, &manifest, jobs, &run, done)?;
     if matches!(
         args.artifacts,
@@ -187,7 +194,7 @@ fn finish(
     Ok(code)
 }
 
-fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, resumed: usize) {
+fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, done: &JournalRead) {
     let pinned = m.scenarios.iter().filter(|s| s.pinned).count();
     if pinned > 0 {
         println!("replaying {pinned} pinned plan(s) first (the regression corpus)");
@@ -209,8 +216,14 @@ fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, resumed
         jobs,
         run.path.display()
     );
-    if resumed > 0 {
-        println!("resuming: {resumed} seed(s) already finished are kept");
+    if !done.records.is_empty() {
+        println!(
+            "resuming: {} seed(s) already finished are kept",
+            done.records.len()
+        );
+    }
+    if let Some(line) = done.torn_line {
+        println!("resuming: line {line} of the journal was cut short by the interruption; that seed runs again");
     }
 }
 
@@ -254,7 +267,7 @@ fn manifest(
 }
 
 /// The interrupted run in `<out>/latest`, if it is this same sweep, and its finished seeds.
-fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, Vec<SeedRecord>)> {
+fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, JournalRead)> {
     let latest = args.out.join("latest");
     let path = std::fs::canonicalize(&latest).map_err(|_| {
         BadInput(format!(
@@ -271,8 +284,12 @@ fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, Vec<SeedRe
         ))
         .into());
     }
-    let done = journal::read_journal(&path)
-        .with_context(|| format!("reading {}", path.join(journal::JOURNAL).display()))?;
+    let done = journal::read_journal(&path, ours).map_err(|e| match e {
+        e @ journal::JournalError::Damaged { .. } => {
+            anyhow::Error::new(BadInput(format!("--resume: {e}")))
+        }
+        e => anyhow::Error::new(e),
+    })?;
     let id = path
         .file_name()
         .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
@@ -383,6 +400,8 @@ struct Sweep {
     cut_short: u64,
     wall_s: f64,
     write_errors: Vec<String>,
+    /// A merge of shards: `wall_s` is the shards' own time, summed.
+    merged: bool,
 }
 
 impl Sweep {
@@ -397,6 +416,7 @@ impl Sweep {
             cut_short: 0,
             wall_s: 0.0,
             write_errors: Vec::new(),
+            merged: false,
         }
     }
 
@@ -453,9 +473,11 @@ fn sweep(
     m: &Manifest,
     jobs: usize,
     run: &RunDir,
-    done: Vec<SeedRecord>,
+    done: JournalRead,
 ) -> anyhow::Result<Sweep> {
     let mut sweep = Sweep::new(m);
+    let keep_bytes = done.whole_bytes;
+    let done = done.records;
     let done_set: BTreeSet<(usize, u64)> = (done.iter())
         .map(|r| (r.scenario, SeedId::from_raw(r.seed).position()))
         .collect();
@@ -465,7 +487,7 @@ fn sweep(
     let total = (sweep.tallies.iter().map(|t| t.seeds_asked))
         .fold(0u64, u64::saturating_add)
         .saturating_sub(sweep.finished);
-    let mut journal = Journal::open(&run.path)
+    let mut journal = Journal::open(&run.path, keep_bytes)
         .with_context(|| format!("opening {}", run.path.join(journal::JOURNAL).display()))?;
     let mut progress = Progress::new(total, args.quiet, std::io::stderr().is_terminal());
     let mut failing_seen = 0u64;

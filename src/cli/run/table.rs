@@ -16,7 +16,12 @@ pub(super) fn print_summary(sweep: &Sweep, run: &RunDir) {
     let messages: u64 = tallies.iter().map(|t| t.messages).sum();
     let (finished, wall_s) = (sweep.finished, sweep.wall_s);
     println!(
-        "{finished} seeds in {wall_s:.2} s: {:.0} seeds/s, {:.2} M messages/s{}",
+        "{finished} seeds in {wall_s:.2} s{}: {:.0} seeds/s, {:.2} M messages/s{}",
+        if sweep.merged {
+            " of the shards' own time, summed"
+        } else {
+            ""
+        },
         finished as f64 / wall_s.max(1e-9),
         messages as f64 / wall_s.max(1e-9) / 1e6,
         if sweep.complete() {
