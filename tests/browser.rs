@@ -170,7 +170,7 @@ fn the_sweep_report_and_a_failing_timeline_work_in_chromium() {
     let out = scratch("sweep");
     faultline(&[
         "run",
-        "scenarios/es_cluster/bug_stale_leader.toml",
+        "scenarios/es_cluster/bug_follower_reads.toml",
         "scenarios/outbox/polling.toml",
         "scenarios/kv_register/all_faults.toml",
         "--seeds",

@@ -63,8 +63,8 @@ fn same_seed_same_trace_bytes_across_processes_and_job_counts() {
     assert_eq!(ids, ids_two, "the same runs with one job and with two");
     assert_eq!(ids.len(), SEEDS as usize);
     assert!(
-        ids.iter().any(|id| id.parse::<u64>().unwrap() >= SEEDS),
-        "guided runs ran"
+        ids.iter().any(|id| id.contains(".g")),
+        "guided runs ran (their folders are named by their ids, `41.g9999`)"
     );
     for seed in ids {
         for file in ["trace.jsonl", "history.jsonl", "plan.json"] {

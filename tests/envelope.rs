@@ -23,11 +23,11 @@ const HEAVY: &[(&str, &str)] = &[
     ),
     (
         "es_cluster",
-        "system = \"es_cluster\"\nworkload_kind = \"bank\"\n[topology]\nreplicas = 9\nclients = 64\n[workload]\nop_interval_ms_min = 5\nop_interval_ms_max = 10\n[es_cluster]\nshards = 4\nheartbeat_ms = 1\nelection_timeout_ms_min = 2\nelection_timeout_ms_max = 4\n[phases]\nchaos_ms = {chaos}\nheal_ms = 200\n[faults.crash]\ninterval_ms_mean = 200\n",
+        "system = \"es_cluster\"\nworkload_kind = \"bank\"\n[topology]\nreplicas = 9\nclients = 64\n[workload]\nop_interval_ms_min = 5\nop_interval_ms_max = 10\n[es_cluster]\nshards = 4\nheartbeat_ms = 1\nelection_timeout_ms_min = 2\n[phases]\nchaos_ms = {chaos}\nheal_ms = 200\n[faults.crash]\ninterval_ms_mean = 200\n",
     ),
     (
         "saga",
-        "system = \"saga\"\n[topology]\nreplicas = 5\nclients = 64\n[workload]\nop_interval_ms_min = 10\nop_interval_ms_max = 20\n[saga]\nheartbeat_ms = 1\nelection_timeout_ms_min = 2\nelection_timeout_ms_max = 4\n[phases]\nchaos_ms = {chaos}\nheal_ms = 200\n",
+        "system = \"saga\"\n[topology]\nreplicas = 5\nclients = 64\n[workload]\nop_interval_ms_min = 10\nop_interval_ms_max = 20\n[saga]\nheartbeat_ms = 1\nelection_timeout_ms_min = 2\n[phases]\nchaos_ms = {chaos}\nheal_ms = 200\n",
     ),
     (
         "outbox",

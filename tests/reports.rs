@@ -83,7 +83,7 @@ fn every_system_reports_gauges_and_sampling_them_changes_nothing() {
 #[test]
 fn a_linearizability_finding_names_processes_and_milliseconds() {
     let (plan, exec) = kept(run(
-        "scenarios/es_cluster/bug_stale_leader.toml",
+        "scenarios/es_cluster/bug_follower_reads.toml",
         4,
         TraceLevel::Full,
     ));

@@ -399,11 +399,7 @@ fn declarations_per_scope(js: &str) -> Vec<Vec<(String, usize)>> {
                 }
             }
             b'{' => stack.push(std::mem::take(&mut pending_for)),
-            b'}' => {
-                if stack.len() > 1 {
-                    done.push(stack.pop().unwrap());
-                }
-            }
+            b'}' if stack.len() > 1 => done.push(stack.pop().unwrap()),
             _ => {}
         }
         prev_word.clear();

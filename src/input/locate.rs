@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(at("seed"), Some((2, 11)));
         assert_eq!(at("faults"), Some((3, 13)));
         assert_eq!(at("faults[0]"), Some((4, 5)));
-        assert_eq!(at("faults[0].action"), Some((4, 29)));
+        assert_eq!(at("faults[0].action"), Some((4, 28)));
         assert_eq!(at("faults[1].at_ms"), Some((6, 16)));
         assert_eq!(at("faults[1].blocked[1][0]"), Some((7, 28)));
         assert_eq!(at("name"), Some((10, 11)));

@@ -84,8 +84,10 @@ pub trait Spec: Sized + Send + Sync + 'static {
     /// The workloads it runs.
     type Workload: Named + Serialize;
 
-    /// The settings of one seed (pure: the same section and seed give the same values).
-    fn resolve(section: &Self::Section, swarm: bool, seed: u64) -> Self::Params;
+    /// The settings of one seed (pure: the same section, seed and generic settings give
+    /// the same values). `generic` are the seed's generic settings (its network, its
+    /// phases), for settings that must fit them.
+    fn resolve(section: &Self::Section, swarm: bool, seed: u64, generic: &Params) -> Self::Params;
     /// The processes of a run; clients come last.
     fn topology(params: &Params, own: &Self::Params, workload: Self::Workload) -> Vec<NodeSpec>;
     /// Draw one client operation of `workload` (see [`workload::generate`]).
@@ -216,10 +218,11 @@ impl<S: Spec> Plan<S> {
                 S::NAME
             )
         });
+        let generic = scenario.resolve(seed);
         Self::with_params(
             scenario,
             seed,
-            S::resolve(section, scenario.file.swarm, seed),
+            S::resolve(section, scenario.file.swarm, seed, &generic),
         )
     }
 

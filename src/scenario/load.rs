@@ -33,6 +33,8 @@ pub struct Worst {
     pub chaos_ms: u64,
     /// Longest heal phase (ms).
     pub heal_ms: u64,
+    /// Slowest network: the largest one-way latency (ms).
+    pub latency_ms_max: u64,
 }
 
 impl Worst {
@@ -45,7 +47,9 @@ impl Worst {
         let mean = (low.op_interval_ms_min + low.op_interval_ms_max) as f64 / 2.0;
         let topology = file.topology.corner(swarm, true);
         let phases = file.phases.corner(swarm, true);
+        let network = file.network.corner(swarm, true);
         Worst {
+            latency_ms_max: network.latency_ms_max,
             clients: topology.clients,
             replicas: topology.replicas,
             op_interval_ms_mean: mean.max(1.0),
@@ -95,6 +99,9 @@ pub struct SystemLoad {
     pub events_per_op: f64,
     /// Periodic work, running for the whole seed.
     pub periodic: Vec<Periodic>,
+    /// Its settings that contradict the generic ones at the worst corner (an election
+    /// timeout too narrow for the network's latency): (key, message).
+    pub conflicts: Vec<LoadProblem>,
 }
 
 /// Raft's steady cost: each of `groups` leaders sends a heartbeat to every follower and
@@ -155,7 +162,7 @@ pub fn check(file: &ScenarioFile, worst: &Worst, system: &SystemLoad) -> Vec<Loa
     // The least limits any seed can get (a limit may be a range too).
     let limits: LimitsParams = file.limits.corner(file.swarm, false);
     let load = estimate(worst, system);
-    let mut problems = Vec::new();
+    let mut problems = system.conflicts.clone();
     if load.operations > limits.history_ops_max as f64 {
         problems.push((
             "workload.op_interval_ms_min".to_string(),

@@ -85,6 +85,7 @@ pub trait Model: System {
         SystemLoad {
             events_per_op: 2.0,
             periodic: Vec::new(),
+            conflicts: Vec::new(),
         }
     }
 

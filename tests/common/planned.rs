@@ -7,15 +7,22 @@ macro_rules! planned_like_kv_register {
         impl faultline::plan::Spec for $t {
             const NAME: &'static str = "kv_register";
             type Section = faultline::systems::kv_register::KvRegisterSection;
-            type Params = ();
+            type Params = faultline::systems::kv_register::KvRegisterParams;
             type Op = faultline::systems::components::workload::kv::KvOp;
             type Bug = faultline::systems::kv_register::Bug;
             type Check = faultline::systems::kv_register::Check;
             type Workload = faultline::systems::kv_register::Workload;
-            fn resolve(_: &Self::Section, _: bool, _: u64) {}
+            fn resolve(
+                section: &Self::Section,
+                swarm: bool,
+                seed: u64,
+                _: &faultline::scenario::Params,
+            ) -> Self::Params {
+                section.resolve(swarm, seed)
+            }
             fn topology(
                 params: &faultline::scenario::Params,
-                _: &(),
+                _: &Self::Params,
                 _: Self::Workload,
             ) -> Vec<faultline::plan::NodeSpec> {
                 faultline::systems::kv_register::topology(params)

@@ -64,6 +64,10 @@ pub struct Forwarded<C> {
     target: usize,
     sent_ns: u64,
     started_ns: u64,
+    /// Redirects followed since the last send of the tick: past one per replica, the
+    /// replicas disagree about who leads (an election under way), and the router waits
+    /// for its tick rather than bouncing the command between them.
+    redirects: usize,
 }
 
 /// The router's state.
@@ -115,6 +119,7 @@ impl<H: RouterHost> Router<H> {
             target,
             sent_ns: now,
             started_ns: now,
+            redirects: 0,
         };
         self.inflight.insert(req, forwarded);
     }
@@ -149,8 +154,17 @@ impl<H: RouterHost> Router<H> {
         let Some(f) = self.inflight.get(&req) else {
             return;
         };
+        // Only the replica the command was last sent to redirects it: a duplicated or late
+        // answer of an earlier one must not fork a second copy of the command (each copy
+        // would fork again on the next duplicate, growing without bound).
+        if from != f.target {
+            return;
+        }
         let group = f.group;
         let replicas = &ctx.system().groups()[group];
+        if f.redirects >= replicas.len() {
+            return; // The tick re-sends it.
+        }
         let next = match hint.filter(|h| replicas.contains(h) && *h != from) {
             Some(h) => h,
             None => {
@@ -165,6 +179,7 @@ impl<H: RouterHost> Router<H> {
         if let Some(f) = self.inflight.get_mut(&req) {
             f.target = next;
             f.sent_ns = now;
+            f.redirects += 1;
         }
     }
 
@@ -202,6 +217,7 @@ impl<H: RouterHost> Router<H> {
             if let Some(f) = self.inflight.get_mut(&req) {
                 f.target = next;
                 f.sent_ns = now;
+                f.redirects = 0;
             }
         }
         ctx.set_timer(H::tick_timer(), host.retry_ms());

@@ -453,11 +453,32 @@ impl Spec for EsCluster {
     type Check = Check;
     type Workload = Workload;
 
-    fn resolve(section: &EsClusterSection, swarm: bool, seed: u64) -> EsClusterParams {
+    fn resolve(
+        section: &EsClusterSection,
+        swarm: bool,
+        seed: u64,
+        generic: &Params,
+    ) -> EsClusterParams {
         let mut p = section.resolve(swarm, seed);
         order(
             &mut p.election_timeout_ms_min,
             &mut p.election_timeout_ms_max,
+        );
+        // A bound left to its default or to swarm sampling is fitted to this seed's
+        // network (`raft::liveness`).
+        let (flush_interval_ms, heartbeat_ms) = (p.flush_interval_ms, p.heartbeat_ms);
+        raft::liveness::fit_seed(
+            (
+                &mut p.election_timeout_ms_min,
+                &mut p.election_timeout_ms_max,
+            ),
+            (
+                &section.election_timeout_ms_min,
+                &section.election_timeout_ms_max,
+            ),
+            generic,
+            flush_interval_ms,
+            heartbeat_ms,
         );
         p
     }
@@ -535,6 +556,17 @@ impl Model for EsCluster {
                     3.0,
                 ),
             ],
+            conflicts: raft::liveness::section_problem(
+                "es_cluster",
+                (
+                    &section.election_timeout_ms_min,
+                    &section.election_timeout_ms_max,
+                ),
+                big.flush_interval_ms,
+                worst,
+            )
+            .into_iter()
+            .collect(),
         }
     }
 

@@ -330,7 +330,12 @@ impl Spec for KvRegister {
     type Check = Check;
     type Workload = Workload;
 
-    fn resolve(section: &KvRegisterSection, swarm: bool, seed: u64) -> KvRegisterParams {
+    fn resolve(
+        section: &KvRegisterSection,
+        swarm: bool,
+        seed: u64,
+        _: &Params,
+    ) -> KvRegisterParams {
         section.resolve(swarm, seed)
     }
 
@@ -371,6 +376,7 @@ impl Model for KvRegister {
                 fast.replicate_interval_ms,
                 1.0 + 2.0 * backups,
             )],
+            conflicts: Vec::new(),
         }
     }
 

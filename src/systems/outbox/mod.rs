@@ -420,11 +420,27 @@ impl Spec for Outbox {
     type Check = Check;
     type Workload = Workload;
 
-    fn resolve(section: &OutboxSection, swarm: bool, seed: u64) -> OutboxParams {
+    fn resolve(section: &OutboxSection, swarm: bool, seed: u64, generic: &Params) -> OutboxParams {
         let mut p = section.resolve(swarm, seed);
         order(
             &mut p.election_timeout_ms_min,
             &mut p.election_timeout_ms_max,
+        );
+        // A bound left to its default or to swarm sampling is fitted to this seed's
+        // network (`raft::liveness`).
+        let (flush_interval_ms, heartbeat_ms) = (1, p.heartbeat_ms);
+        raft::liveness::fit_seed(
+            (
+                &mut p.election_timeout_ms_min,
+                &mut p.election_timeout_ms_max,
+            ),
+            (
+                &section.election_timeout_ms_min,
+                &section.election_timeout_ms_max,
+            ),
+            generic,
+            flush_interval_ms,
+            heartbeat_ms,
         );
         p
     }
@@ -485,6 +501,17 @@ impl Model for Outbox {
                     3.0,
                 ),
             ],
+            conflicts: raft::liveness::section_problem(
+                "outbox",
+                (
+                    &section.election_timeout_ms_min,
+                    &section.election_timeout_ms_max,
+                ),
+                1,
+                worst,
+            )
+            .into_iter()
+            .collect(),
         }
     }
 

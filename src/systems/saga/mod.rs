@@ -600,11 +600,27 @@ impl Spec for Saga {
     type Check = Check;
     type Workload = Workload;
 
-    fn resolve(section: &SagaSection, swarm: bool, seed: u64) -> SagaParams {
+    fn resolve(section: &SagaSection, swarm: bool, seed: u64, generic: &Params) -> SagaParams {
         let mut p = section.resolve(swarm, seed);
         order(
             &mut p.election_timeout_ms_min,
             &mut p.election_timeout_ms_max,
+        );
+        // A bound left to its default or to swarm sampling is fitted to this seed's
+        // network (`raft::liveness`).
+        let (flush_interval_ms, heartbeat_ms) = (p.flush_interval_ms, p.heartbeat_ms);
+        raft::liveness::fit_seed(
+            (
+                &mut p.election_timeout_ms_min,
+                &mut p.election_timeout_ms_max,
+            ),
+            (
+                &section.election_timeout_ms_min,
+                &section.election_timeout_ms_max,
+            ),
+            generic,
+            flush_interval_ms,
+            heartbeat_ms,
         );
         p
     }
@@ -684,6 +700,17 @@ impl Model for Saga {
                     1.0,
                 ),
             ],
+            conflicts: raft::liveness::section_problem(
+                "saga",
+                (
+                    &section.election_timeout_ms_min,
+                    &section.election_timeout_ms_max,
+                ),
+                section.corner(swarm, true).flush_interval_ms,
+                worst,
+            )
+            .into_iter()
+            .collect(),
         }
     }
 

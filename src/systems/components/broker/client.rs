@@ -110,6 +110,11 @@ impl<V: Clone> Producer<V> {
                 self.inflight.remove(&req).map(|f| (f, offset))
             }
             Err(hint) => {
+                // Only the replica the produce was last sent to redirects it: a duplicated
+                // or late redirect must not fork a second copy of the produce.
+                if self.inflight.get(&req)?.target != from {
+                    return None;
+                }
                 let next = next_replica(ctx.system(), partition, from, hint);
                 self.leaders[partition as usize] = Some(next);
                 let f = self.inflight.get_mut(&req)?;

@@ -37,6 +37,7 @@
 
 mod election;
 pub mod lease;
+pub mod liveness;
 mod replication;
 mod snapshot;
 
