@@ -37,9 +37,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// The sequential model to check against: register, cas-register, kv or bank; or
-    /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies).
+    /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies). Default: the
+    /// one a history written by faultline names in its sidecar (`<stem>.meta.json`).
     #[arg(long)]
-    pub model: String,
+    pub model: Option<String>,
     /// With `--model queue`: anomalies that do not fail the check (comma-separated,
     /// e.g. `duplicate,unseen`).
     #[arg(long, value_delimiter = ',')]
@@ -101,18 +102,20 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 
 /// The arguments every history is checked with (checked once, before any file).
 fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
-    if args.model == "queue" {
-        if let Some(name) = (args.allow.iter()).find(|n| !queue::ANOMALIES.contains(&n.as_str())) {
-            let known = queue::ANOMALIES.join(", ");
-            return Err(BadInput(format!(
-                "--allow: unknown anomaly `{name}`: expected one of {known}"
-            ))
-            .into());
+    if let Some(name) = (args.allow.iter()).find(|n| !queue::ANOMALIES.contains(&n.as_str())) {
+        let known = queue::ANOMALIES.join(", ");
+        return Err(BadInput(format!(
+            "--allow: unknown anomaly `{name}`: expected one of {known}"
+        ))
+        .into());
+    }
+    match args.model.as_deref() {
+        Some("queue") | None => {}
+        Some(model) => {
+            model
+                .parse::<ModelKind>()
+                .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
         }
-    } else {
-        args.model
-            .parse::<ModelKind>()
-            .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
     }
     format_of(args)?;
     if args.jobs == Some(0) {
@@ -158,8 +161,11 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .map_err(|e| BadInput(format!("cannot read folder {}: {e}", dir.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    !p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    // Hidden files, and the sidecars of histories (which name their model).
+                    !p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with('.') || n.ends_with(".meta.json")
+                    })
                 })
                 .collect();
             entries.sort();
@@ -187,13 +193,51 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The model `file` is checked against, and the anomalies allowed: `--model` and
+/// `--allow`, or what the file's sidecar says (see [`crate::check::fit`]).
+fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String, Vec<String>)> {
+    use crate::check::fit::{meta_path, Fit, HistoryMeta};
+    if let Some(model) = &args.model {
+        return Ok((model.clone(), args.allow.clone()));
+    }
+    let sidecar = meta_path(file);
+    let Ok(text) = crate::input::read_text(&sidecar, 1 << 20) else {
+        return Err(BadInput(format!(
+            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank or queue)",
+            file.display(),
+            sidecar.display()
+        ))
+        .into());
+    };
+    let meta: HistoryMeta = serde_json::from_str(&text).map_err(|e| {
+        BadInput(format!(
+            "{}: not a history's sidecar: {e}",
+            sidecar.display()
+        ))
+    })?;
+    match meta.fit {
+        Fit::Linearizability { model } => Ok((model.name().to_string(), args.allow.clone())),
+        Fit::Queue { allow } if args.allow.is_empty() => Ok(("queue".into(), allow)),
+        Fit::Queue { .. } => Ok(("queue".into(), args.allow.clone())),
+        Fit::Replay { checks } => Err(BadInput(format!(
+            "{}: no checker reads this history on its own: it holds the operations of {} seed {}, which its checks ({}) judge against the whole run; replay it instead: {}",
+            file.display(),
+            meta.scenario,
+            meta.seed,
+            checks.join(", "),
+            meta.replay
+        ))
+        .into()),
+    }
+}
+
 /// Check one history file.
 fn check_file(args: &CheckArgs, file: &std::path::Path, at_once: usize) -> anyhow::Result<Checked> {
-    if args.model == "queue" {
-        return check_queue(args, file);
+    let (model, allow) = model_of(args, file)?;
+    if model == "queue" {
+        return check_queue(args, file, &allow);
     }
-    let model: ModelKind = args
-        .model
+    let model: ModelKind = model
         .parse()
         .map_err(|e| BadInput(format!("--model: {e}, or queue")))?;
     let (path, history) = read(file, format_of(args)?)?;
@@ -345,10 +389,14 @@ fn read(file: &std::path::Path, format: Option<Format>) -> anyhow::Result<(Strin
 }
 
 /// `--model queue`: Jepsen's Kafka anomalies, each with its count and examples.
-fn check_queue(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+fn check_queue(
+    args: &CheckArgs,
+    file: &std::path::Path,
+    allow: &[String],
+) -> anyhow::Result<Checked> {
     let (path, history) = read(file, format_of(args)?)?;
     let report = queue::check(&history).map_err(|e| BadInput(format!("{path}: {e}")))?;
-    let failed = report.forbidden(&args.allow).next().is_some();
+    let failed = report.forbidden(allow).next().is_some();
     #[derive(Serialize)]
     struct Json<'a> {
         file: &'a str,

@@ -112,6 +112,7 @@ pub fn main() -> u8 {
         }
     };
     init_logging();
+    crate::report::set_program(invocation());
     let result = match &cli.command {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
@@ -141,6 +142,33 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
     } else {
         exit_code::INTERNAL
     }
+}
+
+/// How to run this binary again from here, for the commands faultline prints: `faultline`
+/// when that name on the PATH is this binary, else its path relative to the working
+/// folder (`target/release/faultline`), else its absolute path — so a printed line pasted
+/// into the same shell runs, installed or not.
+fn invocation() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|e| e.canonicalize()) else {
+        return "faultline".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join("faultline")
+                .canonicalize()
+                .is_ok_and(|found| found == exe)
+        })
+    });
+    if on_path {
+        return "faultline".into();
+    }
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
+    let shown = match cwd.as_ref().ok().and_then(|cwd| exe.strip_prefix(cwd).ok()) {
+        Some(rel) if rel.components().count() == 1 => Path::new(".").join(rel),
+        Some(rel) => rel.to_path_buf(),
+        None => exe.clone(),
+    };
+    crate::report::shell_quote(&shown)
 }
 
 /// `RUST_LOG=debug` shows the processes' logs, stamped with simulated time and the

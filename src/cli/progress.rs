@@ -6,6 +6,30 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Seconds between plain progress lines.
 const PLAIN_EVERY_S: f64 = 5.0;
 
+/// What the seeds so far found, kept apart as the result reads them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    /// Seeds of planted-bug scenarios that caught their bug.
+    pub caught: u64,
+    /// Failing seeds that fail the sweep (of correct scenarios).
+    pub failing: u64,
+    /// Seeds of planted-bug scenarios that failed some other way (they do not fail it).
+    pub otherwise: u64,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bug catches", self.caught)?;
+        if self.otherwise > 0 {
+            write!(f, ", {} other failures of bug scenarios", self.otherwise)?;
+        }
+        if self.failing > 0 {
+            write!(f, ", {} FAILING", self.failing)?;
+        }
+        Ok(())
+    }
+}
+
 /// Sweep progress.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -42,20 +66,18 @@ impl Progress {
         }
     }
 
-    /// One more seed finished; `failing` unexpected failures so far.
-    pub fn tick(&mut self, failing: u64) {
+    /// One more seed finished; `counts` so far.
+    pub fn tick(&mut self, counts: &Counts) {
         self.done += 1;
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            if failing > 0 {
-                bar.set_message(format!("{failing} failing"));
-            }
+            bar.set_message(counts.to_string());
         } else if self.plain {
             let elapsed = self.started.elapsed().as_secs_f64();
             if elapsed - self.last_line_s >= PLAIN_EVERY_S {
                 self.last_line_s = elapsed;
                 eprintln!(
-                    "[{elapsed:6.1}s] {}/{} seeds, {:.0} seeds/s, {failing} failing",
+                    "[{elapsed:6.1}s] {}/{} seeds, {:.0} seeds/s, {counts}",
                     self.done,
                     self.total,
                     self.done as f64 / elapsed.max(1e-9)

@@ -91,7 +91,7 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
     if std::fs::symlink_metadata(&dir).is_ok() {
         std::fs::remove_dir_all(&dir)?;
     }
-    report::write_seed_artifacts(&dir, scenario, &*plan, &exec)
+    let written = report::write_seed_artifacts(&dir, scenario, &*plan, &exec)
         .with_context(|| format!("writing artifacts under {}", dir.display()))?;
     print_outcome(&scenario.name, seed, &exec);
     println!(
@@ -100,7 +100,7 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
         plan.operations(),
         plan.head().faults.len()
     );
-    println!("  artifacts: {}/", dir.display());
+    println!("  artifacts: {}/ ({})", dir.display(), written.join(", "));
     Ok(report::seed_exit_code(exec.verdict))
 }
 
@@ -152,7 +152,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("removing the earlier {}", dir.display()))?;
     }
-    report::write_seed_artifacts(&dir, &scenario, &**plan, exec)
+    let written = report::write_seed_artifacts(&dir, &scenario, &**plan, exec)
         .with_context(|| format!("writing artifacts under {}", dir.display()))?;
 
     print_outcome(&scenario.name, seed, exec);
@@ -183,6 +183,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
             return Ok(crate::report::exit_code::INTERNAL);
         }
     }
-    println!("  artifacts: {}/ (timeline.html, timeline.svg, trace.jsonl, history.jsonl, plan.json, verdicts.json, REPLAY)", dir.display());
+    println!("  artifacts: {}/ ({})", dir.display(), written.join(", "));
     Ok(report::seed_exit_code(exec.verdict))
 }

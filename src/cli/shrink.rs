@@ -119,10 +119,14 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
         println!("replacing {}/ (left by an earlier shrink)", dir.display());
         std::fs::remove_dir_all(&dir)?;
     }
-    report::write_seed_artifacts(&dir, &scenario, &*shrunk.plan, &exec)
+    let written = report::write_seed_artifacts(&dir, &scenario, &*shrunk.plan, &exec)
         .with_context(|| format!("writing {}", dir.display()))?;
     let file = write_pinned(args, &scenario, &shrunk, &exec, &dir)?;
-    let replay = format!("faultline replay {}", report::shell_quote(&file));
+    let replay = format!(
+        "{} replay {}",
+        report::program(),
+        report::shell_quote(&file)
+    );
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
     print_summary(&shrunk, started.elapsed(), interrupted);
     println!(
@@ -130,7 +134,7 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
         exec.verdict,
         describe(&shrunk.target)
     );
-    println!("  artifacts: {}/", dir.display());
+    println!("  artifacts: {}/ ({})", dir.display(), written.join(", "));
     println!("  pinned scenario: {}", file.display());
     println!("replay:\n  {replay}");
     if interrupted {

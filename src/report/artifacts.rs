@@ -75,30 +75,22 @@ struct LinkLine {
     stats: crate::net::LinkStats,
 }
 
-/// Write one seed's artifacts into `dir` (see [`seed_dir`]), creating it.
+/// Write one seed's artifacts into `dir` (see [`seed_dir`]), creating it; returns the
+/// names of the files written, in the order a person reads them.
 pub fn write_seed_artifacts(
     dir: &Path,
     scenario: &Scenario,
     plan: &dyn AnyPlan,
     exec: &Execution,
-) -> io::Result<()> {
+) -> io::Result<Vec<String>> {
     fs::create_dir_all(dir)?;
     write_with(&dir.join("plan.json"), |out| {
         out.write_all(plan.to_json_pretty().map_err(io::Error::other)?.as_bytes())?;
         out.write_all(b"\n")
     })?;
     write_with(&dir.join("trace.jsonl"), |out| exec.trace.write_jsonl(out))?;
-    // Porcupine's field names, as `faultline check` (and peers' checkers) read them.
-    write_with(&dir.join("history.jsonl"), |out| {
-        crate::history::jsonl::write(&exec.history, out)
-    })?;
+    let histories = write_histories(dir, scenario, plan, exec)?;
     let verdicts = verdicts(scenario, plan, exec);
-    // Jepsen's format, for peer tools (Knossos, Elle, Porcupine's EDN reader); a history it
-    // cannot express gets a file saying why instead of a silently missing one.
-    let edn =
-        crate::history::edn::to_string(&crate::history::edn::with_retired_processes(&exec.history))
-            .unwrap_or_else(|e| format!(";; this history cannot be written as Jepsen EDN: {e}\n"));
-    fs::write(dir.join("history.edn"), edn)?;
     write_with(&dir.join("verdicts.json"), |out| {
         serde_json::to_writer_pretty(&mut *out, &verdicts).map_err(io::Error::other)?;
         out.write_all(b"\n")
@@ -115,7 +107,84 @@ pub fn write_seed_artifacts(
         dir.join("REPLAY"),
         format!("{}\n", replay_command(&scenario.path, plan.head().seed)),
     )?;
-    Ok(())
+    let mut written: Vec<String> = ["timeline.html", "timeline.svg", "trace.jsonl"]
+        .map(String::from)
+        .to_vec();
+    written.extend(histories);
+    written.extend(["plan.json", "verdicts.json", "REPLAY"].map(String::from));
+    Ok(written)
+}
+
+/// The history files of the seed (see [`crate::check::fit`]): each as JSON lines with
+/// Porcupine's field names, as `faultline check` and peers' checkers read them, and as
+/// Jepsen's EDN, for peer tools (Knossos, Elle, Jepsen's checkers) — a history EDN cannot
+/// express gets a file saying why instead of a silently missing one — and its sidecar
+/// naming the checker that reads it and the verdict the run's own check gave.
+fn write_histories(
+    dir: &Path,
+    scenario: &Scenario,
+    plan: &dyn AnyPlan,
+    exec: &Execution,
+) -> io::Result<Vec<String>> {
+    use crate::check::fit::{HistoryFile, HistoryMeta};
+    use crate::history::{edn, jsonl, History};
+    let files = crate::systems::find(scenario.system.name())
+        .map(|s| s.history_files(plan, &exec.history))
+        .unwrap_or_default();
+    let files = if files.is_empty() {
+        // A system the registry does not know (a plan file of an older build): the
+        // whole history, with no claim about which checker reads it.
+        let fit = crate::check::fit::Fit::Replay { checks: Vec::new() };
+        vec![HistoryFile::whole(fit, None)]
+    } else {
+        files
+    };
+    let mut written = Vec::new();
+    for file in files {
+        written.extend(["jsonl", "edn", "meta.json"].map(|ext| format!("{}.{ext}", file.name)));
+        let part;
+        let history = match (&file.ops, file.jepsen_processes) {
+            (None, false) => &exec.history,
+            (ops, jepsen) => {
+                let chosen = match ops {
+                    Some(ops) => History::new(
+                        ops.iter()
+                            .filter_map(|&i| exec.history.ops.get(i).cloned())
+                            .collect(),
+                    ),
+                    None => exec.history.clone(),
+                };
+                part = if jepsen {
+                    edn::with_retired_processes(&chosen)
+                } else {
+                    chosen
+                };
+                &part
+            }
+        };
+        write_with(&dir.join(format!("{}.jsonl", file.name)), |out| {
+            jsonl::write(history, out)
+        })?;
+        let text = edn::to_string(&edn::with_retired_processes(history))
+            .unwrap_or_else(|e| format!(";; this history cannot be written as Jepsen EDN: {e}\n"));
+        fs::write(dir.join(format!("{}.edn", file.name)), text)?;
+        let check = file.check.and_then(|name| {
+            let outcome = exec.checks.iter().find(|c| c.check == name)?;
+            Some((name.to_string(), outcome.verdict))
+        });
+        let meta = HistoryMeta {
+            scenario: scenario.name.clone(),
+            seed: crate::plan::SeedId::from_raw(plan.head().seed).to_string(),
+            fit: file.fit,
+            check,
+            replay: replay_command(&scenario.path, plan.head().seed),
+        };
+        write_with(&dir.join(format!("{}.meta.json", file.name)), |out| {
+            serde_json::to_writer_pretty(&mut *out, &meta).map_err(io::Error::other)?;
+            out.write_all(b"\n")
+        })?;
+    }
+    Ok(written)
 }
 
 /// Create `path` and fill it through a buffered writer.

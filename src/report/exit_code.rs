@@ -1,4 +1,4 @@
-//! Exit codes of the `faultline` binary, as documented in the README.
+//! Exit codes of the `faultline` binary, as documented in `docs/cli.md`.
 //!
 //! They follow the verdicts: the worst finding decides. CI scripts may rely on them.
 

@@ -63,10 +63,25 @@ pub fn url_of(parts: &[&str]) -> String {
     url
 }
 
+/// How the commands faultline prints start: `faultline` until [`set_program`] says
+/// otherwise (the binary sets the path it was run as, so a printed line pastes as is).
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Set how printed commands start (once; later calls are ignored).
+pub fn set_program(program: String) {
+    let _ = PROGRAM.set(program);
+}
+
+/// How printed commands start: `faultline`, or the path of the binary that prints them.
+pub fn program() -> &'static str {
+    PROGRAM.get().map_or("faultline", String::as_str)
+}
+
 /// The command that replays one seed.
 pub fn replay_command(scenario: &Path, seed: u64) -> String {
     format!(
-        "faultline replay {} --seed {}",
+        "{} replay {} --seed {}",
+        program(),
         shell_quote(scenario),
         crate::plan::SeedId::from_raw(seed)
     )
@@ -75,7 +90,8 @@ pub fn replay_command(scenario: &Path, seed: u64) -> String {
 /// The command that replays an explicit plan file of `scenario`.
 pub fn replay_plan_command(scenario: &Path, plan: &Path) -> String {
     format!(
-        "faultline replay {} --plan {}",
+        "{} replay {} --plan {}",
+        program(),
         shell_quote(scenario),
         shell_quote(plan)
     )

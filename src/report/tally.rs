@@ -52,6 +52,17 @@ pub struct Tally {
     pub triage: Triage,
     /// Seeds that found what the scenario expects (violation or liveness failure).
     pub caught: u64,
+    /// Failing seeds that are not [`Tally::caught`]: in a correct scenario every failing
+    /// seed (each fails the sweep); in a planted-bug scenario those that failed some other
+    /// way than the expected finding (they do not fail the sweep), counted apart so that
+    /// no count reads as a contradiction of the result.
+    pub failed_otherwise: u64,
+    /// [`Tally::failed_otherwise`] by the check (or `crash`, `limit`) that failed first.
+    pub failed_otherwise_by: BTreeMap<String, u64>,
+    /// Coverage-guided scheduling: distinct combinations of probes the runs reached.
+    pub probe_combinations: u64,
+    /// Coverage-guided scheduling: runs that mutated an interesting earlier seed.
+    pub guided_runs: u64,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_caught: Option<u64>,
@@ -171,6 +182,10 @@ impl Tally {
             failing: Vec::new(),
             triage: Triage::default(),
             caught: 0,
+            failed_otherwise: 0,
+            failed_otherwise_by: BTreeMap::new(),
+            probe_combinations: 0,
+            guided_runs: 0,
             first_caught: None,
             nondeterministic: Vec::new(),
             determinism_checked: 0,
@@ -221,6 +236,13 @@ impl Tally {
             return;
         }
         let (failing, caught) = self.failing_seed(r);
+        if !caught {
+            self.failed_otherwise += 1;
+            let what = (r.checks.iter())
+                .find(|c| c.verdict == r.verdict)
+                .map_or_else(|| r.verdict.name().to_string(), |c| c.check.clone());
+            *self.failed_otherwise_by.entry(what).or_insert(0) += 1;
+        }
         if caught {
             self.caught += 1;
             // Guided runs count by their place in the sweep ([`SeedId::position`]).

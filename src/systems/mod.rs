@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use crate::catalog::Entry;
+use crate::check::fit::{Fit, HistoryFile};
 use crate::check::linearizability::Budget;
 use crate::check::{self, CheckOutcome, Verdict};
 use crate::history::History;
@@ -89,6 +90,13 @@ pub trait Model: System {
         }
     }
 
+    /// The history files a replay writes, and the checker that reads each on its own
+    /// (`crate::check::fit`). Default: the whole client history, read by no checker on
+    /// its own — every check needs the replay.
+    fn history_files(plan: &Plan<Self>, _history: &History) -> Vec<HistoryFile> {
+        vec![replay_only(plan)]
+    }
+
     /// Run one of its checks on a finished run.
     fn check(
         plan: &Plan<Self>,
@@ -109,6 +117,8 @@ pub trait SystemUnderTest: SystemSchema {
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution;
     /// Every coverage probe a run of it can reach (the kernel's included), sorted.
     fn probes(&self) -> Vec<&'static str>;
+    /// The history files a replay of `plan` writes ([`Model::history_files`]).
+    fn history_files(&self, plan: &dyn AnyPlan, history: &History) -> Vec<HistoryFile>;
 }
 
 /// The adapter from a typed [`Model`] to [`SystemUnderTest`].
@@ -182,6 +192,13 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
         all
     }
 
+    fn history_files(&self, plan: &dyn AnyPlan, history: &History) -> Vec<HistoryFile> {
+        match plan.as_any().downcast_ref::<Plan<S>>() {
+            Some(plan) => S::history_files(plan, history),
+            None => Vec::new(),
+        }
+    }
+
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution {
         let plan = plan
             .as_any()
@@ -236,6 +253,28 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
                 .memory_peak_bytes
                 .max(options.plan_bytes + seed_memory.peak_bytes().saturating_sub(payload)),
         }
+    }
+}
+
+/// The whole client history, read by no checker on its own: each of `plan`'s checks
+/// needs the replay.
+pub fn replay_only<S: Model>(plan: &Plan<S>) -> HistoryFile {
+    use crate::catalog::Named;
+    let checks = plan.checks.iter().map(|c| c.name().to_string()).collect();
+    HistoryFile::whole(Fit::Replay { checks }, None)
+}
+
+/// The whole client history, checked for linearizability against `model` when `plan`
+/// runs its linearizability check (`is_it`), else as [`replay_only`].
+pub fn linearizable_history<S: Model>(
+    plan: &Plan<S>,
+    is_it: impl Fn(&S::Check) -> bool,
+    model: check::linearizability::ModelKind,
+) -> HistoryFile {
+    if plan.checks.iter().any(is_it) {
+        HistoryFile::whole(Fit::Linearizability { model }, Some("linearizability"))
+    } else {
+        replay_only(plan)
     }
 }
 

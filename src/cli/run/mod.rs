@@ -32,7 +32,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use super::progress::Progress;
+use super::progress::{self, Progress};
 use super::BadInput;
 use crate::check::Verdict;
 use crate::guard;
@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also print coverage: per scenario, how many seeds reached each probe, and what
+    /// coverage-guided scheduling did (the sweep report shows them either way).
+    #[arg(long)]
+    pub coverage: bool,
     /// Run only shard K of N (1-based): every N-th seed of every scenario, from the K-th.
     /// `env/N` takes the index from FAULTLINE_SHARD_INDEX or JOB_COMPLETION_INDEX (0-based).
     /// `faultline merge` joins the shards' reports.
@@ -402,6 +406,8 @@ struct Sweep {
     write_errors: Vec<String>,
     /// A merge of shards: `wall_s` is the shards' own time, summed.
     merged: bool,
+    /// Print coverage with the summary (`--coverage`).
+    show_coverage: bool,
 }
 
 impl Sweep {
@@ -417,6 +423,7 @@ impl Sweep {
             wall_s: 0.0,
             write_errors: Vec::new(),
             merged: false,
+            show_coverage: false,
         }
     }
 
@@ -476,6 +483,7 @@ fn sweep(
     done: JournalRead,
 ) -> anyhow::Result<Sweep> {
     let mut sweep = Sweep::new(m);
+    sweep.show_coverage = args.coverage;
     let keep_bytes = done.whole_bytes;
     let done = done.records;
     let done_set: BTreeSet<(usize, u64)> = (done.iter())
@@ -490,7 +498,7 @@ fn sweep(
     let mut journal = Journal::open(&run.path, keep_bytes)
         .with_context(|| format!("opening {}", run.path.join(journal::JOURNAL).display()))?;
     let mut progress = Progress::new(total, args.quiet, std::io::stderr().is_terminal());
-    let mut failing_seen = 0u64;
+    let mut counts = progress::Counts::default();
     // Wall time is a report figure and the budget's clock, measured outside every simulation.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     let started = std::time::Instant::now();
@@ -501,7 +509,7 @@ fn sweep(
         jobs,
         guard::stop_flag(),
         |result: SeedResult| {
-            progress.tick(failing_seen);
+            progress.tick(&counts);
             if result.interrupted {
                 // Stopped half-way by the interrupt: neither a pass nor a finding.
                 sweep.cut_short += 1;
@@ -515,15 +523,25 @@ fn sweep(
             sweep.finished += 1;
             let tally = &mut sweep.tallies[result.scenario_index];
             tally.add_record(&record);
-            if result.verdict != Verdict::Pass && !tally.catches(result.verdict, &result.checks) {
-                failing_seen += 1;
+            if result.verdict != Verdict::Pass {
+                match (tally.catches(result.verdict, &result.checks), tally.expect) {
+                    (true, _) => counts.caught += 1,
+                    (false, crate::scenario::Expect::Pass) => counts.failing += 1,
+                    (false, _) => counts.otherwise += 1,
+                }
             }
             keep_artifacts(&result, scenarios, run, &mut sweep.write_errors);
         },
     );
     sweep.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    print_coverage(&guide, &sweep.tallies);
+    for ((combinations, guided, _), t) in guide.coverage().into_iter().zip(&mut sweep.tallies) {
+        t.probe_combinations = combinations as u64;
+        t.guided_runs = guided;
+    }
+    if args.coverage {
+        print_coverage(&guide, &sweep.tallies);
+    }
     if budget.is_some() && !guard::stop_requested() {
         // The budget decided how many seeds to ask for: what ran is the sweep.
         for t in &mut sweep.tallies {
@@ -736,6 +754,7 @@ fn write_seed(
     };
     report::seed_dir(&run.path, &scenario.name, seed)
         .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec))
+        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 

@@ -7,11 +7,20 @@ use super::Sweep;
 use crate::check::Verdict;
 use crate::report::{self, FailureGroup, Outcome, RunDir, Tally};
 
-/// Everything a person reads at the end of a sweep.
+/// The widest line the summary prints (a replay line's command may be wider: it is never
+/// cut, only its comment is).
+const COLUMNS_MAX: usize = 120;
+
+/// Everything a person reads at the end of a sweep: the table, the determinism re-checks,
+/// throughput and one replay line per kind of failure, each line at most
+/// [`COLUMNS_MAX`] columns; coverage too with `--coverage` (the sweep report has it
+/// always).
 pub(super) fn print_summary(sweep: &Sweep, run: &RunDir) {
     let tallies = &sweep.tallies;
     print_table(tallies);
-    print_coverage(tallies);
+    if sweep.show_coverage {
+        print_coverage(tallies);
+    }
     print_determinism(tallies);
     let messages: u64 = tallies.iter().map(|t| t.messages).sum();
     let (finished, wall_s) = (sweep.finished, sweep.wall_s);
@@ -27,16 +36,16 @@ pub(super) fn print_summary(sweep: &Sweep, run: &RunDir) {
         if sweep.complete() {
             String::new()
         } else {
-            format!(
-                " (interrupted: {} seed(s) stopped half-way are not counted)",
-                sweep.cut_short
-            )
+            format!(" (interrupted: {} cut short, not counted)", sweep.cut_short)
         }
     );
     print_replays(tallies, run);
 }
 
-/// One row per scenario: verdict counts and what the sweep amounts to.
+/// One row per scenario: seeds that passed, failed (a violation, a crash or a liveness
+/// failure) or were inconclusive (a checker's budget or a resource limit), and what the
+/// scenario's seeds amount to; the report and `summary.json` have each verdict's count
+/// and what the other failures of planted-bug scenarios were.
 fn print_table(tallies: &[Tally]) {
     let width = tallies
         .iter()
@@ -46,24 +55,31 @@ fn print_table(tallies: &[Tally]) {
         .clamp(8, crate::scenario::NAME_CHARS_MAX);
     println!();
     println!(
-        "{:width$}  {:9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  result",
-        "scenario", "expect", "seeds", "pass", "viol", "crash", "live", "unkn", "limit"
+        "{:width$}  {:9} {:>6} {:>6} {:>6}  result",
+        "scenario", "expect", "pass", "fail", "inconc"
     );
     for t in tallies {
         let n = |v: Verdict| t.verdicts.get(&v).copied().unwrap_or(0);
-        println!(
-            "{:width$}  {:9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {}",
+        let fail = n(Verdict::Violation) + n(Verdict::Crash) + n(Verdict::Liveness);
+        let row = format!(
+            "{:width$}  {:9} {:>6} {:>6} {:>6}  ",
             t.name,
             format!("{:?}", t.expect).to_lowercase(),
-            t.seeds,
             n(Verdict::Pass),
-            n(Verdict::Violation),
-            n(Verdict::Crash),
-            n(Verdict::Liveness),
-            n(Verdict::Unknown),
-            n(Verdict::Limit),
-            result_text(t),
+            fail,
+            n(Verdict::Unknown) + n(Verdict::Limit),
         );
+        let room = COLUMNS_MAX.saturating_sub(row.chars().count()).max(24);
+        println!("{row}{}", truncate(&result_text(t), room));
+    }
+    if tallies
+        .iter()
+        .any(|t| t.expect != crate::scenario::Expect::Pass && t.failed_otherwise > 0)
+    {
+        println!(
+            "(+N other: seeds of a planted-bug scenario that failed another way than its bug;"
+        );
+        println!(" they do not fail the run; the report and summary.json say how)");
     }
 }
 
@@ -71,39 +87,36 @@ fn result_text(t: &Tally) -> String {
     match t.outcome() {
         Outcome::Ok if t.seeds_asked == 0 => "no seeds in this shard".into(),
         Outcome::Ok if t.pinned => match t.expect {
-            crate::scenario::Expect::Pass => {
-                "pinned plan: passes (the bug it caught stays fixed)".into()
-            }
+            crate::scenario::Expect::Pass => "pinned plan: passes (its bug stays fixed)".into(),
             _ => "pinned plan: still fails the same way".into(),
         },
         Outcome::Missed if t.pinned => {
-            "FAILED: the pinned plan no longer fails the same way (fixed? then expect = \"pass\")"
-                .into()
+            "FAILED: the pinned plan no longer fails the same way".into()
         }
         Outcome::Ok => match (t.expect, t.first_caught) {
             (crate::scenario::Expect::Pass, _) => "ok".to_string(),
             (_, Some(seed)) => format!(
-                "caught at seed {} (after {} seed(s)), in {} of {}",
+                "caught at seed {} in {} of {}{}",
                 crate::plan::SeedId::from_raw(seed),
-                t.seeds_until_caught().unwrap_or(0),
                 t.caught,
-                t.seeds
+                t.seeds,
+                otherwise(t)
             ),
             (_, None) => "not caught".to_string(),
         },
         Outcome::NotRun => "NOT RUN (interrupted before it started)".into(),
         Outcome::Incomplete => format!(
-            "INCOMPLETE: {} of {} seeds before the interrupt{}",
+            "INCOMPLETE: {} of {} seeds{}",
             t.seeds,
             t.seeds_asked,
             if t.expect == crate::scenario::Expect::Pass {
                 ", all passed"
             } else {
-                ", planted bug not caught yet"
+                ", bug not caught yet"
             }
         ),
-        Outcome::Violation => "FAILED: safety violation".into(),
-        Outcome::Liveness => "FAILED: did not converge".into(),
+        Outcome::Violation => format!("FAILED: safety violation{}", by_check(t)),
+        Outcome::Liveness => format!("FAILED: did not converge{}", by_check(t)),
         Outcome::Inconclusive => {
             let limited = t.verdicts.get(&Verdict::Limit).copied().unwrap_or(0);
             if limited > 0 {
@@ -112,9 +125,33 @@ fn result_text(t: &Tally) -> String {
                 "inconclusive".into()
             }
         }
-        Outcome::Missed => format!("FAILED: expected {:?} never found", t.expect),
+        Outcome::Missed => format!(
+            "FAILED: expected {:?} never found{}",
+            t.expect,
+            otherwise(t)
+        ),
         Outcome::Broken => "FAILED: nondeterministic or internal error".into(),
     }
+}
+
+/// ` (+922 other)`: a planted-bug scenario's seeds that failed some other way than its
+/// bug — apart from the catches, and not failing the sweep.
+fn otherwise(t: &Tally) -> String {
+    if t.failed_otherwise == 0 {
+        return String::new();
+    }
+    format!(" (+{} other)", t.failed_otherwise)
+}
+
+/// ` (queue 920, crash 2)`: failing seeds by what failed.
+fn by_check(t: &Tally) -> String {
+    if t.failed_otherwise_by.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = (t.failed_otherwise_by.iter())
+        .map(|(what, n)| format!("{what} {n}"))
+        .collect();
+    format!(" ({})", parts.join(", "))
 }
 
 fn print_coverage(tallies: &[Tally]) {
@@ -196,11 +233,11 @@ fn print_replays(tallies: &[Tally], run: &RunDir) {
     }
 }
 
-/// `faultline replay … --seed N   # [planted bug caught: ]Verdict (check) in K seeds: message`
+/// Two lines: `faultline replay … --seed N`, whole, to paste; under it, as a shell
+/// comment cut to the width, `# [planted bug caught: ]Verdict (check) in K seeds: message`.
 fn group_line(path: &Path, g: &FailureGroup) -> String {
-    format!(
-        "  {}   # {}{:?}{} in {} seed{}: {}",
-        report::replay_command(path, g.first_seed),
+    let comment = format!(
+        "      # {}{:?}{} in {} seed{}: {}",
         if g.expected {
             "planted bug caught: "
         } else {
@@ -213,14 +250,23 @@ fn group_line(path: &Path, g: &FailureGroup) -> String {
             .unwrap_or_default(),
         g.seeds,
         if g.seeds == 1 { "" } else { "s" },
-        truncate(&g.message, 160)
+        g.message
+    );
+    format!(
+        "  {}\n{}",
+        report::replay_command(path, g.first_seed),
+        truncate(&comment, COLUMNS_MAX)
     )
 }
 
+/// `s` in at most `n` characters, an ellipsis marking a cut.
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
+        format!(
+            "{}…",
+            s.chars().take(n.saturating_sub(1)).collect::<String>()
+        )
     }
 }

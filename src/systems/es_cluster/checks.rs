@@ -183,6 +183,14 @@ pub fn finish(sys: &EsCluster, view: &View<'_, EsCluster>) -> EsFinal {
 
 type Out = SimOutput<EsFinal, EsObs>;
 
+/// The linearizability model of a workload's history.
+pub fn model_of(workload: Workload) -> ModelKind {
+    match workload {
+        Workload::Bank => ModelKind::Bank,
+        Workload::Kv => ModelKind::Kv,
+    }
+}
+
 /// Run one check.
 pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> CheckOutcome {
     let finals = out
@@ -194,10 +202,7 @@ pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> 
     let log = || committed(&out.observations, shards);
     match check {
         Check::Linearizability => {
-            let model = match plan.workload_kind {
-                Workload::Bank => ModelKind::Bank,
-                Workload::Kv => ModelKind::Kv,
-            };
+            let model = model_of(plan.workload_kind);
             crate::check::linearizability_outcome(
                 name,
                 &out.history,

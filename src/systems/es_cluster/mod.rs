@@ -44,6 +44,7 @@ use super::components::workload::bank::{self, BankOp};
 use super::components::workload::kv::{self, KvOp};
 use super::Model;
 use crate::catalog::catalogue;
+use crate::check::fit::HistoryFile;
 use crate::check::linearizability::Budget;
 use crate::check::CheckOutcome;
 use crate::history::{Status, Value};
@@ -584,6 +585,15 @@ impl Model for EsCluster {
                 ));
             }
         }
+    }
+
+    fn history_files(plan: &Plan<Self>, _: &crate::history::History) -> Vec<HistoryFile> {
+        let model = checks::model_of(plan.workload_kind);
+        vec![super::linearizable_history(
+            plan,
+            |c| *c == Check::Linearizability,
+            model,
+        )]
     }
 
     fn check(

@@ -42,6 +42,7 @@ use super::components::clients::{ClientCore, ClientTimer, Outgoing};
 use super::components::workload::kv::{self, KvOp};
 use super::Model;
 use crate::catalog::catalogue;
+use crate::check::fit::HistoryFile;
 use crate::check::linearizability::Budget;
 use crate::check::CheckOutcome;
 use crate::disk::Slot;
@@ -378,6 +379,15 @@ impl Model for KvRegister {
             )],
             conflicts: Vec::new(),
         }
+    }
+
+    fn history_files(plan: &Plan<Self>, _: &crate::history::History) -> Vec<HistoryFile> {
+        let model = crate::check::linearizability::ModelKind::Kv;
+        vec![super::linearizable_history(
+            plan,
+            |c| *c == Check::Linearizability,
+            model,
+        )]
     }
 
     fn check(

@@ -196,11 +196,21 @@ fn fail(check: &str, message: String, ops: Vec<usize>) -> CheckOutcome {
     CheckOutcome::fail(check, Verdict::Violation, message, ops)
 }
 
+/// The queue history's operations (sends, polls, assignments) in the client history.
+pub fn queue_ops(history: &History) -> Vec<usize> {
+    (0..history.ops.len())
+        .filter(|&i| matches!(history.ops[i].f, Func::Send | Func::Poll | Func::Assign))
+        .collect()
+}
+
 fn queue_check(check: &str, plan: &Plan<Outbox>, out: &Out) -> CheckOutcome {
-    let index: Vec<usize> = (0..out.history.ops.len())
-        .filter(|&i| matches!(out.history.ops[i].f, Func::Send | Func::Poll | Func::Assign))
-        .collect();
-    let queue_ops = History::new(index.iter().map(|&i| out.history.ops[i].clone()).collect());
+    let index = queue_ops(&out.history);
+    // Processes as Jepsen numbers them (the queue file a replay writes is this history):
+    // a client's operations overlapping its previous one, or following one of unknown
+    // outcome, are another process's, so each process's sends and polls are sequential.
+    let queue_ops = crate::history::edn::with_retired_processes(&History::new(
+        index.iter().map(|&i| out.history.ops[i].clone()).collect(),
+    ));
     let report = match queue::check(&queue_ops) {
         Ok(report) => report,
         Err(e) => {

@@ -50,6 +50,7 @@ use super::components::db::{Committed, Stored};
 use super::components::raft::{self, Applied, Host, Raft};
 use super::Model;
 use crate::catalog::catalogue;
+use crate::check::fit::{Fit, HistoryFile};
 use crate::check::linearizability::Budget;
 use crate::check::CheckOutcome;
 use crate::history::{Func, Status, Value};
@@ -534,6 +535,21 @@ impl Model for Outbox {
                 }
             }
         }
+    }
+
+    /// The whole history (orders and the queue's operations) needs the replay; the sends,
+    /// polls and assignments alone are the queue history Jepsen's checker reads.
+    fn history_files(plan: &Plan<Self>, history: &crate::history::History) -> Vec<HistoryFile> {
+        let queue = HistoryFile {
+            name: "queue",
+            ops: Some(checks::queue_ops(history)),
+            fit: Fit::Queue {
+                allow: plan.params.allow.clone(),
+            },
+            check: plan.checks.contains(&Check::Queue).then_some("queue"),
+            jepsen_processes: true,
+        };
+        vec![super::replay_only(plan), queue]
     }
 
     fn check(
