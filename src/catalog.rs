@@ -3,7 +3,7 @@
 //! Inside the code a planted bug is an enum variant (`Bug::NoFsync`), so a misspelt bug
 //! cannot switch itself off silently: it does not compile. Outside, in scenario files,
 //! `faultline list` and reports, the same values are names (`"no-fsync"`). One
-//! declaration with [`catalogue!`] keeps the variant, its name and its description
+//! declaration with `catalogue!` keeps the variant, its name and its description
 //! together and generates the rest: the [`Named`] implementation (every value, name,
 //! description, lookup by name) and serde as the name.
 //!

@@ -282,7 +282,7 @@ pub struct KnobDoc {
     pub doc: &'static str,
 }
 
-/// A scenario section made of knobs, as [`knob_section!`] declares it.
+/// A scenario section made of knobs, as `knob_section!` declares it.
 pub trait KnobSection:
     Default + serde::de::DeserializeOwned + Serialize + fmt::Debug + Send + Sync + 'static
 {

@@ -37,6 +37,38 @@ compile_error!(
 #[global_allocator]
 static ALLOCATOR: guard::Metered<mimalloc::MiMalloc> = guard::Metered(mimalloc::MiMalloc);
 
+/// The Rust snippets of the README and the reference pages, compiled as doctests so that
+/// they stay true (`docs_are_all_compiled` in `tests/docs.rs` checks every page is here).
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/adding-a-system.md")]
+    struct AddingASystem;
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/checker.md")]
+    struct Checker;
+    #[doc = include_str!("../docs/checks.md")]
+    struct Checks;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../docs/hard-bugs.md")]
+    struct HardBugs;
+    #[doc = include_str!("../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../docs/reports.md")]
+    struct Reports;
+    #[doc = include_str!("../docs/scale.md")]
+    struct Scale;
+    #[doc = include_str!("../docs/scenarios.md")]
+    struct Scenarios;
+    #[doc = include_str!("../docs/shrinking.md")]
+    struct Shrinking;
+    #[doc = include_str!("../docs/systems.md")]
+    struct Systems;
+}
+
 pub mod catalog;
 pub mod check;
 pub mod cli;

@@ -40,45 +40,68 @@ pub struct ListArgs {
 
 /// Print the listing.
 pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
+    let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     match args.what {
-        What::Systems => {
-            for s in SYSTEMS {
-                println!("{:14} {}", s.name(), s.about());
-            }
-        }
-        What::Bugs => {
-            for s in SYSTEMS {
-                for bug in s.bugs() {
-                    println!("{:14} {:22} {}", s.name(), bug.name, bug.about);
-                }
-            }
-        }
-        What::Checks => {
-            for s in SYSTEMS {
-                for check in s.checks() {
-                    let kind = check.kind.map_or(String::new(), |k| format!("{k:?}"));
-                    println!(
-                        "{:14} {:18} {:9} {}",
-                        s.name(),
-                        check.name,
-                        kind.to_lowercase(),
-                        check.about
-                    );
-                }
-            }
-        }
-        What::Workloads => {
-            for s in SYSTEMS {
-                for w in s.workloads() {
-                    println!("{:14} {:10} {}", s.name(), w.name, w.about);
-                }
-            }
-        }
+        What::Systems => print_rows(
+            SYSTEMS
+                .iter()
+                .map(|s| row(&[s.name(), s.about()]))
+                .collect(),
+        ),
+        What::Bugs => print_rows(
+            (SYSTEMS.iter())
+                .flat_map(|s| s.bugs().into_iter().map(move |b| (s.name(), b)))
+                .map(|(system, b)| row(&[system, b.name, b.about]))
+                .collect(),
+        ),
+        What::Checks => print_rows(
+            (SYSTEMS.iter())
+                .flat_map(|s| s.checks().into_iter().map(move |c| (s.name(), c)))
+                .map(|(system, c)| {
+                    let kind = c
+                        .kind
+                        .map_or(String::new(), |k| format!("{k:?}").to_lowercase());
+                    row(&[system, c.name, &kind, c.about])
+                })
+                .collect(),
+        ),
+        What::Workloads => print_rows(
+            (SYSTEMS.iter())
+                .flat_map(|s| s.workloads().into_iter().map(move |w| (s.name(), w)))
+                .map(|(system, w)| row(&[system, w.name, w.about]))
+                .collect(),
+        ),
         What::Knobs if args.markdown => print!("{}", knobs_markdown()),
         What::Knobs => print_knobs(),
         What::Scenarios => print_scenarios(&args.paths)?,
     }
     Ok(super::exit_code::PASS)
+}
+
+/// Rows as columns as wide as their widest cell (the last column as it is).
+fn print_rows(rows: Vec<Vec<String>>) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            (rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count()))
+            .max()
+            .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:w$}  ", w = widths[c]));
+            }
+        }
+        println!("{line}");
+    }
 }
 
 fn print_knobs() {

@@ -9,7 +9,7 @@
 //!
 //! The file holds either one vector (or list) of such maps, or the maps one after the
 //! other (usually one per line). Events are paired into operations by `:process` (see
-//! [`super::events`]):
+//! `events`):
 //!
 //! * `:type` is `:invoke`, `:ok`, `:fail` (the operation did not happen) or `:info` (it
 //!   may or may not have happened); an invocation that never completes is `:info` too;

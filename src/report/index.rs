@@ -249,15 +249,30 @@ fn outcome_class(o: Outcome) -> &'static str {
 fn outcome_text(t: &Tally, o: Outcome) -> String {
     match o {
         Outcome::Ok if t.expect == Expect::Pass => "ok".into(),
+        Outcome::Ok if t.failed_otherwise > 0 => format!(
+            "caught in {} of {}; {} failed otherwise ({}), which does not fail the run",
+            t.caught,
+            t.seeds,
+            t.failed_otherwise,
+            otherwise_by(t)
+        ),
         Outcome::Ok => format!("caught in {} of {}", t.caught, t.seeds),
-        Outcome::Violation => "FAILED: safety violation".into(),
-        Outcome::Liveness => "FAILED: did not converge".into(),
+        Outcome::Violation => format!("FAILED: safety violation ({})", otherwise_by(t)),
+        Outcome::Liveness => format!("FAILED: did not converge ({})", otherwise_by(t)),
         Outcome::Inconclusive => "inconclusive".into(),
         Outcome::Missed => "FAILED: planted bug not caught".into(),
         Outcome::Broken => "FAILED: nondeterminism or internal error".into(),
         Outcome::NotRun => "not run (interrupted)".into(),
         Outcome::Incomplete => "incomplete (interrupted)".into(),
     }
+}
+
+/// `queue 920, crash 2`: the other failures by what failed.
+fn otherwise_by(t: &Tally) -> String {
+    (t.failed_otherwise_by.iter())
+        .map(|(what, n)| format!("<code>{}</code> {n}", esc(what)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An element id for a scenario's sections.

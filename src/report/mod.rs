@@ -26,8 +26,8 @@ use std::path::Path;
 
 pub use artifacts::{seed_dir, under, write_seed_artifacts};
 pub use sweep::{
-    write_index, write_junit, write_junit_running, write_summary, RunDir, ScenarioSummary, Status,
-    Summary,
+    prune_runs, write_index, write_junit, write_junit_running, write_summary, RunDir,
+    ScenarioSummary, Status, Summary,
 };
 pub use tally::{exit_code, seed_exit_code, Outcome, Tally, FAILING_KEPT_MAX};
 pub use triage::{FailingSeed, FailureGroup, Triage};

@@ -61,6 +61,41 @@ impl RunDir {
     }
 }
 
+/// Remove all but the newest `keep` run folders under `root` (`run-YYYYMMDD-HHMMSS`, with
+/// their manifest: only folders a run made), never the one `<root>/latest` points to;
+/// returns the names removed. Each 1,000-seed run keeps the artifacts of its failures,
+/// so without pruning a report root only grows.
+pub fn prune_runs(root: &Path, keep: usize) -> io::Result<Vec<String>> {
+    let latest = fs::read_link(root.join("latest")).ok();
+    let mut runs: Vec<(String, u32)> = Vec::new();
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_run = name.starts_with("run-")
+            && entry.file_type()?.is_dir()
+            && entry.path().join(super::journal::MANIFEST).is_file();
+        if is_run {
+            // Same-second runs are `-2`, `-3`, …: order them after their first.
+            let same_second = (name.len() > "run-YYYYMMDD-HHMMSS".len())
+                .then(|| name.rsplit('-').next().and_then(|n| n.parse().ok()))
+                .flatten()
+                .unwrap_or(1);
+            runs.push((name, same_second));
+        }
+    }
+    runs.sort_by(|a, b| (&a.0[..a.0.len().min(19)], a.1).cmp(&(&b.0[..b.0.len().min(19)], b.1)));
+    let old = runs.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for (name, _) in runs.into_iter().take(old) {
+        if latest.as_deref() == Some(Path::new(&name)) {
+            continue;
+        }
+        fs::remove_dir_all(root.join(&name))?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
 /// Make `<root>/latest` a symbolic link to `id`, replacing the old one atomically.
 #[cfg(unix)]
 fn point_latest(root: &Path, id: &str) -> io::Result<()> {

@@ -38,26 +38,63 @@ struct SystemPart {
     workload: &'static str,
 }
 
+/// Parse the file's generic part. serde stops at the first problem; so that a file's
+/// problems are reported together, a problem on a one-line `key = value` is recorded and
+/// that line blanked (its length kept, so every position stays), and the rest parsed
+/// again — up to [`PROBLEMS_SHOWN_MAX`] problems. Returns the file parsed from the text
+/// with those lines blanked, and that text, or the problems when it never parses.
+fn parse_generic(text: &str, problems: &mut Problems) -> Option<(ScenarioFile, String)> {
+    let mut current = text.to_string();
+    for _ in 0..PROBLEMS_SHOWN_MAX {
+        match toml::from_str::<ScenarioFile>(&current) {
+            Ok(file) => return Some((file, current)),
+            Err(e) => {
+                problems.push((Place::Span(e.span()), e.message().trim_end().to_string()));
+                current = blank_key_line(&current, e.span()?.start)?;
+            }
+        }
+    }
+    None
+}
+
+/// `text` with the line holding byte `at` made blank, when that line is a whole
+/// `key = value` (a value that does not go on past the line, not a table header).
+fn blank_key_line(text: &str, at: usize) -> Option<String> {
+    let start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..end];
+    let (key, value) = line.split_once('=')?;
+    let value = value.trim();
+    let whole = !key.trim_start().starts_with('[')
+        && !value.starts_with("\"\"\"")
+        && !value.starts_with("'''")
+        && (!value.starts_with('[') || value.ends_with(']'))
+        && (!value.starts_with('{') || value.ends_with('}'));
+    // As many spaces as the line has bytes: every later position stays where it was.
+    whole.then(|| {
+        format!(
+            "{}{}{}",
+            &text[..start],
+            " ".repeat(line.len()),
+            &text[end..]
+        )
+    })
+}
+
 pub(super) fn parse_and_validate(
     path: &Path,
     text: &str,
     catalog: &dyn Catalog,
 ) -> Result<Scenario, ScenarioError> {
     let display = path.display().to_string();
-    let file: ScenarioFile = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
-        problems: vec![locate(
-            &display,
-            text,
-            e.span(),
-            e.message().trim_end().to_string(),
-        )],
-        more: 0,
-    })?;
-
     let mut problems: Problems = Vec::new();
-    check_generic(&file, &mut problems);
     let spans = Spans::new(text);
-    let part = check_system(&file, text, catalog, &mut problems);
+    let Some((file, parsed_text)) = parse_generic(text, &mut problems) else {
+        return Err(located(&display, text, &spans, problems));
+    };
+    let text_for_sections = parsed_text.as_str();
+    check_generic(&file, &mut problems);
+    let part = check_system(&file, text_for_sections, catalog, &mut problems);
     check_top_level_keys(&file, &spans, catalog, &mut problems);
     if let (Some(part), true) = (&part, problems.is_empty()) {
         let worst = super::load::Worst::of(&file);

@@ -1,8 +1,8 @@
 //! Plan → trace: run one seed in a fresh madsim runtime.
 //!
-//! [`simulate`] builds a madsim [`Runtime`](madsim::runtime::Runtime) seeded from the
+//! [`simulate`] builds a madsim [`madsim::runtime::Runtime`] seeded from the
 //! plan, creates one madsim node per process (each driving a state machine of the system
-//! under test, see [`driver`]), and runs the supervisor as the main task:
+//! under test, see `driver`), and runs the supervisor as the main task:
 //!
 //! 1. **chaos** — the workload runs and the fault schedule is applied at its planned
 //!    times (partitions, crashes and restarts, pauses, clogs), while the network draws

@@ -67,7 +67,7 @@ pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
     SYSTEMS.iter().copied().find(|s| s.name() == name)
 }
 
-/// What a system folder implements on top of [`Spec`] and [`System`].
+/// What a system folder implements on top of [`crate::plan::Spec`] and [`System`].
 pub trait Model: System {
     /// What it is, in a sentence (`faultline list systems`).
     const ABOUT: &'static str;

@@ -14,7 +14,7 @@
 //! How it works: the history is split into independent partitions by the model's
 //! [`Model::partition_key`] (a history is linearizable iff each partition is —
 //! Herlihy and Wing's locality, "P-compositionality" in Horn and Kroening's terms), and
-//! each partition is searched with the Wing–Gong–Lowe algorithm (see [`search`]'s
+//! each partition is searched with the Wing–Gong–Lowe algorithm (see `search`'s
 //! module docs for the algorithm and faultline's refinements). Partitions are checked in
 //! key order, and the first invalid one is reported.
 //!

@@ -2,7 +2,7 @@
 //!
 //! A fuzzer keeps the inputs that reach new code and mutates them. Here the "code" is the
 //! coverage probes a run reaches (`ctx.probe`): after a warm-up of plain seeds, a share of
-//! the sweep's positions ([`Guide::share`]) run a *mutant* ([`crate::plan::guided`]) of a
+//! the sweep's positions (`Guide::share`) run a *mutant* ([`crate::plan::guided`]) of a
 //! seed from the corpus instead of a new seed. A plain seed enters the corpus when its run
 //! reached a probe that at most 1% of the runs so far reached (with more energy: it is
 //! picked more often), or a combination of probes no earlier run reached.

@@ -15,7 +15,7 @@
 //!
 //! Every finished seed is appended to the run's journal as it finishes
 //! ([`crate::report::journal`]), so `--resume` continues an interrupted run and
-//! `faultline merge` joins the shards (`--shard K/N`, see [`slice`]) of a sweep run on many
+//! `faultline merge` joins the shards (`--shard K/N`, see `slice.rs`) of a sweep run on many
 //! machines. `--time-budget` runs seeds round-robin until the budget is spent.
 
 pub mod guide;
@@ -66,9 +66,10 @@ pub struct RunArgs {
     /// Scenario files or directories (every `*.toml` below a directory).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Seeds per scenario.
-    #[arg(long, default_value_t = 100)]
-    pub seeds: u64,
+    /// Seeds per scenario (default: 100; with `--time-budget`, as many as the budget
+    /// allows).
+    #[arg(long)]
+    pub seeds: Option<u64>,
     /// First seed.
     #[arg(long, default_value_t = 0)]
     pub seed_start: u64,
@@ -97,6 +98,10 @@ pub struct RunArgs {
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep this many run folders under `--out` (the newest; 0: keep every one). A new
+    /// run removes the oldest beyond it.
+    #[arg(long, default_value_t = KEEP_RUNS_DEFAULT)]
+    pub keep_runs: usize,
     /// Also print coverage: per scenario, how many seeds reached each probe, and what
     /// coverage-guided scheduling did (the sweep report shows them either way).
     #[arg(long)]
@@ -125,6 +130,27 @@ pub struct RunArgs {
     pub fault_points: Switch,
 }
 
+/// Run folders kept under the report root by default.
+pub const KEEP_RUNS_DEFAULT: usize = 10;
+
+/// Seeds per scenario when `--seeds` is not given.
+pub const SEEDS_DEFAULT: u64 = 100;
+/// Seeds per scenario a time budget runs at most when `--seeds` is not given: more than any
+/// budget spends.
+pub const SEEDS_UNDER_BUDGET: u64 = 1_000_000_000_000;
+
+impl RunArgs {
+    /// Seeds per scenario: `--seeds`, else [`SEEDS_DEFAULT`], or with a time budget
+    /// [`SEEDS_UNDER_BUDGET`] (the budget decides).
+    pub fn seeds(&self) -> u64 {
+        match (self.seeds, &self.time_budget) {
+            (Some(n), _) => n,
+            (None, Some(_)) => SEEDS_UNDER_BUDGET,
+            (None, None) => SEEDS_DEFAULT,
+        }
+    }
+}
+
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
@@ -150,7 +176,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let manifest = manifest(args, &scenarios, shard, budget_s);
     let rechecks = args.check_determinism || args.determinism_every > 0;
-    let jobs = jobs::choose(args.jobs, &scenarios, args.seeds, rechecks)?;
+    let jobs = jobs::choose(args.jobs, &scenarios, args.seeds(), rechecks)?;
     install_stop_handler();
     let (run, done) = if args.resume {
         resume(args, &manifest)?
@@ -203,12 +229,19 @@ fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, done: &
     if pinned > 0 {
         println!("replaying {pinned} pinned plan(s) first (the regression corpus)");
     }
+    let seeds = if args.seeds.is_none() && m.time_budget_s.is_some() {
+        format!("seeds from {} while the budget lasts", args.seed_start)
+    } else {
+        format!(
+            "{} seeds (seeds {}..={})",
+            args.seeds(),
+            args.seed_start,
+            args.seed_start + args.seeds() - 1
+        )
+    };
     println!(
-        "faultline run: {} scenario(s) × {} seeds (seeds {}..={}){}{}, {} jobs, reports in {}/",
+        "faultline run: {} scenario(s) × {seeds}{}{}, {} jobs, reports in {}/",
         m.scenarios.len() - pinned,
-        args.seeds,
-        args.seed_start,
-        args.seed_start + args.seeds - 1,
         if m.shard.1 > 1 {
             format!(", shard {}/{}", m.shard.0, m.shard.1)
         } else {
@@ -261,7 +294,7 @@ fn manifest(
         version: env!("CARGO_PKG_VERSION").to_string(),
         binary_hash: journal::binary_hash(),
         shard: (shard.index, shard.count),
-        seeds: args.seeds,
+        seeds: args.seeds(),
         seed_start: args.seed_start,
         determinism_every: args.determinism_every,
         check_determinism: args.check_determinism,
@@ -335,6 +368,18 @@ fn new_run_folder(root: &Path, manifest: &Manifest) -> anyhow::Result<RunDir> {
 /// JUnit error) in place before any seed.
 fn start_reports(args: &RunArgs, manifest: &Manifest, jobs: usize) -> anyhow::Result<RunDir> {
     let run = new_run_folder(&args.out, manifest)?;
+    if args.keep_runs > 0 {
+        let removed = report::prune_runs(&args.out, args.keep_runs)
+            .with_context(|| format!("removing old run folders under {}", args.out.display()))?;
+        if !removed.is_empty() {
+            println!(
+                "removed {} older run folder(s) under {} (keeping the newest {}: --keep-runs)",
+                removed.len(),
+                args.out.display(),
+                args.keep_runs
+            );
+        }
+    }
     if let Some(junit) = &args.junit {
         report::write_junit_running(junit, &run.id)
             .with_context(|| format!("writing {}", junit.display()))?;
@@ -348,20 +393,20 @@ fn start_reports(args: &RunArgs, manifest: &Manifest, jobs: usize) -> anyhow::Re
 fn seed_range(args: &RunArgs, scenario: &Scenario) -> (u64, u64) {
     match runner::pinned::pinned_seed(scenario) {
         Some(seed) => (seed, 1),
-        None => (args.seed_start, args.seeds),
+        None => (args.seed_start, args.seeds()),
     }
 }
 
 /// Check the arguments and load every scenario (an invalid one stops the run).
 fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
-    if args.seeds == 0 {
+    if args.seeds() == 0 {
         return Err(BadInput("--seeds must be at least 1".into()).into());
     }
     if !(0.0..=1.0).contains(&args.guided_share) {
         return Err(BadInput("--guided-share must be between 0 and 1".into()).into());
     }
     // Plain seeds stay below 2^63, where ids of guided runs live (see `SeedId`).
-    let last = args.seed_start.checked_add(args.seeds - 1);
+    let last = args.seed_start.checked_add(args.seeds() - 1);
     if let Some(e) = [Some(args.seed_start), last]
         .into_iter()
         .find_map(|s| match s {
@@ -374,7 +419,8 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     {
         return Err(BadInput(format!(
             "{e} (--seed-start {} --seeds {})",
-            args.seed_start, args.seeds
+            args.seed_start,
+            args.seeds()
         ))
         .into());
     }

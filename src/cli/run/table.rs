@@ -200,38 +200,48 @@ fn print_determinism(tallies: &[Tally]) {
     }
 }
 
-/// Replay lines: one per distinct kind of failure (see [`crate::report::triage`]), its
-/// lowest seed representing it, with how many seeds share it.
+/// Replay lines: every kind of unexpected failure first (see [`crate::report::triage`]),
+/// each represented by its lowest seed, then, for each planted-bug scenario, the kind its
+/// first catch belongs to; at most [`REPLAYS_MAX`] in all. The report and `summary.json`
+/// list every kind.
 fn print_replays(tallies: &[Tally], run: &RunDir) {
-    let mut lines = Vec::new();
+    let mut unexpected = Vec::new();
+    let mut catches = Vec::new();
+    let mut kinds = 0usize;
     for t in tallies {
-        for g in t.triage.groups() {
-            lines.push(group_line(Path::new(&t.path), g));
-        }
-        if t.triage.other_kinds_seeds > 0 {
-            lines.push(format!(
-                "  # {}: {} more failing seed(s) of other kinds (past {} kinds)",
-                t.name,
-                t.triage.other_kinds_seeds,
-                crate::report::triage::GROUPS_MAX
-            ));
-        }
+        let groups = t.triage.groups();
+        kinds += groups.len();
+        unexpected.extend(
+            (groups.iter())
+                .filter(|g| !g.expected)
+                .map(|g| group_line(Path::new(&t.path), g)),
+        );
+        let first = groups
+            .iter()
+            .filter(|g| g.expected)
+            .min_by_key(|g| crate::plan::SeedId::from_raw(g.first_seed).position());
+        catches.extend(first.map(|g| group_line(Path::new(&t.path), g)));
     }
-    const LINES_MAX: usize = 20;
-    if !lines.is_empty() {
-        println!("\nreplay (one line per kind of failure):");
-        for line in lines.iter().take(LINES_MAX) {
-            println!("{line}");
-        }
-        if lines.len() > LINES_MAX {
-            println!(
-                "  … and {} more kinds (with their replay lines) in {}",
-                lines.len() - LINES_MAX,
-                run.path.join("summary.json").display()
-            );
-        }
+    let lines: Vec<String> = unexpected.into_iter().chain(catches).collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!("\nreplay (unexpected failures, then each planted bug's first catch):");
+    for line in lines.iter().take(REPLAYS_MAX) {
+        println!("{line}");
+    }
+    let shown = lines.len().min(REPLAYS_MAX);
+    if kinds > shown {
+        println!(
+            "  … {} more kinds of failure, each with its replay line, in {}",
+            kinds - shown,
+            run.path.join("index.html").display()
+        );
     }
 }
+
+/// Replay lines printed at most.
+const REPLAYS_MAX: usize = 40;
 
 /// Two lines: `faultline replay … --seed N`, whole, to paste; under it, as a shell
 /// comment cut to the width, `# [planted bug caught: ]Verdict (check) in K seeds: message`.

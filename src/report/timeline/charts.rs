@@ -25,6 +25,8 @@ use crate::systems::Execution;
 
 /// Width and height of one chart (px).
 const SIZE: (u32, u32) = (1100, 230);
+/// Room right of the plot for its legend (px): the legend never covers the data.
+const LEGEND_W: u32 = 190;
 /// Throughput window (ms).
 pub const BUCKET_MS: f64 = 100.0;
 
@@ -156,7 +158,7 @@ fn draw(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 15))
             .margin(8)
-            .margin_right(20)
+            .margin_right(LEGEND_W)
             .x_label_area_size(34)
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..frame.end_ms, 0f64..y_max)?;
@@ -168,9 +170,11 @@ fn draw(
             .draw()?;
         frame.backdrop(&mut chart, y_max)?;
         body(&mut chart)?;
+        // The legend in the right margin, beside the plot: never over the data.
+        let (plot_w, _) = chart.plotting_area().dim_in_pixel();
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::Coordinate(plot_w as i32 + 10, 0))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(203, 213, 225))
             .label_font(("sans-serif", 11))

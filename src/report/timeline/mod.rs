@@ -25,7 +25,7 @@
 //!   than [`MESSAGES_SHOWN_MAX`] are in view, their density per lane replaces the lines
 //!   (zoom in and the lines come back), so a run of 10,000+ messages stays responsive.
 //! * **Charts** below the lanes: latency, throughput and the system's gauges over time,
-//!   with the faults behind them ([`charts`]).
+//!   with the faults behind them (`charts`).
 //!
 //! A failing seed's page opens on the window around its first highlighted operation;
 //! `fit` (or `0`) shows the whole run.
