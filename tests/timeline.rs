@@ -445,3 +445,44 @@ fn the_page_script_declares_each_name_once_per_scope() {
     let fine = "function a() { const x = 1; }\nfunction b() { const x = 2; for (const i of y) {} for (const i of z) {} }\nfor (const j of y) f(j);\nfor (const j of z) g(j);";
     assert_eq!(duplicate_declarations(fine), Vec::<String>::new());
 }
+
+/// The charts' legends sit in the margin right of the plot, never over the data: every
+/// legend label is right of every data point.
+#[test]
+fn chart_legends_never_cover_the_data() {
+    let (scenario, plan, exec) = run("scenarios/kv_register/bug_follower_reads.toml", 0);
+    let html = render_html(&scenario, &*plan, &exec);
+    let charts: Vec<&str> = html.split("<figure class=\"chart\"").skip(1).collect();
+    assert!(charts.len() >= 2, "{} charts", charts.len());
+    let number = |tag: &str, attr: &str| -> Option<f64> {
+        let at = tag.find(&format!(" {attr}=\""))? + attr.len() + 3;
+        tag[at..].split('"').next()?.parse().ok()
+    };
+    for chart in charts {
+        let svg = &chart[..chart.find("</figure>").unwrap()];
+        let data_right = svg
+            .split("<circle")
+            .skip(1)
+            .filter(|c| c.contains(" r=\"2\""))
+            .filter_map(|c| number(c, "cx"))
+            .fold(f64::MIN, f64::max);
+        let labels: Vec<f64> = svg
+            .split("<text")
+            .skip(1)
+            // Legend labels are the text drawn in the legend's colour.
+            .filter(|t| t.contains("fill=\"#334155\""))
+            .filter_map(|t| number(t, "x"))
+            .collect();
+        assert!(
+            !labels.is_empty(),
+            "a legend in: {}",
+            &svg[svg.len().saturating_sub(600)..]
+        );
+        for x in labels {
+            assert!(
+                x > data_right + 10.0,
+                "a legend label at x {x}, data up to {data_right}"
+            );
+        }
+    }
+}

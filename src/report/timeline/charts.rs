@@ -17,6 +17,7 @@
 //! drawn with plotters' SVG backend, text included, with no font files (see [`super`]).
 
 use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::model::{ms, Model};
@@ -127,18 +128,18 @@ pub fn render(exec: &Execution, model: &Model) -> Vec<Drawn> {
             &frame,
             "Latency of client operations (ms)",
             latency_max(exec),
-            |c| latency(c, exec),
+            |c, k| latency(c, k, exec),
         ),
         draw(
             &frame,
             &format!("Throughput (operations completed per {BUCKET_MS} ms)"),
             counts.iter().map(|c| c.0.max(c.1)).fold(1.0, f64::max),
-            |c| throughput(c, &counts),
+            |c, k| throughput(c, k, &counts),
         ),
     ];
     for (name, points) in &exec.series {
         let top = points.iter().map(|p| p.1).fold(1.0, f64::max);
-        charts.push(draw(&frame, name, top, |c| gauge(c, name, points)));
+        charts.push(draw(&frame, name, top, |c, k| gauge(c, k, name, points)));
     }
     charts
 }
@@ -148,7 +149,7 @@ fn draw(
     frame: &Frame,
     title: &str,
     top: f64,
-    body: impl FnOnce(&mut Chart<'_, '_>) -> Fallible,
+    body: impl FnOnce(&mut Chart<'_, '_>, &mut Vec<Key>) -> Fallible,
 ) -> Drawn {
     let mut svg = String::new();
     let drawn = (|| -> Fallible {
@@ -169,16 +170,9 @@ fn draw(
             .label_style(("sans-serif", 11))
             .draw()?;
         frame.backdrop(&mut chart, y_max)?;
-        body(&mut chart)?;
-        // The legend in the right margin, beside the plot: never over the data.
-        let (plot_w, _) = chart.plotting_area().dim_in_pixel();
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::Coordinate(plot_w as i32 + 10, 0))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(203, 213, 225))
-            .label_font(("sans-serif", 11))
-            .draw()?;
+        let mut keys = Vec::new();
+        body(&mut chart, &mut keys)?;
+        legend(&root, &keys)?;
         root.present()?;
         Ok(())
     })();
@@ -194,8 +188,46 @@ fn draw(
     }
 }
 
+/// How a series shows in the legend.
+enum Mark {
+    Dot,
+    Triangle,
+    Line,
+}
+
+/// One line of a chart's legend.
+struct Key {
+    label: String,
+    colour: RGBColor,
+    mark: Mark,
+}
+
+/// The legend in the right margin, beside the plot: never over the data.
+fn legend(root: &DrawingArea<SVGBackend<'_>, Shift>, keys: &[Key]) -> Fallible {
+    let x = (SIZE.0 - LEGEND_W) as i32 + 12;
+    for (i, key) in keys.iter().enumerate() {
+        let y = 44 + 15 * i as i32;
+        match key.mark {
+            Mark::Dot => root.draw(&Circle::new((x + 6, y), 3, key.colour.mix(0.8).filled()))?,
+            Mark::Triangle => {
+                root.draw(&TriangleMarker::new((x + 6, y), 4, key.colour.filled()))?
+            }
+            Mark::Line => root.draw(&PathElement::new(
+                [(x, y), (x + 14, y)],
+                key.colour.stroke_width(2),
+            ))?,
+        }
+        root.draw(&Text::new(
+            key.label.clone(),
+            (x + 20, y - 6),
+            ("sans-serif", 11).into_font().color(&RGBColor(51, 65, 85)),
+        ))?;
+    }
+    Ok(())
+}
+
 /// Latency by kind and outcome; unreturned operations on the top edge.
-fn latency(chart: &mut Chart<'_, '_>, exec: &Execution) -> Fallible {
+fn latency(chart: &mut Chart<'_, '_>, keys: &mut Vec<Key>, exec: &Execution) -> Fallible {
     let top = latency_max(exec) * 1.08;
     let kinds = kinds(exec);
     for (k, f) in kinds.iter().enumerate() {
@@ -208,14 +240,16 @@ fn latency(chart: &mut Chart<'_, '_>, exec: &Execution) -> Fallible {
                 continue;
             }
             let style = colour.mix(0.8).filled();
-            chart
-                .draw_series(dots.iter().map(|&p| Circle::new(p, 2, style)))?
-                .label(format!(
+            chart.draw_series(dots.iter().map(|&p| Circle::new(p, 2, style)))?;
+            keys.push(Key {
+                label: format!(
                     "{} {}",
                     f.name(),
                     if status == Status::Ok { "ok" } else { "fail" }
-                ))
-                .legend(move |(x, y)| Circle::new((x + 6, y), 3, style));
+                ),
+                colour,
+                mark: Mark::Dot,
+            });
         }
     }
     let unknown: Vec<f64> = (exec.history.ops.iter())
@@ -224,14 +258,16 @@ fn latency(chart: &mut Chart<'_, '_>, exec: &Execution) -> Fallible {
         .collect();
     if !unknown.is_empty() {
         let style = INFO.filled();
-        chart
-            .draw_series(
-                unknown
-                    .iter()
-                    .map(|&t| TriangleMarker::new((t, top), 4, style)),
-            )?
-            .label("never returned (unknown)")
-            .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 4, style));
+        chart.draw_series(
+            unknown
+                .iter()
+                .map(|&t| TriangleMarker::new((t, top), 4, style)),
+        )?;
+        keys.push(Key {
+            label: "never returned (unknown)".into(),
+            colour: INFO,
+            mark: Mark::Triangle,
+        });
     }
     Ok(())
 }
@@ -268,7 +304,7 @@ fn completions(exec: &Execution, model: &Model) -> Vec<(f64, f64)> {
     counts
 }
 
-fn throughput(chart: &mut Chart<'_, '_>, counts: &[(f64, f64)]) -> Fallible {
+fn throughput(chart: &mut Chart<'_, '_>, keys: &mut Vec<Key>, counts: &[(f64, f64)]) -> Fallible {
     let at = |i: usize| (i as f64 + 0.5) * BUCKET_MS;
     let ok: Vec<(f64, f64)> = counts
         .iter()
@@ -280,19 +316,28 @@ fn throughput(chart: &mut Chart<'_, '_>, counts: &[(f64, f64)]) -> Fallible {
         .enumerate()
         .map(|(i, c)| (at(i), c.1))
         .collect();
-    chart
-        .draw_series(LineSeries::new(ok, OK.stroke_width(2)))?
-        .label("ok")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], OK.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(failed, FAIL.stroke_width(2)))?
-        .label("failed")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], FAIL.stroke_width(2)));
+    chart.draw_series(LineSeries::new(ok, OK.stroke_width(2)))?;
+    chart.draw_series(LineSeries::new(failed, FAIL.stroke_width(2)))?;
+    keys.push(Key {
+        label: "ok".into(),
+        colour: OK,
+        mark: Mark::Line,
+    });
+    keys.push(Key {
+        label: "failed".into(),
+        colour: FAIL,
+        mark: Mark::Line,
+    });
     Ok(())
 }
 
 /// A system gauge as a step line.
-fn gauge(chart: &mut Chart<'_, '_>, name: &str, points: &[(u64, f64)]) -> Fallible {
+fn gauge(
+    chart: &mut Chart<'_, '_>,
+    keys: &mut Vec<Key>,
+    name: &str,
+    points: &[(u64, f64)],
+) -> Fallible {
     let mut steps = Vec::with_capacity(points.len() * 2);
     for (i, &(t, v)) in points.iter().enumerate() {
         if i > 0 {
@@ -300,9 +345,11 @@ fn gauge(chart: &mut Chart<'_, '_>, name: &str, points: &[(u64, f64)]) -> Fallib
         }
         steps.push((ms(t), v));
     }
-    chart
-        .draw_series(LineSeries::new(steps, LINE.stroke_width(2)))?
-        .label(name.split(" (").next().unwrap_or(name))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], LINE.stroke_width(2)));
+    chart.draw_series(LineSeries::new(steps, LINE.stroke_width(2)))?;
+    keys.push(Key {
+        label: name.split(" (").next().unwrap_or(name).to_string(),
+        colour: LINE,
+        mark: Mark::Line,
+    });
     Ok(())
 }
