@@ -857,3 +857,59 @@ fn an_interrupted_shrink_keeps_the_smallest_plan_found() {
         text(&replay.stdout)
     );
 }
+
+/// The fresh hostile pass: `shrink --jobs` past a few per core is capped (a thread per
+/// candidate by the hundred thousand aborted the process), a journal that is a folder is
+/// bad input to `--resume`, and a zero memory budget is refused.
+#[test]
+fn huge_job_counts_unreadable_journals_and_zero_budgets_are_handled() {
+    let dir = scratch("pass");
+    let o = faultline()
+        .args([
+            "shrink",
+            "scenarios/kv_register/bug_no_fsync.toml",
+            "--seed",
+            "0",
+            "--jobs",
+            "100000",
+            "--reports",
+        ])
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("per core"), "{}", text(&o.stderr));
+    let run = |extra: &[&str]| {
+        faultline()
+            .args([
+                "run",
+                "scenarios/kv_register/all_faults.toml",
+                "--seeds",
+                "4",
+                "--quiet",
+                "--out",
+            ])
+            .arg(dir.join("runs"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&run(&[])), 0);
+    let latest = std::fs::canonicalize(dir.join("runs/latest")).unwrap();
+    std::fs::remove_file(latest.join("seeds.jsonl")).unwrap();
+    std::fs::create_dir(latest.join("seeds.jsonl")).unwrap();
+    let o = run(&["--resume"]);
+    assert_eq!(code(&o), 254, "{}", text(&o.stderr));
+    let o = faultline()
+        .args([
+            "check",
+            "tests/fixtures/porcupine/kv/c01-ok.txt",
+            "--model",
+            "kv",
+            "--memory-mb-max",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 254, "{}", text(&o.stderr));
+}

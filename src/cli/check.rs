@@ -118,6 +118,9 @@ fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
         }
     }
     format_of(args)?;
+    if args.memory_mb_max == Some(0) {
+        return Err(BadInput("--memory-mb-max must be at least 1".into()).into());
+    }
     if args.jobs == Some(0) {
         return Err(BadInput("--jobs must be at least 1".into()).into());
     }
@@ -459,9 +462,10 @@ fn severity(code: u8) -> u8 {
 
 /// Check many histories in this process, `--jobs` at a time; print them in order.
 fn batch(args: &CheckArgs, files: &[PathBuf]) -> anyhow::Result<u8> {
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A thread per history at once, never more than a few per core.
+    let jobs = (args.jobs.unwrap_or(cores))
+        .min(super::run::jobs::JOBS_PER_CORE_MAX * cores)
         .min(files.len().max(1));
     // Wall time is a report figure at the edge.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

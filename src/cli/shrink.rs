@@ -71,10 +71,18 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     if let Some(save) = &args.save {
         super::writable_dir(save, "--save")?;
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = match args.jobs {
         Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
+        // Each candidate runs on a thread of its own: more than a few per core only add
+        // threads (and, by the thousand, exhaust the process's).
+        Some(jobs) if jobs > super::run::jobs::JOBS_PER_CORE_MAX * cores => {
+            let cap = super::run::jobs::JOBS_PER_CORE_MAX * cores;
+            eprintln!("warning: --jobs {jobs} is more than {} per core ({cores} core(s) here): running {cap} candidates at once", super::run::jobs::JOBS_PER_CORE_MAX);
+            cap
+        }
         Some(jobs) => jobs,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => cores,
     };
     println!(
         "shrinking {} seed {} (time limit {} s, {jobs} candidates at once)…",

@@ -321,12 +321,10 @@ fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, JournalRea
         ))
         .into());
     }
-    let done = journal::read_journal(&path, ours).map_err(|e| match e {
-        e @ journal::JournalError::Damaged { .. } => {
-            anyhow::Error::new(BadInput(format!("--resume: {e}")))
-        }
-        e => anyhow::Error::new(e),
-    })?;
+    // A journal that cannot be read (a folder in its place, a link loop) is bad input to a
+    // resume, like a damaged one.
+    let done =
+        journal::read_journal(&path, ours).map_err(|e| BadInput(format!("--resume: {e}")))?;
     let id = path
         .file_name()
         .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
