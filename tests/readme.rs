@@ -37,7 +37,7 @@ fn shell_blocks(readme: &str, from: &str, to: &str) -> Vec<(String, i32)> {
                 l.split_once("# exits ")
                     .map(|(_, n)| n.trim().parse::<i32>().unwrap())
             })
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("a block without `# exits N`:\n{block}"));
         blocks.push((block.to_string(), code));
         rest = &body[close + 4..];
