@@ -23,10 +23,12 @@ use std::sync::Arc;
 #[allow(clippy::disallowed_types)]
 use std::time::Instant;
 
+use faultline::check::linearizability::Budget;
+use faultline::check::CheckOutcome;
 use faultline::plan::{Plan, Role};
 use faultline::runner::{self, on_fresh_thread, SeedJob};
 use faultline::scenario::Scenario;
-use faultline::sim::{self, Ctx, Message, Process, System, TraceLevel, View};
+use faultline::sim::{self, Ctx, Message, Process, SimOutput, System, TraceLevel, View};
 use faultline::systems::ExecOptions;
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
@@ -126,6 +128,12 @@ impl System for Ring {
     type Proc = RingProc;
     type Final = ();
     type Observation = ();
+
+    const ABOUT: &'static str = "a token passed around a ring of servers";
+
+    fn check(_: &Plan<Self>, _: &SimOutput<(), ()>, _: Self::Check, _: &Budget) -> CheckOutcome {
+        unreachable!("the ring benchmark simulates only: it runs no checks")
+    }
 
     fn new(plan: &Plan<Self>) -> Self {
         Ring {

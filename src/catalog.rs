@@ -97,29 +97,119 @@ impl Entry {
 }
 
 /// Declares a catalogue enum; see the [module documentation](self).
+///
+/// Entries are read one at a time (a "muncher"): each adds its variant, its arms of
+/// `name`, `about` and `kind`, and its values of `ALL` to accumulators, and the last step
+/// writes them out. An own entry is `Variant = "name"` (checks: `Variant = "name" (Kind)`);
+/// an included one is `Variant(Type)`, every value of another catalogue in its place.
 macro_rules! catalogue {
     (
         $(#[$meta:meta])*
-        $vis:vis enum $name:ident {
-            $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal, )*
-        }
+        $vis:vis enum $name:ident { $($body:tt)* }
+    ) => {
+        $crate::catalog::catalogue!(@munch [$(#[$meta])* $vis $name] [] [] [] [] [] [] [] ; $($body)*);
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident: checks { $($body:tt)* }
+    ) => {
+        $crate::catalog::catalogue!(@munch [$(#[$meta])* $vis $name] [] [] [] [] [] [] [checks] ; $($body)*);
+    };
+    // An own entry.
+    (@munch [$($head:tt)*] [$($var:tt)*] [$($nm:tt)*] [$($ab:tt)*] [$($kd:tt)*] [$($n:tt)*]
+        [$($push:tt)*] [$($mode:tt)*] ;
+        $(#[doc = $doc:literal])+ $variant:ident = $text:literal $(($kind:ident))?, $($rest:tt)*
+    ) => {
+        $crate::catalog::catalogue!(@munch [$($head)*]
+            [$($var)* $(#[doc = $doc])+ $variant,]
+            [$($nm)* Self::$variant => $text,]
+            [$($ab)* Self::$variant => concat!($($doc),+).trim_ascii(),]
+            [$($kd)* $(Self::$variant => $crate::catalog::CheckKind::$kind,)?]
+            [$($n)* + 1]
+            [$($push)* ($variant)]
+            [$($mode)*] ; $($rest)*);
+    };
+    // An included catalogue.
+    (@munch [$($head:tt)*] [$($var:tt)*] [$($nm:tt)*] [$($ab:tt)*] [$($kd:tt)*] [$($n:tt)*]
+        [$($push:tt)*] [$($mode:tt)*] ;
+        $(#[doc = $doc:literal])+ $variant:ident ($ty:ty), $($rest:tt)*
+    ) => {
+        $crate::catalog::catalogue!(@munch [$($head)*]
+            [$($var)* $(#[doc = $doc])+ $variant($ty),]
+            [$($nm)* Self::$variant(v) => $crate::catalog::Named::name(v),]
+            [$($ab)* Self::$variant(v) => $crate::catalog::Named::about(v),]
+            [$($kd)* Self::$variant(v) => $crate::catalog::CheckName::kind(v),]
+            [$($n)* + <$ty as $crate::catalog::Named>::ALL.len()]
+            [$($push)* [$variant $ty]]
+            [$($mode)*] ; $($rest)*);
+    };
+    // Every entry read: write the enum out.
+    (@munch [$(#[$meta:meta])* $vis:vis $name:ident] [$($var:tt)*] [$($nm:tt)*] [$($ab:tt)*]
+        [$($kd:tt)*] [$($n:tt)*] [$($push:tt)*] [$($mode:tt)*] ;
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         $vis enum $name {
-            $( $(#[doc = $doc])+ $variant, )*
+            $($var)*
         }
 
         impl $crate::catalog::Named for $name {
-            const ALL: &'static [Self] = &[$(Self::$variant),*];
+            const ALL: &'static [Self] =
+                $crate::catalog::catalogue!(@all $name [0 $($n)*] [$($push)*]);
             fn name(self) -> &'static str {
-                match self { $(Self::$variant => $text,)* }
+                match self { $($nm)* }
             }
             fn about(self) -> &'static str {
-                match self { $(Self::$variant => concat!($($doc),+).trim_ascii(),)* }
+                match self { $($ab)* }
             }
         }
 
+        $crate::catalog::catalogue!(@kind $name [$($kd)*] [$($mode)*]);
+        $crate::catalog::catalogue!(@traits $name);
+    };
+    // `ALL`: no values.
+    (@all $name:ident [$($n:tt)*] []) => { &[] };
+    // `ALL`: the values in order, the first one filling the array until each place is set.
+    (@all $name:ident [$($n:tt)*] [$first:tt $($push:tt)*]) => {
+        &{
+            let fill = $crate::catalog::catalogue!(@first $name $first);
+            let mut all = [fill; $($n)*];
+            let mut i = 0;
+            $crate::catalog::catalogue!(@push $name all i [$first $($push)*]);
+            assert!(i == all.len(), "every place of ALL is set");
+            all
+        }
+    };
+    (@first $name:ident ($variant:ident)) => { $name::$variant };
+    (@first $name:ident [$variant:ident $ty:ty]) => {
+        $name::$variant(<$ty as $crate::catalog::Named>::ALL[0])
+    };
+    (@push $name:ident $all:ident $i:ident []) => {};
+    (@push $name:ident $all:ident $i:ident [($variant:ident) $($rest:tt)*]) => {
+        $all[$i] = $name::$variant;
+        $i += 1;
+        $crate::catalog::catalogue!(@push $name $all $i [$($rest)*]);
+    };
+    (@push $name:ident $all:ident $i:ident [[$variant:ident $ty:ty] $($rest:tt)*]) => {
+        let values = <$ty as $crate::catalog::Named>::ALL;
+        let mut j = 0;
+        // Bounded by the included catalogue's length.
+        while j < values.len() {
+            $all[$i] = $name::$variant(values[j]);
+            $i += 1;
+            j += 1;
+        }
+        $crate::catalog::catalogue!(@push $name $all $i [$($rest)*]);
+    };
+    (@kind $name:ident [$($kd:tt)*] []) => {};
+    (@kind $name:ident [$($kd:tt)*] [checks]) => {
+        impl $crate::catalog::CheckName for $name {
+            fn kind(self) -> $crate::catalog::CheckKind {
+                match self { $($kd)* }
+            }
+        }
+    };
+    (@traits $name:ident) => {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str($crate::catalog::Named::name(*self))
@@ -145,25 +235,6 @@ macro_rules! catalogue {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str($crate::catalog::Named::name(*self))
-            }
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident: checks {
-            $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal ($kind:ident), )*
-        }
-    ) => {
-        $crate::catalog::catalogue! {
-            $(#[$meta])*
-            $vis enum $name {
-                $( $(#[doc = $doc])+ $variant = $text, )*
-            }
-        }
-
-        impl $crate::catalog::CheckName for $name {
-            fn kind(self) -> $crate::catalog::CheckKind {
-                match self { $(Self::$variant => $crate::catalog::CheckKind::$kind,)* }
             }
         }
     };
@@ -199,6 +270,51 @@ mod tests {
     catalogue! {
         /// Nothing.
         enum Nothing {}
+    }
+
+    catalogue! {
+        /// A catalogue that includes another.
+        enum Composed {
+            /// Its own, first.
+            Mine = "mine",
+            /// The test bugs, in their place.
+            Inner(Bug),
+            /// Its own, last.
+            Last = "last",
+        }
+    }
+
+    catalogue! {
+        /// Checks that include others.
+        enum ComposedCheck: checks {
+            /// Its own.
+            Own = "own" (Liveness),
+            /// The test checks.
+            Inner(Check),
+        }
+    }
+
+    #[test]
+    fn included_catalogues_keep_their_place_names_and_kinds() {
+        use Composed::*;
+        assert_eq!(
+            Composed::ALL,
+            &[Mine, Inner(Bug::One), Inner(Bug::Two), Last]
+        );
+        assert_eq!(Composed::from_name("bug-two"), Some(Inner(Bug::Two)));
+        assert_eq!(Inner(Bug::One).about(), "First bug, on two lines.");
+        assert_eq!(Last.name(), "last");
+        assert_eq!(
+            serde_json::to_string(&Inner(Bug::Two)).unwrap(),
+            "\"bug-two\""
+        );
+        assert!(Mine < Inner(Bug::One) && Inner(Bug::Two) < Last);
+        let kinds: Vec<CheckKind> = ComposedCheck::ALL.iter().map(|c| c.kind()).collect();
+        assert_eq!(
+            kinds,
+            [CheckKind::Liveness, CheckKind::Safety, CheckKind::Liveness]
+        );
+        assert_eq!(ComposedCheck::Inner(Check::Safe).name(), "safe");
     }
 
     #[test]

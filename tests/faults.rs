@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use faultline::check::linearizability::Budget;
+use faultline::check::CheckOutcome;
 use faultline::disk::Slot;
 use faultline::net::{DropReason, HoldReason};
 use faultline::plan::{FaultAction, Plan, Role};
@@ -54,6 +56,13 @@ impl System for Probe {
     type Proc = ProbeProc;
     type Final = ();
     type Observation = ();
+
+    const ABOUT: &'static str =
+        "a probe of the fault machinery: it notes what each process recovers";
+
+    fn check(_: &Plan<Self>, _: &SimOutput<(), ()>, _: Self::Check, _: &Budget) -> CheckOutcome {
+        unreachable!("these tests simulate only: they run no checks")
+    }
 
     fn new(plan: &Plan<Self>) -> Self {
         Probe {
@@ -529,6 +538,12 @@ impl System for PingPong {
     type Proc = PingPongProc;
     type Final = ();
     type Observation = ();
+
+    const ABOUT: &'static str = "two servers answering each other at zero latency";
+
+    fn check(_: &Plan<Self>, _: &SimOutput<(), ()>, _: Self::Check, _: &Budget) -> CheckOutcome {
+        unreachable!("these tests simulate only: they run no checks")
+    }
 
     fn new(_plan: &Plan<Self>) -> Self {
         PingPong

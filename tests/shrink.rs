@@ -217,8 +217,10 @@ fn the_binary_pins_a_plan_that_run_replays_first() {
     );
     assert!(out.contains("saved to the regression corpus"), "{out}");
     let replay = out.lines().last().unwrap().trim();
+    // A printed command starts with the binary that printed it, so it runs when pasted.
+    let program = env!("CARGO_BIN_EXE_faultline");
     assert!(
-        replay.starts_with("faultline replay ") && replay.ends_with("pinned.toml"),
+        replay.starts_with(&format!("{program} replay ")) && replay.ends_with("pinned.toml"),
         "{out}"
     );
 

@@ -22,7 +22,7 @@ pub mod file;
 pub mod guided;
 pub mod points;
 pub mod sane;
-pub mod seed_id;
+
 pub mod workload;
 
 use std::any::Any;
@@ -38,9 +38,9 @@ use crate::knob::KnobSection;
 use crate::rng::{streams, SubStream};
 use crate::scenario::{Params, Scenario};
 
+pub use crate::rng::{SeedId, SeedIdError};
 pub use faults::{FaultAction, TimedAction};
 pub use points::{FaultPoint, Site};
-pub use seed_id::{SeedId, SeedIdError};
 pub use workload::{ClientOp, Draw};
 
 /// What a process is, for fault targeting and display.

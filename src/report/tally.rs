@@ -1,7 +1,8 @@
 //! Tallies: a scenario's seed results folded into counts, findings and an outcome, and
 //! the exit code of a sweep.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use serde::Serialize;
@@ -63,6 +64,10 @@ pub struct Tally {
     pub probe_combinations: u64,
     /// Coverage-guided scheduling: runs that mutated an interesting earlier seed.
     pub guided_runs: u64,
+    /// The combinations behind [`Tally::probe_combinations`], by digest (a merge folds
+    /// the shards' seeds and counts them again).
+    #[serde(skip)]
+    combinations: BTreeSet<u64>,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_caught: Option<u64>,
@@ -186,6 +191,7 @@ impl Tally {
             failed_otherwise_by: BTreeMap::new(),
             probe_combinations: 0,
             guided_runs: 0,
+            combinations: BTreeSet::new(),
             first_caught: None,
             nondeterministic: Vec::new(),
             determinism_checked: 0,
@@ -220,6 +226,13 @@ impl Tally {
             .max(r.memory_peak_bytes as f64 / (1 << 20) as f64);
         for probe in &r.probes {
             *self.probes.entry(probe.clone()).or_insert(0) += 1;
+        }
+        let mut hasher = crate::sim::StableHasher::default();
+        r.probes.hash(&mut hasher);
+        self.combinations.insert(hasher.finish());
+        self.probe_combinations = self.combinations.len() as u64;
+        if matches!(SeedId::from_raw(r.seed), SeedId::Guided { .. }) {
+            self.guided_runs += 1;
         }
         if r.identical.is_some() {
             self.determinism_checked += 1;

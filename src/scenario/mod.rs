@@ -290,7 +290,7 @@ pub struct ScenarioFile {
 pub struct PinnedSection {
     /// The plan's seed or run id (must match the plan's own `seed`): a number, or a
     /// guided run's id as text (`"41.g9999"`).
-    pub seed: crate::plan::SeedId,
+    pub seed: crate::rng::SeedId,
     /// What it caught, in a sentence (shown in reports).
     pub caught: String,
     /// The scenario file it was shrunk from (for people; never read).

@@ -110,13 +110,14 @@ impl fmt::Display for LimitHit {
             Limit::HistoryOps => "operations in the history",
             Limit::Memory => "of memory in use",
         };
+        // The knob first: a line cut to the terminal's width still names what to raise.
         write!(
             f,
-            "resource limit: {value} {what} after a handler of {} at {:.3} ms (`{}` = {max}); \
-             the seed was stopped there. Raise it in [limits], or lower the load",
+            "resource limit `{}` = {max} reached: {value} {what} after a handler of {} at \
+             {:.3} ms; the seed was stopped there. Raise it in [limits], or lower the load",
+            self.limit.knob(),
             self.name,
             self.t_ns as f64 / 1e6,
-            self.limit.knob()
         )
     }
 }

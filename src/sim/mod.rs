@@ -22,12 +22,12 @@
 
 mod driver;
 mod envelope;
+mod system;
 pub mod trace;
 mod world;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, Once};
 
 use madsim::runtime::{Handle, Runtime};
@@ -38,77 +38,15 @@ use madsim::task::NodeId;
 use crate::guard::MemoryWindow;
 use crate::history::History;
 use crate::net::LinkStats;
-use crate::plan::{FaultAction, Plan, Spec};
+use crate::plan::{FaultAction, Plan};
 use driver::{run_node, Shared, WaitDue};
 pub use envelope::{Limit, LimitHit, Limits};
+pub use system::{
+    linearizable_history, replay_only, Message, Process, System, GAUGE_EVERY_MS, GAUGE_POINTS_MAX,
+};
 pub use trace::{Cause, DiskWrite, Event, Phase, StableHasher, Trace, TraceEvent, TraceLevel};
 use world::NS_PER_MS;
 pub use world::{Core, Ctx, DiskCtx, NodePanic, NodeStatus, Observed, View, World};
-
-/// A message of a system under test.
-pub trait Message: Clone + fmt::Debug + Send + 'static {
-    /// A short kind name for the trace and the timeline (`"append_entries"`).
-    fn label(&self) -> &'static str;
-    /// The message's content as the full trace and the timeline show it (default: its
-    /// `Debug` form).
-    fn describe(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-/// A system under test: how to boot its processes, when it has settled, and what to
-/// observe at the end. Implementations live in [`crate::systems`]; the plan-time half
-/// (its settings, processes and workload) is [`Spec`].
-pub trait System: Spec {
-    /// Messages between processes.
-    type Msg: Message;
-    /// Timer keys (a process has at most one pending timer per key).
-    type Timer: Copy + Ord + fmt::Debug + Send + 'static;
-    /// Records on disk.
-    type Record: Clone + fmt::Debug + Send + 'static;
-    /// A process's state machine.
-    type Proc: Process<Self> + Send + 'static;
-    /// What the checks need from the end of the run.
-    type Final: Send + 'static;
-    /// Verification records processes emit while running ([`Ctx::observe`]): facts the
-    /// checks need that no single process keeps to the end (e.g. every committed entry,
-    /// when logs are compacted). Not part of any protocol; `()` when unused.
-    type Observation: Send + 'static;
-
-    /// Set up from the plan (processes, bugs, workload).
-    fn new(plan: &Plan<Self>) -> Self;
-    /// Start process `ctx.node()`: fresh, or recovering from `ctx.disk()` after a crash.
-    fn boot(&self, ctx: &mut Ctx<'_, Self>) -> Self::Proc;
-    /// Heal phase: whether the system has converged and every client is idle.
-    fn settled(&self, view: &View<'_, Self>) -> bool;
-    /// Observations for the checks, taken when the run ends.
-    fn finish(&self, view: &View<'_, Self>) -> Self::Final;
-    /// Coverage probes for the moment a process crashes: name the risky window it was
-    /// in (e.g. a leader with entries not yet replicated). Default: none.
-    fn crash_probes(&self, _proc: &Self::Proc, _probes: &mut Vec<&'static str>) {
-        // No probes unless the system names its risky windows.
-    }
-    /// Gauges worth charting over time (projection lag, outbox backlog, consumer lag…):
-    /// `(name, value)` pairs read off the processes. Called every [`GAUGE_EVERY_MS`] of
-    /// simulated time in replays (full traces) only, between handlers; it must only read.
-    /// The timeline charts each gauge with the run's faults behind it. Default: none.
-    fn gauges(&self, _view: &View<'_, Self>, _out: &mut Vec<(&'static str, f64)>) {
-        // No gauges unless the system reports some.
-    }
-}
-
-/// How often a replay samples the system's gauges (simulated ms).
-pub const GAUGE_EVERY_MS: u64 = 10;
-/// The most samples one gauge keeps (a run of 100 s at [`GAUGE_EVERY_MS`]).
-pub const GAUGE_POINTS_MAX: usize = 10_000;
-
-/// A process's state machine: sans-I/O, driven by messages and timers.
-pub trait Process<S: System> {
-    /// A message arrived.
-    fn on_message(&mut self, ctx: &mut Ctx<'_, S>, from: usize, msg: S::Msg);
-    /// A timer fired.
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: S::Timer);
-}
 
 /// What one simulated run produced.
 #[derive(Debug)]

@@ -1,22 +1,28 @@
 //! The systems under test: one folder per system, behind one interface, in one registry.
 //!
-//! A system is written against three typed traits, each in the layer that uses it:
+//! A system implements two typed traits, each in the layer that uses it:
 //!
 //! * [`crate::plan::Spec`] — its types (settings, operations, bugs, checks, workloads)
 //!   and how it plans a seed: resolve its section, its processes, its operations;
-//! * [`crate::sim::System`] — its processes as state machines: boot, settle, finish;
-//! * [`Model`] (here) — its catalogue entry, the validation of its section, and its
-//!   checks on the finished run.
+//! * [`crate::sim::System`] — its processes as state machines (boot, settle, finish),
+//!   and how a finished run is judged: its checks, the history files a replay writes, its
+//!   catalogue sentence, the validation and load estimate of its section.
 //!
-//! [`Plugin`] turns any [`Model`] into a [`SystemUnderTest`], the object-safe interface
-//! the rest of faultline uses: the scenario loader (through
+//! [`Plugin`] turns any system into a [`SystemUnderTest`], the object-safe interface the
+//! rest of faultline uses: the scenario loader (through
 //! [`crate::scenario::SystemSchema`]), `faultline list`, and the runner, which asks the
 //! system for a seed's plan and then to run it to an [`Execution`]. [`SYSTEMS`] is the
 //! registry: adding a system is one folder here and one line there
 //! (`docs/adding-a-system.md`).
 //!
-//! [`components`] holds what systems compose: clients, workloads, the replicated log,
-//! the router.
+//! Every system folder has the same layout: `mod.rs` (what the system is, its type and
+//! process enum, its topology), `settings.rs` (its section and catalogues), `wire.rs`
+//! (client operations, messages, timers, disk records, observations), `impls.rs` (the two
+//! traits and its components' host traits), `checks.rs`, and one file per process kind.
+//!
+//! [`components`] holds what systems compose: clients, workloads, the replicated log
+//! (with its own bugs, checks and observations, which systems include), the broker, the
+//! router.
 
 pub mod components;
 pub mod es_cluster;
@@ -28,7 +34,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use crate::catalog::Entry;
-use crate::check::fit::{Fit, HistoryFile};
+use crate::check::fit::HistoryFile;
 use crate::check::linearizability::Budget;
 use crate::check::{self, CheckOutcome, Verdict};
 use crate::history::History;
@@ -40,7 +46,7 @@ use crate::scenario::load::{SystemLoad, Worst};
 use crate::scenario::{
     section_of, Catalog, LimitsParams, Scenario, Section, SectionError, SystemSchema,
 };
-use crate::sim::{self, LimitHit, Limits, NodePanic, SimOutput, System, Trace, TraceLevel};
+use crate::sim::{self, LimitHit, Limits, NodePanic, System, Trace, TraceLevel};
 
 /// Every system faultline runs, in catalogue order.
 pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
@@ -67,45 +73,6 @@ pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
     SYSTEMS.iter().copied().find(|s| s.name() == name)
 }
 
-/// What a system folder implements on top of [`crate::plan::Spec`] and [`System`].
-pub trait Model: System {
-    /// What it is, in a sentence (`faultline list systems`).
-    const ABOUT: &'static str;
-    /// The coverage probes its processes can reach, as lists: its components' (e.g.
-    /// [`components::raft::PROBES`]) and its own. The sweep report calls out the ones a
-    /// scenario never reached; a test checks that every probe a run reaches is listed.
-    const PROBES: &'static [&'static [&'static str]] = &[];
-
-    /// Validate its section beyond single knobs (contradictions between its knobs).
-    fn validate(_section: &Self::Section, _problems: &mut Vec<(String, String)>) {}
-
-    /// What its seeds cost at the worst corner of its section (`swarm`: unset knobs are
-    /// sampled), for the loader's load estimate (`crate::scenario::load`). Default: a
-    /// request and a reply per client operation, no periodic work.
-    fn load(_section: &Self::Section, _swarm: bool, _worst: &Worst) -> SystemLoad {
-        SystemLoad {
-            events_per_op: 2.0,
-            periodic: Vec::new(),
-            conflicts: Vec::new(),
-        }
-    }
-
-    /// The history files a replay writes, and the checker that reads each on its own
-    /// (`crate::check::fit`). Default: the whole client history, read by no checker on
-    /// its own — every check needs the replay.
-    fn history_files(plan: &Plan<Self>, _history: &History) -> Vec<HistoryFile> {
-        vec![replay_only(plan)]
-    }
-
-    /// Run one of its checks on a finished run.
-    fn check(
-        plan: &Plan<Self>,
-        out: &SimOutput<Self::Final, Self::Observation>,
-        check: Self::Check,
-        budget: &Budget,
-    ) -> CheckOutcome;
-}
-
 /// The interface faultline uses for every system (object-safe; the registry's type).
 pub trait SystemUnderTest: SystemSchema {
     /// The plan of `scenario` (one of this system's) for `seed`.
@@ -117,7 +84,7 @@ pub trait SystemUnderTest: SystemSchema {
     fn run(&self, plan: &dyn AnyPlan, options: &ExecOptions) -> Execution;
     /// Every coverage probe a run of it can reach (the kernel's included), sorted.
     fn probes(&self) -> Vec<&'static str>;
-    /// The history files a replay of `plan` writes ([`Model::history_files`]).
+    /// The history files a replay of `plan` writes ([`System::history_files`]).
     fn history_files(&self, plan: &dyn AnyPlan, history: &History) -> Vec<HistoryFile>;
 }
 
@@ -129,7 +96,7 @@ impl<S> Plugin<S> {
     pub const NEW: Self = Plugin(PhantomData);
 }
 
-impl<S: Model> SystemSchema for Plugin<S> {
+impl<S: System> SystemSchema for Plugin<S> {
     fn name(&self) -> &'static str {
         S::NAME
     }
@@ -166,7 +133,7 @@ impl<S: Model> SystemSchema for Plugin<S> {
     }
 }
 
-impl<S: Model> Plugin<S> {
+impl<S: System> Plugin<S> {
     fn load_of(section: &Section, swarm: bool, worst: &Worst) -> SystemLoad {
         match section.get::<S::Section>() {
             Some(section) => S::load(section, swarm, worst),
@@ -175,7 +142,7 @@ impl<S: Model> Plugin<S> {
     }
 }
 
-impl<S: Model> SystemUnderTest for Plugin<S> {
+impl<S: System> SystemUnderTest for Plugin<S> {
     fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan> {
         Box::new(Plan::<S>::new(scenario, seed))
     }
@@ -253,28 +220,6 @@ impl<S: Model> SystemUnderTest for Plugin<S> {
                 .memory_peak_bytes
                 .max(options.plan_bytes + seed_memory.peak_bytes().saturating_sub(payload)),
         }
-    }
-}
-
-/// The whole client history, read by no checker on its own: each of `plan`'s checks
-/// needs the replay.
-pub fn replay_only<S: Model>(plan: &Plan<S>) -> HistoryFile {
-    use crate::catalog::Named;
-    let checks = plan.checks.iter().map(|c| c.name().to_string()).collect();
-    HistoryFile::whole(Fit::Replay { checks }, None)
-}
-
-/// The whole client history, checked for linearizability against `model` when `plan`
-/// runs its linearizability check (`is_it`), else as [`replay_only`].
-pub fn linearizable_history<S: Model>(
-    plan: &Plan<S>,
-    is_it: impl Fn(&S::Check) -> bool,
-    model: check::linearizability::ModelKind,
-) -> HistoryFile {
-    if plan.checks.iter().any(is_it) {
-        HistoryFile::whole(Fit::Linearizability { model }, Some("linearizability"))
-    } else {
-        replay_only(plan)
     }
 }
 

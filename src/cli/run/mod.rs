@@ -411,7 +411,7 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
             Some(s) => SeedId::plain(s).err().map(|e| e.to_string()),
             None => Some(format!(
                 "--seed-start + --seeds is above {}",
-                crate::plan::seed_id::SEED_MAX
+                crate::rng::seed_id::SEED_MAX
             )),
         })
     {
@@ -579,10 +579,8 @@ fn sweep(
     );
     sweep.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    for ((combinations, guided, _), t) in guide.coverage().into_iter().zip(&mut sweep.tallies) {
-        t.probe_combinations = combinations as u64;
-        t.guided_runs = guided;
-    }
+    // The tallies count probe combinations and guided runs from the seeds' records, as a
+    // merge of shards does.
     if args.coverage {
         print_coverage(&guide, &sweep.tallies);
     }

@@ -1,9 +1,10 @@
 //! What `es_cluster` runs are judged by.
 //!
 //! The checks read three sources: the client history, the final state of every process
-//! ([`EsFinal`]), and the observations made while running ([`EsObs`]): every replica
-//! reports each entry it applies (its hash, and the digest chain of the state after it),
-//! leaders also report the entry itself, and the projection reports each entry it folds.
+//! ([`EsFinal`]), and the observations made while running ([`EsObs`]): the replicated
+//! log's own (each entry every replica applies, which its `log_agreement` check judges),
+//! leaders' reports of each committed entry itself, and the projection's of each entry it
+//! folds.
 //! From the leaders' reports the checks rebuild the committed log of every shard — even
 //! though replicas compact their logs into snapshots — and replay it.
 
@@ -19,7 +20,7 @@ use crate::history::{Func, History, Status, Value};
 use crate::plan::Plan;
 use crate::rng::SubStream;
 use crate::sim::{Observed, SimOutput, View};
-use crate::systems::components::raft::Role;
+use crate::systems::components::raft::{self, Role};
 
 /// A replica at the end of the run.
 #[derive(Debug, Clone)]
@@ -211,7 +212,15 @@ pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> 
                 &plan.head.names(),
             )
         }
-        Check::LogAgreement => log_agreement(name, plan, &out.observations),
+        Check::Raft(check) => {
+            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
+                EsObs::Raft(obs) => Some((o.node, obs)),
+                _ => None,
+            });
+            let process = |n: usize| plan.head.nodes[n].name.clone();
+            let shard = |s: usize| format!("shard {s}");
+            raft::checks::run(check, name, observed, &process, &shard)
+        }
         Check::Durability => durability(name, plan, &out.history, &log()),
         Check::SnapshotReplay => snapshot_replay(name, plan, finals, &log()),
         Check::Conservation => conservation(name, plan, out, finals),
@@ -240,11 +249,10 @@ fn committed(obs: &[Observed<EsObs>], shards: usize) -> Committed {
         shards: vec![BTreeMap::new(); shards],
     };
     for o in obs {
-        if let EsObs::Applied {
+        if let EsObs::Committed {
             shard,
             index,
-            entry: Some(entry),
-            ..
+            entry,
         } = &o.obs
         {
             c.shards[*shard]
@@ -253,75 +261,6 @@ fn committed(obs: &[Observed<EsObs>], shards: usize) -> Committed {
         }
     }
     c
-}
-
-fn log_agreement(check: &str, plan: &Plan<EsCluster>, obs: &[Observed<EsObs>]) -> CheckOutcome {
-    let name = |n: usize| plan.head.nodes[n].name.clone();
-    match agreement(obs, &name) {
-        Ok(entries) => CheckOutcome::pass(
-            check,
-            format!(
-                "{entries} committed entries, every replica applied the same ones to the same effect"
-            ),
-        ),
-        Err(message) => CheckOutcome::fail(check, Verdict::Violation, message, vec![]),
-    }
-}
-
-/// Compare every replica's report of each committed index (and each installed snapshot)
-/// with the first report of it. Returns how many indices were reported, or what differs.
-fn agreement(obs: &[Observed<EsObs>], name: &dyn Fn(usize) -> String) -> Result<usize, String> {
-    // (shard, index) → first report: (node, term, hash, chain).
-    let mut first: BTreeMap<(usize, u64), (usize, u64, u64, u64)> = BTreeMap::new();
-    let mut installed = Vec::new();
-    for o in obs {
-        match &o.obs {
-            EsObs::Applied {
-                shard,
-                index,
-                term,
-                hash,
-                chain,
-                ..
-            } => {
-                let (node0, term0, hash0, chain0) = *first
-                    .entry((*shard, *index))
-                    .or_insert((o.node, *term, *hash, *chain));
-                if *hash != hash0 {
-                    return Err(format!(
-                        "two different entries committed at index {index} of shard {shard}: {} applied one of term {term0}, {} one of term {term}",
-                        name(node0),
-                        name(o.node)
-                    ));
-                }
-                if *chain != chain0 {
-                    return Err(format!(
-                        "replicas diverged: {} and {} applied the same entry {index} of shard {shard} but reached different states",
-                        name(node0),
-                        name(o.node)
-                    ));
-                }
-            }
-            EsObs::SnapshotInstalled {
-                shard,
-                index,
-                chain,
-            } => installed.push((o.node, *shard, *index, *chain)),
-            _ => {}
-        }
-    }
-    for (node, shard, index, chain) in installed {
-        if let Some(&(node0, _, _, chain0)) = first.get(&(shard, index)) {
-            if chain != chain0 {
-                return Err(format!(
-                    "{} installed a snapshot at index {index} of shard {shard} whose state differs from what {} applied",
-                    name(node),
-                    name(node0)
-                ));
-            }
-        }
-    }
-    Ok(first.len())
 }
 
 /// The request of each history operation: per client, the n-th request (a transfer is
@@ -697,7 +636,11 @@ fn lag_ms(obs: &[Observed<EsObs>]) -> Vec<f64> {
     let mut lags = Vec::new();
     for o in obs {
         match o.obs {
-            EsObs::Applied { shard, index, .. } => {
+            EsObs::Raft(raft::Observation::Applied {
+                group: shard,
+                index,
+                ..
+            }) => {
                 committed_at.entry((shard, index)).or_insert(o.t_ns);
             }
             EsObs::Projected { shard, index, .. } => {

@@ -381,6 +381,9 @@ impl StateMachine for Ledger {
     fn applied(&self) -> u64 {
         self.applied
     }
+    fn chain(&self) -> u64 {
+        self.chain
+    }
 }
 
 impl Ledger {
@@ -941,13 +944,6 @@ fn read(req: ReqId, command: &Command) -> Decision {
 
 fn applied(b: bool) -> OpResult {
     OpResult::Value(Value::Bool(b))
-}
-
-/// A stable 64-bit hash of a log entry (for agreement checks).
-pub fn entry_hash(entry: &LogEntry) -> u64 {
-    let mut hasher = crate::sim::StableHasher::default();
-    entry.hash(&mut hasher);
-    hasher.finish()
 }
 
 #[cfg(test)]

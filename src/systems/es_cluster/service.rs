@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use super::ledger::{
-    entry_hash, Command, CoordState, Decider, Decision, Effect, Event, Ledger, LogEntry, PartState,
-    Payload, TxnId,
+    Command, CoordState, Decider, Decision, Effect, Event, Ledger, LogEntry, PartState, Payload,
+    TxnId,
 };
 use super::{EsCluster, EsObs, Msg, ReadMode, Record, Replica, Reply, Timer};
 use crate::sim::Ctx;
@@ -56,6 +56,9 @@ impl Host for EsCluster {
     fn as_raft_record(record: &Record) -> Option<&Record> {
         Some(record)
     }
+    fn raft_observation(obs: raft::Observation) -> EsObs {
+        EsObs::Raft(obs)
+    }
 
     fn apply(ctx: C<'_, '_>, group: usize, state: &mut Ledger, entry: &LogEntry) -> Vec<Effect> {
         let mut d = decider(ctx, group);
@@ -65,15 +68,12 @@ impl Host for EsCluster {
     fn on_applied(ctx: C<'_, '_>, raft: &mut Replica, applied: Applied<EsCluster>) {
         let Applied { entry, effects } = applied;
         let leader = raft.is_leader();
-        ctx.observe(EsObs::Applied {
-            shard: raft.group,
-            index: entry.index,
-            term: entry.term,
-            hash: entry_hash(&entry),
-            chain: raft.state.chain,
-            entry: leader.then_some(entry),
-        });
         if leader {
+            ctx.observe(EsObs::Committed {
+                shard: raft.group,
+                index: entry.index,
+                entry,
+            });
             raft.act(ctx, effects);
         }
     }
@@ -86,13 +86,7 @@ impl Host for EsCluster {
         ctx.cancel_timer(Timer::TxnTick);
     }
 
-    fn on_snapshot_installed(ctx: C<'_, '_>, raft: &Replica, index: u64) {
-        ctx.observe(EsObs::SnapshotInstalled {
-            shard: raft.group,
-            index,
-            chain: raft.state.chain,
-        });
-    }
+    fn on_snapshot_installed(_: C<'_, '_>, _: &Replica, _: u64) {}
 }
 
 impl Raft<EsCluster> {

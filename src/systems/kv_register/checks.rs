@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{apply_entry, Check, KvFinal, KvRegister};
+use super::replica::apply_entry;
+use super::{Check, KvFinal, KvRegister};
 use crate::catalog::Named;
 use crate::check::linearizability::{Budget, ModelKind};
 use crate::check::{CheckOutcome, Verdict};

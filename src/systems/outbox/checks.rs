@@ -17,6 +17,7 @@ use crate::check::{queue, CheckOutcome, Verdict};
 use crate::history::{Func, History, Value};
 use crate::plan::Plan;
 use crate::sim::{SimOutput, View};
+use crate::systems::components::raft;
 
 /// What the checks look at.
 #[derive(Debug, Clone)]
@@ -149,6 +150,15 @@ pub fn run(plan: &Plan<Outbox>, out: &Out, check: Check) -> CheckOutcome {
     let name = check.name();
     match check {
         Check::Queue => queue_check(name, plan, out),
+        Check::Raft(check) => {
+            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
+                OutboxObs::Raft(obs) => Some((o.node, obs)),
+                _ => None,
+            });
+            let process = |n: usize| plan.head.nodes[n].name.clone();
+            let partition = |p: usize| format!("partition {p}");
+            raft::checks::run(check, name, observed, &process, &partition)
+        }
         Check::PublishedCommitted => published_committed(name, out, finals),
         Check::AggregateOrder => aggregate_order(name, out),
         Check::ExactlyOnce => exactly_once(name, out, finals),

@@ -24,6 +24,7 @@ use crate::history::{Func, History, Value};
 use crate::plan::Plan;
 use crate::sim::{SimOutput, View};
 use crate::systems::components::db::Db;
+use crate::systems::components::raft;
 
 /// What the checks look at.
 #[derive(Debug, Clone)]
@@ -123,6 +124,15 @@ pub fn run(plan: &Plan<Saga>, out: &Out, check: Check, _budget: &Budget) -> Chec
         Check::Isolation => isolation(name, plan, out),
         Check::Atomicity2pc => atomicity_2pc(name, plan, out),
         Check::Blocking => blocking(name, plan, out),
+        Check::Raft(check) => {
+            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
+                SagaObs::Raft(obs) => Some((o.node, obs)),
+                _ => None,
+            });
+            let process = |n: usize| plan.head.nodes[n].name.clone();
+            let log = |_: usize| "the saga log".to_string();
+            raft::checks::run(check, name, observed, &process, &log)
+        }
         Check::Convergence if out.settled => {
             CheckOutcome::pass(name, "every transaction ended; services settled")
         }

@@ -72,6 +72,9 @@ impl Host for Saga {
             Record::Db(_) => None,
         }
     }
+    fn raft_observation(obs: raft::Observation) -> SagaObs {
+        SagaObs::Raft(obs)
+    }
 
     fn apply(ctx: C<'_, '_>, _: usize, sm: &mut SagaLog, e: &raft::Entry<SagaLog>) -> Effects {
         sm.apply(e.index, &e.payload, rules(ctx.system()))

@@ -230,6 +230,9 @@ impl StateMachine for SagaLog {
     fn applied(&self) -> u64 {
         self.applied
     }
+    fn chain(&self) -> u64 {
+        self.chain
+    }
 }
 
 impl SagaLog {

@@ -34,6 +34,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::raft::{self, Applied, Entry, Host, Raft, StateMachine};
+use crate::catalog::catalogue;
 use crate::sim::Ctx;
 
 /// Coverage probes the broker and its clients can reach.
@@ -121,6 +122,9 @@ impl<V: Clone + Debug + PartialEq + Eq + Hash + Send + 'static> StateMachine for
     }
     fn applied(&self) -> u64 {
         self.applied
+    }
+    fn chain(&self) -> u64 {
+        self.chain
     }
 }
 
@@ -257,6 +261,16 @@ impl<V> Msg<V> {
             Msg::OffsetFetch { .. } => "offset_fetch",
             Msg::OffsetFetched { .. } => "offset_fetched",
         }
+    }
+}
+
+catalogue! {
+    /// Planted bugs of the broker: every system built on it includes them in its own
+    /// catalogue (`Broker(broker::Bug)`). Its partitions' logs are Raft's, whose bugs the
+    /// system includes too.
+    pub enum Bug {
+        /// the broker acknowledges a produce when its leader has it, before a quorum does: a failover loses it
+        AckBeforeReplicate = "ack-before-replicate",
     }
 }
 

@@ -37,6 +37,17 @@ impl<H: Host> Raft<H> {
 
     /// Adopt a newer term (or a leader of this term) and follow.
     pub(super) fn follow(&mut self, ctx: C<'_, '_, H>, term: u64, leader: Option<usize>) {
+        assert!(
+            term >= self.term,
+            "replica {} asked to follow term {term} in term {}: terms never go back",
+            ctx.node(),
+            self.term
+        );
+        assert_ne!(
+            leader,
+            Some(ctx.node()),
+            "a replica follows another, not itself"
+        );
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -68,6 +79,10 @@ impl<H: Host> Raft<H> {
             ctx.set_timer_ns(H::raft_timer(Timer::Election), wait_ns.max(1));
             return;
         }
+        assert!(
+            !matches!(self.role, Role::Leader),
+            "a leader never stands for election"
+        );
         self.term += 1;
         self.voted_for = Some(ctx.node());
         self.leader = None;
@@ -114,6 +129,12 @@ impl<H: Host> Raft<H> {
             && !self.is_leader()
             && self.vote_wait_ns(ctx).is_none();
         if granted {
+            assert!(
+                self.voted_for.is_none_or(|v| v == from),
+                "one vote per term: {} already voted for {:?} in term {term}",
+                ctx.node(),
+                self.voted_for
+            );
             self.voted_for = Some(from);
             // Durable before the answer leaves: a crash must not let us vote again.
             self.persist_meta(ctx);
@@ -133,9 +154,14 @@ impl<H: Host> Raft<H> {
             return;
         }
         let majority = self.majority();
+        let cluster = self.peers.len() + 1;
         if let Role::Candidate(votes) = &mut self.role {
             if term == self.term && granted {
                 votes.insert(from);
+                assert!(
+                    votes.len() <= cluster,
+                    "more votes than replicas in the group"
+                );
                 if votes.len() >= majority {
                     self.become_leader(ctx);
                 }
@@ -144,6 +170,23 @@ impl<H: Host> Raft<H> {
     }
 
     fn become_leader(&mut self, ctx: C<'_, '_, H>) {
+        assert_eq!(
+            self.voted_for,
+            Some(ctx.node()),
+            "a leader voted for itself in its term {}",
+            self.term
+        );
+        assert!(
+            matches!(&self.role, Role::Candidate(votes) if votes.len() >= self.majority()),
+            "{} leads term {} without a majority of votes ({:?})",
+            ctx.node(),
+            self.term,
+            self.role
+        );
+        assert!(
+            self.commit <= self.last_index(),
+            "a new leader holds every entry it knows committed"
+        );
         self.role = Role::Leader;
         self.leader = Some(ctx.node());
         ctx.note("leader", self.term as i64);
@@ -168,6 +211,11 @@ impl<H: Host> Raft<H> {
             let entry = self.entry(index).expect("log covers the tail").clone();
             H::apply(ctx, self.group, &mut tail, &entry);
         }
+        assert_eq!(
+            tail.applied(),
+            self.last_index(),
+            "the leader's tail state covers its whole log"
+        );
         let next = self.last_index() + 1;
         let lease_promised = self.peers.iter().map(|&p| (p, 0)).collect();
         self.lead = Some(Leadership {

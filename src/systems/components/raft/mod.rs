@@ -35,6 +35,7 @@
 //! or not, so a service can validate new commands against pending ones, and a slot of
 //! leader-only service state ([`Host::Lead`]) that is dropped when leadership ends.
 
+pub mod checks;
 mod election;
 pub mod lease;
 pub mod liveness;
@@ -49,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 pub use replication::Append;
 
+use crate::catalog::catalogue;
 use crate::disk::Slot;
 use crate::sim::{Ctx, System};
 
@@ -79,6 +81,10 @@ pub trait StateMachine: Clone + Debug + Default + PartialEq + Send + 'static {
     fn noop() -> Self::Payload;
     /// Index of the last entry folded into this state.
     fn applied(&self) -> u64;
+    /// A digest chain over what was applied ([`chain`]): replicas that applied the same
+    /// entries to the same effect have the same value (the log agreement check compares
+    /// them).
+    fn chain(&self) -> u64;
 }
 
 /// Extend a state machine's digest chain with an applied entry's payload: replicas that
@@ -199,6 +205,32 @@ pub enum Timer {
     Flush,
 }
 
+catalogue! {
+    /// Planted bugs of the replicated log: every system built on it includes them in its
+    /// own catalogue (`Raft(raft::Bug)`), so each can be planted in any of them.
+    pub enum Bug {
+        /// Raft: term, vote, log and snapshot writes are never fsynced: a crash forgets votes and acknowledged entries
+        NoFsync = "no-fsync",
+        /// Raft: a leader commits an entry of an earlier term as soon as a majority holds it (Figure 8): a later leader overwrites it
+        CommitOldTerm = "commit-old-term",
+        /// Raft: a replica grants its vote without comparing log freshness: a leader without committed entries overwrites them
+        NoElectionRestriction = "no-election-restriction",
+        /// Raft: a follower deletes the entries after prevLogIndex of every AppendEntries, even matching ones: a delayed or duplicated one loses committed entries
+        TruncateOnStaleAppend = "truncate-on-stale-append",
+        /// Raft: a follower installs a snapshot older than its committed state: its state and log roll back
+        StaleSnapshotInstall = "stale-snapshot-install",
+    }
+}
+
+catalogue! {
+    /// Checks of the replicated log, over its own observations ([`Observation`]): every
+    /// system built on it includes them (`Raft(raft::Check)`), and they judge every group.
+    pub enum Check: checks {
+        /// no two different entries are committed at one index, and replicas applying the same entries reach the same state
+        LogAgreement = "log_agreement" (Safety),
+    }
+}
+
 /// Planted bugs of the replicated log, which every system built on it can switch on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bugs {
@@ -217,6 +249,61 @@ pub struct Bugs {
     pub stale_snapshot_install: bool,
     /// A leader's lease is not shortened by the clock skew margin.
     pub lease_ignores_skew: bool,
+}
+
+impl Bugs {
+    /// The switches of the planted bugs `bugs` (a system's own bugs filtered to Raft's).
+    /// The lease bug belongs to the reads a system serves from leases, so the system sets
+    /// it.
+    pub fn planted(bugs: impl IntoIterator<Item = Bug>) -> Bugs {
+        let mut on = Bugs::default();
+        for bug in bugs {
+            match bug {
+                Bug::NoFsync => on.no_fsync = true,
+                Bug::CommitOldTerm => on.commit_old_term = true,
+                Bug::NoElectionRestriction => on.no_election_restriction = true,
+                Bug::TruncateOnStaleAppend => on.truncate_on_stale_append = true,
+                Bug::StaleSnapshotInstall => on.stale_snapshot_install = true,
+            }
+        }
+        on
+    }
+}
+
+/// What a replica reports for the log's checks ([`checks`]), through
+/// [`Host::raft_observation`]: facts no replica keeps to the end, since logs are compacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// A replica applied a committed entry.
+    Applied {
+        /// The group.
+        group: usize,
+        /// The entry's index.
+        index: u64,
+        /// Its term.
+        term: u64,
+        /// A digest of the entry (index, term, payload).
+        hash: u64,
+        /// The state machine's digest chain after applying it ([`StateMachine::chain`]).
+        chain: u64,
+    },
+    /// A replica installed a snapshot from its leader.
+    SnapshotInstalled {
+        /// The group.
+        group: usize,
+        /// The snapshot's last index.
+        index: u64,
+        /// The state's digest chain.
+        chain: u64,
+    },
+}
+
+/// A digest of a log entry, stable across runs and platforms.
+pub fn entry_hash<P: Hash>(entry: &LogEntry<P>) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = crate::sim::StableHasher::default();
+    entry.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Leader leases: see [`lease`].
@@ -270,6 +357,8 @@ pub trait Host: System {
     fn raft_record(record: Record<Self::Sm>) -> Self::Record;
     /// The Raft record in a disk record, if it is one.
     fn as_raft_record(record: &Self::Record) -> Option<&Record<Self::Sm>>;
+    /// Raft's verification records as the system's observations (for [`checks`]).
+    fn raft_observation(obs: Observation) -> Self::Observation;
 
     /// Fold an entry into `sm` (the committed state, or the leader's tail).
     fn apply(ctx: C<Self>, group: usize, sm: &mut Self::Sm, e: &Entry<Self::Sm>) -> Self::Effects;

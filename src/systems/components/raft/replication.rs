@@ -3,7 +3,8 @@
 use crate::plan::Site;
 
 use super::{
-    config, entry_record, Applied, Entry, Host, LogEntry, Msg, Raft, StateMachine, Timer, C, LOG,
+    config, entry_record, Applied, Entry, Host, LogEntry, Msg, Observation, Raft, StateMachine,
+    Timer, C, LOG,
 };
 
 /// How much longer a slow group commit (a fault point) waits before its fsync (ms).
@@ -30,6 +31,11 @@ impl<H: Host> Raft<H> {
     /// Leader: append an entry to the own log (durable at the next flush); returns its
     /// index.
     pub fn append(&mut self, ctx: C<'_, '_, H>, payload: <H::Sm as StateMachine>::Payload) -> u64 {
+        assert!(self.is_leader(), "only a leader appends to its log");
+        assert!(
+            self.last_term() <= self.term,
+            "no entry of the log is from a later term than the leader's"
+        );
         let entry = LogEntry {
             index: self.last_index() + 1,
             term: self.term,
@@ -219,6 +225,11 @@ impl<H: Host> Raft<H> {
                 self.log.truncate(keep);
                 ctx.disk().truncate(LOG, keep);
             }
+            assert_eq!(
+                entry.index,
+                self.last_index() + 1,
+                "entries are appended without gaps"
+            );
             ctx.disk().append(LOG, entry_record::<H>(entry.clone()));
             self.log.push(entry);
             changed = true;
@@ -257,6 +268,10 @@ impl<H: Host> Raft<H> {
         }
         let last = self.last_index();
         let lead = self.lead.as_mut().expect("leaders lead");
+        assert!(
+            !success || match_index <= last,
+            "{from} acknowledged up to {match_index}, past the leader's last entry {last}"
+        );
         if success {
             let m = lead.matched.entry(from).or_insert(0);
             *m = (*m).max(match_index);
@@ -292,6 +307,10 @@ impl<H: Host> Raft<H> {
             n -= 1;
         }
         if n > self.commit {
+            assert!(
+                n <= self.last_index(),
+                "a leader commits only entries of its own log"
+            );
             if self.term_at(n) != Some(self.term) {
                 ctx.probe("leader_committed_earlier_term_entry");
             }
@@ -302,12 +321,36 @@ impl<H: Host> Raft<H> {
 
     /// Apply committed entries, handing each to the service. Then snapshot if due.
     pub(super) fn apply_committed(&mut self, ctx: C<'_, '_, H>) {
+        assert!(
+            self.commit <= self.last_index(),
+            "replica {} knows index {} committed but its log ends at {}",
+            ctx.node(),
+            self.commit,
+            self.last_index()
+        );
+        // Bounded: each step applies one entry, up to the commit index.
         while self.state.applied() < self.commit {
             let index = self.state.applied() + 1;
             let Some(entry) = self.entry(index).cloned() else {
                 panic!("replica {} lacks committed entry {index}", ctx.node());
             };
+            assert_eq!(
+                entry.index, index,
+                "the log holds entry {index} at its place"
+            );
             let effects = H::apply(ctx, self.group, &mut self.state, &entry);
+            assert_eq!(
+                self.state.applied(),
+                index,
+                "applying entry {index} advances the state to it"
+            );
+            ctx.observe(H::raft_observation(Observation::Applied {
+                group: self.group,
+                index,
+                term: entry.term,
+                hash: super::entry_hash(&entry),
+                chain: self.state.chain(),
+            }));
             H::on_applied(ctx, self, Applied { entry, effects });
         }
         let every = if ctx.at_fault_point(&Site::EagerSnapshot) {

@@ -1,12 +1,17 @@
 //! Snapshots: compacting the log, and catching up a follower that is too far behind.
 
 use super::{
-    config, entry_record, Entry, Host, Msg, Raft, Record, Snapshot, StateMachine, C, LOG, SNAPSHOT,
+    config, entry_record, Entry, Host, Msg, Observation, Raft, Record, Snapshot, StateMachine, C,
+    LOG, SNAPSHOT,
 };
 
 impl<H: Host> Raft<H> {
     pub(super) fn take_snapshot(&mut self, ctx: C<'_, '_, H>) {
         let index = self.state.applied();
+        assert!(
+            index <= self.commit && index > self.snapshot.last_index,
+            "a snapshot covers committed entries only, beyond the previous one"
+        );
         let last_term = self.term_at(index).expect("applied entries are known");
         let keep: Vec<Entry<H::Sm>> = self
             .log
@@ -80,6 +85,11 @@ impl<H: Host> Raft<H> {
             self.snapshot = snapshot;
             self.persist_snapshot(ctx, keep);
             self.synced = self.last_index();
+            ctx.observe(H::raft_observation(Observation::SnapshotInstalled {
+                group: self.group,
+                index,
+                chain: self.state.chain(),
+            }));
             H::on_snapshot_installed(ctx, self, index);
         }
         let reply = Msg::SnapshotReply {

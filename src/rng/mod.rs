@@ -1,4 +1,5 @@
-//! Named random sub-streams derived from the one seed.
+//! Named random sub-streams derived from the one seed, and the seed's id ([`SeedId`]: the
+//! one type every layer passes a run's seed as, printed and parsed one way).
 //!
 //! Every random decision in a run comes from the run's seed, but not from one shared
 //! generator: each component draws from its own *named* ChaCha8 stream. ChaCha has a
@@ -10,6 +11,10 @@
 //!
 //! The names in use are listed in [`streams`]. `tests/golden_rng.rs` pins the first
 //! outputs of a fixed seed, so an accidental change of derivation is caught.
+
+pub mod seed_id;
+
+pub use seed_id::{SeedId, SeedIdError};
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,5 +1,5 @@
 //! The id of one run of a scenario: a plain seed, or a guided run that mutates a seed's
-//! plan ([`super::guided`]).
+//! plan ([`crate::plan::guided`]).
 //!
 //! Every id a sweep prints replays, shrinks and pins alone, so an id has one text form,
 //! printed and parsed the same way everywhere (replay lines, `--seed`, pinned scenario
