@@ -27,7 +27,6 @@ const FNS_OVER: &[(&str, &str, usize)] = &[
     ("src/history/events.rs", "push", 94),
     ("src/history/jepsen_log.rs", "parse", 102),
     ("src/plan/sane.rs", "apply", 101),
-    ("src/shrink/mod.rs", "shrink_with", 71),
 ];
 /// Files longer than [`FILE_LINES_MAX`] today, each with the length it may not exceed:
 /// the list only shrinks (split a file when you touch it, then delete its line).

@@ -77,12 +77,9 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
         .plan_from_json(&text)
         .map_err(|e| BadInput(runner::pinned::plan_file_error(file, &text, &e)))?;
     let seed = plan.head().seed;
-    let exec = {
-        let plan = plan.clone_box();
-        runner::on_fresh_thread(seed, move || system.run(&*plan, &runner::full_options())).map_err(
-            |e| anyhow::anyhow!("replay of {} failed inside faultline: {e}", file.display()),
-        )?
-    };
+    let exec = runner::run_plan(system, plan.clone_box(), runner::full_options()).map_err(|e| {
+        anyhow::anyhow!("replay of {} failed inside faultline: {e}", file.display())
+    })?;
     let dir = report::under(
         &args.out,
         &["replays", &scenario.name, &format!("{seed}-plan")],

@@ -115,11 +115,8 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     // The candidates are over: the shrunk plan's own run, and writing it, run whole.
     crate::guard::clear_stop();
     let shrunk = shrunk.map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
-    let exec = {
-        let plan = shrunk.plan.clone_box();
-        runner::on_fresh_thread(seed, move || system.run(&*plan, &runner::full_options()))
-            .map_err(|e| anyhow::anyhow!("running the shrunk plan failed inside faultline: {e}"))?
-    };
+    let exec = runner::run_plan(system, shrunk.plan.clone_box(), runner::full_options())
+        .map_err(|e| anyhow::anyhow!("running the shrunk plan failed inside faultline: {e}"))?;
     let dir = report::under(&args.reports, &["shrunk"])
         .and_then(|root| report::seed_dir(&root, &scenario.name, seed))
         .with_context(|| format!("writing under {}", args.reports.display()))?;

@@ -130,11 +130,7 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
     let trace_hash = exec.trace.hash();
     let mut interrupted = exec.interrupted;
     let determinism = if job.check_determinism && !interrupted {
-        let again = on_fresh_thread(job.seed, {
-            let plan = plan.clone();
-            let options = options.clone();
-            move || system.run(&*plan, &options)
-        });
+        let again = run_plan(system, plan.clone_box(), options.clone());
         // A stop request cuts the second run at another point: no comparison then.
         interrupted |= again.as_ref().is_ok_and(|second| second.interrupted);
         (!interrupted).then(|| compare(&exec.trace, trace_hash, again))
@@ -183,6 +179,19 @@ fn compare(first: &sim::Trace, first_hash: u64, again: Result<Execution, String>
             divergence: Some((0, None, Some(serde_json::Value::String(message)))),
         },
     }
+}
+
+/// Run a plan of `system` on a fresh seed thread: simulate it and run its checks. The one
+/// way every command runs a plan it holds (a sweep's seeds go through [`run_seed`], which
+/// plans them first): replay, shrink and its candidates, the determinism re-run. A panic
+/// outside the simulated processes (one inside them is a `crash` verdict) is `Err`.
+pub fn run_plan(
+    system: &'static dyn SystemUnderTest,
+    plan: Box<dyn AnyPlan>,
+    options: ExecOptions,
+) -> Result<Execution, String> {
+    let seed = plan.head().seed;
+    on_fresh_thread(seed, move || system.run(&*plan, &options))
 }
 
 /// Run `f` on a freshly spawned seed thread and wait for it; a panic becomes `Err`.

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::check::Verdict;
 use crate::plan::{AnyPlan, FaultPoint};
 use crate::report::triage::signature;
-use crate::runner::on_fresh_thread;
+use crate::runner::run_plan;
 use crate::systems::{ExecOptions, Execution, SystemUnderTest};
 
 /// The failure a candidate must keep.
@@ -333,12 +333,7 @@ impl Shrinker<'_> {
         let target = &self.target;
         let answers: Vec<Option<bool>> = std::thread::scope(|scope| {
             let runs: Vec<_> = (plans.into_iter())
-                .map(|plan| {
-                    scope.spawn(move || {
-                        let seed = plan.head().seed;
-                        on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()))
-                    })
-                })
+                .map(|plan| scope.spawn(move || run_plan(system, plan, ExecOptions::default())))
                 .collect();
             (runs.into_iter())
                 .map(|run| {
@@ -521,10 +516,7 @@ pub fn shrink_with(
 ) -> Result<Shrunk, String> {
     let original: Arc<dyn AnyPlan> = Arc::from(plan);
     let seed = original.head().seed;
-    let first = {
-        let plan = original.clone_box();
-        on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()))?
-    };
+    let first = run_plan(system, original.clone_box(), ExecOptions::default())?;
     let target = Target::of(&first).ok_or_else(|| {
         format!(
             "seed {} does not fail ({:?}): nothing to shrink",
@@ -570,10 +562,7 @@ pub fn shrink_with(
     // A stop request (Ctrl-C) ended the candidates; the smallest plan's own run is not a
     // candidate and must run whole, or its sizes would be those of a cut-short run.
     crate::guard::clear_stop();
-    let last = {
-        let plan = plan.clone_box();
-        on_fresh_thread(seed, move || system.run(&*plan, &ExecOptions::default()))?
-    };
+    let last = run_plan(system, plan.clone_box(), ExecOptions::default())?;
     Ok(Shrunk {
         after: Size::of(&*plan, &last),
         target: s.target,
