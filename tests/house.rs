@@ -22,11 +22,8 @@ const FNS_OVER: &[(&str, &str, usize)] = &[
     ("src/check/linearizability/search.rs", "new", 170),
     ("src/check/linearizability/search.rs", "run", 75),
     ("src/check/linearizability/search.rs", "enter", 84),
-    ("src/cli/run/mod.rs", "sweep", 76),
-    ("src/cli/shrink.rs", "run", 99),
     ("src/history/events.rs", "push", 94),
     ("src/history/jepsen_log.rs", "parse", 102),
-    ("src/plan/sane.rs", "apply", 101),
 ];
 /// Files longer than [`FILE_LINES_MAX`] today, each with the length it may not exceed:
 /// the list only shrinks (split a file when you touch it, then delete its line).

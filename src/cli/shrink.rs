@@ -63,27 +63,8 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     )
     .map_err(BadInput)?;
     let plan = runner::pinned::plan_of(&scenario, seed).map_err(|e| BadInput(e.to_string()))?;
-    // Where the results go, checked before the shrink rather than after it.
-    super::writable_dir(&args.reports, "--reports")?;
-    if let Some(out) = &args.out {
-        super::writable_file(out, "--out")?;
-    }
-    if let Some(save) = &args.save {
-        super::writable_dir(save, "--save")?;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = match args.jobs {
-        Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
-        // Each candidate runs on a thread of its own: more than a few per core only add
-        // threads (and, by the thousand, exhaust the process's).
-        Some(jobs) if jobs > super::run::jobs::JOBS_PER_CORE_MAX * cores => {
-            let cap = super::run::jobs::JOBS_PER_CORE_MAX * cores;
-            eprintln!("warning: --jobs {jobs} is more than {} per core ({cores} core(s) here): running {cap} candidates at once", super::run::jobs::JOBS_PER_CORE_MAX);
-            cap
-        }
-        Some(jobs) => jobs,
-        None => cores,
-    };
+    check_outputs(args)?;
+    let jobs = candidate_jobs(args.jobs)?;
     println!(
         "shrinking {} seed {} (time limit {} s, {jobs} candidates at once)…",
         scenario.name,
@@ -115,6 +96,58 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     // The candidates are over: the shrunk plan's own run, and writing it, run whole.
     crate::guard::clear_stop();
     let shrunk = shrunk.map_err(|e| BadInput(format!("{}: {e}", args.scenario.display())))?;
+    write_shrunk(
+        args,
+        &scenario,
+        system,
+        seed,
+        &shrunk,
+        started.elapsed(),
+        interrupted,
+    )
+}
+
+/// Where the results go, checked before the shrink rather than after it.
+fn check_outputs(args: &ShrinkArgs) -> anyhow::Result<()> {
+    super::writable_dir(&args.reports, "--reports")?;
+    if let Some(out) = &args.out {
+        super::writable_file(out, "--out")?;
+    }
+    if let Some(save) = &args.save {
+        super::writable_dir(save, "--save")?;
+    }
+    Ok(())
+}
+
+/// How many candidates run at once: `--jobs`, capped at a few per core.
+fn candidate_jobs(jobs: Option<usize>) -> anyhow::Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match jobs {
+        Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
+        // Each candidate runs on a thread of its own: more than a few per core only add
+        // threads (and, by the thousand, exhaust the process's).
+        Some(jobs) if jobs > super::run::jobs::JOBS_PER_CORE_MAX * cores => {
+            let cap = super::run::jobs::JOBS_PER_CORE_MAX * cores;
+            eprintln!("warning: --jobs {jobs} is more than {} per core ({cores} core(s) here): running {cap} candidates at once", super::run::jobs::JOBS_PER_CORE_MAX);
+            cap
+        }
+        Some(jobs) => jobs,
+        None => cores,
+    };
+    Ok(jobs)
+}
+
+/// Run the shrunk plan once more with a full trace, write its artifacts and the pinned
+/// scenario, and say what was found; 0, or 130 after an interrupt.
+fn write_shrunk(
+    args: &ShrinkArgs,
+    scenario: &Scenario,
+    system: &'static dyn crate::systems::SystemUnderTest,
+    seed: u64,
+    shrunk: &shrink::Shrunk,
+    elapsed: Duration,
+    interrupted: bool,
+) -> anyhow::Result<u8> {
     let exec = runner::run_plan(system, shrunk.plan.clone_box(), runner::full_options())
         .map_err(|e| anyhow::anyhow!("running the shrunk plan failed inside faultline: {e}"))?;
     let dir = report::under(&args.reports, &["shrunk"])
@@ -124,16 +157,16 @@ pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
         println!("replacing {}/ (left by an earlier shrink)", dir.display());
         std::fs::remove_dir_all(&dir)?;
     }
-    let written = report::write_seed_artifacts(&dir, &scenario, &*shrunk.plan, &exec)
+    let written = report::write_seed_artifacts(&dir, scenario, &*shrunk.plan, &exec)
         .with_context(|| format!("writing {}", dir.display()))?;
-    let file = write_pinned(args, &scenario, &shrunk, &exec, &dir)?;
+    let file = write_pinned(args, scenario, shrunk, &exec, &dir)?;
     let replay = format!(
         "{} replay {}",
         report::program(),
         report::shell_quote(&file)
     );
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
-    print_summary(&shrunk, started.elapsed(), interrupted);
+    print_summary(shrunk, elapsed, interrupted);
     println!(
         "  still fails: {:?} {}",
         exec.verdict,

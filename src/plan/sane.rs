@@ -74,6 +74,26 @@ pub fn check_faults(head: &Head) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Why an action cannot happen now: the field at fault, the reason.
+type Refusal = (String, String);
+
+fn refuse(field: &str, message: String) -> Result<(), Refusal> {
+    Err((field.to_string(), message))
+}
+
+/// A clog from `at_ms` ends after it starts and by the end of chaos.
+fn clog_ends_in_chaos(at_ms: u64, until_ms: u64, chaos_ms: u64) -> Result<(), Refusal> {
+    if until_ms < at_ms || until_ms > chaos_ms {
+        return refuse(
+            ".until_ms",
+            format!(
+                "a clog until {until_ms} ms: it ends after it starts ({at_ms} ms) and by the end of chaos ({chaos_ms} ms)"
+            ),
+        );
+    }
+    Ok(())
+}
+
 impl World {
     /// Apply one action, or say why it cannot happen now (the field at fault, the reason).
     fn apply(
@@ -81,100 +101,127 @@ impl World {
         t: &TimedAction,
         chaos_ms: u64,
         name: &dyn Fn(usize) -> String,
-    ) -> Result<(), (String, String)> {
+    ) -> Result<(), Refusal> {
         use FaultAction::*;
-        let bad = |field: &str, message: String| Err((field.to_string(), message));
         match t.action {
             Partition {
                 id, ref blocked, ..
-            } => {
-                if self.partitions.contains(&id) {
-                    return bad(".id", format!("partition #{id} is already in force"));
-                }
-                if blocked.is_empty() {
-                    return bad(".blocked", format!("partition #{id} cuts no link"));
-                }
-                if let Some(k) = blocked.iter().position(|&(a, b)| a == b) {
-                    let (a, _) = blocked[k];
-                    let message = format!("a link from {} to itself cannot be cut", name(a));
-                    return bad(&format!(".blocked[{k}]"), message);
-                }
-                self.partitions.push(id);
+            } => self.partition(id, blocked, name),
+            Heal { id } => self.heal(id),
+            Crash { node } | Pause { node } | Restart { node } | Resume { node } => {
+                self.process(&t.action, node, name)
             }
-            Heal { id } => {
-                let Some(k) = self.partitions.iter().position(|&p| p == id) else {
-                    return bad(
-                        ".id",
-                        format!("heal of partition #{id}, which is not in force"),
-                    );
-                };
-                self.partitions.swap_remove(k);
-            }
-            Crash { node } | Pause { node } if self.crashed[node] || self.paused[node] => {
-                let state = if self.crashed[node] {
-                    "crashed"
-                } else {
-                    "paused"
-                };
-                return bad(".node", format!("{} is already {state}", name(node)));
-            }
-            Crash { node } => self.crashed[node] = true,
-            Pause { node } => self.paused[node] = true,
-            Restart { node } if !self.crashed[node] => {
-                return bad(
-                    ".node",
-                    format!(
-                        "restart of {}, which is running (crash it first)",
-                        name(node)
-                    ),
-                );
-            }
-            Restart { node } => self.crashed[node] = false,
-            Resume { node } if !self.paused[node] => {
-                return bad(
-                    ".node",
-                    format!("resume of {}, which is not paused", name(node)),
-                );
-            }
-            Resume { node } => self.paused[node] = false,
             Clog { from, to, until_ms } => {
-                if from == to {
-                    return bad(
-                        ".to",
-                        format!("a clog of the link from {} to itself", name(from)),
-                    );
-                }
-                if self.clogs.contains(&(from, to)) {
-                    return bad(
-                        ".from",
-                        format!("the link {} → {} is already clogged", name(from), name(to)),
-                    );
-                }
-                if until_ms < t.at_ms || until_ms > chaos_ms {
-                    return bad(
-                        ".until_ms",
-                        format!(
-                            "a clog until {until_ms} ms: it ends after it starts ({} ms) and by the end of chaos ({chaos_ms} ms)",
-                            t.at_ms
-                        ),
-                    );
-                }
-                self.clogs.push((from, to));
+                self.clog(from, to, name)?;
+                clog_ends_in_chaos(t.at_ms, until_ms, chaos_ms)
             }
-            Unclog { from, to } => {
-                let Some(k) = self.clogs.iter().position(|&l| l == (from, to)) else {
-                    return bad(
-                        ".from",
-                        format!(
-                            "unclog of the link {} → {}, which is not clogged",
-                            name(from),
-                            name(to)
-                        ),
-                    );
-                };
-                self.clogs.swap_remove(k);
-            }
+            Unclog { from, to } => self.unclog(from, to, name),
         }
+    }
+
+    fn partition(
+        &mut self,
+        id: u32,
+        blocked: &[(usize, usize)],
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<(), Refusal> {
+        if self.partitions.contains(&id) {
+            return refuse(".id", format!("partition #{id} is already in force"));
+        }
+        if blocked.is_empty() {
+            return refuse(".blocked", format!("partition #{id} cuts no link"));
+        }
+        if let Some(k) = blocked.iter().position(|&(a, b)| a == b) {
+            let (a, _) = blocked[k];
+            let message = format!("a link from {} to itself cannot be cut", name(a));
+            return refuse(&format!(".blocked[{k}]"), message);
+        }
+        self.partitions.push(id);
+        Ok(())
+    }
+
+    fn heal(&mut self, id: u32) -> Result<(), Refusal> {
+        let Some(k) = self.partitions.iter().position(|&p| p == id) else {
+            return refuse(
+                ".id",
+                format!("heal of partition #{id}, which is not in force"),
+            );
+        };
+        self.partitions.swap_remove(k);
+        Ok(())
+    }
+
+    /// A crash, pause, restart or resume of `node`.
+    fn process(
+        &mut self,
+        action: &FaultAction,
+        node: usize,
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<(), Refusal> {
+        use FaultAction::*;
+        let (crashed, paused) = (self.crashed[node], self.paused[node]);
+        match action {
+            Crash { .. } | Pause { .. } if crashed || paused => {
+                let state = if crashed { "crashed" } else { "paused" };
+                return refuse(".node", format!("{} is already {state}", name(node)));
+            }
+            Restart { .. } if !crashed => {
+                let message = format!(
+                    "restart of {}, which is running (crash it first)",
+                    name(node)
+                );
+                return refuse(".node", message);
+            }
+            Resume { .. } if !paused => {
+                let message = format!("resume of {}, which is not paused", name(node));
+                return refuse(".node", message);
+            }
+            Crash { .. } => self.crashed[node] = true,
+            Pause { .. } => self.paused[node] = true,
+            Restart { .. } => self.crashed[node] = false,
+            Resume { .. } => self.paused[node] = false,
+            _ => unreachable!("only process actions come here"),
+        }
+        Ok(())
+    }
+
+    fn clog(
+        &mut self,
+        from: usize,
+        to: usize,
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<(), Refusal> {
+        if from == to {
+            return refuse(
+                ".to",
+                format!("a clog of the link from {} to itself", name(from)),
+            );
+        }
+        if self.clogs.contains(&(from, to)) {
+            return refuse(
+                ".from",
+                format!("the link {} → {} is already clogged", name(from), name(to)),
+            );
+        }
+        self.clogs.push((from, to));
+        Ok(())
+    }
+
+    fn unclog(
+        &mut self,
+        from: usize,
+        to: usize,
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<(), Refusal> {
+        let Some(k) = self.clogs.iter().position(|&l| l == (from, to)) else {
+            let message = format!(
+                "unclog of the link {} → {}, which is not clogged",
+                name(from),
+                name(to)
+            );
+            return refuse(".from", message);
+        };
+        self.clogs.swap_remove(k);
         Ok(())
     }
 }

@@ -554,33 +554,16 @@ fn sweep(
         guard::stop_flag(),
         |result: SeedResult| {
             progress.tick(&counts);
-            if result.interrupted {
-                // Stopped half-way by the interrupt: neither a pass nor a finding.
-                sweep.cut_short += 1;
-                return;
-            }
-            let record = SeedRecord::of(&result);
-            guide.record(result.scenario_index, result.seed, record.probes.clone());
-            if let Err(e) = journal.append(&record) {
-                sweep.write_errors.push(format!("journal: {e}"));
-            }
-            sweep.finished += 1;
-            let tally = &mut sweep.tallies[result.scenario_index];
-            tally.add_record(&record);
-            if result.verdict != Verdict::Pass {
-                match (tally.catches(result.verdict, &result.checks), tally.expect) {
-                    (true, _) => counts.caught += 1,
-                    (false, crate::scenario::Expect::Pass) => counts.failing += 1,
-                    (false, _) => counts.otherwise += 1,
-                }
-            }
-            keep_artifacts(&result, scenarios, run, &mut sweep.write_errors);
+            let seen = Seen {
+                guide: &guide,
+                journal: &mut journal,
+                counts: &mut counts,
+            };
+            fold_seed(&mut sweep, seen, &result, scenarios, run);
         },
     );
     sweep.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    // The tallies count probe combinations and guided runs from the seeds' records, as a
-    // merge of shards does.
     if args.coverage {
         print_coverage(&guide, &sweep.tallies);
     }
@@ -591,6 +574,46 @@ fn sweep(
         }
     }
     Ok(sweep)
+}
+
+/// Where a finished seed is recorded besides its tally.
+struct Seen<'a> {
+    guide: &'a Guide,
+    journal: &'a mut Journal,
+    counts: &'a mut progress::Counts,
+}
+
+/// Fold one finished seed into the sweep: the guide, the journal, its scenario's tally
+/// (which also counts probe combinations and guided runs, as a merge of shards does), the
+/// progress counts, and its artifacts if it is kept.
+fn fold_seed(
+    sweep: &mut Sweep,
+    seen: Seen<'_>,
+    result: &SeedResult,
+    scenarios: &[Arc<Scenario>],
+    run: &RunDir,
+) {
+    if result.interrupted {
+        // Stopped half-way by the interrupt: neither a pass nor a finding.
+        sweep.cut_short += 1;
+        return;
+    }
+    let record = SeedRecord::of(result);
+    (seen.guide).record(result.scenario_index, result.seed, record.probes.clone());
+    if let Err(e) = seen.journal.append(&record) {
+        sweep.write_errors.push(format!("journal: {e}"));
+    }
+    sweep.finished += 1;
+    let tally = &mut sweep.tallies[result.scenario_index];
+    tally.add_record(&record);
+    if result.verdict != Verdict::Pass {
+        match (tally.catches(result.verdict, &result.checks), tally.expect) {
+            (true, _) => seen.counts.caught += 1,
+            (false, crate::scenario::Expect::Pass) => seen.counts.failing += 1,
+            (false, _) => seen.counts.otherwise += 1,
+        }
+    }
+    keep_artifacts(result, scenarios, run, &mut sweep.write_errors);
 }
 
 /// The guide of this sweep, with the seeds a resumed sweep already ran folded into it and
