@@ -24,6 +24,8 @@
 //! here, in this order: `guard`, `input`, `rng`, `knob`, `catalog`, `history`, `check`,
 //! `net`, `disk`, `scenario`, `plan`, `sim`, `systems`, `runner`, `report`, `shrink`, `cli`.
 
+#![warn(missing_docs)]
+
 #[cfg(not(madsim))]
 compile_error!(
     "faultline must be built with `--cfg madsim` (set in .cargo/config.toml). \

@@ -38,23 +38,55 @@ pub type TxnId = u64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
     /// Read a key.
-    Get { key: String },
+    Get {
+        /// The key to read.
+        key: String,
+    },
     /// Overwrite a key.
-    Put { key: String, value: String },
+    Put {
+        /// The key to write.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
     /// Append to a key.
-    Append { key: String, value: String },
+    Append {
+        /// The key to append to.
+        key: String,
+        /// The text to append.
+        value: String,
+    },
     /// Open an account.
-    Open { account: String },
+    Open {
+        /// The account to open.
+        account: String,
+    },
     /// Read a balance.
-    Read { account: String },
+    Read {
+        /// The account to read.
+        account: String,
+    },
     /// Deposit.
-    Deposit { account: String, amount: i64 },
+    Deposit {
+        /// The account to credit.
+        account: String,
+        /// The sum to deposit.
+        amount: i64,
+    },
     /// Withdraw (refused below zero).
-    Withdraw { account: String, amount: i64 },
+    Withdraw {
+        /// The account to debit.
+        account: String,
+        /// The sum to withdraw.
+        amount: i64,
+    },
     /// Move money (refused if `from` cannot cover it).
     Transfer {
+        /// The account debited (it decides the shard).
         from: String,
+        /// The account credited (possibly on another shard).
         to: String,
+        /// The sum moved.
         amount: i64,
     },
 }
@@ -131,77 +163,131 @@ pub struct Meta {
 pub enum Event {
     /// A key was set.
     Put {
+        /// The key written.
         key: String,
+        /// Its new value.
         value: String,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// A key was appended to.
     Appended {
+        /// The key appended to.
         key: String,
+        /// The text appended.
         value: String,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// An account was opened (balance 0).
-    Opened { account: String, meta: Meta },
+    Opened {
+        /// The account opened.
+        account: String,
+        /// Who decided it, when.
+        meta: Meta,
+    },
     /// Money came in.
     Deposited {
+        /// The account credited.
         account: String,
+        /// The sum deposited.
         amount: i64,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// Money went out.
     Withdrew {
+        /// The account debited.
         account: String,
+        /// The sum withdrawn.
         amount: i64,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// A withdrawal was refused (insufficient funds).
-    WithdrawRefused { account: String, amount: i64 },
+    WithdrawRefused {
+        /// The account that could not cover it.
+        account: String,
+        /// The sum asked for.
+        amount: i64,
+    },
     /// Money moved within the shard.
     Transferred {
+        /// The account debited.
         from: String,
+        /// The account credited.
         to: String,
+        /// The sum moved.
         amount: i64,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// A transfer was refused (insufficient funds).
     TransferRefused {
+        /// The account that could not cover it.
         from: String,
+        /// The account that would have been credited.
         to: String,
+        /// The sum asked for.
         amount: i64,
     },
     /// Coordinator: a cross-shard transfer began; `from` is locked.
     TxnStarted {
+        /// The transfer (its id is `meta.id`).
         txn: TxnId,
+        /// The client request it answers.
         req: ReqId,
+        /// The account debited (on this shard).
         from: String,
+        /// The account credited (on `to_shard`).
         to: String,
+        /// The participant shard.
         to_shard: usize,
+        /// The sum moved.
         amount: i64,
+        /// Who decided it, when.
         meta: Meta,
     },
     /// Coordinator: the decision (commit debits `from`); `from` is unlocked. `refused`:
     /// the abort is the participant's "no" (its account is not open).
     TxnDecided {
+        /// The transfer.
         txn: TxnId,
+        /// Whether it commits (else it aborts).
         commit: bool,
+        /// Whether the abort is the participant's "no".
         refused: bool,
     },
     /// Coordinator: the participant applied the decision; nothing left to do.
-    TxnDone { txn: TxnId },
+    TxnDone {
+        /// The transfer.
+        txn: TxnId,
+    },
     /// Participant: ready to credit `to`, which is locked until the decision.
     TxnPrepared {
+        /// The transfer.
         txn: TxnId,
+        /// The account to credit (on this shard).
         to: String,
+        /// The sum to credit.
         amount: i64,
+        /// The coordinator shard.
         coordinator: usize,
     },
     /// Participant: votes no (`to` is not open); a late prepare is refused too.
-    TxnRefused { txn: TxnId, coordinator: usize },
+    TxnRefused {
+        /// The transfer.
+        txn: TxnId,
+        /// The coordinator shard.
+        coordinator: usize,
+    },
     /// Participant: the decision (commit credits `to`); `to` is unlocked.
     TxnApplied {
+        /// The transfer.
         txn: TxnId,
+        /// Whether it commits (else it aborts).
         commit: bool,
+        /// The coordinator shard.
         coordinator: usize,
     },
 }
@@ -214,14 +300,27 @@ pub enum Payload {
     /// Decided events, the request they answer, and the answer (none while a
     /// cross-shard transfer is pending).
     Events {
+        /// The client request they answer (none for 2PC steps).
         req: Option<ReqId>,
+        /// The events, applied in order.
         events: Vec<Event>,
+        /// The client's answer (none while a cross-shard transfer is pending).
         reply: Option<OpResult>,
     },
     /// A consistent read, ordered by the log and answered when applied.
-    Read { req: ReqId, command: Command },
+    Read {
+        /// The client request.
+        req: ReqId,
+        /// The read command.
+        command: Command,
+    },
     /// `replicate-commands` bug: the undecided command; each replica decides it itself.
-    Command { req: ReqId, command: Command },
+    Command {
+        /// The client request.
+        req: ReqId,
+        /// The command, undecided.
+        command: Command,
+    },
 }
 
 /// One entry of a shard's replicated log.

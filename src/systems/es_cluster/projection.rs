@@ -201,6 +201,8 @@ impl Projection {
         }
     }
 
+    /// Poll timer: fetch for every shard, moving a feed whose fetch went unanswered to
+    /// another replica.
     pub fn on_poll(&mut self, ctx: &mut Ctx<'_, EsCluster>, sys: &EsCluster) {
         let now = ctx.now_ns();
         let timeout_ns = 3 * sys.p.projection_poll_ms * 1_000_000;

@@ -55,40 +55,83 @@ pub type Replica = Raft<EsCluster>;
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// Client → router.
-    ClientRequest { seq: u64, op: EsOp },
+    ClientRequest {
+        /// The client's request number (kept across re-sends).
+        seq: u64,
+        /// The operation asked for.
+        op: EsOp,
+    },
     /// Router → client.
-    ClientReply { seq: u64, result: OpResult },
+    ClientReply {
+        /// The request number it answers.
+        seq: u64,
+        /// The operation's result.
+        result: OpResult,
+    },
     /// Router → replica.
-    Command { req: ReqId, command: Command },
+    Command {
+        /// The client request.
+        req: ReqId,
+        /// The command, for the shard of its key.
+        command: Command,
+    },
     /// Replica → router.
-    CommandReply { req: ReqId, reply: Reply },
+    CommandReply {
+        /// The client request it answers.
+        req: ReqId,
+        /// The result, or not the leader (with a hint).
+        reply: Reply,
+    },
     /// Replica → replica: the replicated log.
     Raft(raft::Msg<Ledger>),
     /// 2PC: coordinator → participant shard.
     Prepare {
+        /// The transfer.
         txn: TxnId,
+        /// The account to credit (on the participant shard).
         to: String,
+        /// The sum to credit.
         amount: i64,
+        /// The coordinator shard.
         coordinator: usize,
     },
     /// 2PC: participant → coordinator shard: its vote (no: the account is not open).
-    Prepared { txn: TxnId, vote: bool },
+    Prepared {
+        /// The transfer.
+        txn: TxnId,
+        /// Yes (prepared) or no (refused).
+        vote: bool,
+    },
     /// 2PC: coordinator → participant shard.
     Decision {
+        /// The transfer.
         txn: TxnId,
+        /// Whether it commits (else it aborts).
         commit: bool,
+        /// The coordinator shard.
         coordinator: usize,
     },
     /// 2PC: participant → coordinator shard.
-    DecisionApplied { txn: TxnId },
+    DecisionApplied {
+        /// The transfer.
+        txn: TxnId,
+    },
     /// Projection → replica: committed entries from `from`, please.
-    Fetch { from: u64 },
+    Fetch {
+        /// Index of the first entry wanted.
+        from: u64,
+    },
     /// Replica → projection: committed entries, and who the replica thinks leads.
     Events {
+        /// The replica's shard.
         shard: usize,
+        /// The index the fetch asked from.
         from: u64,
+        /// Committed entries, in order, from `from` or just after the snapshot.
         entries: Vec<LogEntry>,
+        /// The replica's snapshot, when `from` is compacted.
         snapshot: Option<Box<Snapshot>>,
+        /// Who the replica thinks leads its shard.
         leader: Option<usize>,
     },
 }
@@ -146,20 +189,29 @@ pub enum EsObs {
     /// A leader applied a committed entry: the entry itself, for the checks that replay
     /// the committed log.
     Committed {
+        /// The leader's shard.
         shard: usize,
+        /// The entry's index.
         index: u64,
+        /// The entry.
         entry: LogEntry,
     },
     /// The projection applied entry `index` of `shard`.
     Projected {
+        /// The shard whose entry it is.
         shard: usize,
+        /// The entry's index.
         index: u64,
+        /// The projection process's incarnation.
         incarnation: u32,
     },
     /// The projection adopted a snapshot up to `index`.
     ProjectedSnapshot {
+        /// The shard whose snapshot it is.
         shard: usize,
+        /// Index of the last entry the snapshot includes.
         index: u64,
+        /// The projection process's incarnation.
         incarnation: u32,
     },
 }

@@ -37,7 +37,12 @@ pub enum Row {
     /// An order (master, or a replica's copy).
     Order(OrderRow),
     /// An outbox entry: the event and whether the broker acknowledged it.
-    Outbox { event: Event, sent: bool },
+    Outbox {
+        /// The event to publish.
+        event: Event,
+        /// Whether the broker acknowledged it.
+        sent: bool,
+    },
     /// A number: a checkpoint, points, an inbox mark.
     Int(i64),
 }

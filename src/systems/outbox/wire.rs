@@ -91,17 +91,33 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// Client → orders service.
-    Request { seq: u64, op: OrderOp },
+    Request {
+        /// The client's request number (kept across re-sends).
+        seq: u64,
+        /// The change asked for.
+        op: OrderOp,
+    },
     /// Orders service → client: applied (`true`) or refused by business rules.
-    Reply { seq: u64, ok: bool },
+    Reply {
+        /// The request number it answers.
+        seq: u64,
+        /// Applied, or refused by business rules.
+        ok: bool,
+    },
     /// Broker replica ↔ replica: a partition's log.
     Raft(raft::Msg<PartitionLog<Event>>),
     /// Producer, consumer ↔ broker.
     Broker(broker::Msg<Event>),
     /// Loyalty instance → its database: apply this event (exactly once).
-    DbApply { event: Event },
+    DbApply {
+        /// The event to apply.
+        event: Event,
+    },
     /// The database → the instance: applied (or already applied).
-    DbApplied { event: u64 },
+    DbApplied {
+        /// The applied event's id.
+        event: u64,
+    },
 }
 
 impl Message for Msg {
@@ -152,20 +168,29 @@ pub enum OutboxObs {
     Committed(Event),
     /// A broker replica applied a partition entry: the records appended at `offset`.
     Appended {
+        /// The partition.
         partition: u32,
+        /// The entry's index in the partition's log.
         index: u64,
+        /// The offset of the first record appended.
         offset: u64,
+        /// The ids of the events appended, in offset order.
         records: Vec<u64>,
     },
     /// A consumer applied an event's effect (`fresh`: not already in its inbox).
     Applied {
+        /// The consumer group ("shipping" or "loyalty").
         group: &'static str,
+        /// The event's id.
         event: u64,
+        /// Whether it was new (not already in the inbox).
         fresh: bool,
     },
     /// A service wrote a field of a replicated row.
     FieldWrite {
+        /// The writing service.
         service: &'static str,
+        /// The field written.
         field: &'static str,
     },
 }

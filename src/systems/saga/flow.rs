@@ -176,17 +176,41 @@ impl Flow {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Take `qty` units of `item` out of stock.
-    Reserve { item: String, qty: i64 },
+    Reserve {
+        /// The item reserved.
+        item: String,
+        /// Units.
+        qty: i64,
+    },
     /// Move `amount` from the customer's account to the merchant's.
-    Charge { customer: String, amount: i64 },
+    Charge {
+        /// The paying customer.
+        customer: String,
+        /// The sum charged (units × price).
+        amount: i64,
+    },
     /// Book a shipment.
-    Ship { item: String, qty: i64 },
+    Ship {
+        /// The item shipped.
+        item: String,
+        /// Units.
+        qty: i64,
+    },
     /// Register a project name (identity service).
-    CreateProject { name: String },
+    CreateProject {
+        /// The project's name.
+        name: String,
+    },
     /// Create the project's pipeline (delivery service).
-    CreatePipeline { name: String },
+    CreatePipeline {
+        /// The project's name.
+        name: String,
+    },
     /// Create the project's group (code host).
-    CreateGroup { name: String },
+    CreateGroup {
+        /// The project's name.
+        name: String,
+    },
 }
 
 /// A command to a service: a step, or the compensation of one. `(saga, step, attempt,

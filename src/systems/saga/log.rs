@@ -153,29 +153,54 @@ pub enum Payload {
     Noop,
     /// A saga began.
     Start {
+        /// The saga.
         saga: SagaId,
+        /// The client request that started it (to answer it).
         req: ReqId,
+        /// Flow and arguments.
         flow: Flow,
     },
     /// A step's command is about to be sent.
     Sent {
+        /// The saga.
         saga: SagaId,
+        /// Which step of its flow.
         step: u8,
+        /// The attempt sent.
         attempt: u32,
     },
     /// A step's definite answer (or busy) arrived.
     Answered {
+        /// The saga.
         saga: SagaId,
+        /// Which step of its flow.
         step: u8,
+        /// The attempt answered.
         attempt: u32,
+        /// The service's answer.
         outcome: StepOutcome,
     },
     /// A compensation is about to be sent.
-    CompSent { saga: SagaId, step: u8 },
+    CompSent {
+        /// The saga.
+        saga: SagaId,
+        /// The step it undoes.
+        step: u8,
+    },
     /// A compensation was acknowledged.
-    CompDone { saga: SagaId, step: u8 },
+    CompDone {
+        /// The saga.
+        saga: SagaId,
+        /// The step it undid.
+        step: u8,
+    },
     /// A service released the saga's semantic locks.
-    Released { saga: SagaId, service: Service },
+    Released {
+        /// The saga.
+        saga: SagaId,
+        /// The service that released them.
+        service: Service,
+    },
 }
 
 impl Payload {

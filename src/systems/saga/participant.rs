@@ -38,8 +38,11 @@ pub enum Row {
     /// The answer recorded for an idempotency key, whether a compensation undid it, and
     /// the before-image a compensation restores.
     Task {
+        /// The answer given for the key.
         outcome: StepOutcome,
+        /// Whether a compensation undid the step.
         undone: bool,
+        /// The before-image a compensation restores (only a charge keeps one).
         before: Option<Box<Row>>,
     },
     /// A row locked by a saga (semantic lock) or a prepared transaction.

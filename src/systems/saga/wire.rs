@@ -161,45 +161,120 @@ pub type Reply = router::Reply<SagaResult>;
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// Client → router: start a saga.
-    ClientRequest { seq: u64, op: SagaOp },
+    ClientRequest {
+        /// The client's request number (kept across re-sends).
+        seq: u64,
+        /// The operation asked for.
+        op: SagaOp,
+    },
     /// Router → client: how it ended.
-    ClientReply { seq: u64, result: SagaResult },
+    ClientReply {
+        /// The request number it answers.
+        seq: u64,
+        /// How the saga ended.
+        result: SagaResult,
+    },
     /// Router → coordinator.
-    Command { req: ReqId, command: Start },
+    Command {
+        /// The client request.
+        req: ReqId,
+        /// The saga to start.
+        command: Start,
+    },
     /// Coordinator → router.
-    CommandReply { req: ReqId, reply: Reply },
+    CommandReply {
+        /// The client request it answers.
+        req: ReqId,
+        /// How the saga ended, or not the leader (with a hint).
+        reply: Reply,
+    },
     /// Coordinator replica ↔ replica: the saga log.
     Raft(raft::Msg<SagaLog>),
     /// Coordinator → participant: do (or undo) this.
-    Do { task: Task },
+    Do {
+        /// The step or compensation.
+        task: Task,
+    },
     /// Participant → coordinator: the task's definite answer (or busy).
-    Done { task: Task, outcome: StepOutcome },
+    Done {
+        /// The task answered.
+        task: Task,
+        /// The service's answer.
+        outcome: StepOutcome,
+    },
     /// Participant → coordinator: my pending tasks, please (`dispatch = "poll"`).
-    Poll { service: Service },
+    Poll {
+        /// The asking service.
+        service: Service,
+    },
     /// Coordinator → participant: your pending tasks.
-    Tasks { tasks: Vec<Task> },
+    Tasks {
+        /// The service's tasks in flight.
+        tasks: Vec<Task>,
+    },
     /// Coordinator → participant: the saga ended; release its semantic locks.
-    Release { saga: SagaId },
+    Release {
+        /// The saga that ended.
+        saga: SagaId,
+    },
     /// Participant → coordinator: released.
-    Released { saga: SagaId, service: Service },
+    Released {
+        /// The saga whose locks are released.
+        saga: SagaId,
+        /// The service that released them.
+        service: Service,
+    },
     /// 2PC: coordinator → participant.
-    Prepare { txn: SagaId, action: Action },
+    Prepare {
+        /// The 2PC transaction.
+        txn: SagaId,
+        /// What the participant will do if it commits.
+        action: Action,
+    },
     /// 2PC: participant → coordinator.
     Vote {
+        /// The 2PC transaction.
         txn: SagaId,
+        /// The voting service.
         service: Service,
+        /// Yes (prepared, rows locked) or no.
         yes: bool,
     },
     /// 2PC: coordinator → participant.
-    Decide { txn: SagaId, commit: bool },
+    Decide {
+        /// The 2PC transaction.
+        txn: SagaId,
+        /// Whether it commits (else it aborts).
+        commit: bool,
+    },
     /// 2PC: participant → coordinator: applied.
-    Decided { txn: SagaId, service: Service },
+    Decided {
+        /// The 2PC transaction.
+        txn: SagaId,
+        /// The service that applied the decision.
+        service: Service,
+    },
     /// 2PC: an in-doubt participant asks for the decision.
-    Inquire { txn: SagaId, service: Service },
+    Inquire {
+        /// The 2PC transaction.
+        txn: SagaId,
+        /// The asking service.
+        service: Service,
+    },
     /// Client → participant: read a row.
-    Read { seq: u64, row: flow::RowRef },
+    Read {
+        /// The client's request number.
+        seq: u64,
+        /// The row to read.
+        row: flow::RowRef,
+    },
     /// Participant → client.
-    ReadReply { seq: u64, value: Value },
+    ReadReply {
+        /// The request number it answers.
+        seq: u64,
+        /// The row's value.
+        value: Value,
+    },
 }
 
 impl Message for Msg {
@@ -267,37 +342,69 @@ pub enum SagaObs {
     /// A participant handled a task: `fresh` when it applied it now (not answered from
     /// its idempotency record), `effect` when it changed data.
     Task {
+        /// The participant.
         service: Service,
+        /// The task handled.
         task: Task,
+        /// The answer it gave.
         outcome: StepOutcome,
+        /// Whether it applied the task now (not answered from its idempotency record).
         fresh: bool,
+        /// Whether it changed data.
         effect: bool,
     },
     /// A participant wrote a row for a saga (for lost updates): `restores` when it wrote
     /// back a before-image.
     Wrote {
+        /// The row written.
         row: flow::RowRef,
+        /// The saga it was written for.
         saga: SagaId,
+        /// Whether it wrote back a before-image (a compensation).
         restores: bool,
     },
     /// A participant answered a read of a row.
-    Read { row: flow::RowRef },
+    Read {
+        /// The row read.
+        row: flow::RowRef,
+    },
     /// A row was locked (semantic lock, or 2PC prepare) by a transaction.
-    Locked { service: Service, txn: SagaId },
+    Locked {
+        /// The participant holding the row.
+        service: Service,
+        /// The locking saga or 2PC transaction.
+        txn: SagaId,
+    },
     /// Its locks were released.
-    Unlocked { service: Service, txn: SagaId },
+    Unlocked {
+        /// The participant holding the rows.
+        service: Service,
+        /// The saga or 2PC transaction that held them.
+        txn: SagaId,
+    },
     /// 2PC: a participant voted.
     Voted {
+        /// The voting participant.
         service: Service,
+        /// The 2PC transaction.
         txn: SagaId,
+        /// Yes (prepared) or no.
         yes: bool,
     },
     /// 2PC: a participant applied a decision (`commit`), or aborted unilaterally.
     Resolved {
+        /// The participant.
         service: Service,
+        /// The 2PC transaction.
         txn: SagaId,
+        /// Whether it committed (else it aborted).
         commit: bool,
     },
     /// 2PC: the coordinator decided.
-    Decision { txn: SagaId, commit: bool },
+    Decision {
+        /// The 2PC transaction.
+        txn: SagaId,
+        /// Whether it commits (else it aborts).
+        commit: bool,
+    },
 }

@@ -181,8 +181,11 @@ pub enum Event<V> {
     Assigned(Vec<u32>),
     /// Records fetched from `partition`, starting at `offset`.
     Records {
+        /// The partition they come from.
         partition: u32,
+        /// The offset of the first record.
         offset: u64,
+        /// The records, in offset order.
         records: Vec<Record<V>>,
     },
     /// The coordinator refused an offset commit: this member's generation is over.

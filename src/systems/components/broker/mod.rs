@@ -75,13 +75,18 @@ pub enum Payload<V> {
     Noop,
     /// Records appended (offsets follow the log's order).
     Append {
+        /// The batch's records, in order.
         records: Vec<Record<V>>,
+        /// The idempotent producer and the batch's sequence number, if any.
         producer: Option<ProducerSeq>,
     },
     /// A consumer group's committed position in a partition (partition 0 stores them all).
     Offset {
+        /// The consumer group.
         group: String,
+        /// The partition the position is in.
         partition: u32,
+        /// The next offset the group will consume.
         offset: u64,
     },
 }
@@ -193,55 +198,89 @@ pub type Hint = Option<usize>;
 pub enum Msg<V> {
     /// Producer → partition leader.
     Produce {
+        /// The partition to append to.
         partition: u32,
+        /// The producer's request id, echoed in the acknowledgement.
         req: u64,
+        /// The batch's records, in order.
         records: Vec<Record<V>>,
+        /// The idempotent producer and the batch's sequence number, if any.
         producer: Option<ProducerSeq>,
     },
     /// The first record's offset once the batch is committed, or not the leader.
     ProduceAck {
+        /// The partition the batch went to.
         partition: u32,
+        /// The request id of the produce.
         req: u64,
+        /// The first record's offset, or not the leader (with a hint).
         result: Result<u64, Hint>,
     },
     /// Consumer → partition leader: committed records from `offset`.
     Fetch {
+        /// The partition to read.
         partition: u32,
+        /// The offset of the first record wanted.
         offset: u64,
+        /// Most records to return.
         max: u32,
     },
     /// Committed records from the asked offset, or not the leader.
     FetchReply {
+        /// The partition read.
         partition: u32,
+        /// The offset the fetch asked from (that of the first record returned).
         offset: u64,
+        /// The committed records from that offset, or not the leader (with a hint).
         result: Result<Vec<Record<V>>, Hint>,
     },
     /// Consumer → coordinator: I am alive; what is mine?
-    Heartbeat { group: String, member: usize },
+    Heartbeat {
+        /// The consumer group.
+        group: String,
+        /// The member (the consumer's process).
+        member: usize,
+    },
     /// Coordinator → consumer: the generation and this member's partitions.
     Assignment {
+        /// The generation and the member's partitions, or not the coordinator (with a hint).
         result: Result<(u64, Vec<u32>), Hint>,
     },
     /// Consumer → coordinator: the group's position in a partition.
     OffsetCommit {
+        /// The consumer group.
         group: String,
+        /// The partition the position is in.
         partition: u32,
+        /// The next offset the group will consume.
         offset: u64,
+        /// The generation the member holds the partition in.
         generation: u64,
+        /// The committing member (the consumer's process).
         member: usize,
     },
     /// Coordinator → consumer: committed (durably), refused (old generation), or not
     /// the coordinator.
     OffsetCommitted {
+        /// The partition of the commit.
         partition: u32,
+        /// The offset the commit asked for.
         offset: u64,
+        /// Whether it was committed (false: old generation), or not the coordinator.
         result: Result<bool, Hint>,
     },
     /// Consumer → coordinator: the group's committed position in a partition.
-    OffsetFetch { group: String, partition: u32 },
+    OffsetFetch {
+        /// The consumer group.
+        group: String,
+        /// The partition asked about.
+        partition: u32,
+    },
     /// Coordinator → consumer.
     OffsetFetched {
+        /// The partition asked about.
         partition: u32,
+        /// The group's committed offset (0 if none), or not the coordinator (with a hint).
         result: Result<u64, Hint>,
     },
 }

@@ -143,29 +143,49 @@ pub enum Record<M: StateMachine> {
 pub enum Msg<M: StateMachine> {
     /// Ask for a vote.
     RequestVote {
+        /// The candidate's term.
         term: u64,
+        /// Index of the candidate's last log entry.
         last_index: u64,
+        /// Term of the candidate's last log entry.
         last_term: u64,
     },
     /// The answer.
-    Vote { term: u64, granted: bool },
+    Vote {
+        /// The voter's term.
+        term: u64,
+        /// Whether the vote is granted.
+        granted: bool,
+    },
     /// Entries (or a heartbeat).
     Append(Append<M>),
     /// The answer. `lease_ns`: the lease end the follower promised (0: none).
     AppendReply {
+        /// The follower's term.
         term: u64,
+        /// Whether the follower's log matched at `prev_index` and took the entries.
         success: bool,
+        /// On success, index of the last entry the follower holds from the leader.
         match_index: u64,
+        /// On failure, the index the leader should resume from (0 on success).
         hint: u64,
+        /// The lease end the follower promised (leader's clock, ns; 0: none).
         lease_ns: i64,
     },
     /// A snapshot for a follower too far behind.
     InstallSnapshot {
+        /// The leader's term.
         term: u64,
+        /// The leader's snapshot.
         snapshot: Box<Snapshot<M>>,
     },
     /// The answer.
-    SnapshotReply { term: u64, match_index: u64 },
+    SnapshotReply {
+        /// The follower's term.
+        term: u64,
+        /// Index the follower's state now covers (0: refused, stale term).
+        match_index: u64,
+    },
 }
 
 impl<M: StateMachine> Msg<M> {
