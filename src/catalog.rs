@@ -166,6 +166,25 @@ macro_rules! catalogue {
 
         $crate::catalog::catalogue!(@kind $name [$($kd)*] [$($mode)*]);
         $crate::catalog::catalogue!(@traits $name);
+        $crate::catalog::catalogue!(@convert $name [$($push)*]);
+    };
+    // An included catalogue's values are got back with `TryFrom` (`raft::Bug::try_from`).
+    (@convert $name:ident []) => {};
+    (@convert $name:ident [($variant:ident) $($rest:tt)*]) => {
+        $crate::catalog::catalogue!(@convert $name [$($rest)*]);
+    };
+    (@convert $name:ident [[$variant:ident $ty:ty] $($rest:tt)*]) => {
+        impl TryFrom<$name> for $ty {
+            type Error = $name;
+            fn try_from(value: $name) -> Result<$ty, $name> {
+                #[allow(unreachable_patterns)]
+                match value {
+                    $name::$variant(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+        $crate::catalog::catalogue!(@convert $name [$($rest)*]);
     };
     // `ALL`: no values.
     (@all $name:ident [$($n:tt)*] []) => { &[] };
@@ -315,6 +334,8 @@ mod tests {
             [CheckKind::Liveness, CheckKind::Safety, CheckKind::Liveness]
         );
         assert_eq!(ComposedCheck::Inner(Check::Safe).name(), "safe");
+        assert_eq!(Bug::try_from(Inner(Bug::Two)), Ok(Bug::Two));
+        assert_eq!(Bug::try_from(Last), Err(Last));
     }
 
     #[test]

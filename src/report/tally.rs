@@ -21,6 +21,11 @@ fn position(raw: u64) -> u64 {
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
 
+/// A set serialized as its size.
+fn count<S: serde::Serializer>(set: &BTreeSet<u64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(set.len() as u64)
+}
+
 /// The seeds of one scenario, folded.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tally {
@@ -60,14 +65,13 @@ pub struct Tally {
     pub failed_otherwise: u64,
     /// [`Tally::failed_otherwise`] by the check (or `crash`, `limit`) that failed first.
     pub failed_otherwise_by: BTreeMap<String, u64>,
-    /// Coverage-guided scheduling: distinct combinations of probes the runs reached.
-    pub probe_combinations: u64,
+    /// Coverage-guided scheduling: the distinct combinations of probes the runs reached,
+    /// by digest (a merge folds the shards' seeds and counts them again); reported as
+    /// their number.
+    #[serde(rename = "probe_combinations", serialize_with = "count")]
+    combinations: BTreeSet<u64>,
     /// Coverage-guided scheduling: runs that mutated an interesting earlier seed.
     pub guided_runs: u64,
-    /// The combinations behind [`Tally::probe_combinations`], by digest (a merge folds
-    /// the shards' seeds and counts them again).
-    #[serde(skip)]
-    combinations: BTreeSet<u64>,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_caught: Option<u64>,
@@ -189,7 +193,6 @@ impl Tally {
             caught: 0,
             failed_otherwise: 0,
             failed_otherwise_by: BTreeMap::new(),
-            probe_combinations: 0,
             guided_runs: 0,
             combinations: BTreeSet::new(),
             first_caught: None,
@@ -230,7 +233,6 @@ impl Tally {
         let mut hasher = crate::sim::StableHasher::default();
         r.probes.hash(&mut hasher);
         self.combinations.insert(hasher.finish());
-        self.probe_combinations = self.combinations.len() as u64;
         if matches!(SeedId::from_raw(r.seed), SeedId::Guided { .. }) {
             self.guided_runs += 1;
         }

@@ -226,10 +226,7 @@ impl System for EsCluster {
             lease,
             bugs: raft::Bugs {
                 lease_ignores_skew: plan.has_bug(Bug::LeaseReadIgnoresSkew),
-                ..raft::Bugs::planted(plan.bugs.iter().filter_map(|b| match b {
-                    Bug::Raft(bug) => Some(*bug),
-                    _ => None,
-                }))
+                ..raft::Bugs::planted(&plan.bugs)
             },
         };
         EsCluster {

@@ -194,10 +194,7 @@ impl System for Outbox {
                 batch_max: 64,
                 snapshot_every: p.snapshot_every,
                 lease: None,
-                bugs: raft::Bugs::planted(plan.bugs.iter().filter_map(|b| match b {
-                    Bug::Raft(bug) => Some(*bug),
-                    _ => None,
-                })),
+                bugs: raft::Bugs::planted(&plan.bugs),
             },
             broker: broker::Config {
                 partitions: p.partitions as u32,

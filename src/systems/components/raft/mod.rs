@@ -272,12 +272,15 @@ pub struct Bugs {
 }
 
 impl Bugs {
-    /// The switches of the planted bugs `bugs` (a system's own bugs filtered to Raft's).
-    /// The lease bug belongs to the reads a system serves from leases, so the system sets
-    /// it.
-    pub fn planted(bugs: impl IntoIterator<Item = Bug>) -> Bugs {
+    /// The switches of Raft's bugs among a system's planted `bugs` (the system's catalogue
+    /// includes Raft's). The lease bug belongs to the reads a system serves from leases,
+    /// so the system sets it.
+    pub fn planted<B: Copy>(bugs: &[B]) -> Bugs
+    where
+        Bug: TryFrom<B>,
+    {
         let mut on = Bugs::default();
-        for bug in bugs {
+        for bug in bugs.iter().filter_map(|&b| Bug::try_from(b).ok()) {
             match bug {
                 Bug::NoFsync => on.no_fsync = true,
                 Bug::CommitOldTerm => on.commit_old_term = true,
