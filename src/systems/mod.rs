@@ -88,7 +88,7 @@ pub trait SystemUnderTest: SystemSchema {
     fn history_files(&self, plan: &dyn AnyPlan, history: &History) -> Vec<HistoryFile>;
 }
 
-/// The adapter from a typed [`Model`] to [`SystemUnderTest`].
+/// The adapter from a typed [`System`] to [`SystemUnderTest`].
 pub struct Plugin<S>(PhantomData<fn() -> S>);
 
 impl<S> Plugin<S> {

@@ -48,7 +48,7 @@ pub type Snapshot = raft::Snapshot<Ledger>;
 pub type Record = raft::Record<Ledger>;
 /// A replica's answer to the router.
 pub type Reply = router::Reply<OpResult>;
-/// One replica: the replicated log of its shard, with the service on top ([`service`]).
+/// One replica: the replicated log of its shard, with the service on top ([`super::service`]).
 pub type Replica = Raft<EsCluster>;
 
 /// Messages.
