@@ -549,7 +549,7 @@ fn renumbered(text: &str, numbers: &[(usize, usize)], swap: Option<(usize, usize
 /// column: never a panic, never a record the sweep did not run.
 #[test]
 fn damaged_journals_are_read_or_refused_at_a_place() {
-    use faultline::report::journal::{self, JournalError};
+    use faultline::runner::journal::{self, JournalError};
     let dir = std::env::temp_dir().join(format!("faultline-fuzz-journal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use faultline::report::{Outcome, Tally};
 use faultline::runner::{run_pool, SeedJob};
+use faultline::runner::{Outcome, Tally};
 use faultline::scenario::{discover, Expect, Scenario};
 use faultline::systems::ExecOptions;
 

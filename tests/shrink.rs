@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use faultline::report::{Outcome, Tally};
 use faultline::runner::{on_fresh_thread, run_seed, SeedJob};
+use faultline::runner::{Outcome, Tally};
 use faultline::scenario::{discover, Expect, Scenario};
 use faultline::shrink::{pinned, shrink, Shrunk, Target};
 use faultline::systems::{self, ExecOptions, REGISTRY};

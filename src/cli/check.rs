@@ -293,7 +293,7 @@ fn memory_mb_max(args: &CheckArgs, at_once: usize) -> u64 {
         return mb;
     }
     let at_once = at_once.max(1) as u64;
-    let available = super::run::jobs::available_memory_mb().unwrap_or(4096);
+    let available = crate::runner::sweep::jobs::available_memory_mb().unwrap_or(4096);
     (available / 4 * 3 / at_once).max(MEMORY_MB_MIN)
 }
 
@@ -465,7 +465,7 @@ fn batch(args: &CheckArgs, files: &[PathBuf]) -> anyhow::Result<u8> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // A thread per history at once, never more than a few per core.
     let jobs = (args.jobs.unwrap_or(cores))
-        .min(super::run::jobs::JOBS_PER_CORE_MAX * cores)
+        .min(crate::runner::sweep::jobs::JOBS_PER_CORE_MAX * cores)
         .min(files.len().max(1));
     // Wall time is a report figure at the edge.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use clap::{Parser, Subcommand};
 
-pub use crate::report::exit_code;
+pub use crate::runner::exit_code;
 
 /// faultline — deterministic simulation testing of data consistency between services.
 #[derive(Debug, Parser)]
@@ -42,10 +42,7 @@ pub enum Command {
     List(list::ListArgs),
 }
 
-/// An error that means the user's input was wrong (exit code 254), not faultline.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
+pub use crate::input::BadInput;
 
 /// Check, before any work, that `dir` (given as `flag`) is a folder faultline can write
 /// into: created if missing, then a file made and removed in it. A bad output path is bad
@@ -112,7 +109,7 @@ pub fn main() -> u8 {
         }
     };
     init_logging();
-    crate::report::set_program(invocation());
+    crate::runner::commands::set_program(invocation());
     let result = match &cli.command {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
@@ -168,7 +165,7 @@ fn invocation() -> String {
         Some(rel) => rel.to_path_buf(),
         None => exe.clone(),
     };
-    crate::report::shell_quote(&shown)
+    crate::runner::commands::shell_quote(&shown)
 }
 
 /// `RUST_LOG=debug` shows the processes' logs, stamped with simulated time and the

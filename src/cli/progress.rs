@@ -6,29 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Seconds between plain progress lines.
 const PLAIN_EVERY_S: f64 = 5.0;
 
-/// What the seeds so far found, kept apart as the result reads them.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    /// Seeds of planted-bug scenarios that caught their bug.
-    pub caught: u64,
-    /// Failing seeds that fail the sweep (of correct scenarios).
-    pub failing: u64,
-    /// Seeds of planted-bug scenarios that failed some other way (they do not fail it).
-    pub otherwise: u64,
-}
-
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} bug catches", self.caught)?;
-        if self.otherwise > 0 {
-            write!(f, ", {} other failures of bug scenarios", self.otherwise)?;
-        }
-        if self.failing > 0 {
-            write!(f, ", {} FAILING", self.failing)?;
-        }
-        Ok(())
-    }
-}
+pub use crate::runner::sweep::Counts;
 
 /// Sweep progress.
 pub struct Progress {

@@ -98,7 +98,7 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
         plan.head().faults.len()
     );
     println!("  artifacts: {}/ ({})", dir.display(), written.join(", "));
-    Ok(report::seed_exit_code(exec.verdict))
+    Ok(crate::runner::seed_exit_code(exec.verdict))
 }
 
 /// The seed to replay: `--seed`, or a pinned scenario's own (whose plan must read).
@@ -177,9 +177,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
                         .map_or("(end of trace)".into(), |v| v.to_string())
                 );
             }
-            return Ok(crate::report::exit_code::INTERNAL);
+            return Ok(crate::runner::exit_code::INTERNAL);
         }
     }
     println!("  artifacts: {}/ ({})", dir.display(), written.join(", "));
-    Ok(report::seed_exit_code(exec.verdict))
+    Ok(crate::runner::seed_exit_code(exec.verdict))
 }

@@ -126,9 +126,9 @@ fn candidate_jobs(jobs: Option<usize>) -> anyhow::Result<usize> {
         Some(0) => return Err(BadInput("--jobs must be at least 1".into()).into()),
         // Each candidate runs on a thread of its own: more than a few per core only add
         // threads (and, by the thousand, exhaust the process's).
-        Some(jobs) if jobs > super::run::jobs::JOBS_PER_CORE_MAX * cores => {
-            let cap = super::run::jobs::JOBS_PER_CORE_MAX * cores;
-            eprintln!("warning: --jobs {jobs} is more than {} per core ({cores} core(s) here): running {cap} candidates at once", super::run::jobs::JOBS_PER_CORE_MAX);
+        Some(jobs) if jobs > crate::runner::sweep::jobs::JOBS_PER_CORE_MAX * cores => {
+            let cap = crate::runner::sweep::jobs::JOBS_PER_CORE_MAX * cores;
+            eprintln!("warning: --jobs {jobs} is more than {} per core ({cores} core(s) here): running {cap} candidates at once", crate::runner::sweep::jobs::JOBS_PER_CORE_MAX);
             cap
         }
         Some(jobs) => jobs,
@@ -162,8 +162,8 @@ fn write_shrunk(
     let file = write_pinned(args, scenario, shrunk, &exec, &dir)?;
     let replay = format!(
         "{} replay {}",
-        report::program(),
-        report::shell_quote(&file)
+        crate::runner::commands::program(),
+        crate::runner::commands::shell_quote(&file)
     );
     std::fs::write(dir.join("REPLAY"), format!("{replay}\n"))?;
     print_summary(shrunk, elapsed, interrupted);
@@ -177,9 +177,9 @@ fn write_shrunk(
     println!("replay:\n  {replay}");
     if interrupted {
         println!("interrupted: the smallest plan found before the interrupt is written (smaller, not minimal)");
-        return Ok(crate::report::exit_code::INTERRUPTED);
+        return Ok(crate::runner::exit_code::INTERRUPTED);
     }
-    Ok(crate::report::exit_code::PASS)
+    Ok(crate::runner::exit_code::PASS)
 }
 
 /// Set by Ctrl-C or SIGTERM during the shrink.
@@ -190,7 +190,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 fn install_stop_handler() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(crate::report::exit_code::INTERRUPTED));
+            std::process::exit(i32::from(crate::runner::exit_code::INTERRUPTED));
         }
         crate::guard::request_stop();
         eprintln!("\ninterrupted: keeping the smallest plan found so far (again to quit now)");
@@ -210,7 +210,7 @@ fn write_pinned(
     let caught = pinned::caught(scenario, &shrunk.target, &message);
     let command = format!(
         "faultline shrink {} --seed {}",
-        report::shell_quote(&scenario.path),
+        crate::runner::commands::shell_quote(&scenario.path),
         SeedId::from_raw(shrunk.plan.head().seed)
     );
     let text = pinned::render(scenario, shrunk, &caught, &command)

@@ -14,6 +14,12 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
+/// An error that means the user's input was wrong (exit code 254), not faultline: a bad
+/// argument, a file that is not what it should be, shards of different sweeps.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
 /// Why a file could not be read as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {

@@ -1,6 +1,6 @@
 //! Guided runs: a seed's plan mutated to explore around it.
 //!
-//! Coverage-guided scheduling (`faultline run`, see `crate::cli::run::guide`) keeps the
+//! Coverage-guided scheduling (`faultline run`, see `crate::runner::sweep::guide`) keeps the
 //! seeds whose runs reached rare probes or a new combination of probes, and spends a share
 //! of the sweep on *mutants* of them: the parent's plan with its fault schedule moved, an
 //! episode dropped, its fault points' windows and its client operations jittered, and new

@@ -9,9 +9,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{replay_command, timeline};
+use super::timeline;
 use crate::check::{CheckOutcome, Verdict};
 use crate::plan::AnyPlan;
+use crate::runner::commands::replay_command;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
 

@@ -23,10 +23,10 @@
 use std::fmt::Write as _;
 
 use super::sweep::{Status, Summary};
-use super::tally::{Outcome, Tally};
 use super::timeline::esc;
 use crate::check::Verdict;
 use crate::plan::SeedId;
+use crate::runner::{Outcome, Tally};
 use crate::scenario::Expect;
 
 /// What the page needs besides the summary.

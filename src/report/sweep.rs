@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::artifacts::under;
-use super::replay_command;
-use super::tally::{Outcome, Tally};
+use crate::runner::commands::replay_command;
+use crate::runner::{Outcome, Tally};
 
 /// Where a sweep writes: `<root>/<id>/`.
 #[derive(Debug, Clone)]
@@ -73,7 +73,10 @@ pub fn prune_runs(root: &Path, keep: usize) -> io::Result<Vec<String>> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_run = name.starts_with("run-")
             && entry.file_type()?.is_dir()
-            && entry.path().join(super::journal::MANIFEST).is_file();
+            && entry
+                .path()
+                .join(crate::runner::journal::MANIFEST)
+                .is_file();
         if is_run {
             // Same-second runs are `-2`, `-3`, …: order them after their first.
             let same_second = (name.len() > "run-YYYYMMDD-HHMMSS".len())

@@ -1,21 +1,36 @@
-//! The per-seed pipeline, and running many seeds on a bounded pool of fresh threads.
+//! The engine: one seed's pipeline, a pool of fresh threads that runs many, and the sweep
+//! built on them (the command line only parses and prints, like nextest's runner and
+//! its CLI).
 //!
 //! One seed is one straight flow ([`run_seed`]): the scenario's system plans the seed,
 //! then simulates the plan and runs its checks ([`crate::systems::SystemUnderTest`]),
 //! and the result is folded into plain data ([`SeedResult`]); the caller writes
 //! artifacts from it. A panic anywhere in it becomes a `crash` verdict of that seed,
-//! never a crash of the runner.
+//! never a crash of the runner. [`run_plan`] is the same flow for a plan already made
+//! (replay, shrink, a determinism re-run).
 //!
 //! Every seed runs on a thread of its own, spawned for it and named
 //! `faultline-seed-<seed>`: madsim makes std's hasher keys deterministic per thread, and
 //! a fresh thread guarantees nothing leaks from one seed into the next. At most `jobs`
-//! seeds run at once.
+//! seeds run at once ([`run_pool`]).
 //!
 //! Determinism is checked, not assumed: a selected seed runs twice, on two fresh threads,
 //! and the trace hashes must match; on a mismatch the first differing trace event of both
 //! runs is reported.
+//!
+//! Around them: [`sweep`] (many seeds of many scenarios: shards, resume, time budget,
+//! guided runs), [`journal`] (each finished seed appended to the run's folder, and the
+//! manifest that says which sweep it is), [`tally`] and [`triage`] (a scenario's seeds
+//! folded into counts, failure kinds and the exit code, [`exit_code`]), [`pinned`]
+//! (scenarios that pin one plan) and [`commands`] (the pasteable lines faultline prints).
 
+pub mod commands;
+pub mod exit_code;
+pub mod journal;
 pub mod pinned;
+pub mod sweep;
+pub mod tally;
+pub mod triage;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,6 +44,8 @@ use crate::plan::AnyPlan;
 use crate::scenario::Scenario;
 use crate::sim::{self, trace, LimitHit, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
 use crate::systems::{self, ExecOptions, Execution, SystemUnderTest};
+pub use tally::{exit_code, seed_exit_code, Outcome, Tally, FAILING_KEPT_MAX};
+pub use triage::{FailingSeed, FailureGroup, Triage};
 
 /// One seed to run.
 #[derive(Debug, Clone)]

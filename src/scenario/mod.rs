@@ -296,7 +296,7 @@ pub struct PinnedSection {
     /// The scenario file it was shrunk from (for people; never read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// The triage signature its failure must keep (see `report::triage`).
+    /// The triage signature its failure must keep (see `runner::triage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     /// The plan, as the JSON of `plan.json`.

@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use crate::check::Verdict;
 use crate::plan::{AnyPlan, FaultPoint};
-use crate::report::triage::signature;
 use crate::runner::run_plan;
+use crate::runner::triage::signature;
 use crate::systems::{ExecOptions, Execution, SystemUnderTest};
 
 /// The failure a candidate must keep.

@@ -7,13 +7,9 @@
 //! binary, other scenario files (by content hash), another seed range or shard count, a
 //! shard given twice or missing, or a seed that two shards both ran.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
-
-use super::{BadInput, Sweep};
-use crate::report::journal::{self, Manifest, SeedRecord};
+use crate::runner::sweep::{shards, Sweep};
 
 /// Arguments of `faultline merge`.
 #[derive(Debug, clap::Args)]
@@ -29,228 +25,25 @@ pub struct MergeArgs {
     pub junit: Option<PathBuf>,
 }
 
-/// How two manifests differ as sweeps (`None`: the same sweep). With `shards`, the shard
-/// index may differ (shards of one sweep); otherwise it must match too (a resume).
-pub fn difference(a: &Manifest, b: &Manifest, shards: bool) -> Option<String> {
-    if a.binary_hash != b.binary_hash || a.version != b.version {
-        return Some(format!(
-            "another faultline binary (version {} hash {} against {} hash {})",
-            a.version, a.binary_hash, b.version, b.binary_hash
-        ));
-    }
-    if (a.seed_start, a.seeds) != (b.seed_start, b.seeds) {
-        return Some(format!(
-            "another seed range ({} seeds from {} against {} from {})",
-            a.seeds, a.seed_start, b.seeds, b.seed_start
-        ));
-    }
-    if a.shard.1 != b.shard.1 || (!shards && a.shard.0 != b.shard.0) {
-        return Some(format!(
-            "another shard ({}/{} against {}/{})",
-            a.shard.0, a.shard.1, b.shard.0, b.shard.1
-        ));
-    }
-    if (a.determinism_every, a.check_determinism, a.time_budget_s)
-        != (b.determinism_every, b.check_determinism, b.time_budget_s)
-    {
-        return Some("other determinism re-check or time-budget settings".into());
-    }
-    scenario_difference(a, b)
-}
-
-fn scenario_difference(a: &Manifest, b: &Manifest) -> Option<String> {
-    if a.scenarios.len() != b.scenarios.len() {
-        return Some(format!(
-            "{} scenarios against {}",
-            a.scenarios.len(),
-            b.scenarios.len()
-        ));
-    }
-    let (x, y) = a.scenarios.iter().zip(&b.scenarios).find(|(x, y)| x != y)?;
-    Some(if x.name != y.name {
-        format!("scenario `{}` where the other has `{}`", x.name, y.name)
-    } else {
-        format!(
-            "scenario `{}` has other content ({} hash {} against {} hash {})",
-            x.name, x.path, x.file_hash, y.path, y.file_hash
-        )
-    })
-}
-
-/// A shard's run folder from a folder or a `summary.json` path.
-fn run_folder(path: &Path) -> PathBuf {
-    if path.file_name().is_some_and(|n| n == "summary.json") {
-        path.parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// Read every shard and check they are the N shards of one sweep, each once.
-fn read_shards(args: &MergeArgs) -> anyhow::Result<(Manifest, Vec<SeedRecord>, f64)> {
-    let mut by_index: BTreeMap<u64, (PathBuf, Manifest)> = BTreeMap::new();
-    for path in &args.shards {
-        let dir = run_folder(path);
-        let m = journal::read_manifest(&dir).map_err(|e| {
-            BadInput(format!(
-                "{e}: not the run folder of a faultline run (it has no run.json)"
-            ))
-        })?;
-        if let Some((first_dir, first)) = by_index.values().next() {
-            if let Some(why) = difference(first, &m, true) {
-                return Err(BadInput(format!(
-                    "{} and {} are not shards of one sweep: {why}",
-                    first_dir.display(),
-                    dir.display()
-                ))
-                .into());
-            }
-        }
-        if let Some((other, _)) = by_index.get(&m.shard.0) {
-            return Err(BadInput(format!(
-                "shard {}/{} is given twice: {} and {}",
-                m.shard.0,
-                m.shard.1,
-                other.display(),
-                dir.display()
-            ))
-            .into());
-        }
-        by_index.insert(m.shard.0, (dir, m));
-    }
-    let (_, (_, first)) = by_index.iter().next().context("no shards given")?;
-    let count = first.shard.1;
-    let missing: Vec<String> = (1..=count)
-        .filter(|k| !by_index.contains_key(k))
-        .map(|k| format!("{k}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(BadInput(format!("missing shard(s) {}", missing.join(", "))).into());
-    }
-    let mut whole = first.clone();
-    whole.shard = (1, 1);
-    let (records, wall_s) = records_of(&by_index)?;
-    Ok((whole, records, wall_s))
-}
-
-/// What a shard's `summary.json` says of it (what could be read).
-#[derive(Debug, Default)]
-struct ShardSummary {
-    /// `finished`, `interrupted` or `running` (a killed shard never said otherwise).
-    status: Option<String>,
-    /// Seeds it finished.
-    seeds_finished: Option<u64>,
-    /// Its own wall time (s).
-    wall_s: f64,
-}
-
-fn shard_summary(dir: &Path) -> ShardSummary {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    ShardSummary {
-        status: v["status"].as_str().map(str::to_string),
-        seeds_finished: v["seeds_finished"].as_u64(),
-        wall_s: v["wall_s"].as_f64().unwrap_or(0.0),
-    }
-}
-
-/// Every shard's journal (each record checked against its shard by
-/// [`journal::read_journal`]), checking no seed ran in two shards and that a shard whose
-/// summary says it finished has a whole journal of exactly the seeds it finished. Returns
-/// the records and the shards' own wall time, summed.
-fn records_of(
-    shards: &BTreeMap<u64, (PathBuf, Manifest)>,
-) -> anyhow::Result<(Vec<SeedRecord>, f64)> {
-    let mut seen: BTreeMap<(usize, u64), u64> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut wall_s = 0.0;
-    for (&k, (dir, m)) in shards {
-        // A journal that cannot be read (a symbolic-link loop, a folder in its place) is
-        // bad input to a merge, like a damaged one.
-        let read = journal::read_journal(dir, m).map_err(|e| BadInput(e.to_string()))?;
-        let summary = shard_summary(dir);
-        wall_s += summary.wall_s;
-        complete_or_interrupted(dir, &summary, &read)?;
-        for r in read.records {
-            let position = crate::plan::SeedId::from_raw(r.seed).position();
-            if let Some(other) = seen.insert((r.scenario, position), k) {
-                return Err(BadInput(format!(
-                    "overlapping shards: seed {} of `{}` ran in shards {other} and {k}",
-                    crate::plan::SeedId::from_raw(r.seed),
-                    m.scenarios[r.scenario].name
-                ))
-                .into());
-            }
-            out.push(r);
-        }
-    }
-    Ok((out, wall_s))
-}
-
-/// A shard that says it finished must have journaled exactly its finished seeds, each on a
-/// whole line; an interrupted or killed one may end with a line cut short, and says so.
-fn complete_or_interrupted(
-    dir: &Path,
-    summary: &ShardSummary,
-    read: &journal::JournalRead,
-) -> anyhow::Result<()> {
-    let journal = dir.join(journal::JOURNAL);
-    match (summary.status.as_deref(), summary.seeds_finished) {
-        (Some("finished"), Some(n))
-            if read.torn_line.is_some() || read.records.len() as u64 != n =>
-        {
-            let torn = read
-                .torn_line
-                .map(|l| format!(", its line {l} cut short"))
-                .unwrap_or_default();
-            Err(BadInput(format!(
-                "{}: a damaged journal: {} says the shard finished {n} seed(s), the journal holds {}{torn}",
-                journal.display(),
-                dir.join("summary.json").display(),
-                read.records.len()
-            ))
-            .into())
-        }
-        (status, _) if status != Some("finished") => {
-            let why = read
-                .torn_line
-                .map(|l| {
-                    format!(" (its journal's line {l} was cut short: that seed did not finish)")
-                })
-                .unwrap_or_default();
-            println!(
-                "note: {} was interrupted before it finished{why}; its finished seeds are merged",
-                dir.display()
-            );
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Merge and return the exit code a single run over all the seeds would give.
 pub fn run(args: &MergeArgs) -> anyhow::Result<u8> {
-    let (manifest, records, shards_wall_s) = read_shards(args)?;
+    let shards = shards::read(&args.shards)?;
+    for note in &shards.notes {
+        println!("note: {note}");
+    }
     crate::cli::writable_dir(&args.out, "--out")?;
     if let Some(junit) = &args.junit {
         crate::cli::writable_file(junit, "--junit")?;
     }
-    let mut sweep = Sweep::new(&manifest);
-    // Seeds per second are the shards' own: the merge itself runs no seed.
-    sweep.wall_s = shards_wall_s;
-    sweep.merged = true;
-    for r in &records {
-        sweep.tallies[r.scenario].add_record(r);
-        sweep.finished += 1;
-    }
-    let run = super::new_run_folder(&args.out, &manifest)?;
+    let manifest = &shards.manifest;
+    let sweep = Sweep::merged(manifest, &shards.records, shards.wall_s);
+    let run = super::new_run_folder(&args.out, manifest)?;
     println!(
         "faultline merge: {} shard(s), {} seeds of {} scenario(s), report in {}/",
         args.shards.len(),
-        records.len(),
+        shards.records.len(),
         manifest.scenarios.len(),
         run.path.display()
     );
-    super::finish(&manifest, args.junit.as_deref(), &sweep, 0, &run)
+    super::finish(manifest, args.junit.as_deref(), (&sweep, false), 0, &run)
 }

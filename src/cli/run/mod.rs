@@ -14,17 +14,14 @@
 //! (JUnit `<skipped>`), and the exit code is never a pass.
 //!
 //! Every finished seed is appended to the run's journal as it finishes
-//! ([`crate::report::journal`]), so `--resume` continues an interrupted run and
+//! ([`crate::runner::journal`]), so `--resume` continues an interrupted run and
 //! `faultline merge` joins the shards (`--shard K/N`, see `slice.rs`) of a sweep run on many
 //! machines. `--time-budget` runs seeds round-robin until the budget is spent.
 
-pub mod guide;
-pub(crate) mod jobs;
 pub mod merge;
-pub mod slice;
+mod output;
 mod table;
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,19 +29,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use super::progress::{self, Progress};
+use super::progress::Progress;
 use super::BadInput;
-use crate::check::Verdict;
 use crate::guard;
 use crate::plan::SeedId;
-use crate::report::journal::{self, Journal, JournalRead, Manifest, ScenarioEntry, SeedRecord};
-use crate::report::{self, RunDir, ScenarioSummary, Status, Summary, Tally};
-use crate::runner::{self, SeedJob, SeedResult};
+use crate::report::{self, RunDir};
+use crate::runner::journal::{self, Journal, JournalRead, Manifest};
+use crate::runner::sweep::{self, guide, jobs, slice, Bench, Shard, Sweep, SweepSpec};
+use crate::runner::{self, Tally};
 use crate::scenario::{self, Scenario};
 use crate::sim::TraceLevel;
-use crate::systems::ExecOptions;
-use guide::Guide;
-use slice::{Range, Shard};
+use output::{keep_artifacts, write_failing_artifacts, write_reports};
 
 /// Which seeds get their artifacts written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -174,7 +169,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let budget_s = (args.time_budget.as_deref())
         .map(slice::parse_duration_s)
         .transpose()?;
-    let manifest = manifest(args, &scenarios, shard, budget_s);
+    let spec = spec_of(args, shard, budget_s);
+    let manifest = sweep::manifest(&spec, &scenarios);
     let rechecks = args.check_determinism || args.determinism_every > 0;
     let jobs = jobs::choose(args.jobs, &scenarios, args.seeds(), rechecks)?;
     install_stop_handler();
@@ -187,7 +183,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         )
     };
     print_header(args, &manifest, jobs, &run, &done);
-    let mut sweep = sweep(args, &scenarios, &manifest, jobs, &run, done)?;
+    let mut sweep = run_sweep(args, &spec, (&scenarios, &manifest, jobs), &run, done)?;
     if matches!(
         args.artifacts,
         Artifacts::Failing | Artifacts::Representatives
@@ -201,19 +197,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             &mut sweep.write_errors,
         );
     }
-    finish(&manifest, args.junit.as_deref(), &sweep, jobs, &run)
+    finish(
+        &manifest,
+        args.junit.as_deref(),
+        (&sweep, args.coverage),
+        jobs,
+        &run,
+    )
 }
 
 /// The end of a sweep (or of a merge): the table, the final reports, the exit code.
 fn finish(
     manifest: &Manifest,
     junit: Option<&Path>,
-    sweep: &Sweep,
+    (sweep, show_coverage): (&Sweep, bool),
     jobs: usize,
     run: &RunDir,
 ) -> anyhow::Result<u8> {
-    let code = report::exit_code(&sweep.tallies);
-    table::print_summary(sweep, run);
+    let code = runner::exit_code(&sweep.tallies);
+    table::print_summary(sweep, run, show_coverage);
     write_reports(manifest, junit, sweep, jobs, Some(code), run)?;
     for e in &sweep.write_errors {
         eprintln!("warning: could not write artifacts: {e}");
@@ -264,45 +266,6 @@ fn print_header(args: &RunArgs, m: &Manifest, jobs: usize, run: &RunDir, done: &
     }
 }
 
-/// What this sweep is, for its folder (resume and merge check it).
-fn manifest(
-    args: &RunArgs,
-    scenarios: &[Arc<Scenario>],
-    shard: Shard,
-    time_budget_s: Option<u64>,
-) -> Manifest {
-    let entries = scenarios
-        .iter()
-        .map(|s| {
-            let (seed_start, seeds) = seed_range(args, s);
-            let bytes = std::fs::read(&s.path).unwrap_or_default();
-            ScenarioEntry {
-                name: s.name.clone(),
-                path: s.path.display().to_string(),
-                system: s.system.name().to_string(),
-                file_hash: format!("{:016x}", journal::fnv1a(&bytes)),
-                expect: s.file.expect,
-                expect_check: s.file.expect_check.clone(),
-                expect_signature: (s.file.pinned.as_ref()).and_then(|p| p.signature.clone()),
-                pinned: s.file.pinned.is_some(),
-                seed_start,
-                seeds,
-            }
-        })
-        .collect();
-    Manifest {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        binary_hash: journal::binary_hash(),
-        shard: (shard.index, shard.count),
-        seeds: args.seeds(),
-        seed_start: args.seed_start,
-        determinism_every: args.determinism_every,
-        check_determinism: args.check_determinism,
-        time_budget_s,
-        scenarios: entries,
-    }
-}
-
 /// The interrupted run in `<out>/latest`, if it is this same sweep, and its finished seeds.
 fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, JournalRead)> {
     let latest = args.out.join("latest");
@@ -314,7 +277,7 @@ fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, JournalRea
     })?;
     let theirs = journal::read_manifest(&path)
         .map_err(|e| BadInput(format!("--resume: {e} (not a run faultline can resume)")))?;
-    if let Some(why) = merge::difference(&theirs, ours, false) {
+    if let Some(why) = sweep::shards::difference(&theirs, ours, false) {
         return Err(BadInput(format!(
             "--resume: {} is another sweep: {why}; run the same command as before",
             path.display()
@@ -340,7 +303,7 @@ fn install_stop_handler() {
     let _ = ctrlc::set_handler(|| {
         if guard::stop_requested() {
             // Second signal: the user means it.
-            std::process::exit(i32::from(report::exit_code::INTERRUPTED));
+            std::process::exit(i32::from(runner::exit_code::INTERRUPTED));
         }
         guard::request_stop();
         eprintln!("\ninterrupted: stopping the running seeds, then reporting (again to quit now)");
@@ -387,14 +350,6 @@ fn start_reports(args: &RunArgs, manifest: &Manifest, jobs: usize) -> anyhow::Re
     Ok(run)
 }
 
-/// The seeds a scenario runs: `--seeds` from `--seed-start`, or a pinned plan's one seed.
-fn seed_range(args: &RunArgs, scenario: &Scenario) -> (u64, u64) {
-    match runner::pinned::pinned_seed(scenario) {
-        Some(seed) => (seed, 1),
-        None => (args.seed_start, args.seeds()),
-    }
-}
-
 /// Check the arguments and load every scenario (an invalid one stops the run).
 fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     if args.seeds() == 0 {
@@ -439,212 +394,62 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     Ok(scenarios)
 }
 
-/// What a sweep produced.
-struct Sweep {
-    tallies: Vec<Tally>,
-    /// Seeds that finished and are counted.
-    finished: u64,
-    /// Seeds an interrupt stopped half-way (not counted).
-    cut_short: u64,
-    wall_s: f64,
-    write_errors: Vec<String>,
-    /// A merge of shards: `wall_s` is the shards' own time, summed.
-    merged: bool,
-    /// Print coverage with the summary (`--coverage`).
-    show_coverage: bool,
-}
-
-impl Sweep {
-    /// Nothing run yet: an empty tally per scenario for this shard's seeds.
-    fn new(m: &Manifest) -> Sweep {
-        let shard = Shard::of(m);
-        Sweep {
-            tallies: (m.scenarios.iter())
-                .map(|e| Tally::from_entry(e, shard.share(e.seeds)))
-                .collect(),
-            finished: 0,
-            cut_short: 0,
-            wall_s: 0.0,
-            write_errors: Vec::new(),
-            merged: false,
-            show_coverage: false,
-        }
-    }
-
-    fn complete(&self) -> bool {
-        self.tallies.iter().all(|t| t.seeds >= t.seeds_asked)
-    }
-}
-
-/// The seed jobs of this run, in start order (see [`slice::order`]), made as the pool
-/// takes them.
-fn seed_jobs<'a>(
-    args: &'a RunArgs,
-    scenarios: &'a [Arc<Scenario>],
-    m: &'a Manifest,
-    ranges: &'a [Range],
-    done: &'a BTreeSet<(usize, u64)>,
-    guide: &'a Guide,
-) -> impl Iterator<Item = SeedJob> + Send + 'a {
-    let level = if args.artifacts == Artifacts::All {
-        TraceLevel::Full
-    } else {
-        TraceLevel::Fates
-    };
-    let options = ExecOptions {
-        level,
-        without_fault_points: args.fault_points == Switch::Off,
-        ..ExecOptions::default()
-    };
-    let order = slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done);
-    order.map_while(move |(index, seed)| {
-        let planned = if m.scenarios[index].pinned {
-            seed
+/// What `faultline run`'s arguments ask the engine to run.
+fn spec_of(args: &RunArgs, shard: Shard, time_budget_s: Option<u64>) -> SweepSpec {
+    SweepSpec {
+        seeds: args.seeds(),
+        seed_start: args.seed_start,
+        check_determinism: args.check_determinism,
+        determinism_every: args.determinism_every,
+        guided_share: args.guided_share,
+        level: if args.artifacts == Artifacts::All {
+            TraceLevel::Full
         } else {
-            guide.plan_seed(index, seed)?
-        };
-        Some(SeedJob {
-            scenario: scenarios[index].clone(),
-            scenario_index: index,
-            seed: planned,
-            // A pinned plan is one run: always re-checked.
-            check_determinism: m.scenarios[index].pinned
-                || args.check_determinism
-                || (args.determinism_every > 0 && seed % args.determinism_every == 0),
-            keep: args.artifacts == Artifacts::All,
-            options: options.clone(),
-        })
-    })
+            TraceLevel::Fates
+        },
+        keep: args.artifacts == Artifacts::All,
+        without_fault_points: args.fault_points == Switch::Off,
+        shard,
+        time_budget_s,
+    }
 }
 
-/// Run the seeds not yet done on the pool, journaling and folding each as it finishes.
-fn sweep(
+/// Run the sweep on the engine, with a progress line, writing each kept seed's artifacts
+/// as it finishes (`--artifacts all`).
+fn run_sweep(
     args: &RunArgs,
-    scenarios: &[Arc<Scenario>],
-    m: &Manifest,
-    jobs: usize,
+    spec: &SweepSpec,
+    (scenarios, manifest, jobs): (&[Arc<Scenario>], &Manifest, usize),
     run: &RunDir,
     done: JournalRead,
 ) -> anyhow::Result<Sweep> {
-    let mut sweep = Sweep::new(m);
-    sweep.show_coverage = args.coverage;
-    let keep_bytes = done.whole_bytes;
-    let done = done.records;
-    let done_set: BTreeSet<(usize, u64)> = (done.iter())
-        .map(|r| (r.scenario, SeedId::from_raw(r.seed).position()))
-        .collect();
-    let ranges = Range::all_of(m);
-    let guide = resumed_guide(args, m, &ranges, &done, &mut sweep);
-    let todo = seed_jobs(args, scenarios, m, &ranges, &done_set, &guide);
-    let total = (sweep.tallies.iter().map(|t| t.seeds_asked))
-        .fold(0u64, u64::saturating_add)
-        .saturating_sub(sweep.finished);
-    let mut journal = Journal::open(&run.path, keep_bytes)
+    let total = sweep::seeds_to_run(manifest, &done);
+    let mut journal = Journal::open(&run.path, done.whole_bytes)
         .with_context(|| format!("opening {}", run.path.join(journal::JOURNAL).display()))?;
     let mut progress = Progress::new(total, args.quiet, std::io::stderr().is_terminal());
-    let mut counts = progress::Counts::default();
-    // Wall time is a report figure and the budget's clock, measured outside every simulation.
-    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-    let started = std::time::Instant::now();
-    let budget = m.time_budget_s.map(std::time::Duration::from_secs);
-    let in_budget = move |_: &SeedJob| budget.is_none_or(|b| started.elapsed() < b);
-    runner::run_pool(
-        todo.take_while(in_budget),
+    let bench = Bench {
+        scenarios,
+        manifest,
         jobs,
-        guard::stop_flag(),
-        |result: SeedResult| {
-            progress.tick(&counts);
-            let seen = Seen {
-                guide: &guide,
-                journal: &mut journal,
-                counts: &mut counts,
-            };
-            fold_seed(&mut sweep, seen, &result, scenarios, run);
-        },
-    );
-    sweep.wall_s = started.elapsed().as_secs_f64();
+        journal: &mut journal,
+    };
+    let sweep = sweep::run(spec, bench, done, &mut |result, sweep| {
+        progress.tick(&sweep.counts);
+        if !result.interrupted {
+            keep_artifacts(result, scenarios, run, &mut sweep.write_errors);
+        }
+    });
     progress.finish();
     if args.coverage {
-        print_coverage(&guide, &sweep.tallies);
-    }
-    if budget.is_some() && !guard::stop_requested() {
-        // The budget decided how many seeds to ask for: what ran is the sweep.
-        for t in &mut sweep.tallies {
-            t.seeds_asked = t.seeds;
-        }
+        print_coverage(&sweep.coverage, &sweep.tallies);
     }
     Ok(sweep)
 }
 
-/// Where a finished seed is recorded besides its tally.
-struct Seen<'a> {
-    guide: &'a Guide,
-    journal: &'a mut Journal,
-    counts: &'a mut progress::Counts,
-}
-
-/// Fold one finished seed into the sweep: the guide, the journal, its scenario's tally
-/// (which also counts probe combinations and guided runs, as a merge of shards does), the
-/// progress counts, and its artifacts if it is kept.
-fn fold_seed(
-    sweep: &mut Sweep,
-    seen: Seen<'_>,
-    result: &SeedResult,
-    scenarios: &[Arc<Scenario>],
-    run: &RunDir,
-) {
-    if result.interrupted {
-        // Stopped half-way by the interrupt: neither a pass nor a finding.
-        sweep.cut_short += 1;
-        return;
-    }
-    let record = SeedRecord::of(result);
-    (seen.guide).record(result.scenario_index, result.seed, record.probes.clone());
-    if let Err(e) = seen.journal.append(&record) {
-        sweep.write_errors.push(format!("journal: {e}"));
-    }
-    sweep.finished += 1;
-    let tally = &mut sweep.tallies[result.scenario_index];
-    tally.add_record(&record);
-    if result.verdict != Verdict::Pass {
-        match (tally.catches(result.verdict, &result.checks), tally.expect) {
-            (true, _) => seen.counts.caught += 1,
-            (false, crate::scenario::Expect::Pass) => seen.counts.failing += 1,
-            (false, _) => seen.counts.otherwise += 1,
-        }
-    }
-    keep_artifacts(result, scenarios, run, &mut sweep.write_errors);
-}
-
-/// The guide of this sweep, with the seeds a resumed sweep already ran folded into it and
-/// into the tallies.
-fn resumed_guide(
-    args: &RunArgs,
-    m: &Manifest,
-    ranges: &[Range],
-    done: &[SeedRecord],
-    sweep: &mut Sweep,
-) -> Guide {
-    // A shard does not see the other shards' runs: no guided runs there.
-    let share = if m.shard.1 > 1 {
-        0.0
-    } else {
-        args.guided_share
-    };
-    let guide = Guide::new(share, &ranges.iter().map(|r| r.start).collect::<Vec<_>>());
-    let scenario_count = sweep.tallies.len();
-    for record in done.iter().filter(|r| r.scenario < scenario_count) {
-        sweep.tallies[record.scenario].add_record(record);
-        guide.record(record.scenario, record.seed, record.probes.clone());
-        sweep.finished += 1;
-    }
-    guide
-}
-
 /// How many probe combinations each scenario's runs reached, and what guidance did.
-fn print_coverage(guide: &Guide, tallies: &[Tally]) {
+fn print_coverage(coverage: &[(usize, u64, usize)], tallies: &[Tally]) {
     println!("coverage (probe combinations reached; guided runs, from a corpus of):");
-    for ((combinations, guided, corpus), t) in guide.coverage().into_iter().zip(tallies) {
+    for (&(combinations, guided, corpus), t) in coverage.iter().zip(tallies) {
         if !t.pinned {
             println!(
                 "  {}: {combinations} combination(s); {guided} guided run(s) from {corpus} seed(s)",
@@ -652,89 +457,6 @@ fn print_coverage(guide: &Guide, tallies: &[Tally]) {
             );
         }
     }
-}
-
-/// With `--artifacts all`: write a seed's artifacts as it finishes.
-fn keep_artifacts(
-    result: &SeedResult,
-    scenarios: &[Arc<Scenario>],
-    run: &RunDir,
-    errors: &mut Vec<String>,
-) {
-    if let Some((plan, exec)) = &result.kept {
-        let scenario = &scenarios[result.scenario_index];
-        let written = report::seed_dir(&run.path, &scenario.name, result.seed)
-            .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec));
-        if let Err(e) = written {
-            errors.push(format!("{}: {e}", scenario.name));
-        }
-    }
-}
-
-/// `summary.json`, and JUnit XML when asked; `code` is `None` while the sweep runs.
-fn write_reports(
-    m: &Manifest,
-    junit: Option<&Path>,
-    sweep: &Sweep,
-    jobs: usize,
-    code: Option<u8>,
-    run: &RunDir,
-) -> anyhow::Result<()> {
-    let status = match code {
-        None => Status::Running,
-        Some(_) if sweep.complete() => Status::Finished,
-        Some(_) => Status::Interrupted,
-    };
-    let summary = Summary {
-        status,
-        run_id: &run.id,
-        shard: (m.shard.1 > 1).then(|| format!("{}/{}", m.shard.0, m.shard.1)),
-        time_budget_s: m.time_budget_s,
-        seeds_per_scenario: m.seeds,
-        seed_start: m.seed_start,
-        jobs,
-        complete: sweep.complete(),
-        seeds_finished: sweep.finished,
-        seeds_cut_short: sweep.cut_short,
-        wall_s: sweep.wall_s,
-        seeds_per_s: sweep.finished as f64 / sweep.wall_s.max(1e-9),
-        exit_code: code,
-        scenarios: (sweep.tallies.iter())
-            .map(|tally| ScenarioSummary {
-                tally,
-                outcome: tally.outcome(),
-                replay: first_replay(tally),
-            })
-            .collect(),
-    };
-    let summary_path = run.path.join("summary.json");
-    report::write_summary(&summary_path, &summary)
-        .with_context(|| format!("writing {}", summary_path.display()))?;
-    write_index(&summary, run)?;
-    if let (Some(junit), Some(_)) = (junit, code) {
-        report::write_junit(junit, &sweep.tallies, sweep.wall_s)
-            .with_context(|| format!("writing {}", junit.display()))?;
-    }
-    Ok(())
-}
-
-/// The sweep report page, beside `summary.json`.
-fn write_index(summary: &Summary<'_>, run: &RunDir) -> anyhow::Result<()> {
-    let probes_of =
-        |t: &Tally| (crate::systems::find(&t.system)).map_or_else(Vec::new, |s| s.probes());
-    let timeline_of = |t: &Tally, seed: u64| {
-        let seed = seed.to_string();
-        let file = report::under(&run.path, &[&t.name, &seed, "timeline.html"]).ok()?;
-        file.is_file()
-            .then(|| report::url_of(&[&t.name, &seed, "timeline.html"]))
-    };
-    let data = report::index::IndexData {
-        summary,
-        probes_of: &probes_of,
-        timeline_of: &timeline_of,
-    };
-    let path = run.path.join("index.html");
-    report::write_index(&path, &data).with_context(|| format!("writing {}", path.display()))
 }
 
 fn check_unique_names(scenarios: &[Arc<Scenario>]) -> anyhow::Result<()> {
@@ -752,79 +474,8 @@ fn check_unique_names(scenarios: &[Arc<Scenario>]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The replay line worth printing for a scenario: its first unexpected failure, or the
-/// seed that first caught its planted bug.
-fn first_replay(tally: &Tally) -> Option<String> {
-    let seed = match tally.expect {
-        crate::scenario::Expect::Pass => tally.failing.first().map(|f| f.seed),
-        _ => tally.first_caught,
-    }?;
-    Some(report::replay_command(Path::new(&tally.path), seed))
-}
-
-/// After the sweep: the artifacts `--artifacts` asks for, each seed replayed with a full
-/// trace (one failure kind's representative by default, so the report can link it).
-fn write_failing_artifacts(
-    args: &RunArgs,
-    scenarios: &[Arc<Scenario>],
-    tallies: &[Tally],
-    run: &RunDir,
-    errors: &mut Vec<String>,
-) {
-    for (scenario, tally) in scenarios.iter().zip(tallies) {
-        let mut seeds: Vec<u64> = if args.artifacts == Artifacts::Failing {
-            tally.failing.iter().map(|f| f.seed).collect()
-        } else {
-            // A seed stopped at a resource limit is not replayed with a full trace
-            // (which holds more): its replay line says how to look at it.
-            (tally.triage.groups().iter())
-                .filter(|g| g.verdict != Verdict::Limit)
-                .map(|g| g.first_seed)
-                .collect()
-        };
-        seeds.sort_unstable();
-        for seed in seeds.into_iter().take(args.artifacts_max) {
-            if let Err(e) = write_seed(scenario, seed, run, args.fault_points == Switch::Off) {
-                errors.push(format!(
-                    "{} seed {}: {e}",
-                    scenario.name,
-                    SeedId::from_raw(seed)
-                ));
-            }
-        }
-    }
-}
-
-/// Replay one seed with a full trace and write its artifacts.
-fn write_seed(
-    scenario: &Arc<Scenario>,
-    seed: u64,
-    run: &RunDir,
-    without_fault_points: bool,
-) -> Result<(), String> {
-    let job = SeedJob {
-        scenario: scenario.clone(),
-        scenario_index: 0,
-        seed,
-        check_determinism: false,
-        keep: true,
-        options: ExecOptions {
-            without_fault_points,
-            ..runner::full_options()
-        },
-    };
-    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))?;
-    let Some((plan, exec)) = &result.kept else {
-        return Ok(());
-    };
-    report::seed_dir(&run.path, &scenario.name, seed)
-        .and_then(|dir| report::write_seed_artifacts(&dir, scenario, &**plan, exec))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
 fn describe_exit(code: u8) -> &'static str {
-    use crate::report::exit_code::*;
+    use crate::runner::exit_code::*;
     match code {
         PASS => "PASS",
         SAFETY => "FAIL: safety violation, crash, or planted bug not caught",

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::Sweep;
 use crate::check::Verdict;
-use crate::report::{self, FailureGroup, Outcome, RunDir, Tally};
+use crate::report::RunDir;
+use crate::runner::sweep::Sweep;
+use crate::runner::{commands, FailureGroup, Outcome, Tally};
 
 /// The widest line the summary prints (a replay line's command may be wider: it is never
 /// cut, only its comment is).
@@ -15,10 +16,10 @@ const COLUMNS_MAX: usize = 120;
 /// throughput and one replay line per kind of failure, each line at most
 /// [`COLUMNS_MAX`] columns; coverage too with `--coverage` (the sweep report has it
 /// always).
-pub(super) fn print_summary(sweep: &Sweep, run: &RunDir) {
+pub(super) fn print_summary(sweep: &Sweep, run: &RunDir, show_coverage: bool) {
     let tallies = &sweep.tallies;
     print_table(tallies);
-    if sweep.show_coverage {
+    if show_coverage {
         print_coverage(tallies);
     }
     print_determinism(tallies);
@@ -200,7 +201,7 @@ fn print_determinism(tallies: &[Tally]) {
     }
 }
 
-/// Replay lines: every kind of unexpected failure first (see [`crate::report::triage`]),
+/// Replay lines: every kind of unexpected failure first (see [`crate::runner::triage`]),
 /// each represented by its lowest seed, then, for each planted-bug scenario, the kind its
 /// first catch belongs to; at most [`REPLAYS_MAX`] in all. The report and `summary.json`
 /// list every kind.
@@ -264,7 +265,7 @@ fn group_line(path: &Path, g: &FailureGroup) -> String {
     );
     format!(
         "  {}\n{}",
-        report::replay_command(path, g.first_seed),
+        commands::replay_command(path, g.first_seed),
         truncate(&comment, COLUMNS_MAX)
     )
 }

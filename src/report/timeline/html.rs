@@ -23,7 +23,7 @@ use super::{esc, ms_text, num, op_label, value_text, MESSAGES_SHOWN_MAX};
 use crate::check::Verdict;
 use crate::history::{Operation, Status, Value};
 use crate::plan::{AnyPlan, Role};
-use crate::report::replay_command;
+use crate::runner::commands::replay_command;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::BadInput;
+use crate::input::BadInput;
 use crate::scenario::Scenario;
 
 /// At most this many seeds per core run at once.

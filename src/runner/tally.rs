@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::commands::replay_command;
 use super::exit_code::{self as codes};
 use super::journal::{ScenarioEntry, SeedRecord};
-use super::replay_command;
 use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
 use crate::plan::SeedId;

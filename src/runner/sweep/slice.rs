@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use super::BadInput;
+use crate::input::BadInput;
 
 /// One shard of N (1-based `index`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Shard {
     }
 
     /// The shard a run manifest records.
-    pub fn of(m: &crate::report::journal::Manifest) -> Shard {
+    pub fn of(m: &crate::runner::journal::Manifest) -> Shard {
         Shard {
             index: m.shard.0,
             count: m.shard.1,
@@ -100,7 +100,7 @@ pub struct Range {
 
 impl Range {
     /// Each scenario's seed range as a run manifest records it.
-    pub fn all_of(m: &crate::report::journal::Manifest) -> Vec<Range> {
+    pub fn all_of(m: &crate::runner::journal::Manifest) -> Vec<Range> {
         (m.scenarios.iter())
             .map(|e| Range {
                 start: e.seed_start,
