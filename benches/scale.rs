@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use faultline::plan::SeedId;
 use faultline::runner::{self, SeedJob, SeedResult};
 use faultline::scenario::Scenario;
 use faultline::systems::{ExecOptions, REGISTRY};
@@ -52,7 +53,7 @@ fn cell(s: &Arc<Scenario>, factor: u64, round: u64) -> (f64, f64, f64, f64) {
     let jobs = (0..seeds).map(|i| SeedJob {
         scenario: s.clone(),
         scenario_index: 0,
-        seed: round * 1000 + i,
+        seed: SeedId::Plain(round * 1000 + i),
         check_determinism: false,
         keep: false,
         options: ExecOptions::default(),

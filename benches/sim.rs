@@ -291,7 +291,7 @@ fn main() {
             let jobs_iter = (0..seeds).map(|s| SeedJob {
                 scenario: scenario.clone(),
                 scenario_index: 0,
-                seed: r * seeds + s,
+                seed: faultline::plan::SeedId::Plain(r * seeds + s),
                 check_determinism: false,
                 keep: false,
                 options: ExecOptions::default(),

@@ -338,7 +338,9 @@ fn mutated_scenarios_that_validate_run_to_a_verdict() {
                 return Ok(());
             };
             // A pinned plan is read before any seed runs (exit 254 when it is broken).
-            if scenario.file.pinned.is_some() && runner::pinned::plan_of(&scenario, seed).is_err() {
+            if scenario.file.pinned.is_some()
+                && runner::pinned::plan_of(&scenario, faultline::plan::SeedId::Plain(seed)).is_err()
+            {
                 return Ok(());
             }
             if ran.get() >= 150 {
@@ -348,7 +350,7 @@ fn mutated_scenarios_that_validate_run_to_a_verdict() {
             let job = SeedJob {
                 scenario: Arc::new(scenario),
                 scenario_index: 0,
-                seed,
+                seed: faultline::plan::SeedId::Plain(seed),
                 check_determinism: false,
                 keep: false,
                 options: ExecOptions::default(),
@@ -476,7 +478,7 @@ fn mutated_pinned_plans_are_refused_at_a_place_or_run() {
                 keep: false,
                 options: ExecOptions::default(),
             };
-            let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))
+            let result = runner::on_fresh_thread(seed.raw(), move || runner::run_seed(&job))
                 .map_err(|e| TestCaseError::fail(format!("the harness failed: {e}")))?;
             prop_assert!(result.harness_error.is_none(), "{:?}", result.harness_error);
             if let Some(p) = &result.panic {
@@ -586,7 +588,7 @@ fn damaged_journals_are_read_or_refused_at_a_place() {
                     for r in &j.records {
                         let e = &manifest.scenarios[r.scenario];
                         prop_assert!(
-                            r.seed >= e.seed_start && r.seed < e.seed_start + e.seeds,
+                            r.seed.raw() >= e.seed_start && r.seed.raw() < e.seed_start + e.seeds,
                             "{r:?}"
                         );
                     }

@@ -29,7 +29,7 @@ fn run_with(
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
-        seed,
+        seed: faultline::plan::SeedId::from_raw(seed),
         check_determinism: false,
         keep: true,
         options,
@@ -50,8 +50,7 @@ fn replays_from_json(scenario: &Scenario, plan: &dyn AnyPlan, first: &Execution)
     let json = plan.to_json_pretty().expect("serializes");
     let back = system.plan_from_json(&json).expect("reads back");
     assert_eq!(back.to_json_pretty().unwrap(), json, "plan.json round trip");
-    let seed = plan.head().seed;
-    let again = on_fresh_thread(seed, move || system.run(&*back, &full_options())).unwrap();
+    let again = faultline::runner::run_plan(system, back, full_options()).unwrap();
     assert_eq!(again.trace.hash(), first.trace.hash());
     assert_eq!(trace_bytes(&again), trace_bytes(first));
 }

@@ -24,7 +24,7 @@ fn run(path: &str, seed: u64, level: TraceLevel) -> SeedResult {
     let job = SeedJob {
         scenario: scenario(path),
         scenario_index: 0,
-        seed,
+        seed: faultline::plan::SeedId::Plain(seed),
         check_determinism: false,
         keep: true,
         options: ExecOptions {

@@ -35,7 +35,7 @@ fn every_shipped_scenario_meets_its_expectation() {
         (0..SEEDS).map(move |seed| SeedJob {
             scenario: scenario.clone(),
             scenario_index: index,
-            seed,
+            seed: faultline::plan::SeedId::Plain(seed),
             check_determinism: seed % 20 == 0,
             keep: false,
             options: ExecOptions::default(),

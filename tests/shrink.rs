@@ -27,7 +27,7 @@ fn run_pinned(file: &Path) -> Tally {
     let job = SeedJob {
         scenario,
         scenario_index: 0,
-        seed,
+        seed: faultline::plan::SeedId::Plain(seed),
         check_determinism: true,
         keep: false,
         options: ExecOptions::default(),
@@ -156,7 +156,7 @@ fn a_pinned_plan_survives_a_change_in_random_draws() {
         "the change draws another plan for the same seed"
     );
     let back = system.plan_from_json(&pinned).unwrap();
-    let exec = on_fresh_thread(0, move || system.run(&*back, &ExecOptions::default())).unwrap();
+    let exec = faultline::runner::run_plan(system, back, ExecOptions::default()).unwrap();
     assert_eq!(Target::of(&exec), Some(shrunk.target));
 }
 

@@ -28,7 +28,7 @@ fn run(path: &str, seed: u64) -> (Scenario, Box<dyn AnyPlan>, Execution) {
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
-        seed,
+        seed: faultline::plan::SeedId::Plain(seed),
         check_determinism: false,
         keep: true,
         options: runner::full_options(),

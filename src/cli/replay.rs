@@ -36,11 +36,11 @@ pub struct ReplayArgs {
 }
 
 /// The seed's verdict, its panic or limit, and each check's result.
-fn print_outcome(name: &str, seed: u64, exec: &Execution) {
+fn print_outcome(name: &str, seed: SeedId, exec: &Execution) {
     println!(
         "{} seed {}: {}",
         name,
-        SeedId::from_raw(seed),
+        seed,
         format!("{:?}", exec.verdict).to_uppercase()
     );
     if let Some(panic) = &exec.panic {
@@ -76,7 +76,7 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
     let plan = system
         .plan_from_json(&text)
         .map_err(|e| BadInput(runner::pinned::plan_file_error(file, &text, &e)))?;
-    let seed = plan.head().seed;
+    let seed = plan.head().id();
     let exec = runner::run_plan(system, plan.clone_box(), runner::full_options()).map_err(|e| {
         anyhow::anyhow!("replay of {} failed inside faultline: {e}", file.display())
     })?;
@@ -105,8 +105,8 @@ fn run_plan(args: &ReplayArgs, scenario: &Scenario, file: &Path) -> anyhow::Resu
 fn seed_to_replay(
     args: &ReplayArgs,
     scenario: &Scenario,
-    seed: Option<u64>,
-) -> anyhow::Result<u64> {
+    seed: Option<SeedId>,
+) -> anyhow::Result<SeedId> {
     let seed = runner::pinned::seed_to_run(scenario, &args.scenario, seed, "replay")
         .map_err(|e| BadInput(format!("{e} (or replay a plan file with --plan)")))?;
     if runner::pinned::pinned_seed(scenario).is_some() {
@@ -119,7 +119,7 @@ fn seed_to_replay(
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let scenario = Arc::new(Scenario::load(&args.scenario, &crate::systems::REGISTRY)?);
     super::writable_dir(&args.out, "--out")?;
-    let seed = match (&args.plan, args.seed.map(SeedId::raw)) {
+    let seed = match (&args.plan, args.seed) {
         (Some(file), _) => return run_plan(args, &scenario, file),
         (None, seed) => seed_to_replay(args, &scenario, seed)?,
     };
@@ -131,12 +131,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
         keep: true,
         options: runner::full_options(),
     };
-    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job)).map_err(|e| {
-        anyhow::anyhow!(
-            "replay of seed {} failed inside faultline: {e}",
-            SeedId::from_raw(seed)
-        )
-    })?;
+    let result = runner::on_fresh_thread(seed.raw(), move || runner::run_seed(&job))
+        .map_err(|e| anyhow::anyhow!("replay of seed {seed} failed inside faultline: {e}"))?;
     let (plan, exec) = result.kept.as_ref().context("replay keeps its execution")?;
     let dir = report::under(&args.out, &["replays"])
         .and_then(|replays| report::seed_dir(&replays, &scenario.name, seed))

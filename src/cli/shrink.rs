@@ -55,21 +55,14 @@ pub struct ShrinkArgs {
 pub fn run(args: &ShrinkArgs) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario, &crate::systems::REGISTRY)?;
     let system = runner::system_of(&scenario);
-    let seed = runner::pinned::seed_to_run(
-        &scenario,
-        &args.scenario,
-        args.seed.map(SeedId::raw),
-        "shrink",
-    )
-    .map_err(BadInput)?;
+    let seed = runner::pinned::seed_to_run(&scenario, &args.scenario, args.seed, "shrink")
+        .map_err(BadInput)?;
     let plan = runner::pinned::plan_of(&scenario, seed).map_err(|e| BadInput(e.to_string()))?;
     check_outputs(args)?;
     let jobs = candidate_jobs(args.jobs)?;
     println!(
         "shrinking {} seed {} (time limit {} s, {jobs} candidates at once)…",
-        scenario.name,
-        SeedId::from_raw(seed),
-        args.time_limit_s
+        scenario.name, seed, args.time_limit_s
     );
     // The time limit is the one wall-clock input: it decides when to stop trying, never
     // what a candidate does.
@@ -143,7 +136,7 @@ fn write_shrunk(
     args: &ShrinkArgs,
     scenario: &Scenario,
     system: &'static dyn crate::systems::SystemUnderTest,
-    seed: u64,
+    seed: SeedId,
     shrunk: &shrink::Shrunk,
     elapsed: Duration,
     interrupted: bool,
@@ -211,14 +204,14 @@ fn write_pinned(
     let command = format!(
         "faultline shrink {} --seed {}",
         crate::runner::commands::shell_quote(&scenario.path),
-        SeedId::from_raw(shrunk.plan.head().seed)
+        shrunk.plan.head().id()
     );
     let text = pinned::render(scenario, shrunk, &caught, &command)
         .map_err(|e| anyhow::anyhow!("writing the pinned plan: {e}"))?;
     let file = args.out.clone().unwrap_or_else(|| dir.join("pinned.toml"));
     let mut written = vec![file.clone()];
     if let Some(folder) = &args.save {
-        let name = pinned::pinned_name(scenario, shrunk.plan.head().seed);
+        let name = pinned::pinned_name(scenario, shrunk.plan.head().id());
         written.push(folder.join(format!("{name}.toml")));
     }
     for path in &written {
@@ -232,7 +225,7 @@ fn write_pinned(
         std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
         let back = Scenario::load(path, &crate::systems::REGISTRY)
             .with_context(|| format!("reading back {}", path.display()))?;
-        let plan = runner::pinned::plan_of(&back, shrunk.plan.head().seed)
+        let plan = runner::pinned::plan_of(&back, shrunk.plan.head().id())
             .with_context(|| format!("reading back {}", path.display()))?;
         anyhow::ensure!(
             plan.to_json_pretty()? == shrunk.plan.to_json_pretty()?,

@@ -116,7 +116,8 @@ pub trait Spec: Sized + Send + Sync + 'static {
 pub struct Head {
     /// Scenario name.
     pub scenario: String,
-    /// The seed.
+    /// The number the run's random streams derive from: the raw form of the run's id
+    /// ([`Head::id`]).
     pub seed: u64,
     /// The system under test.
     pub system: &'static str,
@@ -135,6 +136,11 @@ pub struct Head {
 }
 
 impl Head {
+    /// The run's id: a plain seed or a guided run.
+    pub fn id(&self) -> SeedId {
+        SeedId::from_raw(self.seed)
+    }
+
     /// Each process's name, by index (`r0`, `c3`): how reports name them.
     pub fn names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()

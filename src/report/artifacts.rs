@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::timeline;
 use crate::check::{CheckOutcome, Verdict};
-use crate::plan::AnyPlan;
+use crate::plan::{AnyPlan, SeedId};
 use crate::runner::commands::replay_command;
 use crate::scenario::Scenario;
 use crate::systems::Execution;
@@ -41,11 +41,8 @@ pub fn under(root: &Path, parts: &[&str]) -> io::Result<PathBuf> {
 }
 
 /// The artifact directory of one seed: `<root>/<scenario>/<seed>/`.
-pub fn seed_dir(root: &Path, scenario: &str, seed: u64) -> io::Result<PathBuf> {
-    under(
-        root,
-        &[scenario, &crate::plan::SeedId::from_raw(seed).to_string()],
-    )
+pub fn seed_dir(root: &Path, scenario: &str, seed: SeedId) -> io::Result<PathBuf> {
+    under(root, &[scenario, &seed.to_string()])
 }
 
 /// The verdicts file of one seed.
@@ -106,7 +103,7 @@ pub fn write_seed_artifacts(
     )?;
     fs::write(
         dir.join("REPLAY"),
-        format!("{}\n", replay_command(&scenario.path, plan.head().seed)),
+        format!("{}\n", replay_command(&scenario.path, plan.head().id())),
     )?;
     let mut written: Vec<String> = ["timeline.html", "timeline.svg", "trace.jsonl"]
         .map(String::from)
@@ -175,10 +172,10 @@ fn write_histories(
         });
         let meta = HistoryMeta {
             scenario: scenario.name.clone(),
-            seed: crate::plan::SeedId::from_raw(plan.head().seed).to_string(),
+            seed: plan.head().id().to_string(),
             fit: file.fit,
             check,
-            replay: replay_command(&scenario.path, plan.head().seed),
+            replay: replay_command(&scenario.path, plan.head().id()),
         };
         write_with(&dir.join(format!("{}.meta.json", file.name)), |out| {
             serde_json::to_writer_pretty(&mut *out, &meta).map_err(io::Error::other)?;

@@ -36,7 +36,7 @@ pub struct IndexData<'a> {
     /// For a scenario's tally: every probe its system can reach.
     pub probes_of: &'a dyn Fn(&Tally) -> Vec<&'static str>,
     /// The link (relative to the page) to a seed's timeline, when the sweep wrote one.
-    pub timeline_of: &'a dyn Fn(&Tally, u64) -> Option<String>,
+    pub timeline_of: &'a dyn Fn(&Tally, SeedId) -> Option<String>,
 }
 
 /// Render the sweep report.
@@ -120,7 +120,7 @@ fn determinism(s: &Summary<'_>) -> String {
     let diverged: Vec<String> = (s.scenarios.iter())
         .flat_map(|e| {
             (e.tally.nondeterministic.iter())
-                .map(move |&seed| format!("{} seed {}", e.tally.name, SeedId::from_raw(seed)))
+                .map(move |&seed| format!("{} seed {}", e.tally.name, seed))
         })
         .collect();
     match (rechecked, diverged.is_empty()) {
@@ -227,11 +227,8 @@ fn first_failure(t: &Tally) -> String {
         // A guided run's id counts by its place in the sweep.
         Some(seed) => format!(
             "after {} (seed {})",
-            SeedId::from_raw(seed)
-                .position()
-                .saturating_sub(t.seed_start)
-                + 1,
-            SeedId::from_raw(seed)
+            seed.position().saturating_sub(t.seed_start) + 1,
+            seed
         ),
         None if t.expect == Expect::Pass => "none".into(),
         None => "<b class=\"bad\">not caught</b>".into(),
@@ -305,7 +302,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                     format!(
                         " <a class=\"timeline\" href=\"{}\">timeline of seed {}</a>",
                         esc(href),
-                        SeedId::from_raw(g.first_seed)
+                        g.first_seed
                     )
                 })
                 .unwrap_or_default();
@@ -321,7 +318,7 @@ fn failures(page: &mut String, data: &IndexData<'_>) {
                 Verdict::name(g.verdict),
                 g.check.as_ref().map(|c| format!(" in <code>{}</code>", esc(c))).unwrap_or_default(),
                 g.seeds,
-                SeedId::from_raw(g.first_seed),
+                g.first_seed,
                 message,
                 esc(&g.replay),
             );

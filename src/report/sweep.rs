@@ -307,7 +307,7 @@ fn junit_body(t: &Tally) -> String {
             for f in t.failing.iter().take(20) {
                 body.push_str(&format!(
                     "seed {}: {:?}: {}\n  {}\n",
-                    crate::plan::SeedId::from_raw(f.seed),
+                    f.seed,
                     f.verdict,
                     f.message,
                     replay_command(Path::new(&t.path), f.seed)

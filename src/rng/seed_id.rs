@@ -10,10 +10,13 @@
 //! | plain seed | `4242` | the plan drawn from seed 4242 |
 //! | guided run | `41.g9999` | seed 41's plan, mutated as the run at sweep position 9999 |
 //!
-//! Inside, an id is also one `u64` ([`SeedId::raw`]): the number the run's random streams
-//! are derived from, which journals and `plan.json` store. Plain seeds are below 2^63 and
-//! guided runs set the top bit, so the two never collide; a plain seed of 2^63 or more is
-//! refused ([`SeedIdError::TooLarge`]).
+//! Journals, `summary.json` and pinned scenario files store the same text form (a plain
+//! seed as a number). Inside a plan, an id is also one `u64` ([`SeedId::raw`]): the
+//! number the run's random streams are derived from, which `plan.json` stores and
+//! [`crate::plan::Head::id`] decodes. Plain seeds are below 2^63 and guided runs set the
+//! top bit, so the two never collide; a plain seed of 2^63 or more is refused
+//! ([`SeedIdError::TooLarge`]). Everywhere between — the sweep's jobs and results, tallies,
+//! triage, the guide, replay and shrink — a run is a `SeedId`, never a bare number.
 
 use std::fmt;
 use std::str::FromStr;

@@ -32,12 +32,12 @@ pub fn program() -> &'static str {
 }
 
 /// The command that replays one seed.
-pub fn replay_command(scenario: &Path, seed: u64) -> String {
+pub fn replay_command(scenario: &Path, seed: crate::plan::SeedId) -> String {
     format!(
         "{} replay {} --seed {}",
         program(),
         shell_quote(scenario),
-        crate::plan::SeedId::from_raw(seed)
+        seed
     )
 }
 

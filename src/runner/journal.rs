@@ -19,6 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckOutcome, Verdict};
+use crate::plan::SeedId;
 use crate::runner::SeedResult;
 use crate::scenario::Expect;
 
@@ -33,7 +34,7 @@ pub struct SeedRecord {
     /// The scenario's position in the manifest.
     pub scenario: usize,
     /// The seed.
-    pub seed: u64,
+    pub seed: SeedId,
     /// Its verdict.
     pub verdict: Verdict,
     /// Per-check outcomes (without the highlighted operations).
@@ -315,14 +316,13 @@ pub fn read_journal(dir: &Path, m: &Manifest) -> Result<JournalRead, JournalErro
         }
         let record = parse_line(&line[..line.len() - 1]).map_err(|(c, m)| damaged(c, m))?;
         check_record(&record, m).map_err(|m| damaged(1, m))?;
-        let position = crate::plan::SeedId::from_raw(record.seed).position();
+        let position = record.seed.position();
         if !seen.insert((record.scenario, position)) {
             return Err(damaged(
                 1,
                 format!(
                     "seed {} of scenario #{} is there twice",
-                    crate::plan::SeedId::from_raw(record.seed),
-                    record.scenario
+                    record.seed, record.scenario
                 ),
             ));
         }
@@ -364,10 +364,10 @@ fn check_record(r: &SeedRecord, m: &Manifest) -> Result<(), String> {
             m.scenarios.len()
         )
     })?;
-    let id = crate::plan::SeedId::from_raw(r.seed);
+    let id = r.seed;
     let (k, n) = m.shard;
     let ours = if entry.pinned {
-        r.seed == entry.seed_start
+        r.seed.raw() == entry.seed_start
     } else {
         let offset = id.position().wrapping_sub(entry.seed_start);
         offset < entry.seeds && offset % n.max(1) == k.saturating_sub(1)

@@ -40,7 +40,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use serde::Serialize;
 
 use crate::check::{CheckOutcome, Verdict};
-use crate::plan::AnyPlan;
+use crate::plan::{AnyPlan, SeedId};
 use crate::scenario::Scenario;
 use crate::sim::{self, trace, LimitHit, NodePanic, TraceLevel, SEED_THREAD_PREFIX};
 use crate::systems::{self, ExecOptions, Execution, SystemUnderTest};
@@ -54,8 +54,8 @@ pub struct SeedJob {
     pub scenario: Arc<Scenario>,
     /// Its position in the run (for aggregation).
     pub scenario_index: usize,
-    /// The seed.
-    pub seed: u64,
+    /// The run: a plain seed or a guided run.
+    pub seed: SeedId,
     /// Run it twice and compare traces.
     pub check_determinism: bool,
     /// Keep the plan and the full execution (trace, history) in the result.
@@ -78,8 +78,8 @@ pub struct Determinism {
 pub struct SeedResult {
     /// Scenario position.
     pub scenario_index: usize,
-    /// The seed.
-    pub seed: u64,
+    /// The run.
+    pub seed: SeedId,
     /// Verdict (worst check, or crash).
     pub verdict: Verdict,
     /// Per-check outcomes.
@@ -285,8 +285,9 @@ where
                         // Timed outside the simulation, for the report's seeds/s.
                         #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
                         let started = std::time::Instant::now();
-                        let mut result = on_fresh_thread(job.seed, move || run_seed(&for_seed))
-                            .unwrap_or_else(|message| harness_failure(&job, message));
+                        let mut result =
+                            on_fresh_thread(job.seed.raw(), move || run_seed(&for_seed))
+                                .unwrap_or_else(|message| harness_failure(&job, message));
                         result.run_us = started.elapsed().as_micros() as u64;
                         if tx.send(result).is_err() {
                             break;

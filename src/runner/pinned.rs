@@ -26,12 +26,12 @@ pub struct PinnedError {
 
 /// The plan `scenario` runs for `seed`. A pinned scenario runs its pinned plan whatever
 /// the seed (its one seed is [`pinned_seed`]).
-pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, PinnedError> {
+pub fn plan_of(scenario: &Scenario, seed: SeedId) -> Result<Box<dyn AnyPlan>, PinnedError> {
     let system = super::system_of(scenario);
     let Some(pinned) = &scenario.file.pinned else {
         // A guided run's id names its parent seed: plan it, then mutate it the same way.
-        return Ok(match SeedId::from_raw(seed) {
-            SeedId::Guided { parent, .. } => system.plan(scenario, parent).mutated(seed),
+        return Ok(match seed {
+            SeedId::Guided { parent, .. } => system.plan(scenario, parent).mutated(seed.raw()),
             SeedId::Plain(seed) => system.plan(scenario, seed),
         });
     };
@@ -57,7 +57,7 @@ pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, Pinne
     let mismatch = if head.seed != pinned.seed.raw() {
         Some(format!(
             "its seed is {} but `pinned.seed` says {}",
-            SeedId::from_raw(head.seed),
+            head.id(),
             pinned.seed
         ))
     } else if plan.bug_names() != scenario.file.bugs {
@@ -76,8 +76,8 @@ pub fn plan_of(scenario: &Scenario, seed: u64) -> Result<Box<dyn AnyPlan>, Pinne
 }
 
 /// The seed a pinned scenario runs (`None`: not pinned, it runs a range of seeds).
-pub fn pinned_seed(scenario: &Scenario) -> Option<u64> {
-    scenario.file.pinned.as_ref().map(|p| p.seed.raw())
+pub fn pinned_seed(scenario: &Scenario) -> Option<SeedId> {
+    scenario.file.pinned.as_ref().map(|p| p.seed)
 }
 
 /// The seed `verb` (`replay`, `shrink`) runs: the one asked for, or a pinned scenario's
@@ -86,15 +86,13 @@ pub fn pinned_seed(scenario: &Scenario) -> Option<u64> {
 pub fn seed_to_run(
     scenario: &Scenario,
     path: &std::path::Path,
-    asked: Option<u64>,
+    asked: Option<SeedId>,
     verb: &str,
-) -> Result<u64, String> {
+) -> Result<SeedId, String> {
     match (asked, pinned_seed(scenario)) {
         (Some(seed), Some(p)) if seed != p => Err(format!(
-            "{} pins the plan of seed {}: {verb} it without --seed (or with --seed {})",
+            "{} pins the plan of seed {p}: {verb} it without --seed (or with --seed {p})",
             path.display(),
-            SeedId::from_raw(p),
-            SeedId::from_raw(p)
         )),
         (Some(seed), _) | (None, Some(seed)) => Ok(seed),
         (None, None) => Err(format!("--seed is required to {verb} {}", path.display())),

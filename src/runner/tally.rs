@@ -14,10 +14,6 @@ use super::triage::{signature, FailingSeed, Triage};
 use crate::check::{CheckOutcome, Verdict};
 use crate::plan::SeedId;
 
-/// A run's place in its sweep (see [`SeedId::position`]).
-fn position(raw: u64) -> u64 {
-    SeedId::from_raw(raw).position()
-}
 use crate::runner::SeedResult;
 use crate::scenario::{Expect, Scenario};
 
@@ -74,13 +70,13 @@ pub struct Tally {
     pub guided_runs: u64,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_caught: Option<u64>,
+    pub first_caught: Option<SeedId>,
     /// Seeds whose determinism re-run disagreed.
-    pub nondeterministic: Vec<u64>,
+    pub nondeterministic: Vec<SeedId>,
     /// Seeds re-run for determinism.
     pub determinism_checked: u64,
     /// Seeds that failed inside faultline itself.
-    pub harness_errors: Vec<(u64, String)>,
+    pub harness_errors: Vec<(SeedId, String)>,
     /// For each probe: how many seeds reached it.
     pub probes: BTreeMap<String, u64>,
     /// Messages sent, over all seeds.
@@ -233,7 +229,7 @@ impl Tally {
         let mut hasher = crate::sim::StableHasher::default();
         r.probes.hash(&mut hasher);
         self.combinations.insert(hasher.finish());
-        if matches!(SeedId::from_raw(r.seed), SeedId::Guided { .. }) {
+        if !r.seed.is_plain() {
             self.guided_runs += 1;
         }
         if r.identical.is_some() {
@@ -261,11 +257,11 @@ impl Tally {
         if caught {
             self.caught += 1;
             // Guided runs count by their place in the sweep ([`SeedId::position`]).
-            let earlier = |s: u64| position(s) < position(r.seed);
+            let earlier = |s: SeedId| s.position() < r.seed.position();
             self.first_caught = Some(self.first_caught.filter(|&s| earlier(s)).unwrap_or(r.seed));
         }
         self.triage.add(&failing, caught);
-        let at = (self.failing).partition_point(|f| position(f.seed) < position(r.seed));
+        let at = (self.failing).partition_point(|f| f.seed.position() < r.seed.position());
         self.failing.insert(at, failing);
         self.failing.truncate(FAILING_KEPT_MAX);
     }
@@ -349,7 +345,7 @@ impl Tally {
     /// Seeds run until the first catch ("after N seeds"), when seeds start at `seed_start`.
     pub fn seeds_until_caught(&self) -> Option<u64> {
         self.first_caught
-            .map(|s| (position(s) + 1).saturating_sub(self.seed_start))
+            .map(|s| (s.position() + 1).saturating_sub(self.seed_start))
     }
 }
 

@@ -14,12 +14,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::check::Verdict;
+use crate::plan::SeedId;
 
 /// A seed that did not pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailingSeed {
     /// The seed.
-    pub seed: u64,
+    pub seed: SeedId,
     /// Its verdict.
     pub verdict: Verdict,
     /// The first failing check (none for a crash).
@@ -50,7 +51,7 @@ pub struct FailureGroup {
     /// How many failing seeds have it.
     pub seeds: u64,
     /// The lowest of them: the group's representative.
-    pub first_seed: u64,
+    pub first_seed: SeedId,
     /// The representative's whole message.
     pub message: String,
     /// The command that replays the representative.
@@ -183,7 +184,7 @@ mod tests {
 
     fn failing(seed: u64, check: &str, message: &str) -> FailingSeed {
         FailingSeed {
-            seed,
+            seed: SeedId::Plain(seed),
             verdict: Verdict::Violation,
             check: Some(check.to_string()),
             message: message.to_string(),
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(
             summary(&forward)
                 .iter()
-                .map(|s| (s.0, s.1))
+                .map(|s| (s.0, s.1.raw()))
                 .collect::<Vec<_>>(),
             vec![(134, 0), (133, 1), (133, 2)]
         );

@@ -515,12 +515,11 @@ pub fn shrink_with(
     out_of_time: &dyn Fn(u32) -> bool,
 ) -> Result<Shrunk, String> {
     let original: Arc<dyn AnyPlan> = Arc::from(plan);
-    let seed = original.head().seed;
+    let seed = original.head().id();
     let first = run_plan(system, original.clone_box(), ExecOptions::default())?;
     let target = Target::of(&first).ok_or_else(|| {
         format!(
-            "seed {} does not fail ({:?}): nothing to shrink",
-            crate::plan::SeedId::from_raw(seed),
+            "seed {seed} does not fail ({:?}): nothing to shrink",
             first.verdict
         )
     })?;

@@ -21,11 +21,11 @@ const NAME_CHARS_MAX: usize = 64;
 const CAUGHT_CHARS_MAX: usize = 300;
 
 /// The name of the pinned scenario of `seed` of `scenario`.
-pub fn pinned_name(scenario: &Scenario, seed: u64) -> String {
+pub fn pinned_name(scenario: &Scenario, seed: SeedId) -> String {
     if scenario.file.pinned.is_some() {
         return scenario.name.clone();
     }
-    let suffix = format!("-seed{}", SeedId::from_raw(seed));
+    let suffix = format!("-seed{seed}");
     let keep = NAME_CHARS_MAX.saturating_sub(suffix.len());
     let stem: String = scenario.name.chars().take(keep).collect();
     format!("{stem}{suffix}")
@@ -59,7 +59,7 @@ pub fn render(
     command: &str,
 ) -> Result<String, String> {
     let plan = shrunk.plan.to_json_pretty().map_err(|e| e.to_string())?;
-    let seed = shrunk.plan.head().seed;
+    let seed = shrunk.plan.head().id();
     let mut out = header(scenario, shrunk, caught, command);
     let t = &shrunk.target;
     let (expect, expect_check) = match t.verdict {
@@ -89,7 +89,7 @@ pub fn render(
     // integers stop at 2^63 - 1, where guided ids begin.
     line(
         "seed",
-        match SeedId::from_raw(seed) {
+        match seed {
             SeedId::Plain(s) => value(s as i64),
             id => value(id.to_string()),
         },
@@ -112,7 +112,7 @@ fn header(scenario: &Scenario, shrunk: &Shrunk, caught: &str, command: &str) -> 
     let _ = writeln!(
         out,
         "# A pinned plan: seed {} of {}, shrunk by\n#   {command}\n#",
-        SeedId::from_raw(shrunk.plan.head().seed),
+        shrunk.plan.head().id(),
         scenario.path.display()
     );
     let _ = writeln!(out, "# What it caught: {}\n#", one_line(caught));

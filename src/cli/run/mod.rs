@@ -383,7 +383,8 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
         let scenario = Scenario::load(file, &crate::systems::REGISTRY)?;
         if scenario.file.pinned.is_some() {
             // Read the pinned plan now: a broken one stops the run before any seed.
-            runner::pinned::plan_of(&scenario, 0).map_err(|e| BadInput(e.to_string()))?;
+            runner::pinned::plan_of(&scenario, SeedId::Plain(0))
+                .map_err(|e| BadInput(e.to_string()))?;
         }
         scenarios.push(Arc::new(scenario));
     }

@@ -86,7 +86,7 @@ pub(super) fn write_reports(
 pub(super) fn write_index(summary: &Summary<'_>, run: &RunDir) -> anyhow::Result<()> {
     let probes_of =
         |t: &Tally| (crate::systems::find(&t.system)).map_or_else(Vec::new, |s| s.probes());
-    let timeline_of = |t: &Tally, seed: u64| {
+    let timeline_of = |t: &Tally, seed: SeedId| {
         let seed = seed.to_string();
         let file = report::under(&run.path, &[&t.name, &seed, "timeline.html"]).ok()?;
         file.is_file()
@@ -124,7 +124,7 @@ pub(super) fn write_failing_artifacts(
     errors: &mut Vec<String>,
 ) {
     for (scenario, tally) in scenarios.iter().zip(tallies) {
-        let mut seeds: Vec<u64> = if args.artifacts == Artifacts::Failing {
+        let mut seeds: Vec<SeedId> = if args.artifacts == Artifacts::Failing {
             tally.failing.iter().map(|f| f.seed).collect()
         } else {
             // A seed stopped at a resource limit is not replayed with a full trace
@@ -137,11 +137,7 @@ pub(super) fn write_failing_artifacts(
         seeds.sort_unstable();
         for seed in seeds.into_iter().take(args.artifacts_max) {
             if let Err(e) = write_seed(scenario, seed, run, args.fault_points == Switch::Off) {
-                errors.push(format!(
-                    "{} seed {}: {e}",
-                    scenario.name,
-                    SeedId::from_raw(seed)
-                ));
+                errors.push(format!("{} seed {seed}: {e}", scenario.name));
             }
         }
     }
@@ -150,7 +146,7 @@ pub(super) fn write_failing_artifacts(
 /// Replay one seed with a full trace and write its artifacts.
 pub(super) fn write_seed(
     scenario: &Arc<Scenario>,
-    seed: u64,
+    seed: SeedId,
     run: &RunDir,
     without_fault_points: bool,
 ) -> Result<(), String> {
@@ -165,7 +161,7 @@ pub(super) fn write_seed(
             ..runner::full_options()
         },
     };
-    let result = runner::on_fresh_thread(seed, move || runner::run_seed(&job))?;
+    let result = runner::on_fresh_thread(seed.raw(), move || runner::run_seed(&job))?;
     let Some((plan, exec)) = &result.kept else {
         return Ok(());
     };

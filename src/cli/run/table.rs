@@ -98,7 +98,7 @@ fn result_text(t: &Tally) -> String {
             (crate::scenario::Expect::Pass, _) => "ok".to_string(),
             (_, Some(seed)) => format!(
                 "caught at seed {} in {} of {}{}",
-                crate::plan::SeedId::from_raw(seed),
+                seed,
                 t.caught,
                 t.seeds,
                 otherwise(t)
@@ -192,11 +192,7 @@ fn print_determinism(tallies: &[Tally]) {
     }
     for t in tallies {
         for (seed, e) in &t.harness_errors {
-            println!(
-                "internal error in {} seed {}: {e}",
-                t.name,
-                crate::plan::SeedId::from_raw(*seed)
-            );
+            println!("internal error in {} seed {}: {e}", t.name, *seed);
         }
     }
 }
@@ -220,7 +216,7 @@ fn print_replays(tallies: &[Tally], run: &RunDir) {
         let first = groups
             .iter()
             .filter(|g| g.expected)
-            .min_by_key(|g| crate::plan::SeedId::from_raw(g.first_seed).position());
+            .min_by_key(|g| g.first_seed.position());
         catches.extend(first.map(|g| group_line(Path::new(&t.path), g)));
     }
     let lines: Vec<String> = unexpected.into_iter().chain(catches).collect();

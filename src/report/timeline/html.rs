@@ -114,7 +114,7 @@ pub fn render(scenario: &Scenario, plan: &dyn AnyPlan, exec: &Execution, model: 
         o,
         "<title>{} · seed {} · {} — faultline timeline</title>\n",
         esc(&scenario.name),
-        crate::plan::SeedId::from_raw(plan.head().seed),
+        plan.head().id(),
         verdict.to_uppercase()
     );
     o.s("<style>\n");
@@ -155,7 +155,7 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
         o,
         "<h1><span class=\"scn\">{}</span> <span class=\"seed\">seed {}</span> <span class=\"verdict v-{verdict}\">{}</span></h1>\n",
         esc(&scenario.name),
-        crate::plan::SeedId::from_raw(c.plan.head().seed),
+        c.plan.head().id(),
         verdict.to_uppercase()
     );
     if let Some(d) = &scenario.file.description {
@@ -171,7 +171,7 @@ fn header(o: &mut Out, c: &Ctx<'_>, scenario: &Scenario) {
     w!(
         o,
         "<p class=\"replay\">replay: <code title=\"click to select\">{}</code></p>\n",
-        esc(&replay_command(&scenario.path, c.plan.head().seed))
+        esc(&replay_command(&scenario.path, c.plan.head().id()))
     );
     panic_box(o, c);
     checks_table(o, c);

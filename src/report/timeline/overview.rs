@@ -136,11 +136,7 @@ fn title(
     plan: &dyn AnyPlan,
     exec: &Execution,
 ) -> Fallible {
-    let title = format!(
-        "{} · seed {}",
-        scenario.name,
-        crate::plan::SeedId::from_raw(plan.head().seed)
-    );
+    let title = format!("{} · seed {}", scenario.name, plan.head().id());
     let title_font = ("sans-serif", 20).into_font().style(FontStyle::Bold);
     let title_style = title_font.color(&INK);
     head.draw(&Text::new(title.clone(), (16, 10), title_style.clone()))?;

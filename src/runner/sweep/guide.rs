@@ -127,12 +127,13 @@ impl Guide {
 
     /// What runs at `seed`'s position of scenario `index`: the seed, or a guided run's id.
     /// `None` when a stop was requested while waiting for earlier runs.
-    pub fn plan_seed(&self, index: usize, seed: u64) -> Option<u64> {
+    pub fn plan_seed(&self, index: usize, seed: u64) -> Option<SeedId> {
+        let plain = Some(SeedId::Plain(seed));
         let mut slot = SubStream::indexed(seed, streams::GUIDED, 0);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let first = state[index].first_seed;
         if self.share <= 0.0 || seed < first + WARMUP || !slot.chance(self.share) {
-            return Some(seed);
+            return plain;
         }
         let until = seed - LAG;
         while !state[index].fold_until(until) {
@@ -146,21 +147,20 @@ impl Guide {
         }
         let mut pick = SubStream::indexed(seed, streams::GUIDED, 1);
         let Some(parent) = state[index].pick(&mut pick) else {
-            return Some(seed); // nothing interesting yet
+            return plain; // nothing interesting yet
         };
         match SeedId::guided(parent, seed) {
             Some(id) => {
                 state[index].guided += 1;
-                Some(id.raw())
+                Some(id)
             }
-            None => Some(seed),
+            None => plain,
         }
     }
 
     /// A run of scenario `index` finished (`id`: a seed or a guided run's id).
-    pub fn record(&self, index: usize, id: u64, probes: Vec<String>) {
+    pub fn record(&self, index: usize, id: SeedId, probes: Vec<String>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let id = SeedId::from_raw(id);
         state[index]
             .pending
             .insert(id.position(), (id.is_plain(), probes));
@@ -198,10 +198,10 @@ mod tests {
             } else {
                 probes(&["a"])
             };
-            guide.record(0, seed, p);
+            guide.record(0, SeedId::Plain(seed), p);
         }
         let id = guide.plan_seed(0, 299).expect("not stopped");
-        let SeedId::Guided { parent, index } = SeedId::from_raw(id) else {
+        let SeedId::Guided { parent, index } = id else {
             panic!("a guided run")
         };
         assert!(parent == 0 || parent == 150, "parent {parent}");
@@ -213,7 +213,10 @@ mod tests {
             "two combinations, seeds 0 and 150 kept"
         );
         // The warm-up runs plain seeds, and so does a share of 0.
-        assert_eq!(guide.plan_seed(0, 10), Some(10));
-        assert_eq!(Guide::new(0.0, &[0]).plan_seed(0, 299), Some(299));
+        assert_eq!(guide.plan_seed(0, 10), Some(SeedId::Plain(10)));
+        assert_eq!(
+            Guide::new(0.0, &[0]).plan_seed(0, 299),
+            Some(SeedId::Plain(299))
+        );
     }
 }

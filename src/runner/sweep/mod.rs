@@ -183,7 +183,7 @@ pub fn manifest(spec: &SweepSpec, scenarios: &[Arc<Scenario>]) -> Manifest {
 /// The seeds a scenario runs: the spec's range, or a pinned plan's one seed.
 fn seed_range(spec: &SweepSpec, scenario: &Scenario) -> (u64, u64) {
     match super::pinned::pinned_seed(scenario) {
-        Some(seed) => (seed, 1),
+        Some(seed) => (seed.raw(), 1),
         None => (spec.seed_start, spec.seeds),
     }
 }
@@ -214,7 +214,7 @@ pub fn run(
     let mut sweep = Sweep::new(m);
     let done = done.records;
     let done_set: BTreeSet<(usize, u64)> = (done.iter())
-        .map(|r| (r.scenario, SeedId::from_raw(r.seed).position()))
+        .map(|r| (r.scenario, r.seed.position()))
         .collect();
     let ranges = Range::all_of(m);
     let guide = resumed_guide(spec, m, &ranges, &done, &mut sweep);
@@ -275,7 +275,7 @@ fn seed_jobs<'a>(
     let order = slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done);
     order.map_while(move |(index, seed)| {
         let planned = if m.scenarios[index].pinned {
-            seed
+            SeedId::from_raw(seed)
         } else {
             guide.plan_seed(index, seed)?
         };

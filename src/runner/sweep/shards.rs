@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::input::BadInput;
-use crate::plan::SeedId;
 use crate::runner::journal::{self, Manifest, SeedRecord};
 
 /// The shards of one sweep, read and checked.
@@ -176,12 +175,11 @@ fn records_of(
         out.notes
             .extend(complete_or_interrupted(dir, &summary, &read)?);
         for r in read.records {
-            let position = SeedId::from_raw(r.seed).position();
+            let position = r.seed.position();
             if let Some(other) = seen.insert((r.scenario, position), k) {
                 return Err(BadInput(format!(
                     "overlapping shards: seed {} of `{}` ran in shards {other} and {k}",
-                    SeedId::from_raw(r.seed),
-                    m.scenarios[r.scenario].name
+                    r.seed, m.scenarios[r.scenario].name
                 )));
             }
             out.records.push(r);
