@@ -1,5 +1,6 @@
 //! The house rules, checked: imports follow the layer order `src/lib.rs` states, functions
-//! stay under 70 lines and files under 1,000.
+//! stay under 70 lines and files under 1,000, and a system is named only in its own folder
+//! and the registry (`src/systems/mod.rs`), so adding one touches nothing else.
 //!
 //! These read the source as text (no parser): an import is any `crate::<module>` outside a
 //! comment and outside a file's `#[cfg(test)]` tests; a function runs from its `fn` line to
@@ -332,4 +333,73 @@ fn files_fit_one_idea() {
         "files over their length (split them by idea):\n{}",
         problems.join("\n")
     );
+}
+
+/// The systems: the folders under `src/systems/` other than `components`.
+fn system_names() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root().join("src/systems"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n != "components")
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether a line of code names module `name` (`name::…`, `mod name`, `use …name…`).
+fn names_module(line: &str, name: &str) -> bool {
+    let bytes = line.as_bytes();
+    line.match_indices(name).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = &line[at + name.len()..];
+        let word_start = !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let listed = line.trim_start().starts_with("use ")
+            && (after.starts_with(',') || after.starts_with('}') || after.starts_with(';'));
+        let path = after.starts_with("::") || listed || line.trim_start().starts_with("pub mod ");
+        let quoted = before == Some(b'"') || before == Some(b'`');
+        word_start && path && !quoted
+    })
+}
+
+#[test]
+fn a_system_is_named_only_in_its_folder_and_the_registry() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let names = system_names();
+    assert!(names.len() >= 4, "the systems are found: {names:?}");
+    let mut problems = Vec::new();
+    for path in &files {
+        let rel = relative(path);
+        if rel == "src/systems/mod.rs" {
+            continue; // the registry
+        }
+        let text = fs::read_to_string(path).unwrap();
+        for (line_no, line) in code_lines(&text) {
+            for name in &names {
+                let own = rel.starts_with(&format!("src/systems/{name}/"));
+                if !own && names_module(line, name) {
+                    problems.push(format!("{rel}:{line_no}: names system `{name}`: {line}"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "a system reaches the rest of faultline only through the registry; these files name one:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_system_name_check_sees_paths() {
+    assert!(names_module("use crate::systems::saga::Saga;", "saga"));
+    assert!(names_module("    let x = saga::Bug::NoSagaLog;", "saga"));
+    assert!(names_module("pub mod saga;", "saga"));
+    assert!(names_module("use crate::systems::{outbox, saga};", "saga"));
+    assert!(!names_module("let group = \"the saga log\";", "saga"));
+    assert!(!names_module("let s = \"saga::x\";", "saga"));
+    assert!(!names_module("use crate::systems::sagas::X;", "saga"));
+    assert!(!names_module("fn saga_atomicity() {}", "saga"));
 }
