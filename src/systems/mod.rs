@@ -18,7 +18,8 @@
 //! Every system folder has the same layout: `mod.rs` (what the system is, its type and
 //! process enum, its topology), `settings.rs` (its section and catalogues), `wire.rs`
 //! (client operations, messages, timers, disk records, observations), `impls.rs` (the two
-//! traits and its components' host traits), `checks.rs`, and one file per process kind.
+//! traits and its components' host traits), `checks.rs` (a folder `checks/` of groups
+//! once it outgrows a file), and one file per process kind.
 //!
 //! [`components`] holds what systems compose: clients, workloads, the replicated log
 //! (with its own bugs, checks and observations, which systems include), the broker, the
