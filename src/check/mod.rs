@@ -79,6 +79,23 @@ impl CheckOutcome {
         }
     }
 
+    /// The liveness failure of a run that did not settle within its heal phase, as every
+    /// system's convergence check words it: not `state` ("converged", "settled") `heal_ms`
+    /// after the faults healed, what had not (`unsettled`), then `detail` as it is.
+    pub fn not_settled(
+        check: &str,
+        state: &str,
+        heal_ms: u64,
+        unsettled: &[String],
+        detail: &str,
+    ) -> Self {
+        let message = format!(
+            "not {state} {heal_ms} ms after the faults healed: {}{detail}",
+            unsettled.join("; ")
+        );
+        CheckOutcome::fail(check, Verdict::Liveness, message, Vec::new())
+    }
+
     /// A failing (or inconclusive) check.
     pub fn fail(
         check: &str,

@@ -145,15 +145,12 @@ fn convergence(check: &str, plan: &Plan<KvRegister>, out: &Out, finals: &KvFinal
         }
     }
     if !out.settled {
-        return CheckOutcome::fail(
+        return CheckOutcome::not_settled(
             check,
-            Verdict::Liveness,
-            format!(
-                "not converged {} ms after the faults healed: {}",
-                plan.head.params.phases.heal_ms,
-                finals.unsettled.join("; ")
-            ),
-            vec![],
+            "converged",
+            plan.head.params.phases.heal_ms,
+            &finals.unsettled,
+            "",
         );
     }
     CheckOutcome::pass(

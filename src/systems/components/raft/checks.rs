@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use super::{Check, Observation};
 use crate::check::{CheckOutcome, Verdict};
+use crate::plan::Head;
+use crate::sim::Observed;
 
 /// Run one of the log's checks on the observations of a finished run: `observed` yields
 /// (process, observation) in the order they were made; `process` names a process and
@@ -34,6 +36,22 @@ pub fn run<'o>(
             Err(message) => CheckOutcome::fail(name, Verdict::Violation, message, vec![]),
         },
     }
+}
+
+/// [`run`] for a system whose verification records include Raft's: `raft_of` picks them
+/// out of the system's records (the inverse of [`super::Host::raft_observation`]), and
+/// processes are named as the plan names them.
+pub fn run_over<O>(
+    check: Check,
+    name: &str,
+    observations: &[Observed<O>],
+    raft_of: fn(&O) -> Option<&Observation>,
+    head: &Head,
+    group: &dyn Fn(usize) -> String,
+) -> CheckOutcome {
+    let observed = (observations.iter()).filter_map(|o| raft_of(&o.obs).map(|r| (o.node, r)));
+    let process = |n: usize| head.nodes[n].name.clone();
+    run(check, name, observed, &process, group)
 }
 
 /// The first report of one committed index: (process, term, entry digest, chain).

@@ -219,13 +219,12 @@ pub fn run(plan: &Plan<EsCluster>, out: &Out, check: Check, budget: &Budget) -> 
             )
         }
         Check::Raft(check) => {
-            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
-                EsObs::Raft(obs) => Some((o.node, obs)),
+            let raft_of: fn(&EsObs) -> Option<&raft::Observation> = |o| match o {
+                EsObs::Raft(obs) => Some(obs),
                 _ => None,
-            });
-            let process = |n: usize| plan.head.nodes[n].name.clone();
+            };
             let shard = |s: usize| format!("shard {s}");
-            raft::checks::run(check, name, observed, &process, &shard)
+            raft::checks::run_over(check, name, &out.observations, raft_of, &plan.head, &shard)
         }
         Check::Durability => durability(name, plan, &out.history, &log()),
         Check::SnapshotReplay => snapshot_replay(name, plan, finals, &log()),

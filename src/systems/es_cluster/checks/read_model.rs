@@ -139,15 +139,12 @@ pub(super) fn convergence(
         )
     };
     if !out.settled {
-        return CheckOutcome::fail(
+        return CheckOutcome::not_settled(
             check,
-            Verdict::Liveness,
-            format!(
-                "not converged {} ms after the faults healed: {} ({lag})",
-                plan.head.params.phases.heal_ms,
-                finals.unsettled.join("; ")
-            ),
-            vec![],
+            "converged",
+            plan.head.params.phases.heal_ms,
+            &finals.unsettled,
+            &format!(" ({lag})"),
         );
     }
     for (s, replicas) in finals.shards.iter().enumerate() {

@@ -157,13 +157,13 @@ pub fn run(plan: &Plan<Outbox>, out: &Out, check: Check) -> CheckOutcome {
     match check {
         Check::Queue => queue_check(name, plan, out),
         Check::Raft(check) => {
-            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
-                OutboxObs::Raft(obs) => Some((o.node, obs)),
+            let raft_of: fn(&OutboxObs) -> Option<&raft::Observation> = |o| match o {
+                OutboxObs::Raft(obs) => Some(obs),
                 _ => None,
-            });
-            let process = |n: usize| plan.head.nodes[n].name.clone();
+            };
             let partition = |p: usize| format!("partition {p}");
-            raft::checks::run(check, name, observed, &process, &partition)
+            let head = &plan.head;
+            raft::checks::run_over(check, name, &out.observations, raft_of, head, &partition)
         }
         Check::PublishedCommitted => published_committed(name, out, finals),
         Check::AggregateOrder => aggregate_order(name, out),

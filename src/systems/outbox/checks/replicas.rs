@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::{CheckOutcome, Verdict};
+use crate::check::CheckOutcome;
 use crate::plan::Plan;
 use crate::systems::outbox::{Outbox, OutboxObs};
 
@@ -59,15 +59,12 @@ pub(super) fn convergence(
         lags.len()
     );
     if !out.settled {
-        return CheckOutcome::fail(
+        return CheckOutcome::not_settled(
             check,
-            Verdict::Liveness,
-            format!(
-                "not converged {} ms after the faults healed: {}; {lag}",
-                plan.head.params.phases.heal_ms,
-                finals.unsettled.join("; ")
-            ),
-            vec![],
+            "converged",
+            plan.head.params.phases.heal_ms,
+            &finals.unsettled,
+            &format!("; {lag}"),
         );
     }
     CheckOutcome::pass(

@@ -19,7 +19,7 @@ use super::participant::Row;
 use super::{Check, Proc, Protocol, Saga, SagaId, SagaObs};
 use crate::catalog::Named;
 use crate::check::linearizability::Budget;
-use crate::check::{CheckOutcome, Verdict};
+use crate::check::CheckOutcome;
 use crate::history::{Func, History};
 use crate::plan::Plan;
 use crate::sim::{SimOutput, View};
@@ -137,26 +137,22 @@ pub fn run(plan: &Plan<Saga>, out: &Out, check: Check, _budget: &Budget) -> Chec
         Check::Atomicity2pc => atomicity_2pc(name, plan, out),
         Check::Blocking => blocking(name, plan, out),
         Check::Raft(check) => {
-            let observed = (out.observations.iter()).filter_map(|o| match &o.obs {
-                SagaObs::Raft(obs) => Some((o.node, obs)),
+            let raft_of: fn(&SagaObs) -> Option<&raft::Observation> = |o| match o {
+                SagaObs::Raft(obs) => Some(obs),
                 _ => None,
-            });
-            let process = |n: usize| plan.head.nodes[n].name.clone();
+            };
             let log = |_: usize| "the saga log".to_string();
-            raft::checks::run(check, name, observed, &process, &log)
+            raft::checks::run_over(check, name, &out.observations, raft_of, &plan.head, &log)
         }
         Check::Convergence if out.settled => {
             CheckOutcome::pass(name, "every transaction ended; services settled")
         }
-        Check::Convergence => CheckOutcome::fail(
+        Check::Convergence => CheckOutcome::not_settled(
             name,
-            Verdict::Liveness,
-            format!(
-                "not settled {} ms after the faults healed: {}",
-                plan.head.params.phases.heal_ms,
-                finals.unsettled.join("; ")
-            ),
-            vec![],
+            "settled",
+            plan.head.params.phases.heal_ms,
+            &finals.unsettled,
+            "",
         ),
     }
 }
