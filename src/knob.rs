@@ -305,13 +305,16 @@ pub trait KnobSection:
 /// Declares a scenario section made of knobs: the serde struct of the file (every knob
 /// optional), the resolved parameter struct (every knob concrete), the knob specs, and
 /// validation and resolution. One declaration keeps a knob's default, swarm range,
-/// valid range and documentation together.
+/// valid range and documentation together. A knob added after plans were written may
+/// say how plans store it, `#[plan(skip_serializing_if = "…")]` after its documentation,
+/// so that a plan which does not use it reads as it always did.
 macro_rules! knob_section {
     (
         $(#[$smeta:meta])*
         $section:ident => $params:ident at $path:literal {
             $(
                 $(#[doc = $doc:literal])+
+                $(#[plan($($plan:tt)*)])?
                 $field:ident : $ty:ty = $default:expr, swarm [$slo:expr, $shi:expr], valid [$vlo:expr, $vhi:expr];
             )*
         }
@@ -348,6 +351,7 @@ macro_rules! knob_section {
         pub struct $params {
             $(
                 $(#[doc = $doc])+
+                $(#[serde($($plan)*)])?
                 pub $field: $ty,
             )*
             $($(

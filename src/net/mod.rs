@@ -13,9 +13,13 @@
 //!    more, so later messages overtake it;
 //! 5. **clog** — a clogged link holds it until the clog ends, then delivers it late;
 //! 6. **duplicate** — with `duplicate_probability` a second copy travels with its own
-//!    latency (and so may arrive first).
+//!    latency (and so may arrive first);
+//! 7. **replay** — with `replay_probability` a copy arrives again up to
+//!    `replay_delay_ms_max` after the message itself: a stale AppendEntries, snapshot or
+//!    vote that turns up after the cluster moved on (TigerBeetle's simulator replays
+//!    packets the same way). Off unless a scenario sets it.
 //!
-//! Loss, reordering and duplication are chaos-phase faults: [`Net::set_faulty`] turns
+//! Loss, reordering, duplication and replay are chaos-phase faults: [`Net::set_faulty`] turns
 //! them off for the heal phase, while latency stays. Every draw comes from the one
 //! `network` stream in the order messages are sent, which the deterministic scheduler
 //! fixes. Statistics are kept per directed link.
@@ -42,6 +46,15 @@ knob_section! {
         reorder_probability: f64 = 0.0, swarm [0.0, 0.3], valid [0.0, 1.0];
         /// Longest extra delay of a held-back message (ms).
         reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
+        /// Probability that a message is delivered again later: a stale copy (packet replay).
+        // Not in the swarm yet: the reference systems' router and broker do not survive
+        // stale packets (docs/hard-bugs.md), and a swarm scenario must pass. A plan stores
+        // the two replay knobs only when they are not their defaults.
+        #[plan(skip_serializing_if = "is_zero")]
+        replay_probability: f64 = 0.0, swarm [0.0, 0.0], valid [0.0, 1.0];
+        /// Longest delay of a replayed copy after the message itself arrives (ms).
+        #[plan(skip_serializing_if = "is_replay_delay_default")]
+        replay_delay_ms_max: u64 = REPLAY_DELAY_MS_MAX_DEFAULT, swarm [500, 5000], valid [1, 600_000];
     }
 }
 
@@ -72,8 +85,8 @@ pub enum HoldReason {
 pub enum Route {
     /// Dropped before it left.
     Dropped(DropReason),
-    /// In flight: arrival time, why it was held (if it was), and the arrival time of a
-    /// duplicate copy (if one was made).
+    /// In flight: arrival time, why it was held (if it was), and the arrival times of a
+    /// duplicate copy and of a replayed one (if they were made).
     InFlight {
         /// Arrival time of the message (ns).
         arrive_ns: u64,
@@ -81,6 +94,8 @@ pub enum Route {
         held: Option<HoldReason>,
         /// Arrival time of its duplicate (ns).
         duplicate_ns: Option<u64>,
+        /// Arrival time of its stale copy (ns), after the message itself.
+        replay_ns: Option<u64>,
     },
 }
 
@@ -99,6 +114,9 @@ pub struct LinkStats {
     pub receiver_down: u64,
     /// Extra copies made.
     pub duplicated: u64,
+    /// Stale copies made (delivered again later); absent from reports when none were.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replayed: u64,
     /// Held back by the reorder rule.
     pub reordered: u64,
     /// Held on a clogged link.
@@ -113,12 +131,24 @@ impl LinkStats {
         self.partitioned += other.partitioned;
         self.receiver_down += other.receiver_down;
         self.duplicated += other.duplicated;
+        self.replayed += other.replayed;
         self.reordered += other.reordered;
         self.clogged += other.clogged;
     }
 }
 
 const NS_PER_MS: u64 = 1_000_000;
+
+/// The default of `network.replay_delay_ms_max`.
+const REPLAY_DELAY_MS_MAX_DEFAULT: u64 = 3000;
+
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
+}
+
+fn is_replay_delay_default(ms: &u64) -> bool {
+    *ms == REPLAY_DELAY_MS_MAX_DEFAULT
+}
 
 /// The network state of one run.
 #[derive(Debug, Clone)]
@@ -225,6 +255,16 @@ impl Net {
         } else {
             None
         };
+        // Drawn only when replay is on, so that a run without it draws what it always did.
+        let replay_ns = (faulty && p.replay_probability > 0.0)
+            .then(|| self.rng.chance(p.replay_probability))
+            .filter(|&replay| replay)
+            .map(|_| {
+                arrive_ns
+                    + self
+                        .rng
+                        .range_u64(NS_PER_MS, p.replay_delay_ms_max * NS_PER_MS)
+            });
         let stats = self.links.entry((from, to)).or_default();
         match held {
             Some(HoldReason::Reorder) => stats.reordered += 1,
@@ -234,10 +274,14 @@ impl Net {
         if duplicate_ns.is_some() {
             stats.duplicated += 1;
         }
+        if replay_ns.is_some() {
+            stats.replayed += 1;
+        }
         Route::InFlight {
             arrive_ns,
             held,
             duplicate_ns,
+            replay_ns,
         }
     }
 
@@ -286,6 +330,8 @@ mod tests {
             duplicate_probability: 0.0,
             reorder_probability: 0.0,
             reorder_delay_ms_max: 50,
+            replay_probability: 0.0,
+            replay_delay_ms_max: 3000,
         }
     }
 
@@ -298,6 +344,7 @@ mod tests {
                     arrive_ns,
                     held: None,
                     duplicate_ns: None,
+                    replay_ns: None,
                 } => {
                     assert!((i + NS_PER_MS..=i + 10 * NS_PER_MS).contains(&arrive_ns));
                 }
@@ -369,5 +416,72 @@ mod tests {
         // Duplication applies to the 80% that were not lost.
         assert!((2150..2650).contains(&dup), "duplicated {dup}");
         assert_eq!(net.totals().sent, 10_000);
+    }
+
+    #[test]
+    fn replayed_copies_arrive_after_the_message_within_the_delay() {
+        let mut p = params();
+        p.replay_probability = 0.25;
+        p.replay_delay_ms_max = 2000;
+        let mut net = Net::new(p, SubStream::new(5, "network"));
+        let mut replayed = 0;
+        for i in 0..10_000 {
+            let Route::InFlight {
+                arrive_ns,
+                replay_ns,
+                ..
+            } = net.route(0, 1, i)
+            else {
+                panic!("nothing is lost here")
+            };
+            if let Some(copy) = replay_ns {
+                replayed += 1;
+                let late = copy - arrive_ns;
+                assert!(
+                    (NS_PER_MS..=2000 * NS_PER_MS).contains(&late),
+                    "{late} ns late"
+                );
+            }
+        }
+        assert!((2250..2750).contains(&replayed), "replayed {replayed}");
+        assert_eq!(net.totals().replayed, replayed);
+        net.set_faulty(false);
+        assert!(matches!(
+            net.route(0, 1, 0),
+            Route::InFlight {
+                replay_ns: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn replay_draws_come_after_every_other_rule() {
+        // A message's own fate is drawn before its replay is, so turning replay on changes
+        // when copies arrive, never the first message's own arrival. (That a run with
+        // replay off draws exactly what it always did is shown by comparing every trace
+        // with the release before: scripts/same-as-release.sh.)
+        let mut on_params = params();
+        on_params.replay_probability = 1.0;
+        let mut off = Net::new(params(), SubStream::new(3, "network"));
+        let mut on = Net::new(on_params, SubStream::new(3, "network"));
+        match (off.route(0, 1, 0), on.route(0, 1, 0)) {
+            (
+                Route::InFlight {
+                    arrive_ns: a,
+                    replay_ns: None,
+                    ..
+                },
+                Route::InFlight {
+                    arrive_ns: b,
+                    replay_ns: Some(copy),
+                    ..
+                },
+            ) => {
+                assert_eq!(a, b);
+                assert!(copy > b);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }

@@ -257,25 +257,15 @@ impl<S: System> Core<S> {
         );
         match route {
             Route::Dropped(reason) => self.trace.push(now_ns, Event::Drop { id, reason }),
-            Route::InFlight { duplicate_ns, .. } => {
-                if let Some(copy_ns) = duplicate_ns {
-                    self.next_msg_id += 1;
-                    let copy = self.next_msg_id;
-                    self.trace.push(
-                        now_ns,
-                        Event::Duplicate {
-                            id,
-                            copy,
-                            arrive_ns: copy_ns,
-                        },
-                    );
-                    let copy_msg = Pending::Msg {
-                        id: copy,
-                        from,
-                        msg: msg.clone(),
-                        copy: true,
-                    };
-                    self.enqueue(to, copy_ns, copy_msg);
+            Route::InFlight {
+                duplicate_ns,
+                replay_ns,
+                ..
+            } => {
+                // A duplicate and a replayed (stale) copy travel alike: a copy of the
+                // message with its own id and arrival.
+                for copy_ns in [duplicate_ns, replay_ns].into_iter().flatten() {
+                    self.send_copy((id, from, to), &msg, copy_ns, now_ns);
                 }
                 self.enqueue(
                     to,
@@ -289,6 +279,34 @@ impl<S: System> Core<S> {
                 );
             }
         }
+    }
+
+    /// A copy of message `id` from `from` to `to`, arriving at `copy_ns`.
+    fn send_copy(
+        &mut self,
+        (id, from, to): (u64, usize, usize),
+        msg: &S::Msg,
+        copy_ns: u64,
+        now_ns: u64,
+    ) {
+        self.next_msg_id += 1;
+        let copy = self.next_msg_id;
+        let arrive_ns = copy_ns;
+        self.trace.push(
+            now_ns,
+            Event::Duplicate {
+                id,
+                copy,
+                arrive_ns,
+            },
+        );
+        let copy_msg = Pending::Msg {
+            id: copy,
+            from,
+            msg: msg.clone(),
+            copy: true,
+        };
+        self.enqueue(to, copy_ns, copy_msg);
     }
 
     /// Drop queued messages of `node` that arrived by `now_ns` (it was down), and, when
