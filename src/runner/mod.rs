@@ -21,7 +21,7 @@
 //! Around them: [`sweep`] (many seeds of many scenarios: shards, resume, time budget,
 //! guided runs), [`journal`] (each finished seed appended to the run's folder, and the
 //! manifest that says which sweep it is), [`tally`] and [`triage`] (a scenario's seeds
-//! folded into counts, failure kinds and the exit code, [`exit_code`]), [`pinned`]
+//! folded into counts, failure kinds and the exit code, [`exit_code()`]), [`pinned`]
 //! (scenarios that pin one plan) and [`commands`] (the pasteable lines faultline prints).
 
 pub mod commands;
