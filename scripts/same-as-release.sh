@@ -8,7 +8,8 @@
 # NEW_BINARY defaults to target/release/faultline. A panic message carries the source
 # location of the assertion that fired (`(at src/…:123)`), which moves whenever code
 # moves; files that differ only there (and in the trace hash that covers it) are counted
-# apart. Exits 0 when everything else is identical, 1 otherwise.
+# apart. A seed's peak memory is left out (it measures the build). Exits 0 when everything
+# else is identical, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: scripts/same-as-release.sh OLD_BINARY [NEW_BINARY] [SEEDS]}
@@ -21,13 +22,17 @@ trap 'rm -rf "$work"' EXIT
 digest() { # binary out-dir
     local bin=$1 out=$2 scenario f
     for scenario in $(find scenarios -name '*.toml' | sort); do
-        "$bin" run "$scenario" --seeds "$seeds" --artifacts all --quiet --jobs 2 --out "$out" >/dev/null || true
+        # Each scenario is a run of its own: --keep-runs 0 keeps them all (the default
+        # keeps the newest 10 run folders, which would leave the rest uncompared).
+        "$bin" run "$scenario" --seeds "$seeds" --artifacts all --quiet --jobs 2 --keep-runs 0 --out "$out" >/dev/null || true
     done
     (cd "$out" && find . \( -name plan.json -o -name history.jsonl -o -name verdicts.json -o -name trace.jsonl \) | sort |
         while read -r f; do
-            # Each run writes a run folder of its own: compare by scenario and seed.
-            printf '%s %s %s\n' "$(sed -E 's#^\./run-[0-9-]+/#./#' <<<"$f")" "$(sha256sum <"$f" | cut -c1-16)" \
-                "$(sed -E 's/ \(at [^)]*:[0-9]+\)//g; /"trace_hash"/d' "$f" | sha256sum | cut -c1-16)"
+            # Each run writes a run folder of its own: compare by scenario and seed. A
+            # seed's peak memory (verdicts.json) measures the build, not the behaviour.
+            printf '%s %s %s\n' "$(sed -E 's#^\./run-[0-9-]+/#./#' <<<"$f")" \
+                "$(sed '/"memory_peak_mb"/d' "$f" | sha256sum | cut -c1-16)" \
+                "$(sed -E 's/ \(at [^)]*:[0-9]+\)//g; /"trace_hash"/d; /"memory_peak_mb"/d' "$f" | sha256sum | cut -c1-16)"
         done | sort)
 }
 
