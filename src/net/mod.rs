@@ -48,13 +48,15 @@ knob_section! {
         reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
         /// Probability that a message is delivered again later: a stale copy (packet replay).
         // Not in the swarm yet: the reference systems' router and broker do not survive
-        // stale packets (docs/hard-bugs.md), and a swarm scenario must pass. A plan stores
-        // the two replay knobs only when they are not their defaults.
+        // stale packets (docs/hard-bugs.md), and a swarm scenario must pass; its delay is
+        // not sampled either, so swarm plans stay as they were. A plan stores the two
+        // replay knobs only when they are not their defaults.
         #[plan(skip_serializing_if = "is_zero")]
         replay_probability: f64 = 0.0, swarm [0.0, 0.0], valid [0.0, 1.0];
         /// Longest delay of a replayed copy after the message itself arrives (ms).
         #[plan(skip_serializing_if = "is_replay_delay_default")]
-        replay_delay_ms_max: u64 = REPLAY_DELAY_MS_MAX_DEFAULT, swarm [500, 5000], valid [1, 600_000];
+        replay_delay_ms_max: u64 = REPLAY_DELAY_MS_MAX_DEFAULT,
+            swarm [REPLAY_DELAY_MS_MAX_DEFAULT, REPLAY_DELAY_MS_MAX_DEFAULT], valid [1, 600_000];
     }
 }
 
