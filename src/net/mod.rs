@@ -258,15 +258,13 @@ impl Net {
             None
         };
         // Drawn only when replay is on, so that a run without it draws what it always did.
-        let replay_ns = (faulty && p.replay_probability > 0.0)
-            .then(|| self.rng.chance(p.replay_probability))
-            .filter(|&replay| replay)
-            .map(|_| {
-                arrive_ns
-                    + self
-                        .rng
-                        .range_u64(NS_PER_MS, p.replay_delay_ms_max * NS_PER_MS)
-            });
+        let replay = faulty && p.replay_probability > 0.0 && self.rng.chance(p.replay_probability);
+        let replay_ns = replay.then(|| {
+            arrive_ns
+                + self
+                    .rng
+                    .range_u64(NS_PER_MS, p.replay_delay_ms_max * NS_PER_MS)
+        });
         let stats = self.links.entry((from, to)).or_default();
         match held {
             Some(HoldReason::Reorder) => stats.reordered += 1,

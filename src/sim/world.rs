@@ -291,13 +291,12 @@ impl<S: System> Core<S> {
     ) {
         self.next_msg_id += 1;
         let copy = self.next_msg_id;
-        let arrive_ns = copy_ns;
         self.trace.push(
             now_ns,
             Event::Duplicate {
                 id,
                 copy,
-                arrive_ns,
+                arrive_ns: copy_ns,
             },
         );
         let copy_msg = Pending::Msg {

@@ -247,8 +247,8 @@ pub fn run(
 
 /// Seeds of this sweep still to run, counted before it starts (for a progress line).
 pub fn seeds_to_run(m: &Manifest, done: &JournalRead) -> u64 {
-    let empty = Sweep::new(m);
-    let asked = empty.tallies.iter().map(|t| t.seeds_asked);
+    let shard = Shard::of(m);
+    let asked = m.scenarios.iter().map(|e| shard.share(e.seeds));
     let finished = (done.records.iter())
         .filter(|r| r.scenario < m.scenarios.len())
         .count() as u64;
