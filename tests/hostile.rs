@@ -159,6 +159,14 @@ fn pinned_plans_that_make_no_sense_are_refused_at_the_value() {
             "clients start operations only during chaos",
         ),
         (
+            "crossed-latency",
+            Box::new(|p| {
+                p["params"]["network"]["latency_ms_min"] = 5000.into();
+            }),
+            "\"latency_ms_min\": 5000",
+            "`network.latency_ms_min` = 5000 is more than `network.latency_ms_max`",
+        ),
+        (
             "ops-out-of-order",
             Box::new(|p| {
                 let mut op = p["workload"][0].clone();
@@ -185,7 +193,11 @@ fn pinned_plans_that_make_no_sense_are_refused_at_the_value() {
                 })
                 .unwrap();
             (i + 1, lines[i].find('[').unwrap() + 1)
-        } else if needle.contains("at_ms\": 9") || name == "huge-op" || name == "ops-out-of-order" {
+        } else if needle.contains("at_ms\": 9")
+            || name == "huge-op"
+            || name == "ops-out-of-order"
+            || name == "crossed-latency"
+        {
             place_of(&path, needle, 1)
         } else {
             place_of(&path, needle, plan_line)
@@ -495,6 +507,22 @@ fn merge_refuses_damaged_journals_and_reports_the_shards_time() {
         "{out}"
     );
     assert!(out.contains("INCOMPLETE: 19 of 20"), "{out}");
+    // A shard whose summary is gone or damaged: its status and its own time would be
+    // guesses (the merge once counted it as interrupted, and its seeds at no time).
+    for (name, summary) in [("no-summary", None), ("bad-summary", Some("{\"sta"))] {
+        let shard = with_journal(&one, &dir.join(name), &join(&all));
+        match summary {
+            None => std::fs::remove_file(shard.join("summary.json")).unwrap(),
+            Some(body) => std::fs::write(shard.join("summary.json"), body).unwrap(),
+        }
+        let o = merge(&shard);
+        let err = text(&o.stderr);
+        assert_eq!(code(&o), 254, "{name}: {err}{}", text(&o.stdout));
+        assert!(
+            err.contains("summary.json: a damaged shard"),
+            "{name}: {err}"
+        );
+    }
     // A journal that is a symbolic-link loop: bad input too.
     let looped = with_journal(&one, &dir.join("loop"), b"");
     std::fs::remove_file(looped.join("seeds.jsonl")).unwrap();

@@ -182,6 +182,22 @@ fn a_sweep_killed_halfway_and_resumed_reports_what_an_uninterrupted_one_does() {
     let o = faultline(&other, &dir);
     assert_eq!(o.status.code(), Some(254), "{}", text(&o));
     assert!(text(&o).contains("another seed range"), "{}", text(&o));
+    // So is resuming it with other search settings: the same seeds would run other plans.
+    for (flag, value, says) in [
+        (
+            "--guided-share",
+            "0.1",
+            "--guided-share 0.1 --fault-points on",
+        ),
+        ("--fault-points", "off", "--fault-points off"),
+    ] {
+        let mut other = resume.clone();
+        other.extend([flag, value]);
+        let o = faultline(&other, &dir);
+        assert_eq!(o.status.code(), Some(254), "{}", text(&o));
+        assert!(text(&o).contains("other search settings"), "{}", text(&o));
+        assert!(text(&o).contains(says), "{}", text(&o));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -147,8 +147,20 @@ pub struct Manifest {
     /// With a time budget (seconds): seeds run round-robin until it is spent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_budget_s: Option<u64>,
+    /// How the sweep searched: the same seeds under other settings run other plans.
+    pub search: Search,
     /// The scenarios, in run order.
     pub scenarios: Vec<ScenarioEntry>,
+}
+
+/// A sweep's search settings, which decide what its positions run beside the seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Search {
+    /// The share of positions after the warm-up that run guided mutants (`--guided-share`;
+    /// a sharded sweep runs none, and records 0).
+    pub guided_share: f64,
+    /// Seeds are planned with their fault points (`--fault-points`).
+    pub fault_points: bool,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -195,8 +207,18 @@ pub fn write_manifest(dir: &Path, m: &Manifest) -> io::Result<()> {
 /// Read the manifest of a run folder.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
     let path = dir.join(MANIFEST);
-    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let text = fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}: not the run folder of a faultline run (it has no readable run.json)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: {e}: not a run manifest this faultline reads (damaged, or written by another version)",
+            path.display()
+        )
+    })
 }
 
 /// Appends records to a run's journal, flushed per seed (a killed process keeps them).

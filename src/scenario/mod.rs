@@ -357,7 +357,67 @@ impl Params {
         f.disk.check_values(&mut problems);
         f.clock.check_values(&mut problems);
         self.limits.check_values(&mut problems);
+        self.check_contradictions(&mut problems);
         problems
+    }
+
+    /// Bounds that contradict each other (a scenario file's are refused at load; a plan
+    /// file's values are checked here, since it names them directly).
+    fn check_contradictions(&self, problems: &mut Vec<(String, String)>) {
+        let f = &self.faults;
+        let pairs = [
+            (
+                "network.latency_ms",
+                self.network.latency_ms_min,
+                self.network.latency_ms_max,
+            ),
+            (
+                "workload.op_interval_ms",
+                self.workload.op_interval_ms_min,
+                self.workload.op_interval_ms_max,
+            ),
+            (
+                "faults.partition.duration_ms",
+                f.partition.duration_ms_min,
+                f.partition.duration_ms_max,
+            ),
+            (
+                "faults.crash.restart_delay_ms",
+                f.crash.restart_delay_ms_min,
+                f.crash.restart_delay_ms_max,
+            ),
+            (
+                "faults.pause.duration_ms",
+                f.pause.duration_ms_min,
+                f.pause.duration_ms_max,
+            ),
+            (
+                "faults.clog.duration_ms",
+                f.clog.duration_ms_min,
+                f.clog.duration_ms_max,
+            ),
+        ];
+        for (stem, lo, hi) in pairs {
+            if lo > hi {
+                problems.push((
+                    format!("{stem}_min"),
+                    format!("contradictory settings: `{stem}_min` = {lo} is more than `{stem}_max` = {hi}"),
+                ));
+            }
+        }
+        // A drawn plan caps the append share at 1 − read; allow that subtraction's rounding.
+        if self.workload.read_probability + self.workload.append_probability > 1.0 + 1e-9 {
+            problems.push((
+                "workload.append_probability".into(),
+                "contradictory settings: `workload.read_probability` + `workload.append_probability` exceed 1".into(),
+            ));
+        }
+        if f.partition_shapes.is_empty() {
+            problems.push((
+                "faults.partition_shapes".into(),
+                "no partition shapes listed: name at least one".into(),
+            ));
+        }
     }
 }
 

@@ -275,8 +275,7 @@ fn resume(args: &RunArgs, ours: &Manifest) -> anyhow::Result<(RunDir, JournalRea
             latest.display()
         ))
     })?;
-    let theirs = journal::read_manifest(&path)
-        .map_err(|e| BadInput(format!("--resume: {e} (not a run faultline can resume)")))?;
+    let theirs = journal::read_manifest(&path).map_err(|e| BadInput(format!("--resume: {e}")))?;
     if let Some(why) = sweep::shards::difference(&theirs, ours, false) {
         return Err(BadInput(format!(
             "--resume: {} is another sweep: {why}; run the same command as before",

@@ -176,6 +176,15 @@ pub fn manifest(spec: &SweepSpec, scenarios: &[Arc<Scenario>]) -> Manifest {
         determinism_every: spec.determinism_every,
         check_determinism: spec.check_determinism,
         time_budget_s: spec.time_budget_s,
+        search: journal::Search {
+            // A shard does not see the other shards' runs: no guided runs there.
+            guided_share: if spec.shard.count > 1 {
+                0.0
+            } else {
+                spec.guided_share
+            },
+            fault_points: !spec.without_fault_points,
+        },
         scenarios: entries,
     }
 }
@@ -217,7 +226,7 @@ pub fn run(
         .map(|r| (r.scenario, r.seed.position()))
         .collect();
     let ranges = Range::all_of(m);
-    let guide = resumed_guide(spec, m, &ranges, &done, &mut sweep);
+    let guide = resumed_guide(m, &ranges, &done, &mut sweep);
     let todo = seed_jobs(spec, bench.scenarios, m, &ranges, &done_set, &guide);
     // Wall time is a report figure and the budget's clock, measured outside every simulation.
     #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -321,20 +330,11 @@ fn fold_seed(sweep: &mut Sweep, guide: &Guide, journal: &mut Journal, result: &S
 
 /// The guide of this sweep, with the seeds a resumed sweep already ran folded into it and
 /// into the tallies.
-fn resumed_guide(
-    spec: &SweepSpec,
-    m: &Manifest,
-    ranges: &[Range],
-    done: &[SeedRecord],
-    sweep: &mut Sweep,
-) -> Guide {
-    // A shard does not see the other shards' runs: no guided runs there.
-    let share = if m.shard.1 > 1 {
-        0.0
-    } else {
-        spec.guided_share
-    };
-    let guide = Guide::new(share, &ranges.iter().map(|r| r.start).collect::<Vec<_>>());
+fn resumed_guide(m: &Manifest, ranges: &[Range], done: &[SeedRecord], sweep: &mut Sweep) -> Guide {
+    let guide = Guide::new(
+        m.search.guided_share,
+        &ranges.iter().map(|r| r.start).collect::<Vec<_>>(),
+    );
     let scenario_count = sweep.tallies.len();
     for record in done.iter().filter(|r| r.scenario < scenario_count) {
         sweep.tallies[record.scenario].add_record(record);

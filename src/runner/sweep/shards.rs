@@ -52,6 +52,17 @@ pub fn difference(a: &Manifest, b: &Manifest, shards: bool) -> Option<String> {
     {
         return Some("other determinism re-check or time-budget settings".into());
     }
+    if a.search != b.search {
+        let said = |s: &journal::Search| {
+            let points = if s.fault_points { "on" } else { "off" };
+            format!("--guided-share {} --fault-points {points}", s.guided_share)
+        };
+        return Some(format!(
+            "other search settings ({} against {})",
+            said(&a.search),
+            said(&b.search)
+        ));
+    }
     scenario_difference(a, b)
 }
 
@@ -89,11 +100,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Shards, BadInput> {
     let mut by_index: BTreeMap<u64, (PathBuf, Manifest)> = BTreeMap::new();
     for path in paths {
         let dir = run_folder(path);
-        let m = journal::read_manifest(&dir).map_err(|e| {
-            BadInput(format!(
-                "{e}: not the run folder of a faultline run (it has no run.json)"
-            ))
-        })?;
+        let m = journal::read_manifest(&dir).map_err(BadInput)?;
         if let Some((first_dir, first)) = by_index.values().next() {
             if let Some(why) = difference(first, &m, true) {
                 return Err(BadInput(format!(
@@ -147,14 +154,27 @@ struct ShardSummary {
     wall_s: f64,
 }
 
-fn shard_summary(dir: &Path) -> ShardSummary {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    ShardSummary {
-        status: v["status"].as_str().map(str::to_string),
+/// A shard's summary: written when it starts and rewritten when it ends, so a shard
+/// without a readable one is damaged (its status and its own time would be guessed).
+fn shard_summary(dir: &Path) -> Result<ShardSummary, BadInput> {
+    let path = dir.join("summary.json");
+    let damaged = |why: String| {
+        BadInput(format!(
+            "{}: a damaged shard: {why} (a shard writes its summary when it starts)",
+            path.display()
+        ))
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| damaged(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+    let status = v["status"].as_str().map(str::to_string);
+    if status.is_none() {
+        return Err(damaged("no `status`".into()));
+    }
+    Ok(ShardSummary {
+        status,
         seeds_finished: v["seeds_finished"].as_u64(),
         wall_s: v["wall_s"].as_f64().unwrap_or(0.0),
-    }
+    })
 }
 
 /// Every shard's journal (each record checked against its shard by
@@ -170,7 +190,7 @@ fn records_of(
         // A journal that cannot be read (a symbolic-link loop, a folder in its place) is
         // bad input to a merge, like a damaged one.
         let read = journal::read_journal(dir, m).map_err(|e| BadInput(e.to_string()))?;
-        let summary = shard_summary(dir);
+        let summary = shard_summary(dir)?;
         out.wall_s += summary.wall_s;
         out.notes
             .extend(complete_or_interrupted(dir, &summary, &read)?);
