@@ -78,6 +78,8 @@ struct PlanJson<P, O> {
     clock_skew_ms: Vec<i64>,
     #[serde(default)]
     fault_points: Vec<super::FaultPoint>,
+    #[serde(default)]
+    aims: Vec<super::Aim>,
     madsim_seed: u64,
 }
 
@@ -131,6 +133,7 @@ impl<S: Spec> Plan<S> {
                 faults: file.faults,
                 clock_skew_ms: file.clock_skew_ms,
                 fault_points: file.fault_points,
+                aims: file.aims,
                 madsim_seed: file.madsim_seed,
             },
             bugs: names(&file.bugs, "planted bug", S::NAME)?,
@@ -214,6 +217,18 @@ impl<S: Spec> Plan<S> {
         super::sane::check_faults(&self.head)
             .and_then(|()| super::sane::check_points(&self.head))
             .and_then(|()| super::sane::check_clocks(&self.head))
+            .and_then(|()| {
+                let chaos_ms = self.head.params.phases.chaos_ms;
+                super::aims::check(
+                    &self.head.aims,
+                    &S::aim_targets(&self.params, &self.bugs),
+                    chaos_ms,
+                )
+                .map_err(|(i, field, message)| super::sane::Problem {
+                    path: format!("aims[{i}].{field}"),
+                    message,
+                })
+            })
             .and_then(|()| super::sane::check_workload(&self.head, &ops))
             .and_then(|()| {
                 for (i, op) in self.workload.iter().enumerate() {

@@ -17,6 +17,7 @@
 //! draws from its own named sub-stream of the seed ([`crate::rng`]), so the fault
 //! schedule does not change when the workload changes, and so on.
 
+pub mod aims;
 pub mod faults;
 pub mod file;
 pub mod guided;
@@ -39,6 +40,7 @@ use crate::rng::{streams, SubStream};
 use crate::scenario::{Params, Scenario};
 
 pub use crate::rng::{SeedId, SeedIdError};
+pub use aims::{Aim, AimAct};
 pub use faults::{FaultAction, TimedAction};
 pub use points::{FaultPoint, Site};
 pub use workload::{ClientOp, Draw};
@@ -109,6 +111,12 @@ pub trait Spec: Sized + Send + Sync + 'static {
     fn fault_sites() -> Vec<Site> {
         Vec::new()
     }
+    /// The events (coverage probes reported on the process they happen on) that aimed
+    /// faults may strike right after ([`aims`]), for these settings and planted bugs:
+    /// only events a run of them can reach.
+    fn aim_targets(_own: &Self::Params, _bugs: &[Self::Bug]) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// The generic part of a plan: what the simulator and the reports need of any system.
@@ -131,6 +139,8 @@ pub struct Head {
     pub clock_skew_ms: Vec<i64>,
     /// Perturbations at code sites inside components ([`points`]); empty for most seeds.
     pub fault_points: Vec<FaultPoint>,
+    /// Faults aimed at the process that reaches an event ([`aims`]); empty for most seeds.
+    pub aims: Vec<Aim>,
     /// Seed of madsim's own scheduler randomness.
     pub madsim_seed: u64,
 }
@@ -245,6 +255,15 @@ impl<S: Spec> Plan<S> {
         let faults = faults::schedule(&generic, &nodes, seed);
         let clock_skew_ms = clock_skew(&generic, nodes.len(), seed);
         let fault_points = points::draw(&S::fault_sites(), &nodes, generic.phases.chaos_ms, seed);
+        let f = &generic.faults;
+        let durations = aims::Durations {
+            restart_ms: (f.crash.restart_delay_ms_min, f.crash.restart_delay_ms_max),
+            partition_ms: (f.partition.duration_ms_min, f.partition.duration_ms_max),
+        };
+        let bugs: Vec<S::Bug> = named(&scenario.file.bugs, "bug");
+        let targets = S::aim_targets(&params, &bugs);
+        let aimed = (f.aimed.share, durations);
+        let aims = aims::draw(&targets, aimed, generic.phases.chaos_ms, seed);
         Plan {
             head: Head {
                 scenario: scenario.name.clone(),
@@ -255,9 +274,10 @@ impl<S: Spec> Plan<S> {
                 faults,
                 clock_skew_ms,
                 fault_points,
+                aims,
                 madsim_seed: SubStream::new(seed, streams::MADSIM).next_u64(),
             },
-            bugs: named(&scenario.file.bugs, "bug"),
+            bugs,
             checks: named(&scenario.checks, "check"),
             workload_kind,
             params,
@@ -302,7 +322,7 @@ fn clock_skew(params: &Params, nodes: usize, seed: u64) -> Vec<i64> {
 impl<S: Spec> Serialize for Plan<S> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let h = &self.head;
-        let mut st = s.serialize_struct("Plan", 12)?;
+        let mut st = s.serialize_struct("Plan", 13)?;
         st.serialize_field("scenario", &h.scenario)?;
         st.serialize_field("seed", &h.seed)?;
         st.serialize_field("system", h.system)?;
@@ -318,6 +338,12 @@ impl<S: Spec> Serialize for Plan<S> {
             st.skip_field("fault_points")?;
         } else {
             st.serialize_field("fault_points", &h.fault_points)?;
+        }
+        if h.aims.is_empty() {
+            // Likewise a plan without aims.
+            st.skip_field("aims")?;
+        } else {
+            st.serialize_field("aims", &h.aims)?;
         }
         st.serialize_field("madsim_seed", &h.madsim_seed)?;
         st.end()

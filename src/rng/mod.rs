@@ -39,6 +39,8 @@ pub mod streams {
     pub const NODE: &str = "node";
     /// Fault points inside components (whether a seed gets any, and which).
     pub const FAULT_POINTS: &str = "fault_points";
+    /// Aimed faults (whether a seed gets any, at which events, doing what).
+    pub const AIMS: &str = "aims";
     /// How a guided run mutates its parent's plan.
     pub const GUIDED: &str = "guided";
 }

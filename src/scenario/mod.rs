@@ -205,6 +205,9 @@ pub struct FaultsSection {
     /// Clock skew.
     #[serde(default)]
     pub clock: ClockSection,
+    /// Aimed faults.
+    #[serde(default)]
+    pub aimed: AimedSection,
 }
 
 /// The outcome a scenario expects from a sweep.
@@ -277,6 +280,25 @@ pub struct ScenarioFile {
     pub pinned: Option<PinnedSection>,
 }
 
+knob_section! {
+    /// `[faults.aimed]`: faults aimed at the process that has just reached an event the
+    /// system names — a leader that has just been elected, extended its lease, or holds
+    /// an entry of an earlier term on a majority (see `plan::aims`).
+    AimedSection => AimedParams at "faults.aimed" {
+        /// Share of seeds that get one or two aimed faults (a crash, restarted after a
+        /// `faults.crash` delay, or an isolation from the other servers for a
+        /// `faults.partition` duration); 0 for none.
+        share: f64 = 0.0, swarm [0.0, 0.0], valid [0.0, 1.0];
+    }
+}
+
+impl AimedParams {
+    /// No aimed faults: the plan's settings read as they did before they existed.
+    pub fn is_off(&self) -> bool {
+        self.share == 0.0
+    }
+}
+
 /// `[pinned]`: one explicit plan, replayed exactly as written.
 ///
 /// The plan is `plan.json` text (as `faultline replay` writes it): every process, client
@@ -320,6 +342,9 @@ pub struct FaultParams {
     pub disk: DiskParams,
     /// Clocks.
     pub clock: ClockParams,
+    /// Aimed faults.
+    #[serde(default, skip_serializing_if = "AimedParams::is_off")]
+    pub aimed: AimedParams,
 }
 
 /// Every generic setting of one seed, concrete: knobs resolved, swarm sampled, defaults
@@ -356,6 +381,7 @@ impl Params {
         f.clog.check_values(&mut problems);
         f.disk.check_values(&mut problems);
         f.clock.check_values(&mut problems);
+        f.aimed.check_values(&mut problems);
         self.limits.check_values(&mut problems);
         self.check_contradictions(&mut problems);
         problems
@@ -618,6 +644,7 @@ impl Scenario {
             clog: f.faults.clog.resolve(swarm, seed),
             disk: f.faults.disk.resolve(swarm, seed),
             clock: f.faults.clock.resolve(swarm, seed),
+            aimed: f.faults.aimed.resolve(swarm, seed),
         };
         order(
             &mut faults.partition.duration_ms_min,
@@ -754,6 +781,7 @@ pub fn knob_docs() -> Vec<knob::KnobDoc> {
     docs.extend(ClogSection::docs());
     docs.extend(DiskSection::docs());
     docs.extend(ClockSection::docs());
+    docs.extend(AimedSection::docs());
     docs.extend(LimitsSection::docs());
     docs
 }

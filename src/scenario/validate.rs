@@ -185,6 +185,7 @@ fn check_generic(file: &ScenarioFile, problems: &mut Problems) {
     file.faults.clog.check(&mut knob_problems);
     file.faults.disk.check(&mut knob_problems);
     file.faults.clock.check(&mut knob_problems);
+    file.faults.aimed.check(&mut knob_problems);
     file.limits.check(&mut knob_problems);
     for (key, message) in knob_problems {
         at(problems, &key, message);

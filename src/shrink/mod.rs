@@ -32,7 +32,7 @@ pub mod pinned;
 use std::sync::Arc;
 
 use crate::check::Verdict;
-use crate::plan::{AnyPlan, FaultPoint};
+use crate::plan::{Aim, AnyPlan, FaultPoint};
 use crate::runner::run_plan;
 use crate::runner::triage::signature;
 use crate::systems::{ExecOptions, Execution, SystemUnderTest};
@@ -311,6 +311,14 @@ impl Shrinker<'_> {
             .map(|p| FaultPoint {
                 until_ms: p.until_ms.min(c.chaos_ms),
                 ..p.clone()
+            })
+            .collect();
+        // Aims stay (a failure that needs one keeps it), inside the shortened chaos phase.
+        plan.head_mut().aims = (head.aims.iter())
+            .filter(|a| a.from_ms < c.chaos_ms)
+            .map(|a| Aim {
+                until_ms: a.until_ms.min(c.chaos_ms),
+                ..a.clone()
             })
             .collect();
         let network = &mut plan.head_mut().params.network;

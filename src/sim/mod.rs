@@ -20,6 +20,7 @@
 //! thread that builds the runtime). Inside, the only randomness is madsim's scheduler
 //! (seeded from the plan) and faultline's named sub-streams.
 
+mod aimer;
 mod driver;
 mod envelope;
 mod system;
@@ -130,9 +131,19 @@ async fn supervise<S: System>(
         },
     );
     let ids = start_nodes(&shared, &plan);
-    chaos(&shared, &plan, &ids).await;
     let chaos_end_ns = plan.head.params.phases.chaos_ms * NS_PER_MS;
-    WaitDue::new(&shared, n, Some(chaos_end_ns)).await;
+    let schedule = async {
+        chaos(&shared, &plan, &ids).await;
+        WaitDue::new(&shared, n, Some(chaos_end_ns)).await;
+    };
+    if plan.head.aims.is_empty() {
+        schedule.await;
+    } else {
+        // The aimer strikes as events happen, beside the schedule, until chaos ends.
+        let aimer = aimer::aimer(&shared, &plan, &ids);
+        let (schedule, aimer) = (std::pin::pin!(schedule), std::pin::pin!(aimer));
+        futures_util::future::select(schedule, aimer).await;
+    }
     heal(&shared, &ids);
     let settled = settle(&shared, &plan, chaos_end_ns).await;
     finish(&shared, level, settled)
@@ -164,6 +175,11 @@ async fn chaos<S: System>(shared: &Shared<S>, plan: &Plan<S>, ids: &[NodeId]) {
         let mut world = shared.lock();
         if world.core.halted {
             break;
+        }
+        if !plan.head.aims.is_empty() && !world.core.applies(&timed.action) {
+            // An aimed fault got there first (a crash of a process already down, a restart
+            // of one already up): the schedule's action is moot.
+            continue;
         }
         world.core.trace.push(
             now_ns,

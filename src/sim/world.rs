@@ -18,7 +18,7 @@ use crate::disk::{CrashModel, Disk, Slot};
 use crate::guard::MemoryWindow;
 use crate::history::{Func, Operation, Status, Value};
 use crate::net::{DropReason, HoldReason, Net, Route};
-use crate::plan::{FaultPoint, Head, Site};
+use crate::plan::{Aim, FaultAction, FaultPoint, Head, Site};
 use crate::rng::{streams, SubStream};
 
 pub(crate) const NS_PER_MS: u64 = 1_000_000;
@@ -79,6 +79,12 @@ pub struct Core<S: System> {
     skew_ns: Vec<i64>,
     /// The plan's fault points ([`crate::plan::points`]).
     points: Vec<FaultPoint>,
+    /// The plan's aimed faults, whether each has fired, the ones that fired and wait for
+    /// the supervisor (aim index, process), and the supervisor's waker ([`super::aimer`]).
+    pub(crate) aims: Vec<Aim>,
+    aims_fired: Vec<bool>,
+    pub(crate) aim_hits: Vec<(usize, usize)>,
+    pub(crate) aim_waker: Option<Waker>,
     pub(crate) queues: Vec<BTreeMap<(u64, u64), Pending<S>>>,
     timer_generation: Vec<BTreeMap<S::Timer, u64>>,
     /// One slot per process plus one for the supervisor: who to wake, and when it
@@ -140,6 +146,10 @@ impl<S: System> World<S> {
                     .map(|ms| ms * NS_PER_MS as i64)
                     .collect(),
                 points: plan.fault_points.clone(),
+                aims: plan.aims.clone(),
+                aims_fired: vec![false; plan.aims.len()],
+                aim_hits: Vec::new(),
+                aim_waker: None,
                 queues: (0..n).map(|_| BTreeMap::new()).collect(),
                 timer_generation: (0..n).map(|_| BTreeMap::new()).collect(),
                 wakers: (0..=n).map(|_| None).collect(),
@@ -352,6 +362,32 @@ impl<S: System> Core<S> {
                     torn: loss.torn,
                 },
             );
+        }
+    }
+
+    /// Whether a scheduled fault action still applies: a crash of a process that is not
+    /// down, a pause of one that is up, a restart of one that is down, a resume of one that is paused.
+    pub(crate) fn applies(&self, action: &FaultAction) -> bool {
+        match *action {
+            FaultAction::Crash { node } => self.status[node] != NodeStatus::Down,
+            FaultAction::Pause { node } => self.status[node] == NodeStatus::Up,
+            FaultAction::Restart { node } => self.status[node] == NodeStatus::Down,
+            FaultAction::Resume { node } => self.status[node] == NodeStatus::Paused,
+            _ => true,
+        }
+    }
+
+    /// An event was reached: the first armed aim at it fires on `node` (once), and the
+    /// supervisor carries it out as soon as this handler returns.
+    fn aim_at(&mut self, name: &str, node: usize, now_ns: u64) {
+        let hit = (self.aims.iter().enumerate())
+            .find(|&(i, a)| !self.aims_fired[i] && a.probe == name && a.armed(now_ns));
+        if let Some((i, _)) = hit {
+            self.aims_fired[i] = true;
+            self.aim_hits.push((i, node));
+            if let Some(waker) = self.aim_waker.take() {
+                waker.wake();
+            }
         }
     }
 
@@ -615,6 +651,9 @@ impl<'a, S: System> Ctx<'a, S> {
     /// Count a coverage probe: a risky window this run actually reached.
     pub fn probe(&mut self, name: &'static str) {
         *self.core.probes.entry(name).or_insert(0) += 1;
+        if !self.core.aims.is_empty() {
+            self.core.aim_at(name, self.node, self.now_ns);
+        }
     }
 
     /// Record a verification fact for the checks (see [`System::Observation`]).

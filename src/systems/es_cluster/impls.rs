@@ -84,6 +84,27 @@ impl Spec for EsCluster {
     fn fault_sites() -> Vec<Site> {
         points::raft_sites(&raft::LABELS)
     }
+
+    fn aim_targets(own: &EsClusterParams, bugs: &[Bug]) -> Vec<&'static str> {
+        let mut targets = raft::AIM_TARGETS.to_vec();
+        if read_mode(own, bugs) == ReadMode::Lease {
+            targets.extend(raft::LEASE_AIM_TARGETS);
+        }
+        targets
+    }
+}
+
+/// How reads are served: as the settings say, unless a planted bug of reads decides.
+fn read_mode(own: &EsClusterParams, bugs: &[Bug]) -> ReadMode {
+    if bugs.contains(&Bug::FollowerReads) {
+        ReadMode::Follower
+    } else if bugs.contains(&Bug::StaleLeader) {
+        ReadMode::LeaderLocal
+    } else if bugs.contains(&Bug::LeaseReadIgnoresSkew) {
+        ReadMode::Lease
+    } else {
+        own.read_mode
+    }
 }
 
 impl System for EsCluster {
@@ -202,15 +223,7 @@ impl System for EsCluster {
             ack_before_commit: plan.has_bug(Bug::AckBeforeCommit),
             projection_skips: plan.has_bug(Bug::ProjectionSkips),
         };
-        let read_mode = if plan.has_bug(Bug::FollowerReads) {
-            ReadMode::Follower
-        } else if plan.has_bug(Bug::StaleLeader) {
-            ReadMode::LeaderLocal
-        } else if plan.has_bug(Bug::LeaseReadIgnoresSkew) {
-            ReadMode::Lease
-        } else {
-            p.read_mode
-        };
+        let read_mode = read_mode(&p, &plan.bugs);
         // Any two clocks differ by up to twice the bound each keeps to true time.
         let lease = (read_mode == ReadMode::Lease).then(|| raft::LeaseConfig {
             promise_ms: p.lease_ms,

@@ -69,6 +69,10 @@ impl Spec for Outbox {
     fn check_op(op: &OrderOp) -> Result<(), (String, String)> {
         crate::systems::components::workload::check_amount("amount", op.amount)
     }
+
+    fn aim_targets(_own: &OutboxParams, _bugs: &[Bug]) -> Vec<&'static str> {
+        crate::systems::components::raft::AIM_TARGETS.to_vec()
+    }
 }
 
 impl System for Outbox {

@@ -75,6 +75,14 @@ impl Spec for Saga {
             _ => Ok(()),
         }
     }
+
+    fn aim_targets(own: &SagaParams, _bugs: &[Bug]) -> Vec<&'static str> {
+        // Two-phase commit's single coordinator keeps no replicated log.
+        match own.protocol {
+            Protocol::Saga => crate::systems::components::raft::AIM_TARGETS.to_vec(),
+            Protocol::TwoPc => Vec::new(),
+        }
+    }
 }
 
 impl System for Saga {

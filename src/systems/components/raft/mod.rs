@@ -71,7 +71,21 @@ pub const PROBES: &[&str] = &[
     "lease_extended",
     "stale_snapshot_received",
     "vote_for_stale_log_requested",
+    "old_term_entry_on_majority",
 ];
+
+/// Events of a Raft group that aimed faults may strike right after (see
+/// [`crate::plan::aims`]), each reported on the leader: just elected, just elected with
+/// entries it has not committed, an entry of an earlier term on a majority but not
+/// committed (the window of the Raft paper's Figure 8).
+pub const AIM_TARGETS: &[&str] = &[
+    "leader_elected",
+    "new_leader_with_uncommitted_entries",
+    "old_term_entry_on_majority",
+];
+
+/// With leader leases, one more: a lease just extended (reported on the leader).
+pub const LEASE_AIM_TARGETS: &[&str] = &["lease_extended"];
 
 /// What one Raft group replicates.
 pub trait StateMachine: Clone + Debug + Default + PartialEq + Send + 'static {

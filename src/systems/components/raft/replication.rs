@@ -290,19 +290,30 @@ impl<H: Host> Raft<H> {
         let Some(lead) = &self.lead else { return };
         // The planted bug `commit_old_term` counts replicas for entries of any term.
         let any_term = config(ctx).bugs.commit_old_term;
+        let holders = |n: u64| {
+            lead.matched.values().filter(|&&m| m >= n).count() + usize::from(self.synced >= n)
+        };
         let mut n = self.last_index();
         while n > self.commit {
             let term = self.term_at(n);
-            if term == Some(self.term) || (any_term && term.is_some()) {
-                let holders = lead.matched.values().filter(|&&m| m >= n).count()
-                    + usize::from(self.synced >= n);
-                if holders >= self.majority() {
+            if term == Some(self.term) {
+                if holders(n) >= self.majority() {
                     break;
                 }
-            } else if self.term_at(n).is_some_and(|t| t < self.term) {
-                // Entries of earlier terms never commit by counting (Figure 8).
-                n = self.commit;
-                break;
+            } else if term.is_some_and(|t| t < self.term) {
+                // A waypoint (Figure 8's window): an entry of an earlier term on a majority,
+                // not yet committed, under a leader of a later term.
+                let on_majority = holders(n) >= self.majority();
+                if on_majority {
+                    ctx.probe("old_term_entry_on_majority");
+                }
+                if !any_term {
+                    // Entries of earlier terms never commit by counting (Figure 8).
+                    n = self.commit;
+                    break;
+                } else if on_majority {
+                    break;
+                }
             }
             n -= 1;
         }
