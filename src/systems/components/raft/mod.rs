@@ -629,6 +629,17 @@ impl<H: Host> Raft<H> {
         self.role == Role::Leader
     }
 
+    /// Whether this replica leads and its applied state is complete: its term's first
+    /// entry is applied, so the state holds every entry any earlier leader committed. A
+    /// leader just elected (above all one just restarted, whose state is its snapshot)
+    /// is not, and a check that reads its state as the group's final one would miss
+    /// committed entries.
+    pub fn leads_caught_up(&self) -> bool {
+        self.lead
+            .as_ref()
+            .is_some_and(|l| self.commit >= l.term_start && self.state.applied() >= l.term_start)
+    }
+
     /// The leader's tail state (every entry in its log applied), if it leads.
     pub fn tail(&self) -> Option<&H::Sm> {
         self.lead.as_ref().map(|l| &l.tail)

@@ -44,7 +44,8 @@ pub struct OutboxFinal {
 
 type Out = SimOutput<OutboxFinal, OutboxObs>;
 
-/// The leader of partition `p` (highest term), if one runs.
+/// The leader of partition `p` (highest term) whose applied state is complete, if one
+/// runs (a leader just elected may not have applied what it holds yet).
 fn leader<'a>(
     sys: &Outbox,
     view: &View<'a, Outbox>,
@@ -53,7 +54,7 @@ fn leader<'a>(
     sys.partitions[p]
         .iter()
         .filter_map(|&n| match &view.procs[n] {
-            Some(Proc::Broker(b)) if b.is_leader() => Some(b.as_ref()),
+            Some(Proc::Broker(b)) if b.leads_caught_up() => Some(b.as_ref()),
             _ => None,
         })
         .max_by_key(|b| b.term)

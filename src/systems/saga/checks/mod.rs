@@ -70,7 +70,7 @@ pub fn unsettled(sys: &Saga, view: &View<'_, Saga>) -> Vec<String> {
     }
     if sys.p.protocol == Protocol::Saga {
         match leader_log(sys, view) {
-            None => why.push("no coordinator leader".into()),
+            None => why.push("no coordinator leader with its log applied".into()),
             Some(log) => {
                 let open = log
                     .sagas
@@ -86,12 +86,13 @@ pub fn unsettled(sys: &Saga, view: &View<'_, Saga>) -> Vec<String> {
     why
 }
 
-/// The saga log of the coordinator replica that leads the highest term.
+/// The saga log of the coordinator replica that leads the highest term, once its applied
+/// state is complete (a leader just elected may not have applied what it holds yet).
 fn leader_log<'a>(sys: &Saga, view: &View<'a, Saga>) -> Option<&'a SagaLog> {
     sys.coordinators
         .iter()
         .filter_map(|&n| match &view.procs[n] {
-            Some(Proc::Coordinator(r)) if r.is_leader() => Some(r.as_ref()),
+            Some(Proc::Coordinator(r)) if r.leads_caught_up() => Some(r.as_ref()),
             _ => None,
         })
         .max_by_key(|r| r.term)
