@@ -75,8 +75,7 @@ fn leader_at(trace: &[Value], t_ns: u64) -> Option<(u64, u64)> {
     (trace.iter())
         .filter(|e| e["ev"] == "note" && e["label"] == "leader")
         .map(|e| (e["node"].as_u64().unwrap(), e["t_ns"].as_u64().unwrap()))
-        .filter(|&(_, t)| t <= t_ns)
-        .last()
+        .rfind(|&(_, t)| t <= t_ns)
 }
 
 #[test]
@@ -156,7 +155,20 @@ fn an_aimed_fault_strikes_the_leader_that_reached_its_event_and_is_undone() {
             }
             match f["action"].as_str().unwrap() {
                 "crash" => crashes += 1,
-                _ => isolations += 1,
+                _ => {
+                    isolations += 1;
+                    // The timeline names an aimed isolation as such, not by its raw id.
+                    let page = std::fs::read_to_string(run.join("timeline.html")).unwrap();
+                    let k = f["id"].as_u64().unwrap() - AIMED_PARTITION_BASE + 1;
+                    assert!(
+                        page.contains(&format!("partition aimed #{k} · isolate")),
+                        "seed {seed}"
+                    );
+                    assert!(
+                        !page.contains("#1073741"),
+                        "seed {seed}: a raw aimed partition id"
+                    );
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use super::model::{
     drop_reason, hold_reason, ms, shape_name, status_name, ClogSpan, Fate, Mark, Message, Model,
     NodeSpan, OpBar, PartitionSpan, NET_ROW_H, ROW_H,
 };
-use super::{esc, ms_text, num, op_label, value_text, MESSAGES_SHOWN_MAX};
+use super::{esc, ms_text, num, op_label, partition_name, value_text, MESSAGES_SHOWN_MAX};
 use crate::check::Verdict;
 use crate::history::{Operation, Status, Value};
 use crate::plan::{AnyPlan, Role};
@@ -880,8 +880,8 @@ fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
     };
     let sides = partition_sides(c, p);
     let mut tip = format!(
-        "partition #{} · {}\nfrom {} · {healed} · lasted {}",
-        p.id,
+        "partition {} · {}\nfrom {} · {healed} · lasted {}",
+        partition_name(p.id),
         shape_name(p.shape),
         ms_text(p.t0),
         ms_text(p.t1 - p.t0)
@@ -891,7 +891,7 @@ fn partition(o: &mut Out, labels: &mut Out, c: &Ctx<'_>, p: &PartitionSpan) {
     }
     tip.push_str(&format!("\ncut links: {}", cut_links(c, &p.blocked)));
     let text = if sides.is_empty() {
-        format!("{} #{}", shape_name(p.shape), p.id)
+        format!("{} {}", shape_name(p.shape), partition_name(p.id))
     } else {
         format!("{} {}", shape_name(p.shape), sides)
     };

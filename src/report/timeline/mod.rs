@@ -152,6 +152,15 @@ pub(crate) fn num(x: f64) -> String {
     }
 }
 
+/// A partition's name: `#3` for the schedule's third, `aimed #1` for an aimed fault's
+/// isolation (whose ids start at `plan::aims::PARTITION_ID_BASE`).
+pub(crate) fn partition_name(id: u32) -> String {
+    match id.checked_sub(crate::plan::aims::PARTITION_ID_BASE) {
+        Some(k) => format!("aimed #{}", k + 1),
+        None => format!("#{id}"),
+    }
+}
+
 /// A time in ms for people: `1234.567 ms`.
 pub(crate) fn ms_text(t: f64) -> String {
     format!("{t:.3} ms")
