@@ -1,6 +1,7 @@
 //! Sweeps at scale: shards merged give the single run's report; mismatched shards are
 //! refused; a sweep killed with SIGKILL and resumed reports what an uninterrupted one
-//! does; a time budget runs round-robin and reports what ran; and the shipped CI and
+//! does; a time budget runs round-robin, reports what ran, and alone runs until it is
+//! spent; old run folders are pruned and the terminal fits 120 columns; and the shipped CI and
 //! Kubernetes recipes are valid and their shell steps really run.
 
 use std::path::{Path, PathBuf};
@@ -225,6 +226,84 @@ fn a_time_budget_runs_round_robin_and_reports_what_ran() {
     );
     let (lo, hi) = (seeds.iter().min().unwrap(), seeds.iter().max().unwrap());
     assert!(hi - lo <= 3, "round-robin keeps scenarios level: {seeds:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A time budget without `--seeds` runs until the budget, not the default 100 seeds.
+#[test]
+fn a_time_budget_without_seeds_runs_until_the_budget() {
+    let dir = temp("budget-only");
+    let root = std::env::current_dir().unwrap();
+    let scenario = root.join("scenarios/kv_register/all_faults.toml");
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--time-budget",
+        "2s",
+        "--jobs",
+        "2",
+        "-q",
+        "--out",
+        "b",
+    ];
+    let o = faultline(&args, &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = dir.join("b/latest");
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let seeds = raw["seeds_finished"].as_u64().unwrap();
+    assert!(
+        seeds > 100,
+        "{seeds} seeds: the default --seeds capped the budget"
+    );
+    assert!(
+        raw["wall_s"].as_f64().unwrap() >= 1.5,
+        "stopped before the budget: {raw}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A run keeps the newest `--keep-runs` run folders and removes the older ones; `latest`
+/// points at the newest. Every line the terminal gets fits 120 columns, failures and
+/// their replay lines included.
+#[test]
+fn old_run_folders_are_pruned_and_the_terminal_fits_120_columns() {
+    let dir = temp("prune");
+    let root = std::env::current_dir().unwrap();
+    let scenario = root.join("scenarios/kv_register/bug_no_dedup.toml");
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let args = [
+            "run",
+            scenario.to_str().unwrap(),
+            "--seeds",
+            "12",
+            "--keep-runs",
+            "2",
+            "--out",
+            "r",
+        ];
+        let o = faultline(&args, &dir);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            assert!(
+                line.chars().count() <= 120,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        let latest = std::fs::canonicalize(dir.join("r/latest")).unwrap();
+        ids.push(latest.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    let mut kept: Vec<String> = std::fs::read_dir(dir.join("r"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run-"))
+        .collect();
+    kept.sort();
+    let mut newest = ids[2..].to_vec();
+    newest.sort();
+    assert_eq!(kept, newest, "runs made: {ids:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
