@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sane::Problem;
 use crate::rng::{streams, SubStream};
 
 /// Most aims one seed gets.
@@ -115,13 +116,16 @@ pub fn draw(
 }
 
 /// Whether the aims of a plan read from a file make sense: events the system reports,
-/// windows inside the chaos phase. `Err((index, field, message))`.
-pub fn check(aims: &[Aim], targets: &[&str], chaos_ms: u64) -> Result<(), (usize, String, String)> {
+/// windows inside the chaos phase; a problem names the value's path (`aims[1].probe`).
+pub fn check(aims: &[Aim], targets: &[&str], chaos_ms: u64) -> Result<(), Problem> {
     for (i, aim) in aims.iter().enumerate() {
+        let at = |field: &str, message: String| Problem {
+            path: format!("aims[{i}].{field}"),
+            message,
+        };
         if !targets.contains(&aim.probe.as_str()) {
-            return Err((
-                i,
-                "probe".into(),
+            return Err(at(
+                "probe",
                 format!(
                     "`{}` is not an event this system offers aims at (one of: {})",
                     aim.probe,
@@ -130,9 +134,8 @@ pub fn check(aims: &[Aim], targets: &[&str], chaos_ms: u64) -> Result<(), (usize
             ));
         }
         if aim.from_ms >= aim.until_ms || aim.until_ms > chaos_ms {
-            return Err((
-                i,
-                "until_ms".into(),
+            return Err(at(
+                "until_ms",
                 format!(
                     "an aim armed {}–{} ms: a window inside the chaos phase (0–{chaos_ms} ms) is needed",
                     aim.from_ms, aim.until_ms
@@ -189,15 +192,15 @@ mod tests {
             until_ms,
         };
         let err = check(&[aim("nope", 0, 10)], TARGETS, 3000).unwrap_err();
-        assert_eq!((err.0, err.1.as_str()), (0, "probe"));
+        assert_eq!(err.path, "aims[0].probe");
         assert!(
-            err.2.contains("leader_elected, lease_extended"),
+            err.message.contains("leader_elected, lease_extended"),
             "{}",
-            err.2
+            err.message
         );
         let ok = aim("leader_elected", 0, 10);
         let err = check(&[ok.clone(), aim("leader_elected", 5, 4000)], TARGETS, 3000).unwrap_err();
-        assert_eq!((err.0, err.1.as_str()), (1, "until_ms"));
+        assert_eq!(err.path, "aims[1].until_ms");
         assert!(check(&[aim("leader_elected", 9, 9)], TARGETS, 3000).is_err());
         assert!(check(&[ok], TARGETS, 3000).is_ok());
     }

@@ -218,16 +218,8 @@ impl<S: Spec> Plan<S> {
             .and_then(|()| super::sane::check_points(&self.head))
             .and_then(|()| super::sane::check_clocks(&self.head))
             .and_then(|()| {
-                let chaos_ms = self.head.params.phases.chaos_ms;
-                super::aims::check(
-                    &self.head.aims,
-                    &S::aim_targets(&self.params, &self.bugs),
-                    chaos_ms,
-                )
-                .map_err(|(i, field, message)| super::sane::Problem {
-                    path: format!("aims[{i}].{field}"),
-                    message,
-                })
+                let targets = S::aim_targets(&self.params, &self.bugs);
+                super::aims::check(&self.head.aims, &targets, self.head.params.phases.chaos_ms)
             })
             .and_then(|()| super::sane::check_workload(&self.head, &ops))
             .and_then(|()| {

@@ -176,7 +176,7 @@ async fn chaos<S: System>(shared: &Shared<S>, plan: &Plan<S>, ids: &[NodeId]) {
         if world.core.halted {
             break;
         }
-        if !plan.head.aims.is_empty() && !world.core.applies(&timed.action) {
+        if !world.core.applies(&timed.action) {
             // An aimed fault got there first (a crash of a process already down, a restart
             // of one already up): the schedule's action is moot.
             continue;
