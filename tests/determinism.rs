@@ -1,6 +1,6 @@
 //! Determinism, proven on bytes: the same seed writes the same `trace.jsonl` in two
 //! separate processes, with one job or two, for 200 seeds of the scenario that uses every
-//! fault kind (guided runs included). One of the two sweeps also re-runs every seed in-process on a fresh thread
+//! fault kind (guided and branched runs included). One of the two sweeps also re-runs every seed in-process on a fresh thread
 //! and compares trace hashes (`--check-determinism`).
 
 use std::path::{Path, PathBuf};
@@ -65,6 +65,10 @@ fn same_seed_same_trace_bytes_across_processes_and_job_counts() {
     assert!(
         ids.iter().any(|id| id.contains(".g")),
         "guided runs ran (their folders are named by their ids, `41.g9999`)"
+    );
+    assert!(
+        ids.iter().any(|id| id.contains(".b") && id.contains('@')),
+        "branched runs ran (`41.b9999@1530`): {ids:?}"
     );
     for seed in ids {
         for file in ["trace.jsonl", "history.jsonl", "plan.json"] {

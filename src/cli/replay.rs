@@ -19,8 +19,8 @@ use crate::systems::Execution;
 pub struct ReplayArgs {
     /// The scenario file.
     pub scenario: PathBuf,
-    /// The seed to replay, or a guided run's id (`41.g9999`), as a sweep's replay line
-    /// prints it (a pinned scenario replays its one plan without it).
+    /// The seed to replay, or a guided or branched run's id (`41.g9999`,
+    /// `41.b9999@1530`), as a sweep's replay line prints it (a pinned scenario replays its one plan without it).
     #[arg(long)]
     pub seed: Option<SeedId>,
     /// Replay this explicit plan (a `plan.json`, e.g. what `faultline shrink` wrote)

@@ -26,7 +26,8 @@ use crate::systems::Execution;
 pub struct ShrinkArgs {
     /// The scenario file (or a pinned scenario, to shrink its plan further).
     pub scenario: PathBuf,
-    /// The failing seed, or a guided run's id (`41.g9999`), as a sweep's replay line
+    /// The failing seed, or a guided or branched run's id (`41.g9999`,
+    /// `41.b9999@1530`), as a sweep's replay line
     /// prints it (a pinned scenario's own seed when omitted).
     #[arg(long)]
     pub seed: Option<SeedId>,

@@ -179,6 +179,12 @@ impl Net {
     }
 
     /// Switch loss, reordering and duplication on (chaos) or off (heal).
+    /// Draw from `rng` from now on (a branched run's switch to its own stream).
+    pub fn set_rng(&mut self, rng: SubStream) {
+        self.rng = rng;
+    }
+
+    /// Whether faults apply (off in the heal phase).
     pub fn set_faulty(&mut self, faulty: bool) {
         self.faulty = faulty;
     }

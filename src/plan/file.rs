@@ -81,6 +81,8 @@ struct PlanJson<P, O> {
     #[serde(default)]
     aims: Vec<super::Aim>,
     madsim_seed: u64,
+    #[serde(default)]
+    branch_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +137,7 @@ impl<S: Spec> Plan<S> {
                 fault_points: file.fault_points,
                 aims: file.aims,
                 madsim_seed: file.madsim_seed,
+                branch_ms: file.branch_ms,
             },
             bugs: names(&file.bugs, "planted bug", S::NAME)?,
             checks: names(&file.checks, "check", S::NAME)?,
@@ -178,6 +181,7 @@ impl<S: Spec> Plan<S> {
                 self.head.clock_skew_ms.len()
             ));
         }
+        self.check_branch()?;
         self.check_topology()?;
         let clients = self.head.nodes_with(super::Role::Client).len();
         if let Some(op) = self.workload.iter().find(|op| op.client >= clients) {
@@ -204,6 +208,30 @@ impl<S: Spec> Plan<S> {
             }
         }
         self.check_sane()
+    }
+
+    /// A branched run's plan, and only one, has a branch time, and one its id can name.
+    fn check_branch(&self) -> Result<(), PlanFileError> {
+        let branched = matches!(
+            super::SeedId::from_raw(self.head.seed),
+            super::SeedId::Branched { .. }
+        );
+        let message = match self.head.branch_ms {
+            None if branched => "a branched run's plan needs its branch time".to_string(),
+            Some(_) if !branched => format!(
+                "only a branched run has a branch time, and seed {} is not one",
+                self.head.id()
+            ),
+            Some(ms) if ms > crate::rng::seed_id::BRANCH_MS_MAX => format!(
+                "{ms} ms is past the latest branch time, {} ms",
+                crate::rng::seed_id::BRANCH_MS_MAX
+            ),
+            _ => return Ok(()),
+        };
+        Err(PlanFileError::At {
+            path: "branch_ms".to_string(),
+            message,
+        })
     }
 
     /// The schedule and workload make sense as a run ([`super::sane`]); called once every

@@ -18,6 +18,7 @@
 //! schedule does not change when the workload changes, and so on.
 
 pub mod aims;
+pub mod branch;
 pub mod faults;
 pub mod file;
 pub mod guided;
@@ -143,12 +144,23 @@ pub struct Head {
     pub aims: Vec<Aim>,
     /// Seed of madsim's own scheduler randomness.
     pub madsim_seed: u64,
+    /// A branched run's branch time (ms): the run is its parent's up to it ([`branch`]).
+    pub branch_ms: Option<u64>,
 }
 
 impl Head {
-    /// The run's id: a plain seed or a guided run.
+    /// The run's id: a plain seed, a guided or a branched run.
     pub fn id(&self) -> SeedId {
-        SeedId::from_raw(self.seed)
+        SeedId::from_raw(self.seed).at(self.branch_ms.unwrap_or(0))
+    }
+
+    /// The number the run's random streams derive from before its branch time: the
+    /// parent's for a branched run, its own for any other.
+    pub fn prefix_seed(&self) -> u64 {
+        match self.id() {
+            SeedId::Branched { parent, .. } => parent,
+            id => id.raw(),
+        }
     }
 
     /// Each process's name, by index (`r0`, `c3`): how reports name them.
@@ -276,6 +288,7 @@ impl<S: Spec> Plan<S> {
                 fault_points,
                 aims,
                 madsim_seed: SubStream::new(seed, streams::MADSIM).next_u64(),
+                branch_ms: None,
             },
             bugs,
             checks: named(&scenario.checks, "check"),
@@ -322,7 +335,7 @@ fn clock_skew(params: &Params, nodes: usize, seed: u64) -> Vec<i64> {
 impl<S: Spec> Serialize for Plan<S> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let h = &self.head;
-        let mut st = s.serialize_struct("Plan", 13)?;
+        let mut st = s.serialize_struct("Plan", 14)?;
         st.serialize_field("scenario", &h.scenario)?;
         st.serialize_field("seed", &h.seed)?;
         st.serialize_field("system", h.system)?;
@@ -346,6 +359,11 @@ impl<S: Spec> Serialize for Plan<S> {
             st.serialize_field("aims", &h.aims)?;
         }
         st.serialize_field("madsim_seed", &h.madsim_seed)?;
+        match h.branch_ms {
+            // Only a branched run's plan has one.
+            None => st.skip_field("branch_ms")?,
+            Some(at_ms) => st.serialize_field("branch_ms", &at_ms)?,
+        }
         st.end()
     }
 }
@@ -408,6 +426,9 @@ pub trait AnyPlan: Any + Send + Sync + Debug {
     /// moved, an episode perhaps dropped, fault points and client operations jittered,
     /// and the run's own streams.
     fn mutated(&self, id: u64) -> Box<dyn AnyPlan>;
+    /// The plan of the branched run `id` ([`branch`]) of this plain seed's plan: the same up
+    /// to its branch time, fault schedule and fault points drawn anew after it.
+    fn branched(&self, id: SeedId) -> Box<dyn AnyPlan>;
 }
 
 impl<S: Spec> AnyPlan for Plan<S> {
@@ -469,6 +490,21 @@ impl<S: Spec> AnyPlan for Plan<S> {
         }
         // Client operations stay in client, then time order (a stable sort).
         plan.workload.sort_by_key(|op| (op.client, op.at_ms));
+        Box::new(plan)
+    }
+    fn branched(&self, id: SeedId) -> Box<dyn AnyPlan> {
+        let SeedId::Branched { at_ms, .. } = id else {
+            panic!("{id} is not a branched run's id")
+        };
+        let mut plan = self.clone();
+        let h = &mut plan.head;
+        let (raw, chaos_ms) = (id.raw(), h.params.phases.chaos_ms);
+        let fresh = faults::schedule(&h.params, &h.nodes, raw);
+        h.faults = branch::faults(&self.head.faults, &fresh, at_ms);
+        let fresh = points::draw(&S::fault_sites(), &h.nodes, chaos_ms, raw);
+        h.fault_points = branch::points(&self.head.fault_points, fresh, at_ms);
+        h.seed = raw;
+        h.branch_ms = Some(at_ms);
         Box::new(plan)
     }
 }

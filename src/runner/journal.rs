@@ -60,6 +60,10 @@ pub struct SeedRecord {
     pub memory_peak_bytes: u64,
     /// Probes reached.
     pub probes: Vec<String>,
+    /// When each of `probes` was first reached (ms, rounded up, in the same order): where
+    /// a branch of the run would start. Empty in journals written before branching existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes_first_ms: Vec<u64>,
     /// The determinism re-run, if one was made: whether it was identical.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identical: Option<bool>,
@@ -91,6 +95,13 @@ impl SeedRecord {
             handler_calls: r.handler_calls,
             memory_peak_bytes: r.memory_peak_bytes,
             probes: r.probes.keys().map(|p| p.to_string()).collect(),
+            probes_first_ms: (r.probes.keys())
+                .map(|p| {
+                    r.probes_first_ns
+                        .get(p)
+                        .map_or(0, |ns| ns.div_ceil(1_000_000))
+                })
+                .collect(),
             identical: r.determinism.as_ref().map(|d| d.identical),
             run_us: r.run_us,
         }
@@ -159,6 +170,10 @@ pub struct Search {
     /// The share of positions after the warm-up that run guided mutants (`--guided-share`;
     /// a sharded sweep runs none, and records 0).
     pub guided_share: f64,
+    /// The share of guided positions whose parent has a branch point that run a branch of
+    /// it (`--branch-share`; 0 in manifests written before branching existed).
+    #[serde(default)]
+    pub branch_share: f64,
     /// Seeds are planned with their fault points (`--fault-points`).
     pub fault_points: bool,
 }

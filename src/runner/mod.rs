@@ -98,6 +98,8 @@ pub struct SeedResult {
     pub operations: usize,
     /// Probes reached, with counts.
     pub probes: BTreeMap<&'static str, u64>,
+    /// When each probe was first reached (ns).
+    pub probes_first_ns: BTreeMap<&'static str, u64>,
     /// The limit of the resource envelope that stopped the seed (verdict `limit`).
     pub limit: Option<LimitHit>,
     /// A stop request cut the seed short: it is not to be counted.
@@ -167,6 +169,7 @@ pub fn run_seed(job: &SeedJob) -> SeedResult {
         messages,
         operations: exec.history.ops.len(),
         probes: exec.probes.clone(),
+        probes_first_ns: exec.probes_first_ns.clone(),
         limit: exec.limit.clone(),
         interrupted,
         handler_calls: exec.handler_calls,
@@ -239,6 +242,7 @@ fn harness_failure(job: &SeedJob, message: String) -> SeedResult {
         messages: 0,
         operations: 0,
         probes: BTreeMap::new(),
+        probes_first_ns: BTreeMap::new(),
         limit: None,
         interrupted: false,
         handler_calls: 0,

@@ -29,9 +29,11 @@ pub struct PinnedError {
 pub fn plan_of(scenario: &Scenario, seed: SeedId) -> Result<Box<dyn AnyPlan>, PinnedError> {
     let system = super::system_of(scenario);
     let Some(pinned) = &scenario.file.pinned else {
-        // A guided run's id names its parent seed: plan it, then mutate it the same way.
+        // A guided or branched run's id names its parent seed: plan it, then mutate or
+        // branch it the same way.
         return Ok(match seed {
             SeedId::Guided { parent, .. } => system.plan(scenario, parent).mutated(seed.raw()),
+            SeedId::Branched { parent, .. } => system.plan(scenario, parent).branched(seed),
             SeedId::Plain(seed) => system.plan(scenario, seed),
         });
     };
@@ -54,7 +56,7 @@ pub fn plan_of(scenario: &Scenario, seed: SeedId) -> Result<Box<dyn AnyPlan>, Pi
         error(inside.map_or(start, |at| in_file(start, at)), e.to_string())
     })?;
     let head = plan.head();
-    let mismatch = if head.seed != pinned.seed.raw() {
+    let mismatch = if head.id() != pinned.seed {
         Some(format!(
             "its seed is {} but `pinned.seed` says {}",
             head.id(),

@@ -68,6 +68,9 @@ pub struct Tally {
     combinations: BTreeSet<u64>,
     /// Coverage-guided scheduling: runs that mutated an interesting earlier seed.
     pub guided_runs: u64,
+    /// Of those, runs that branched an earlier seed's run at a rare moment.
+    #[serde(default)]
+    pub branched_runs: u64,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_caught: Option<SeedId>,
@@ -190,6 +193,7 @@ impl Tally {
             failed_otherwise: 0,
             failed_otherwise_by: BTreeMap::new(),
             guided_runs: 0,
+            branched_runs: 0,
             combinations: BTreeSet::new(),
             first_caught: None,
             nondeterministic: Vec::new(),
@@ -231,6 +235,9 @@ impl Tally {
         self.combinations.insert(hasher.finish());
         if !r.seed.is_plain() {
             self.guided_runs += 1;
+        }
+        if matches!(r.seed, crate::plan::SeedId::Branched { .. }) {
+            self.branched_runs += 1;
         }
         if r.identical.is_some() {
             self.determinism_checked += 1;

@@ -311,7 +311,7 @@ impl AimedParams {
 #[serde(deny_unknown_fields)]
 pub struct PinnedSection {
     /// The plan's seed or run id (must match the plan's own `seed`): a number, or a
-    /// guided run's id as text (`"41.g9999"`).
+    /// guided or branched run's id as text (`"41.g9999"`, `"41.b9999@1530"`).
     pub seed: crate::rng::SeedId,
     /// What it caught, in a sentence (shown in reports).
     pub caught: String,

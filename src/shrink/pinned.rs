@@ -25,7 +25,8 @@ pub fn pinned_name(scenario: &Scenario, seed: SeedId) -> String {
     if scenario.file.pinned.is_some() {
         return scenario.name.clone();
     }
-    let suffix = format!("-seed{seed}");
+    // A name is also a directory name: a branched id's `@` is spelled `-at`.
+    let suffix = format!("-seed{}", seed.to_string().replace('@', "-at"));
     let keep = NAME_CHARS_MAX.saturating_sub(suffix.len());
     let stem: String = scenario.name.chars().take(keep).collect();
     format!("{stem}{suffix}")
@@ -85,8 +86,8 @@ pub fn render(
     let mut line = |key: &str, v: String| {
         let _ = writeln!(out, "{key} = {v}");
     };
-    // A plain seed as a number, a guided run's id as its text (`41.g9999`): TOML
-    // integers stop at 2^63 - 1, where guided ids begin.
+    // A plain seed as a number, a guided or branched run's id as its text (`41.g9999`,
+    // `41.b9999@1530`): TOML integers stop at 2^63 - 1, where their raw forms begin.
     line(
         "seed",
         match seed {

@@ -62,6 +62,8 @@ pub struct SimOutput<F, O> {
     pub panic: Option<NodePanic>,
     /// Coverage probes reached, with counts.
     pub probes: BTreeMap<&'static str, u64>,
+    /// When each probe was first reached (ns).
+    pub probes_first_ns: BTreeMap<&'static str, u64>,
     /// The system's gauges over time: name → (ns, value) (full traces only).
     pub series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     /// Network counters per directed link.
@@ -230,7 +232,7 @@ fn apply_fault<S: System>(
                 let mut probes = Vec::new();
                 shared.system.crash_probes(&proc, &mut probes);
                 for probe in probes {
-                    *world.core.probes.entry(probe).or_insert(0) += 1;
+                    world.core.reach(probe, now_ns);
                 }
             }
             world.core.crash(*node, now_ns);
@@ -366,6 +368,7 @@ fn finish<S: System>(
         finals,
         panic: core.panic.clone(),
         probes: std::mem::take(&mut core.probes),
+        probes_first_ns: std::mem::take(&mut core.probes_first_ns),
         series: std::mem::take(&mut core.series),
         links: core.net.links().clone(),
         observations: std::mem::take(&mut core.observations),

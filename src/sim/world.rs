@@ -98,9 +98,14 @@ pub struct Core<S: System> {
     disk_model: CrashModel,
     disk_rng: SubStream,
     rngs: Vec<SubStream>,
+    /// A branched run's switch to its own streams: when (ns) and the number they derive
+    /// from ([`crate::plan::branch`]); `None` once switched, and for every other run.
+    fork: Option<(u64, u64)>,
     pub(crate) trace: Trace,
     pub(crate) history: Vec<Operation>,
     pub(crate) probes: BTreeMap<&'static str, u64>,
+    /// When each probe was first reached (ns): where a branch of this run would start.
+    pub(crate) probes_first_ns: BTreeMap<&'static str, u64>,
     /// The system's gauges over time, with a full trace ([`System::gauges`]).
     pub(crate) series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     pub(crate) next_gauge_ns: u64,
@@ -158,20 +163,20 @@ impl<S: System> World<S> {
                 incarnation: vec![0; n],
                 net: Net::new(
                     plan.params.network.clone(),
-                    SubStream::new(plan.seed, streams::NETWORK),
+                    SubStream::new(plan.prefix_seed(), streams::NETWORK),
                 ),
                 disks: (0..n).map(|_| Disk::new()).collect(),
                 disk_model: CrashModel {
                     unsynced_survive_probability: disk.unsynced_survive_probability,
                     torn_write_probability: disk.torn_write_probability,
                 },
-                disk_rng: SubStream::new(plan.seed, streams::DISK),
-                rngs: (0..n)
-                    .map(|i| SubStream::indexed(plan.seed, streams::NODE, i))
-                    .collect(),
+                disk_rng: SubStream::new(plan.prefix_seed(), streams::DISK),
+                rngs: node_streams(plan.prefix_seed(), n),
+                fork: (plan.branch_ms).map(|ms| (ms.saturating_mul(NS_PER_MS), plan.seed)),
                 trace: Trace::new(level),
                 history: Vec::new(),
                 probes: BTreeMap::new(),
+                probes_first_ns: BTreeMap::new(),
                 series: BTreeMap::new(),
                 next_gauge_ns: 0,
                 handling: None,
@@ -188,7 +193,35 @@ impl<S: System> World<S> {
     }
 }
 
+/// Each process's private stream (`node/<i>`) of `seed`.
+fn node_streams(seed: u64, n: usize) -> Vec<SubStream> {
+    (0..n)
+        .map(|i| SubStream::indexed(seed, streams::NODE, i))
+        .collect()
+}
+
 impl<S: System> Core<S> {
+    /// A branched run past its branch time draws from its own streams from now on: the
+    /// network's, the disks' and every process's. Called before each draw, so everything
+    /// before the branch time draws exactly what the parent drew.
+    fn fork_if_due(&mut self, now_ns: u64) {
+        let Some((at_ns, seed)) = self.fork else {
+            return;
+        };
+        if now_ns >= at_ns {
+            self.fork = None;
+            self.net.set_rng(SubStream::new(seed, streams::NETWORK));
+            self.disk_rng = SubStream::new(seed, streams::DISK);
+            self.rngs = node_streams(seed, self.rngs.len());
+        }
+    }
+
+    /// Count a coverage probe reached at `now_ns`.
+    pub(crate) fn reach(&mut self, name: &'static str, now_ns: u64) {
+        *self.probes.entry(name).or_insert(0) += 1;
+        self.probes_first_ns.entry(name).or_insert(now_ns);
+    }
+
     /// Number of processes.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -242,6 +275,7 @@ impl<S: System> Core<S> {
         self.next_msg_id += 1;
         let id = self.next_msg_id;
         let label = msg.label();
+        self.fork_if_due(now_ns);
         let mut route = self.net.route(from, to, now_ns);
         self.hold_at_point(from, label, now_ns, &mut route);
         let (arrive_ns, held) = match route {
@@ -351,6 +385,7 @@ impl<S: System> Core<S> {
         self.wakers[node] = None;
         self.timer_generation[node].clear();
         self.purge(node, now_ns, true);
+        self.fork_if_due(now_ns);
         for loss in self.disks[node].crash(self.disk_model, &mut self.disk_rng) {
             self.trace.push(
                 now_ns,
@@ -571,6 +606,7 @@ impl<'a, S: System> Ctx<'a, S> {
 
     /// This process's private random stream (`node/<index>`; it continues across restarts).
     pub fn rng(&mut self) -> &mut SubStream {
+        self.core.fork_if_due(self.now_ns);
         &mut self.core.rngs[self.node]
     }
 
@@ -650,7 +686,7 @@ impl<'a, S: System> Ctx<'a, S> {
 
     /// Count a coverage probe: a risky window this run actually reached.
     pub fn probe(&mut self, name: &'static str) {
-        *self.core.probes.entry(name).or_insert(0) += 1;
+        self.core.reach(name, self.now_ns);
         if !self.core.aims.is_empty() {
             self.core.aim_at(name, self.node, self.now_ns);
         }

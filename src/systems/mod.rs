@@ -209,6 +209,7 @@ impl<S: System> SystemUnderTest for Plugin<S> {
             trace: out.trace,
             history: out.history,
             probes: out.probes,
+            probes_first_ns: out.probes_first_ns,
             series: out.series,
             links: out.links,
             settled: out.settled,
@@ -291,6 +292,8 @@ pub struct Execution {
     pub history: History,
     /// Coverage probes reached.
     pub probes: BTreeMap<&'static str, u64>,
+    /// When each probe was first reached (ns).
+    pub probes_first_ns: BTreeMap<&'static str, u64>,
     /// The system's gauges over time: name → (ns, value) (replays only).
     pub series: BTreeMap<&'static str, Vec<(u64, f64)>>,
     /// Network counters per directed link.

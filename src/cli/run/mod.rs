@@ -119,6 +119,12 @@ pub struct RunArgs {
     /// sweep runs none).
     #[arg(long, default_value_t = guide::SHARE_DEFAULT)]
     pub guided_share: f64,
+    /// Branching: the share of guided positions whose parent reached a rare probe that run
+    /// a *branch* of it — the parent's run replayed up to the moment it first reached its
+    /// rarest probe, everything after drawn anew (id `<seed>.b<position>@<ms>`); the rest
+    /// run mutants (0: no branches).
+    #[arg(long, default_value_t = guide::BRANCH_SHARE_DEFAULT)]
+    pub branch_share: f64,
     /// `off` plans every seed without its fault points (to measure what they add); replay
     /// a seed of such a run from its `plan.json` (`faultline replay --plan`).
     #[arg(long, value_enum, default_value_t = Switch::On)]
@@ -357,6 +363,9 @@ fn load_scenarios(args: &RunArgs) -> anyhow::Result<Vec<Arc<Scenario>>> {
     if !(0.0..=1.0).contains(&args.guided_share) {
         return Err(BadInput("--guided-share must be between 0 and 1".into()).into());
     }
+    if !(0.0..=1.0).contains(&args.branch_share) {
+        return Err(BadInput("--branch-share must be between 0 and 1".into()).into());
+    }
     // Plain seeds stay below 2^63, where ids of guided runs live (see `SeedId`).
     let last = args.seed_start.checked_add(args.seeds() - 1);
     if let Some(e) = [Some(args.seed_start), last]
@@ -402,6 +411,7 @@ fn spec_of(args: &RunArgs, shard: Shard, time_budget_s: Option<u64>) -> SweepSpe
         check_determinism: args.check_determinism,
         determinism_every: args.determinism_every,
         guided_share: args.guided_share,
+        branch_share: args.branch_share,
         level: if args.artifacts == Artifacts::All {
             TraceLevel::Full
         } else {
@@ -451,8 +461,10 @@ fn print_coverage(coverage: &[(usize, u64, usize)], tallies: &[Tally]) {
     println!("coverage (probe combinations reached; guided runs, from a corpus of):");
     for (&(combinations, guided, corpus), t) in coverage.iter().zip(tallies) {
         if !t.pinned {
+            let branched = t.branched_runs;
             println!(
-                "  {}: {combinations} combination(s); {guided} guided run(s) from {corpus} seed(s)",
+                "  {}: {combinations} combination(s); {guided} guided run(s), {branched} of them \
+                 branched, from {corpus} seed(s)",
                 t.name
             );
         }

@@ -52,6 +52,8 @@ pub struct SweepSpec {
     pub determinism_every: u64,
     /// The share of positions after the warm-up that run guided mutants.
     pub guided_share: f64,
+    /// The share of guided positions whose parent has a branch point that branch it.
+    pub branch_share: f64,
     /// How much of each trace to keep.
     pub level: TraceLevel,
     /// Keep each seed's plan and execution in its result (to write its artifacts).
@@ -183,6 +185,7 @@ pub fn manifest(spec: &SweepSpec, scenarios: &[Arc<Scenario>]) -> Manifest {
             } else {
                 spec.guided_share
             },
+            branch_share: spec.branch_share,
             fault_points: !spec.without_fault_points,
         },
         scenarios: entries,
@@ -284,7 +287,8 @@ fn seed_jobs<'a>(
     let order = slice::order(ranges, Shard::of(m), m.time_budget_s.is_some(), done);
     order.map_while(move |(index, seed)| {
         let planned = if m.scenarios[index].pinned {
-            SeedId::from_raw(seed)
+            // The file's id whole: a branched run's time is not in its raw number.
+            super::pinned::pinned_seed(&scenarios[index]).unwrap_or(SeedId::from_raw(seed))
         } else {
             guide.plan_seed(index, seed)?
         };
@@ -312,7 +316,7 @@ fn fold_seed(sweep: &mut Sweep, guide: &Guide, journal: &mut Journal, result: &S
         return;
     }
     let record = SeedRecord::of(result);
-    guide.record(result.scenario_index, result.seed, record.probes.clone());
+    guide.record(result.scenario_index, result.seed, reached(&record));
     if let Err(e) = journal.append(&record) {
         sweep.write_errors.push(format!("journal: {e}"));
     }
@@ -328,17 +332,27 @@ fn fold_seed(sweep: &mut Sweep, guide: &Guide, journal: &mut Journal, result: &S
     }
 }
 
+/// The probes a run reached, with when each was first reached (ms; 0 in journals written
+/// before branch points were recorded).
+fn reached(record: &SeedRecord) -> Vec<(String, u64)> {
+    let first_ms = |i: usize| record.probes_first_ms.get(i).copied().unwrap_or(0);
+    (record.probes.iter().enumerate())
+        .map(|(i, p)| (p.clone(), first_ms(i)))
+        .collect()
+}
+
 /// The guide of this sweep, with the seeds a resumed sweep already ran folded into it and
 /// into the tallies.
 fn resumed_guide(m: &Manifest, ranges: &[Range], done: &[SeedRecord], sweep: &mut Sweep) -> Guide {
     let guide = Guide::new(
         m.search.guided_share,
+        m.search.branch_share,
         &ranges.iter().map(|r| r.start).collect::<Vec<_>>(),
     );
     let scenario_count = sweep.tallies.len();
     for record in done.iter().filter(|r| r.scenario < scenario_count) {
         sweep.tallies[record.scenario].add_record(record);
-        guide.record(record.scenario, record.seed, record.probes.clone());
+        guide.record(record.scenario, record.seed, reached(record));
         sweep.finished += 1;
     }
     guide

@@ -55,7 +55,10 @@ pub fn difference(a: &Manifest, b: &Manifest, shards: bool) -> Option<String> {
     if a.search != b.search {
         let said = |s: &journal::Search| {
             let points = if s.fault_points { "on" } else { "off" };
-            format!("--guided-share {} --fault-points {points}", s.guided_share)
+            format!(
+                "--guided-share {} --branch-share {} --fault-points {points}",
+                s.guided_share, s.branch_share
+            )
         };
         return Some(format!(
             "other search settings ({} against {})",
