@@ -7,6 +7,12 @@
 //! client's own operation timeout. A command is identified by its [`ReqId`], kept across
 //! every re-send, so replicas can deduplicate.
 //!
+//! A client sends one request at a time, numbering them in order, so a request older than
+//! the newest the router has seen from its client is stale — a copy the network delivered
+//! late (a replayed packet), its client long since answered or gone on. The router drops it:
+//! forwarded, the replicas would ignore it (their sessions have moved past it) and the
+//! router would wait for an answer that never comes.
+//!
 //! A system that routes implements [`RouterHost`]: its groups of replicas, which group a
 //! command goes to, which commands any replica may answer, and its message types.
 
@@ -17,7 +23,11 @@ use crate::sim::{Ctx, System};
 use crate::systems::components::clients::ReqId;
 
 /// Coverage probes the router can reach.
-pub const PROBES: &[&str] = &["router_redirected", "router_retry"];
+pub const PROBES: &[&str] = &[
+    "router_redirected",
+    "router_retry",
+    "router_stale_request_dropped",
+];
 
 /// A replica's answer to a forwarded command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +87,8 @@ pub struct Router<H: RouterHost> {
     pub leaders: Vec<Option<usize>>,
     /// Commands waiting for an answer.
     pub inflight: BTreeMap<ReqId, Forwarded<H::Command>>,
+    /// The newest request number seen from each client.
+    newest: BTreeMap<usize, u64>,
 }
 
 type C<'c, 'a, H> = &'c mut Ctx<'a, H>;
@@ -89,6 +101,7 @@ impl<H: RouterHost> Router<H> {
         Router {
             leaders: vec![None; host.groups().len()],
             inflight: BTreeMap::new(),
+            newest: BTreeMap::new(),
         }
     }
 
@@ -109,6 +122,12 @@ impl<H: RouterHost> Router<H> {
         if self.inflight.contains_key(&req) {
             return; // The client re-sent; we are already on it.
         }
+        let newest = self.newest.entry(req.client).or_insert(req.seq);
+        if req.seq < *newest {
+            ctx.probe("router_stale_request_dropped");
+            return;
+        }
+        *newest = req.seq;
         let group = ctx.system().group_of(&command);
         let target = self.target(ctx, group, &command);
         ctx.send(target, H::forward(req, command.clone()));
