@@ -5,6 +5,13 @@
 //! replica of the partition after `retry_ms`. A retried produce carries the same producer
 //! sequence number, so an idempotent broker recognises it; without one the retry may
 //! append the records a second time (at least once).
+//!
+//! A produce's request id is what its acknowledgement is matched by, so it must never be
+//! reused: not after a restart either, when an acknowledgement of the previous
+//! incarnation's request with the same number may still arrive (a delayed or replayed
+//! packet) and would be taken for the new request's, acknowledging records the broker
+//! never got. Ids carry the process's incarnation in their upper 32 bits, as Kafka's
+//! correlation ids live on one connection.
 
 use std::collections::BTreeMap;
 
@@ -63,7 +70,11 @@ impl<V: Clone> Producer<V> {
         records: Vec<Record<V>>,
     ) -> u64 {
         self.next_req += 1;
-        let req = self.next_req;
+        assert!(
+            self.next_req < 1 << 32,
+            "request numbers of one incarnation fit 32 bits"
+        );
+        let req = (u64::from(ctx.incarnation()) << 32) | self.next_req;
         let producer = self.pid.map(|pid| {
             let seq = self.seqs.entry(partition).or_insert(0);
             let first = *seq;
