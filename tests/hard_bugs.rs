@@ -69,6 +69,11 @@ fn each_shipped_hard_bug_fails_at_its_measured_seed_with_the_check_a_user_sees()
             TRUNCATE_ON_STALE_APPEND_SEED,
             TRUNCATE_ON_STALE_APPEND_VERDICT,
         ),
+        (
+            "scenarios/es_cluster/bug_stale_snapshot_install.toml",
+            STALE_SNAPSHOT_INSTALL_SEED,
+            STALE_SNAPSHOT_INSTALL_VERDICT,
+        ),
     ];
     for (path, seed, (verdict, check)) in cases {
         let scenario = load(path);
@@ -79,12 +84,11 @@ fn each_shipped_hard_bug_fails_at_its_measured_seed_with_the_check_a_user_sees()
             exec.checks
         );
         if let Some(check) = check {
-            let failed = exec.checks.iter().find(|c| c.verdict == verdict);
-            assert_eq!(
-                failed.map(|c| c.check.as_str()),
-                Some(check),
-                "{path} seed {seed}"
-            );
+            let failed: Vec<&str> = (exec.checks.iter())
+                .filter(|c| c.verdict == verdict)
+                .map(|c| c.check.as_str())
+                .collect();
+            assert!(failed.contains(&check), "{path} seed {seed}: {failed:?}");
         }
         // No seed before it fails the way it does: it is the first catch. (An earlier
         // seed may fail otherwise — a symptom of the same bug that is not the expected
@@ -109,9 +113,14 @@ fn each_shipped_hard_bug_fails_at_its_measured_seed_with_the_check_a_user_sees()
 const NO_ELECTION_RESTRICTION_SEED: u64 = 0;
 const NO_ELECTION_RESTRICTION_VERDICT: (Verdict, Option<&str>) = (Verdict::Crash, None);
 /// Measured with `faultline run scenarios/es_cluster/bug_truncate_on_stale_append.toml`.
-const TRUNCATE_ON_STALE_APPEND_SEED: u64 = 9;
+const TRUNCATE_ON_STALE_APPEND_SEED: u64 = 30;
 const TRUNCATE_ON_STALE_APPEND_VERDICT: (Verdict, Option<&str>) =
     (Verdict::Violation, Some("log_agreement"));
+/// Measured with `faultline run scenarios/es_cluster/bug_stale_snapshot_install.toml`:
+/// caught since packet replay joined the shipped scenarios' fault mix.
+const STALE_SNAPSHOT_INSTALL_SEED: u64 = 14;
+const STALE_SNAPSHOT_INSTALL_VERDICT: (Verdict, Option<&str>) =
+    (Verdict::Violation, Some("durability"));
 
 #[test]
 fn lease_reads_are_served_and_stay_linearizable_under_clock_skew() {

@@ -188,8 +188,9 @@ fn a_sweep_killed_halfway_and_resumed_reports_what_an_uninterrupted_one_does() {
         (
             "--guided-share",
             "0.1",
-            "--guided-share 0.1 --fault-points on",
+            "--guided-share 0.1 --branch-share 0.5 --fault-points on",
         ),
+        ("--branch-share", "0", "--branch-share 0 --fault-points on"),
         ("--fault-points", "off", "--fault-points off"),
     ] {
         let mut other = resume.clone();

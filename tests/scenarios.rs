@@ -11,7 +11,7 @@ use faultline::runner::{Outcome, Tally};
 use faultline::scenario::{discover, Expect, Scenario};
 use faultline::systems::ExecOptions;
 
-const SEEDS: u64 = 60;
+const SEEDS: u64 = 80;
 
 #[test]
 fn every_shipped_scenario_meets_its_expectation() {

@@ -43,6 +43,9 @@ fn print_outcome(name: &str, seed: SeedId, exec: &Execution) {
         seed,
         format!("{:?}", exec.verdict).to_uppercase()
     );
+    if let SeedId::Branched { parent, at_ms, .. } = seed {
+        println!("  a branch: seed {parent}'s run up to {at_ms} ms, its own draws after it");
+    }
     if let Some(panic) = &exec.panic {
         println!(
             "  panic in {} at {:.3} ms: {}",

@@ -17,7 +17,7 @@
 //! 7. **replay** — with `replay_probability` a copy arrives again up to
 //!    `replay_delay_ms_max` after the message itself: a stale AppendEntries, snapshot or
 //!    vote that turns up after the cluster moved on (TigerBeetle's simulator replays
-//!    packets the same way). Off unless a scenario sets it.
+//!    packets the same way). Off unless a scenario sets it; the shipped scenarios set 10%.
 //!
 //! Loss, reordering, duplication and replay are chaos-phase faults: [`Net::set_faulty`] turns
 //! them off for the heal phase, while latency stays. Every draw comes from the one
@@ -47,12 +47,11 @@ knob_section! {
         /// Longest extra delay of a held-back message (ms).
         reorder_delay_ms_max: u64 = 50, swarm [10, 200], valid [0, 600_000];
         /// Probability that a message is delivered again later: a stale copy (packet replay).
-        // Not in the swarm yet: the reference systems' router and broker do not survive
-        // stale packets (docs/hard-bugs.md), and a swarm scenario must pass; its delay is
-        // not sampled either, so swarm plans stay as they were. A plan stores the two
+        // Swarm scenarios draw it per seed up to 20% (TigerBeetle's simulator draws its
+        // replay share per seed too); the delay is not sampled. A plan stores the two
         // replay knobs only when they are not their defaults.
         #[plan(skip_serializing_if = "is_zero")]
-        replay_probability: f64 = 0.0, swarm [0.0, 0.0], valid [0.0, 1.0];
+        replay_probability: f64 = 0.0, swarm [0.0, 0.2], valid [0.0, 1.0];
         /// Longest delay of a replayed copy after the message itself arrives (ms).
         #[plan(skip_serializing_if = "is_replay_delay_default")]
         replay_delay_ms_max: u64 = REPLAY_DELAY_MS_MAX_DEFAULT,

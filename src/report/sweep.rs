@@ -38,7 +38,10 @@ impl RunDir {
     pub fn create(root: &Path, unix_s: u64) -> io::Result<RunDir> {
         fs::create_dir_all(root)?;
         let stamp = utc_stamp(unix_s);
-        for n in 1..=SAME_SECOND_MAX {
+        // Past every run of this second still there: a name whose folder was pruned is
+        // not taken again, or the newest run would sort as the oldest of its second.
+        let first = same_second_runs(root, &stamp)?.map_or(1, |n| n + 1);
+        for n in first..=SAME_SECOND_MAX {
             let id = if n == 1 {
                 format!("run-{stamp}")
             } else {
@@ -59,6 +62,25 @@ impl RunDir {
             root.display()
         )))
     }
+}
+
+/// The highest same-second number among `root`'s run folders of `stamp` (`run-<stamp>` is
+/// 1, `run-<stamp>-2` is 2), if there are any.
+fn same_second_runs(root: &Path, stamp: &str) -> io::Result<Option<u32>> {
+    let base = format!("run-{stamp}");
+    let mut highest = None;
+    for entry in fs::read_dir(root)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let n = if name == base {
+            Some(1)
+        } else {
+            (name.strip_prefix(&base))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|n| n.parse::<u32>().ok())
+        };
+        highest = highest.max(n);
+    }
+    Ok(highest)
 }
 
 /// Remove all but the newest `keep` run folders under `root` (`run-YYYYMMDD-HHMMSS`, with
@@ -359,6 +381,10 @@ mod tests {
             fs::read_link(root.join("latest")).unwrap(),
             Path::new(&b.id)
         );
+        // The first of the second removed (pruned): the next run does not take its name.
+        fs::remove_dir_all(&a.path).unwrap();
+        let c = RunDir::create(&root, 1_796_305_425).unwrap();
+        assert_eq!(c.id, "run-20261203-134345-3");
         let _ = fs::remove_dir_all(&root);
     }
 }

@@ -296,10 +296,9 @@ mod tests {
         let branched = ids
             .iter()
             .filter(|id| matches!(id, SeedId::Branched { .. }));
-        assert!(
-            branched.count() > 50,
-            "seed 150 has 8 times seed 0's energy: {ids:?}"
-        );
+        // Seeds 0 (rare as the first run) and 150 are the corpus, with the same energy.
+        let n = branched.count();
+        assert!((30..=70).contains(&n), "{n} of 100 branch: {ids:?}");
         assert_eq!(
             guide.branched(),
             vec![
