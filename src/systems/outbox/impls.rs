@@ -70,6 +70,13 @@ impl Spec for Outbox {
         crate::systems::components::workload::check_amount("amount", op.amount)
     }
 
+    fn fault_sites() -> Vec<crate::plan::Site> {
+        // The partitions' Raft sites, and holds of the broker's answers to its clients.
+        let mut labels = crate::systems::components::raft::LABELS.to_vec();
+        labels.extend(crate::systems::components::broker::REPLY_LABELS);
+        crate::plan::points::raft_sites(&labels)
+    }
+
     fn aim_targets(_own: &OutboxParams, _bugs: &[Bug]) -> Vec<&'static str> {
         crate::systems::components::raft::AIM_TARGETS.to_vec()
     }

@@ -76,6 +76,25 @@ impl Spec for Saga {
         }
     }
 
+    fn fault_sites() -> Vec<crate::plan::Site> {
+        // The saga log's Raft sites, and holds of the saga's own messages: steps and
+        // compensations, their answers, the task list of polling participants and 2PC's
+        // prepare and decision rounds.
+        let own = [
+            "step",
+            "compensate",
+            "done",
+            "tasks",
+            "released",
+            "prepare",
+            "decide",
+            "decided",
+        ];
+        let mut labels = crate::systems::components::raft::LABELS.to_vec();
+        labels.extend(own);
+        crate::plan::points::raft_sites(&labels)
+    }
+
     fn aim_targets(own: &SagaParams, _bugs: &[Bug]) -> Vec<&'static str> {
         // Two-phase commit's single coordinator keeps no replicated log.
         match own.protocol {

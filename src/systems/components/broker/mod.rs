@@ -285,6 +285,15 @@ pub enum Msg<V> {
     },
 }
 
+/// The kinds of the broker's answers to its clients (fault points may hold them).
+pub const REPLY_LABELS: [&str; 5] = [
+    "produce_ack",
+    "fetch_reply",
+    "assignment",
+    "offset_committed",
+    "offset_fetched",
+];
+
 impl<V> Msg<V> {
     /// The message kind, for the trace and the timeline.
     pub fn label(&self) -> &'static str {
