@@ -69,7 +69,6 @@ pub struct Tally {
     /// Coverage-guided scheduling: runs that mutated an interesting earlier seed.
     pub guided_runs: u64,
     /// Of those, runs that branched an earlier seed's run at a rare moment.
-    #[serde(default)]
     pub branched_runs: u64,
     /// The lowest seed that found it.
     #[serde(skip_serializing_if = "Option::is_none")]
