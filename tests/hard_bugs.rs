@@ -26,15 +26,24 @@ fn run_with(
     seed: u64,
     options: ExecOptions,
 ) -> (Box<dyn AnyPlan>, Execution) {
+    run_id(scenario, SeedId::from_raw(seed), options)
+}
+
+/// Run any id (plain, guided or branched) as a sweep does.
+fn run_id(
+    scenario: &Arc<Scenario>,
+    seed: SeedId,
+    options: ExecOptions,
+) -> (Box<dyn AnyPlan>, Execution) {
     let job = SeedJob {
         scenario: scenario.clone(),
         scenario_index: 0,
-        seed: faultline::plan::SeedId::from_raw(seed),
+        seed,
         check_determinism: false,
         keep: true,
         options,
     };
-    let result = on_fresh_thread(seed, move || run_seed(&job)).expect("the seed ran");
+    let result = on_fresh_thread(seed.raw(), move || run_seed(&job)).expect("the seed ran");
     result.kept.expect("kept")
 }
 
@@ -121,6 +130,40 @@ const TRUNCATE_ON_STALE_APPEND_VERDICT: (Verdict, Option<&str>) =
 const STALE_SNAPSHOT_INSTALL_SEED: u64 = 14;
 const STALE_SNAPSHOT_INSTALL_VERDICT: (Verdict, Option<&str>) =
     (Verdict::Violation, Some("durability"));
+
+/// Measured with `faultline run scenarios/es_cluster/bug_commit_old_term.toml`: the first
+/// catch is a branched run — seed 4 replayed to the moment it first reached its rarest
+/// probe, everything after drawn anew. No plain seed below 2,000 catches the bug.
+const COMMIT_OLD_TERM_ID: &str = "4.b267@3008";
+
+#[test]
+fn commit_old_term_is_caught_by_a_branch_of_a_seed_that_passes() {
+    let scenario = load("scenarios/es_cluster/bug_commit_old_term.toml");
+    let id: SeedId = COMMIT_OLD_TERM_ID.parse().expect("an id");
+    let SeedId::Branched { parent, .. } = id else {
+        panic!("{id} is a branched run")
+    };
+    let (_, exec) = run_id(&scenario, id, full_options());
+    // Raft's own assertion stops the replica about to overwrite the committed entry.
+    assert_eq!(exec.verdict, Verdict::Crash, "{id}: {:?}", exec.checks);
+    let panic = exec.panic.as_ref().expect("a replica panicked");
+    assert!(
+        panic.message.contains("would overwrite committed entry"),
+        "{id}: {}",
+        panic.message
+    );
+    assert!(
+        exec.probes
+            .contains_key("leader_committed_earlier_term_entry"),
+        "{id}: the leader committed an earlier term's entry by counting"
+    );
+    let (_, parent_exec) = run_id(&scenario, SeedId::Plain(parent), full_options());
+    assert_eq!(
+        parent_exec.verdict,
+        Verdict::Pass,
+        "seed {parent} itself passes"
+    );
+}
 
 #[test]
 fn lease_reads_are_served_and_stay_linearizable_under_clock_skew() {

@@ -237,13 +237,17 @@ impl System for EsCluster {
             batch_max: p.batch_max,
             snapshot_every: p.snapshot_every,
             lease,
+            noop_on_election: p.noop_on_election,
             bugs: raft::Bugs {
                 lease_ignores_skew: plan.has_bug(Bug::LeaseReadIgnoresSkew),
                 ..raft::Bugs::planted(&plan.bugs)
             },
         };
         EsCluster {
-            router: plan.head.node("router").expect("topology has a router"),
+            routers: (0..p.routers as usize)
+                .map(|i| plan.head.node(&super::router_name(i, p.routers as usize)))
+                .map(|node| node.expect("topology has every router"))
+                .collect(),
             projection: plan.head.node("proj").expect("topology has a projection"),
             clients: client_nodes
                 .iter()
@@ -267,7 +271,7 @@ impl System for EsCluster {
             core.start(ctx, client_timer);
             return Proc::Client(core);
         }
-        if node == self.router {
+        if self.routers.contains(&node) {
             return Proc::Router(Router::boot(ctx));
         }
         if node == self.projection {
@@ -403,7 +407,7 @@ impl Process<EsCluster> for Proc {
                         seq: out.seq,
                         op: out.op,
                     };
-                    ctx.send(sys.router, msg);
+                    ctx.send(sys.router_of(ctx.node()), msg);
                 }
             }
             (proc, timer) => panic!("timer {timer:?} fired on {proc:?}"),

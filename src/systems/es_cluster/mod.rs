@@ -12,7 +12,8 @@
 //! * The **router** (`router`, [`crate::systems::components::router`]) is the clients'
 //!   one connection: it finds each shard's leader, forwards commands, follows `NotLeader`
 //!   redirects and retries on timeouts, so a client keeps talking to it while leadership
-//!   moves.
+//!   moves. With `routers = n > 1` there are `n` of them (`router0..`), each with its own
+//!   idea of who leads, and client `c<i>` talks to router `i mod n`.
 //! * The **projection** (`proj`, [`projection`]) is a read model: it pulls committed
 //!   events from a replica of each shard (the leader, a follower, or any:
 //!   `projection_source`) and folds them into a query view; its lag behind the commit is
@@ -46,7 +47,15 @@ use crate::plan::{ClientOp, NodeSpec, Role};
 use crate::scenario::{Params, WorkloadParams};
 use crate::sim::Ctx;
 
-/// The processes: replicas (per shard), the router, the projection, then clients.
+/// Router `i` of `n`: `router` when it is the only one, `router0..` otherwise.
+fn router_name(i: usize, n: usize) -> String {
+    match n {
+        1 => "router".to_string(),
+        _ => format!("router{i}"),
+    }
+}
+
+/// The processes: replicas (per shard), the routers, the projection, then clients.
 fn topology(params: &Params, own: &EsClusterParams) -> Vec<NodeSpec> {
     let shards = own.shards;
     let mut nodes = Vec::new();
@@ -63,9 +72,11 @@ fn topology(params: &Params, own: &EsClusterParams) -> Vec<NodeSpec> {
             });
         }
     }
-    for name in ["router", "proj"] {
+    let routers = own.routers as usize;
+    let router_names = (0..routers).map(|i| router_name(i, routers));
+    for name in router_names.chain(["proj".to_string()]) {
         nodes.push(NodeSpec {
-            name: name.into(),
+            name,
             role: Role::Infra,
             crashable: true,
         });
@@ -87,8 +98,8 @@ pub struct EsCluster {
     pub raft: raft::Config,
     /// Replica node indices of each shard.
     pub shards: Vec<Vec<usize>>,
-    /// The router.
-    pub router: usize,
+    /// The routers (one unless `routers` says more).
+    pub routers: Vec<usize>,
     /// The projection.
     pub projection: usize,
     /// Each client's planned operations.
@@ -112,6 +123,13 @@ impl EsCluster {
     /// The shard of a key.
     pub fn shard_of(&self, key: &str) -> usize {
         shard_of(key, self.shards.len())
+    }
+
+    /// The router a client talks to: client `c<i>` to router `i mod routers`.
+    pub fn router_of(&self, client: usize) -> usize {
+        let ordinal =
+            (self.clients.keys().position(|&c| c == client)).expect("requests come from clients");
+        self.routers[ordinal % self.routers.len()]
     }
 
     /// (shard, position) of a replica node.

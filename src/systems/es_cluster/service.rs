@@ -201,7 +201,7 @@ impl Raft<EsCluster> {
             match effect {
                 Effect::Reply(req, result) => {
                     ctx.send(
-                        sys.router,
+                        sys.router_of(req.client),
                         Msg::CommandReply {
                             req,
                             reply: Reply::Done(result),
@@ -227,7 +227,7 @@ impl Raft<EsCluster> {
                     let parked =
                         std::mem::take(&mut self.service_mut().expect("leaders lead").parked);
                     for (req, command) in parked {
-                        self.on_command(ctx, sys.router, req, command);
+                        self.on_command(ctx, sys.router_of(req.client), req, command);
                     }
                 }
             }

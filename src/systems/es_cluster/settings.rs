@@ -65,6 +65,10 @@ knob_section! {
         lease_ms: u64 = 400, swarm [200, 800], valid [1, 600_000];
         /// The projection polls for new events this often (ms).
         projection_poll_ms: u64 = 30, swarm [10, 100], valid [1, 600_000];
+        /// Routers, each with its own cache of who leads (as separate gateway instances
+        /// have): client `c<i>` talks to router `i mod routers`. With more than one, one
+        /// router may still send to an old leader while another reaches the new one.
+        routers: u64 = 1, swarm [1, 2], valid [1, 8];
     }
     plain {
         /// Where the projection pulls events from: `leader`, `follower` or `any`.
@@ -73,6 +77,10 @@ knob_section! {
         /// state while its lease holds), `leader_local` or `follower` (stale, named options
         /// for studying stale reads; linearizability is not expected).
         read_mode: ReadMode = ReadMode::Log;
+        /// A new leader appends a no-op of its term at once (`true`), or ships the earlier
+        /// terms' entries alone first and appends it at its first heartbeat unless a command
+        /// came first (`false`; Raft without the paper's §8 no-op on election).
+        noop_on_election: bool = true;
     }
 }
 

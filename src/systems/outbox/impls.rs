@@ -205,6 +205,7 @@ impl System for Outbox {
                 batch_max: 64,
                 snapshot_every: p.snapshot_every,
                 lease: None,
+                noop_on_election: true,
                 bugs: raft::Bugs::planted(&plan.bugs),
             },
             broker: broker::Config {

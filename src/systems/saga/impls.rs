@@ -230,6 +230,7 @@ impl System for Saga {
                 batch_max: 64,
                 snapshot_every: p.snapshot_every,
                 lease: None,
+                noop_on_election: true,
                 bugs: raft::Bugs::planted(&plan.bugs),
             },
             workload: plan.workload_kind,

@@ -230,8 +230,12 @@ impl<H: Host> Raft<H> {
             term_start: next,
             lease_promised,
         });
-        // A no-op of our own term: it commits the entries of earlier terms (Figure 8).
-        self.append(ctx, H::Sm::noop());
+        // A no-op of our own term: it commits the entries of earlier terms (Figure 8). The
+        // variant without one on election ships the earlier entries alone first and appends
+        // its no-op at the first heartbeat if no command came (`Config::noop_on_election`).
+        if config(ctx).noop_on_election {
+            self.append(ctx, H::Sm::noop());
+        }
         self.flush(ctx);
         ctx.set_timer(H::raft_timer(Timer::Heartbeat), config(ctx).heartbeat_ms);
         H::on_lead(ctx, self);

@@ -79,6 +79,11 @@ impl<H: Host> Raft<H> {
     }
 
     /// Leader: whether its lease holds now, so it may answer a read from its own state.
+    ///
+    /// A lease that holds although no majority refreshed it for half its length (the
+    /// leader has been cut off from its group for several heartbeats) reports the waypoint
+    /// `lease_read_unrefreshed`: the window in which a new leader may be elected while
+    /// this one still answers reads, which the search branches from.
     pub fn lease_holds(&self, ctx: C<'_, '_, H>) -> bool {
         let c = config(ctx);
         let (Some(lease), Some(lead)) = (c.lease, &self.lead) else {
@@ -105,6 +110,11 @@ impl<H: Host> Raft<H> {
         } else {
             lease.clock_skew_ms_max as i64
         };
-        ctx.local_clock_ns() < end.saturating_sub(margin_ms * NS_PER_MS)
+        let now = ctx.local_clock_ns();
+        let holds = now < end.saturating_sub(margin_ms * NS_PER_MS);
+        if holds && end - now < lease.promise_ms as i64 * NS_PER_MS / 2 {
+            ctx.probe("lease_read_unrefreshed");
+        }
+        holds
     }
 }

@@ -72,6 +72,8 @@ pub const PROBES: &[&str] = &[
     "stale_snapshot_received",
     "vote_for_stale_log_requested",
     "old_term_entry_on_majority",
+    "lease_read_unrefreshed",
+    "follower_holds_later_term_entry",
 ];
 
 /// Events of a Raft group that aimed faults may strike right after (see
@@ -371,6 +373,13 @@ pub struct Config {
     pub snapshot_every: u64,
     /// Leader leases (`None`: off; reads then go through the log).
     pub lease: Option<LeaseConfig>,
+    /// A new leader appends a no-op of its term at once (as etcd and most implementations
+    /// do). Off, it first ships the earlier terms' entries alone and appends the no-op at
+    /// its first heartbeat unless a command of its term came first (the paper's §5.4.2
+    /// without §8): earlier entries reach a majority before any entry of the new term,
+    /// Figure 8's window, which a correct leader keeps shut by never committing them by
+    /// counting.
+    pub noop_on_election: bool,
     /// Planted bugs.
     pub bugs: Bugs,
 }
@@ -446,7 +455,8 @@ pub struct Leadership<H: Host> {
     pub tail: H::Sm,
     /// The service's leader-only state.
     pub service: H::Lead,
-    /// Index of this term's first entry (its no-op): until it is applied, the state may
+    /// Index of this term's first entry (its no-op, or a first command when the no-op waits
+    /// for the first heartbeat): until it is applied, the state may
     /// lack entries earlier leaders committed.
     pub term_start: u64,
     /// With leases: per peer, the latest lease end (own clock, ns) it promised.

@@ -73,10 +73,16 @@ impl<H: Host> Raft<H> {
         self.advance_commit(ctx);
     }
 
-    /// Leader: heartbeat — re-send to every peer.
+    /// Leader: heartbeat — re-send to every peer. A leader that appends no no-op on
+    /// election (`noop_on_election` off) appends it here, at its first heartbeat, unless a
+    /// command of its term came first.
     pub fn on_heartbeat(&mut self, ctx: C<'_, '_, H>) {
         if !self.is_leader() {
             return;
+        }
+        if !config(ctx).noop_on_election && self.last_term() < self.term {
+            self.append(ctx, H::Sm::noop());
+            self.flush(ctx);
         }
         for peer in self.peers.clone() {
             self.replicate(ctx, peer);
@@ -188,6 +194,11 @@ impl<H: Host> Raft<H> {
         }
         if prev_index >= self.snapshot.last_index && self.term_at(prev_index) != Some(prev_term) {
             let bad = self.term_at(prev_index);
+            if bad.is_some_and(|t| t > prev_term) {
+                // A waypoint (Figure 8's third replica): the leader offers an entry of an
+                // earlier term where this replica holds one of a later term, uncommitted.
+                ctx.probe("follower_holds_later_term_entry");
+            }
             let mut hint = prev_index;
             while hint > self.commit + 1
                 && hint > self.snapshot.last_index + 1
@@ -221,6 +232,12 @@ impl<H: Host> Raft<H> {
                     entry.term
                 );
                 ctx.probe("follower_truncated_conflicting_entries");
+                if self.term_at(entry.index).is_some_and(|t| t > entry.term) {
+                    ctx.probe("follower_holds_later_term_entry");
+                }
+                if self.term_at(entry.index).is_some_and(|t| t > entry.term) {
+                    ctx.probe("follower_holds_later_term_entry");
+                }
                 let keep = (entry.index - self.snapshot.last_index - 1) as usize;
                 self.log.truncate(keep);
                 ctx.disk().truncate(LOG, keep);

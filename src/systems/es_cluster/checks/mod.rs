@@ -64,9 +64,10 @@ pub fn unsettled(sys: &EsCluster, view: &View<'_, EsCluster>) -> Vec<String> {
             Some(Proc::Client(c)) if !c.idle() => {
                 why.push(format!("client {node} waits for an answer"))
             }
-            Some(Proc::Router(r)) if !r.idle() => {
-                why.push(format!("the router waits for {} answers", r.inflight.len()))
-            }
+            Some(Proc::Router(r)) if !r.idle() => why.push(format!(
+                "router {node} waits for {} answers",
+                r.inflight.len()
+            )),
             _ => {}
         }
     }
