@@ -26,6 +26,10 @@ struct Store {
     strings: BTreeMap<String, String>,
     /// Open accounts and their balances (an account is absent until opened).
     balances: BTreeMap<String, i64>,
+    /// Multi-register: each written key's value.
+    multi: BTreeMap<String, i64>,
+    /// Mutex: the locks held (by key; `None` = the key-less lock).
+    held: BTreeMap<Option<String>, bool>,
 }
 
 /// Apply `op` with its recorded output (any output when `info`). `None` if impossible.
@@ -139,6 +143,35 @@ fn apply(model: ModelKind, store: &Store, op: &Operation) -> Option<Store> {
                 _ => return None,
             }
         }
+        ModelKind::MultiRegister => {
+            // Knossos's semantics: micro-operations in order; a read of nil is unknown.
+            let txn = if known { &op.output } else { &op.input };
+            let (Func::Txn, Value::List(micros)) = (op.f, txn) else {
+                return None;
+            };
+            for m in micros {
+                let Value::List(parts) = m else { return None };
+                match parts.as_slice() {
+                    [Value::Str(f), Value::Str(k), v] if f == "read" => match v {
+                        Value::Nil => {}
+                        Value::Int(x) if s.multi.get(k) == Some(x) => {}
+                        _ => return None,
+                    },
+                    [Value::Str(f), Value::Str(k), Value::Int(x)] if f == "write" => {
+                        s.multi.insert(k.clone(), *x);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        ModelKind::Mutex => {
+            let held = s.held.entry(op.key.clone()).or_insert(false);
+            match (op.f, *held) {
+                (Func::Acquire, false) => *held = true,
+                (Func::Release, true) => *held = false,
+                _ => return None,
+            }
+        }
     }
     Some(s)
 }
@@ -244,7 +277,8 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
                 _ => Status::Fail,
             };
             let key = match (model, r.key) {
-                (ModelKind::Register | ModelKind::CasRegister, 2) => None,
+                (ModelKind::MultiRegister, _) => None,
+                (ModelKind::Register | ModelKind::CasRegister | ModelKind::Mutex, 2) => None,
                 (_, k) => Some(format!("k{}", k % 2)),
             };
             let (f, input) = match model {
@@ -271,6 +305,9 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
                     2 => (Func::Withdraw, Value::Int(r.a)),
                     _ => (Func::Open, Value::Nil),
                 },
+                ModelKind::MultiRegister => (Func::Txn, multi_txn(r)),
+                // Acquire or release is decided at the operation's effect point, below.
+                ModelKind::Mutex => (Func::Acquire, Value::Nil),
             };
             Operation {
                 client: r.client,
@@ -300,6 +337,11 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
     points.sort_unstable();
     let mut store = Store::default();
     for (_, i) in points {
+        // A lock is taken when free and given back when held: linearizable by construction.
+        if model == ModelKind::Mutex {
+            let held = store.held.get(&ops[i].key).copied().unwrap_or(false);
+            ops[i].f = if held { Func::Release } else { Func::Acquire };
+        }
         // Compute the output the reference would give, with the op marked as known.
         let op = &ops[i];
         let output = expected_output(model, &store, op);
@@ -334,12 +376,22 @@ fn build(model: ModelKind, raws: &[Raw], mutation: Option<(usize, i64)>) -> Hist
                             | Func::Withdraw
                             | Func::Deposit
                             | Func::Open
+                            | Func::Txn
+                            | Func::Acquire
+                            | Func::Release
                     )
             })
             .collect();
         if !oks.is_empty() {
             let op = &mut ops[oks[which % oks.len()]];
+            // A mutex operation has no output: the mutation turns it into the other one.
+            op.f = match op.f {
+                Func::Acquire => Func::Release,
+                Func::Release => Func::Acquire,
+                f => f,
+            };
             op.output = match (op.f, &op.output) {
+                (Func::Txn, Value::List(micros)) => Value::List(with_first_read(micros, value)),
                 (Func::Cas | Func::Withdraw | Func::Deposit | Func::Open, Value::Bool(b)) => {
                     Value::Bool(!b)
                 }
@@ -389,8 +441,61 @@ fn expected_output(model: ModelKind, store: &Store, op: &Operation) -> Value {
                 _ => Value::Nil,
             }
         }
+        (ModelKind::MultiRegister, Func::Txn) => {
+            let Value::List(micros) = &op.input else {
+                return Value::Nil;
+            };
+            // Reads see the store and the transaction's own earlier writes.
+            let mut now = store.multi.clone();
+            let filled = micros.iter().map(|m| match m {
+                Value::List(parts) => match parts.as_slice() {
+                    [Value::Str(f), Value::Str(k), _] if f == "read" => {
+                        let seen = now.get(k).copied();
+                        Value::List(vec![
+                            Value::Str(f.clone()),
+                            Value::Str(k.clone()),
+                            opt_int(seen),
+                        ])
+                    }
+                    [Value::Str(_), Value::Str(k), Value::Int(x)] => {
+                        now.insert(k.clone(), *x);
+                        m.clone()
+                    }
+                    _ => m.clone(),
+                },
+                other => other.clone(),
+            });
+            Value::List(filled.collect())
+        }
         _ => Value::Nil,
     }
+}
+
+/// A multi-register transaction of one or two micro-operations on keys `x` and `y`, its
+/// reads not yet known (`nil`).
+fn multi_txn(r: &Raw) -> Value {
+    let key = |k: u8| Value::Str(if k % 2 == 0 { "x" } else { "y" }.into());
+    let read = |k: u8| Value::List(vec![Value::Str("read".into()), key(k), Value::Nil]);
+    let write =
+        |k: u8, v: i64| Value::List(vec![Value::Str("write".into()), key(k), Value::Int(v)]);
+    Value::List(match r.f % 4 {
+        0 => vec![read(r.key)],
+        1 => vec![write(r.key, r.a)],
+        2 => vec![read(r.key), write(r.key + 1, r.b)],
+        _ => vec![write(r.key, r.a), read(r.key + 1)],
+    })
+}
+
+/// The transaction with its first read's value replaced (unchanged if it has no read).
+fn with_first_read(micros: &[Value], value: i64) -> Vec<Value> {
+    let mut out = micros.to_vec();
+    let first_read = out.iter_mut().find(
+        |m| matches!(m, Value::List(p) if matches!(p.first(), Some(Value::Str(f)) if f == "read")),
+    );
+    if let Some(Value::List(parts)) = first_read {
+        parts[2] = Value::Int(value);
+    }
+    out
 }
 
 fn opt_int(v: Option<i64>) -> Value {
@@ -398,7 +503,7 @@ fn opt_int(v: Option<i64>) -> Value {
 }
 
 fn model_of(i: u8) -> ModelKind {
-    ModelKind::ALL[i as usize % 4]
+    ModelKind::ALL[i as usize % ModelKind::ALL.len()]
 }
 
 /// Checks that an explanation is a real linearizable prefix followed by operations that
@@ -411,9 +516,12 @@ fn check_explanation(
     key: &Option<String>,
 ) {
     let in_partition = |op: &Operation| match model {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::Bank => {
-            op.key == *key
-        }
+        ModelKind::MultiRegister => true,
+        ModelKind::Register
+        | ModelKind::CasRegister
+        | ModelKind::Kv
+        | ModelKind::Bank
+        | ModelKind::Mutex => op.key == *key,
     };
     let mut store = Store::default();
     let mut placed = vec![false; h.ops.len()];
@@ -482,7 +590,7 @@ proptest! {
 
     #[test]
     fn agrees_with_brute_force(
-        m in 0u8..4,
+        m in 0u8..6,
         raws in prop::collection::vec(raw(), 1..9),
         mutate in any::<bool>(),
         which in any::<usize>(),
@@ -503,7 +611,7 @@ proptest! {
 
     #[test]
     fn agrees_with_brute_force_when_many_outcomes_are_unknown(
-        m in 0u8..4,
+        m in 0u8..6,
         raws in prop::collection::vec(raw(), 1..9),
         unknown in prop::collection::vec(any::<bool>(), 9),
         mutate in any::<bool>(),
@@ -528,7 +636,7 @@ proptest! {
 
     #[test]
     fn verdict_and_explanation_are_deterministic(
-        m in 0u8..4,
+        m in 0u8..6,
         raws in prop::collection::vec(raw(), 1..10),
         which in any::<usize>(),
         value in 0i64..3,
@@ -544,7 +652,7 @@ proptest! {
 
     #[test]
     fn step_budget_is_deterministic_and_sound(
-        m in 0u8..4,
+        m in 0u8..6,
         raws in prop::collection::vec(raw(), 1..10),
         which in any::<usize>(),
         value in 0i64..3,
@@ -720,8 +828,9 @@ fn the_generator_makes_both_kinds_and_they_agree() {
         state ^= state << 17;
         state % n
     };
-    for round in 0..400u64 {
-        let model = ModelKind::ALL[(round % 4) as usize];
+    let models = ModelKind::ALL.len() as u64;
+    for round in 0..200 * models {
+        let model = ModelKind::ALL[(round % models) as usize];
         let len = 1 + next(7) as usize;
         let raws: Vec<Raw> = (0..len)
             .map(|_| Raw {

@@ -36,7 +36,8 @@ pub struct CheckArgs {
     /// Histories checked at once when there are several (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// The sequential model to check against: register, cas-register, kv or bank; or
+    /// The sequential model to check against: register, cas-register, kv, bank,
+    /// multi-register or mutex; or
     /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies). Default: the
     /// one a history written by faultline names in its sidecar (`<stem>.meta.json`).
     #[arg(long)]
@@ -206,7 +207,7 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
     let sidecar = meta_path(file);
     let Ok(text) = crate::input::read_text(&sidecar, 1 << 20) else {
         return Err(BadInput(format!(
-            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank or queue)",
+            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank, multi-register, mutex or queue)",
             file.display(),
             sidecar.display()
         ))

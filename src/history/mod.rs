@@ -131,12 +131,17 @@ pub enum Func {
     Send,
     /// Queue: poll, input `[["poll"]]`, output `[["poll", {k [[offset v] ...]}]]`.
     Poll,
-    /// Queue: a transaction of send and poll micro-operations.
+    /// A transaction: of send and poll micro-operations (queue), or of `[read k v]` and
+    /// `[write k v]` ones (multi-register).
     Txn,
     /// Queue: the consumer now reads exactly these keys (input: the list of keys).
     Assign,
     /// Queue: the consumer subscribes to these keys (its assignment may change).
     Subscribe,
+    /// Mutex: take the lock (Knossos's `:acquire`).
+    Acquire,
+    /// Mutex: give the lock back (Knossos's `:release`).
+    Release,
     /// An operation a system defines for its own workload (`order`, `create-project`),
     /// recorded for the timeline and the system's checks; no linearizability model reads
     /// it, and history files do not carry it.
@@ -187,7 +192,7 @@ pub struct ParseError {
 
 impl Func {
     /// Every function, in declaration order.
-    pub const ALL: [Func; 14] = [
+    pub const ALL: [Func; 16] = [
         Func::Read,
         Func::Write,
         Func::Cas,
@@ -202,6 +207,8 @@ impl Func {
         Func::Txn,
         Func::Assign,
         Func::Subscribe,
+        Func::Acquire,
+        Func::Release,
     ];
 
     /// The function's name as it appears in files (`read`, `cas`, `withdraw`, ...).
@@ -221,6 +228,8 @@ impl Func {
             Func::Txn => "txn",
             Func::Assign => "assign",
             Func::Subscribe => "subscribe",
+            Func::Acquire => "acquire",
+            Func::Release => "release",
             Func::System(name) => name,
         }
     }

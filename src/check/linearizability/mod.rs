@@ -33,7 +33,7 @@ mod search;
 mod tables;
 
 pub use model::{Model, NondeterministicModel, PowerSet};
-pub use models::{Bank, CasRegister, Kv, Register};
+pub use models::{Bank, CasRegister, Kv, MultiRegister, Mutex, Register};
 
 use crate::history::{History, Status};
 use search::{Meter, Outcome, PartOp, Poll, Search, Stop};
@@ -54,24 +54,34 @@ pub enum ModelKind {
     Kv,
     /// [`Bank`]: deposit, withdraw and read on accounts.
     Bank,
+    /// [`MultiRegister`]: transactions of reads and writes over keyed registers
+    /// (Knossos's `multi-register`).
+    MultiRegister,
+    /// [`Mutex`]: acquire and release (Knossos's `mutex`).
+    Mutex,
 }
 
 impl ModelKind {
     /// Every built-in model.
-    pub const ALL: [ModelKind; 4] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::Register,
         ModelKind::CasRegister,
         ModelKind::Kv,
         ModelKind::Bank,
+        ModelKind::MultiRegister,
+        ModelKind::Mutex,
     ];
 
-    /// The model's name: `register`, `cas-register`, `kv` or `bank`.
+    /// The model's name: `register`, `cas-register`, `kv`, `bank`, `multi-register` or
+    /// `mutex`.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Register => "register",
             ModelKind::CasRegister => "cas-register",
             ModelKind::Kv => "kv",
             ModelKind::Bank => "bank",
+            ModelKind::MultiRegister => "multi-register",
+            ModelKind::Mutex => "mutex",
         }
     }
 }
@@ -84,7 +94,9 @@ impl fmt::Display for ModelKind {
 
 /// A model name that is not one of the built-in models.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown model `{0}`; expected one of register, cas-register, kv, bank")]
+#[error(
+    "unknown model `{0}`; expected one of register, cas-register, kv, bank, multi-register, mutex"
+)]
 pub struct UnknownModel(pub String);
 
 impl FromStr for ModelKind {
@@ -260,6 +272,8 @@ pub fn check_history(
         ModelKind::CasRegister => check_with_model(history, &CasRegister, budget),
         ModelKind::Kv => check_with_model(history, &Kv, budget),
         ModelKind::Bank => check_with_model(history, &Bank, budget),
+        ModelKind::MultiRegister => check_with_model(history, &MultiRegister, budget),
+        ModelKind::Mutex => check_with_model(history, &Mutex, budget),
     }
 }
 

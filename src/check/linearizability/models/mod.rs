@@ -7,16 +7,22 @@
 //! | [`CasRegister`] | read, write, cas | `Option<i64>` | by key |
 //! | [`Kv`] | get, put, append | the key's string ([`KvText`], `""` at first) | by key |
 //! | [`Bank`] | deposit, withdraw, read | the account's balance (0 at first) | by account |
+//! | [`MultiRegister`] | txn of reads and writes | every written key's value | one partition |
+//! | [`Mutex`] | acquire, release | whether the lock is held | by key |
 //!
 //! Registers partition by key too: a history over several keys is checked as that many
 //! independent registers, and operations without a key form one register.
 
 mod bank;
 mod kv;
+mod multi_register;
+mod mutex;
 mod register;
 
 pub use bank::{Bank, BankOp};
 pub use kv::{Kv, KvOp, KvText};
+pub use multi_register::{Micro, MultiRegister, MultiRegisterOp};
+pub use mutex::{Mutex, MutexOp};
 pub use register::{CasRegister, Register, RegisterOp};
 
 use crate::history::Operation;
