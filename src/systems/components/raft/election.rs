@@ -169,6 +169,22 @@ impl<H: Host> Raft<H> {
         }
     }
 
+    /// The tail state: the applied state plus every later entry in the log, which a new
+    /// leader decides commands against.
+    fn tail_state(&self, ctx: C<'_, '_, H>) -> H::Sm {
+        let mut tail = self.state.clone();
+        for index in tail.applied() + 1..=self.last_index() {
+            let entry = self.entry(index).expect("log covers the tail").clone();
+            H::apply(ctx, self.group, &mut tail, &entry);
+        }
+        assert_eq!(
+            tail.applied(),
+            self.last_index(),
+            "the leader's tail state covers its whole log"
+        );
+        tail
+    }
+
     fn become_leader(&mut self, ctx: C<'_, '_, H>) {
         assert_eq!(
             self.voted_for,
@@ -205,17 +221,7 @@ impl<H: Host> Raft<H> {
             "became leader"
         );
         ctx.cancel_timer(H::raft_timer(Timer::Election));
-        // The tail state: the applied state plus every later entry in the log.
-        let mut tail = self.state.clone();
-        for index in tail.applied() + 1..=self.last_index() {
-            let entry = self.entry(index).expect("log covers the tail").clone();
-            H::apply(ctx, self.group, &mut tail, &entry);
-        }
-        assert_eq!(
-            tail.applied(),
-            self.last_index(),
-            "the leader's tail state covers its whole log"
-        );
+        let tail = self.tail_state(ctx);
         let next = self.last_index() + 1;
         let lease_promised = self.peers.iter().map(|&p| (p, 0)).collect();
         self.lead = Some(Leadership {
