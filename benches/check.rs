@@ -6,8 +6,13 @@
 //! 2. Scaling with history length: generated linearizable key-value histories of 1k, 10k
 //!    and 100k operations spread over many keys.
 //! 3. Scaling with concurrency: 10k-operation key-value histories with 2 to 64 clients.
+//! 4. The scaling table: one compare-and-set register (no partitioning) of 1k, 5k and 20k
+//!    operations with 0, 5 and 15% of them of unknown outcome, each valid and with a stale
+//!    read of a written value appended at its end — time, search steps and the peak memory
+//!    of the check (faultline's counting allocator).
 //!
-//! `FILTER=<substring>` restricts part 1 to matching files and skips parts 2 and 3.
+//! `FILTER=<substring>` restricts part 1 to matching files and skips the rest;
+//! `FILTER=table` runs part 4 alone.
 //! This is a measurement, not a test: it asserts nothing about time.
 
 // A benchmark measures wall-clock time: that is its purpose.
@@ -356,8 +361,104 @@ fn scaling() {
     println!();
 }
 
+/// The history with a stale read at its end: a write of a value no other operation
+/// writes, done before everything, and after every operation returned a read that still
+/// sees it — although later writes completed in between. The read is late, and of a value
+/// that was written: the search cannot refute it from values alone.
+fn with_stale_read(h: &History) -> History {
+    const STALE: i64 = 1_000;
+    let fresh = h.ops.iter().map(|o| o.client).max().unwrap_or(0) + 1;
+    let end = h.ops.iter().filter_map(|o| o.ret).max().unwrap_or(0);
+    let op = |client, call, f, input, output| Operation {
+        client,
+        call,
+        ret: Some(call + 1),
+        status: Status::Ok,
+        f,
+        key: None,
+        input,
+        output,
+    };
+    let mut ops = vec![op(fresh, 0, Func::Write, Value::Int(STALE), Value::Nil)];
+    ops.extend(h.ops.iter().cloned());
+    ops.push(op(
+        fresh + 1,
+        end + 2,
+        Func::Read,
+        Value::Nil,
+        Value::Int(STALE),
+    ));
+    History { ops }
+}
+
+/// The history with its last successful read (by return) changed to another of the
+/// values the clients write: a stale or wrong read late in the history that only the
+/// search can refute, since the value is written again and again.
+fn with_late_read_changed(h: &History) -> History {
+    let mut h = h.clone();
+    let last = (h.ops.iter_mut())
+        .filter(|o| o.status == Status::Ok && o.f == Func::Read)
+        .max_by_key(|o| o.ret);
+    if let Some(op) = last {
+        op.output = match op.output {
+            Value::Int(v) => Value::Int((v + 1) % 5),
+            _ => Value::Int(0),
+        };
+    }
+    h
+}
+
+/// One check under a wall-clock budget: its time, its report and its peak memory.
+fn check_measured(h: &History, budget: &Budget) -> (Duration, Report, u64) {
+    let window = faultline::guard::MemoryWindow::open();
+    let start = Instant::now();
+    let report = check_history(h, ModelKind::CasRegister, budget).expect("model accepts");
+    (start.elapsed(), report, window.peak_bytes())
+}
+
+fn scaling_table() {
+    println!(
+        "## The scaling table (one cas-register, 8 clients, no partitioning; median of 3, \
+         budget 20 s)\n"
+    );
+    println!("| ops | unknown outcome | history | verdict | median ms | steps | peak memory MB |");
+    println!("| ---: | ---: | --- | --- | ---: | ---: | ---: |");
+    let budget = Budget {
+        wall: Some(Duration::from_secs(20)),
+        ..Budget::default()
+    };
+    for ops in [1_000usize, 5_000, 20_000] {
+        for info_pct in [0u32, 5, 15] {
+            let valid = generate_register(ops, 8, info_pct, 5);
+            let kinds = [
+                ("valid", valid.clone()),
+                ("stale read", with_stale_read(&valid)),
+                ("last read changed", with_late_read_changed(&valid)),
+            ];
+            for (kind, h) in kinds {
+                let mut runs: Vec<(Duration, Report, u64)> =
+                    (0..3).map(|_| check_measured(&h, &budget)).collect();
+                runs.sort_by_key(|r| r.0);
+                let (t, report, peak) = &runs[1];
+                println!(
+                    "| {ops} | {info_pct}% | {kind} | {} | {:.1} | {} | {:.1} |",
+                    verdict(report),
+                    t.as_secs_f64() * 1e3,
+                    report.steps,
+                    *peak as f64 / 1e6
+                );
+            }
+        }
+    }
+    println!();
+}
+
 fn main() {
     let filter = std::env::var("FILTER").unwrap_or_default();
+    if filter == "table" {
+        scaling_table();
+        return;
+    }
     println!(
         "Machine: {} cores available.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -365,5 +466,6 @@ fn main() {
     corpus(&filter);
     if filter.is_empty() {
         scaling();
+        scaling_table();
     }
 }
