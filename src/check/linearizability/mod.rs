@@ -27,6 +27,7 @@
 //! ([`Budget::wall`]) depends on timing, and only in that it may turn the verdict into
 //! [`Verdict::Unknown`].
 
+mod dropped;
 mod model;
 pub mod models;
 mod search;

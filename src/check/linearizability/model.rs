@@ -68,6 +68,21 @@ pub trait Model {
         false
     }
 
+    /// Which operations of unknown outcome (`unknown`, none of them read-only) no
+    /// completed operation of the partition (`completed`) could ever tell apart from
+    /// never having happened: the search drops them, as it drops unknown read-only ones.
+    /// Only say `true` when, in every linearization where such an operation takes effect,
+    /// removing it leaves every completed operation possible with its recorded output.
+    /// The default keeps them all.
+    ///
+    /// For example, a key-value append whose text no get ever returned: any get after it
+    /// and before the next put would contain the text, so there is none, and what it
+    /// changed is gone before anyone looks.
+    fn unobservable_unknowns(&self, unknown: &[&Self::Op], completed: &[&Self::Op]) -> Vec<bool> {
+        let _ = completed;
+        vec![false; unknown.len()]
+    }
+
     /// An optional pruning hint. `op` cannot happen in `state`, but it has not returned
     /// yet, so it must happen later, after some of the operations in `later` (the
     /// state-changing operations that may still take effect before `op` must). Return

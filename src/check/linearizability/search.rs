@@ -29,8 +29,8 @@
 //!   read, a failed CAS) can go next, putting it first is never worse: any completion that
 //!   places it later can move it to the front (the state is unchanged, and one fewer
 //!   pending return only frees the others). So it is taken without trying alternatives,
-//!   and if what follows it fails, the configuration fails. Read-only `Info` operations (a
-//!   read nobody saw) are dropped altogether.
+//!   and if what follows it fails, the configuration fails. `Info` operations nobody could
+//!   notice (a read nobody saw, what the model names) are dropped (`super::dropped`).
 //! * **Doomed configurations are abandoned early.** When an `ok` operation cannot happen in
 //!   the current state, the model is asked ([`Model::can_become_possible`]) whether any
 //!   of the operations that may still run before its return could make it possible; if
@@ -494,13 +494,13 @@ impl<'m, 'a, M: Model> Search<'m, 'a, M> {
 
     /// Prepare the search of a partition. `ops` are its operations that did not fail.
     pub fn new(model: &'m M, ops: &'a [PartOp<'a, M::Op>]) -> Search<'m, 'a, M> {
-        // Local numbering: ok operations in call order, then unknown ones in call order.
-        // Unknown read-only operations are dropped: for an operation that changes
-        // nothing, never happening is as good as happening.
+        // Local numbering: ok operations in call order, then unknown ones in call order,
+        // but for the unknown ones nobody could tell from never happening ([`dropped`]).
+        let dropped = super::dropped::unknowns(model, ops);
         let mut keyed: Vec<(bool, u64, usize)> = ops
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.ret.is_some() || !model.is_read_only(p.op))
+            .filter(|&(i, _)| !dropped[i])
             .map(|(i, p)| (p.ret.is_none(), p.call, i))
             .collect();
         // Histories usually come in invocation order: sort only when they do not.

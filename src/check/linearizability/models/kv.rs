@@ -61,6 +61,9 @@ impl Hash for KvText {
     }
 }
 
+/// Most bytes [`Kv`] scans to find appends of unknown outcome that no get saw.
+const UNOBSERVED_SCAN_BYTES_MAX: usize = 1 << 26;
+
 /// A key-value operation as the [`Kv`] model sees it (for the operation's own key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KvOp {
@@ -125,6 +128,28 @@ impl Model for Kv {
 
     fn is_read_only(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(_))
+    }
+
+    fn unobservable_unknowns(&self, unknown: &[&KvOp], completed: &[&KvOp]) -> Vec<bool> {
+        // What gets returned: an append's text that is in none of them was never seen.
+        let seen: Vec<&str> = (completed.iter())
+            .filter_map(|o| match o {
+                KvOp::Get(Some(v)) => Some(v.as_str()),
+                _ => None,
+            })
+            .collect();
+        let seen_bytes: usize = seen.iter().map(|t| t.len()).sum();
+        // Substring searches cost up to unknown × seen bytes: past a bound, keep them all
+        // (the search stays exact, only slower).
+        if unknown.len().saturating_mul(seen_bytes) > UNOBSERVED_SCAN_BYTES_MAX {
+            return vec![false; unknown.len()];
+        }
+        (unknown.iter())
+            .map(|op| match op {
+                KvOp::Append(t) => !seen.iter().any(|v| v.contains(t.as_str())),
+                _ => false,
+            })
+            .collect()
     }
 
     fn can_become_possible<'a>(
