@@ -235,9 +235,6 @@ impl<H: Host> Raft<H> {
                 if self.term_at(entry.index).is_some_and(|t| t > entry.term) {
                     ctx.probe("follower_holds_later_term_entry");
                 }
-                if self.term_at(entry.index).is_some_and(|t| t > entry.term) {
-                    ctx.probe("follower_holds_later_term_entry");
-                }
                 let keep = (entry.index - self.snapshot.last_index - 1) as usize;
                 self.log.truncate(keep);
                 ctx.disk().truncate(LOG, keep);
