@@ -10,6 +10,7 @@
 //! * system-specific checks (durability of acknowledged writes, convergence of replicas,
 //!   conservation of money, …) live with their systems and report through the same type.
 
+pub mod cycle;
 pub mod fit;
 pub mod linearizability;
 pub mod queue;

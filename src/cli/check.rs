@@ -43,7 +43,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// With `--model queue`: anomalies that do not fail the check (comma-separated,
-    /// e.g. `duplicate,unseen`).
+    /// e.g. `duplicate,unseen`), replacing the default `G0,int-send-skip` (what Kafka's
+    /// transactions make normal); `none` allows nothing.
     #[arg(long, value_delimiter = ',')]
     pub allow: Vec<String>,
     /// Give up with an inconclusive verdict after this many milliseconds.
@@ -103,10 +104,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 
 /// The arguments every history is checked with (checked once, before any file).
 fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
-    if let Some(name) = (args.allow.iter()).find(|n| !queue::ANOMALIES.contains(&n.as_str())) {
+    if let Some(name) =
+        (args.allow.iter()).find(|n| !queue::ANOMALIES.contains(&n.as_str()) && *n != "none")
+    {
         let known = queue::ANOMALIES.join(", ");
         return Err(BadInput(format!(
-            "--allow: unknown anomaly `{name}`: expected one of {known}"
+            "--allow: unknown anomaly `{name}`: expected none or one of {known}"
         ))
         .into());
     }
@@ -202,7 +205,7 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String, Vec<String>)> {
     use crate::check::fit::{meta_path, Fit, HistoryMeta};
     if let Some(model) = &args.model {
-        return Ok((model.clone(), args.allow.clone()));
+        return Ok((model.clone(), allowed(&args.allow)));
     }
     let sidecar = meta_path(file);
     let Ok(text) = crate::input::read_text(&sidecar, 1 << 20) else {
@@ -222,7 +225,7 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
     match meta.fit {
         Fit::Linearizability { model } => Ok((model.name().to_string(), args.allow.clone())),
         Fit::Queue { allow } if args.allow.is_empty() => Ok(("queue".into(), allow)),
-        Fit::Queue { .. } => Ok(("queue".into(), args.allow.clone())),
+        Fit::Queue { .. } => Ok(("queue".into(), allowed(&args.allow))),
         Fit::Replay { checks } => Err(BadInput(format!(
             "{}: no checker reads this history on its own: it holds the operations of {} seed {}, which its checks ({}) judge against the whole run; replay it instead: {}",
             file.display(),
@@ -232,6 +235,18 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
             meta.replay
         ))
         .into()),
+    }
+}
+
+/// The anomalies `--allow` names: the queue checker's defaults when it names none, nothing
+/// for `none`.
+fn allowed(given: &[String]) -> Vec<String> {
+    match given {
+        [] => queue::ALLOWED_BY_DEFAULT
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        _ => given.iter().filter(|n| *n != "none").cloned().collect(),
     }
 }
 
