@@ -148,7 +148,8 @@ impl ConsumerProc {
                 partition,
                 offset,
                 records,
-            }) => self.on_records(ctx, partition, offset, records),
+                next,
+            }) => self.on_records(ctx, partition, offset, records, next),
             Some(Delivery::Fenced) => {
                 self.batches.clear();
                 self.uncommitted.clear();
@@ -163,13 +164,20 @@ impl ConsumerProc {
         ctx: C<'_, '_>,
         partition: u32,
         offset: u64,
-        records: Vec<Record<Event>>,
+        records: Vec<(u64, Record<Event>)>,
+        next: u64,
     ) {
-        if records.is_empty() || self.batches.contains_key(&partition) {
+        if next == offset || self.batches.contains_key(&partition) {
             return; // Nothing new, or a re-fetch while the batch is applied.
         }
-        record_poll(ctx, partition, offset, &records);
-        let next = offset + records.len() as u64;
+        if !records.is_empty() {
+            record_poll(ctx, partition, &records);
+        }
+        if records.is_empty() {
+            // Every record read was left out (an aborted transaction's): move past them.
+            return self.finish_batch(ctx, partition, next);
+        }
+        let records: Vec<Record<Event>> = records.into_iter().map(|(_, r)| r).collect();
         if ctx.system().bugs.commit_offset_before_apply {
             // The planted bug: the position moves before the effects are durable.
             self.consumer.advance(ctx, partition, next);
@@ -312,13 +320,12 @@ impl ConsumerProc {
 }
 
 /// A fetch as a queue poll: `[["poll", {partition [[offset id] ...]}]]`.
-fn record_poll(ctx: C<'_, '_>, partition: u32, offset: u64, records: &[Record<Event>]) {
+fn record_poll(ctx: C<'_, '_>, partition: u32, records: &[(u64, Record<Event>)]) {
     let pairs = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|(offset, r)| {
             Value::List(vec![
-                Value::Int((offset + i as u64) as i64),
+                Value::Int(*offset as i64),
                 Value::Int(r.value.id as i64),
             ])
         })

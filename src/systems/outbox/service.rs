@@ -193,8 +193,16 @@ impl Orders {
         match msg {
             Msg::Request { seq, op } => self.on_request(ctx, from, seq, op),
             Msg::Broker(BrokerMsg::ProduceAck { req, result, .. }) => {
-                if let Some((flight, offset)) = self.producer.on_ack(ctx, from, req, result) {
-                    self.on_published(ctx, req, flight.partition, offset);
+                match self.producer.on_ack(ctx, from, req, result) {
+                    Some((flight, Ok(offset))) => {
+                        self.on_published(ctx, req, flight.partition, offset)
+                    }
+                    // The relay's producer id is its own (node and incarnation), and only
+                    // it raises its epoch: nothing else can fence it.
+                    Some((_, Err(refused))) => {
+                        panic!("the relay's produce was refused: {refused:?}")
+                    }
+                    None => {}
                 }
             }
             other => panic!("orders got {other:?} from {from}"),

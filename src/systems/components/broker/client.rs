@@ -6,6 +6,13 @@
 //! sequence number, so an idempotent broker recognises it; without one the retry may
 //! append the records a second time (at least once).
 //!
+//! An idempotent producer numbers each partition's records from 0 within its epoch. When a
+//! partition refuses a batch as out of sequence (a batch before it was lost: acknowledged
+//! by a broker that then lost it), the producer bumps its epoch and sends everything in
+//! flight again numbered from 0, under new request ids, as Kafka's producer does since
+//! KIP-360; the partition starts the higher epoch over. Answers to the old requests are
+//! then ignored.
+//!
 //! A produce's request id is what its acknowledgement is matched by, so it must never be
 //! reused: not after a restart either, when an acknowledgement of the previous
 //! incarnation's request with the same number may still arrive (a delayed or replayed
@@ -15,7 +22,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{BrokerHost, Hint, Msg, ProducerSeq, Record};
+use super::{
+    BrokerHost, Fetched, Hint, Isolation, Msg, ProduceError, ProducerSeq, Record, Refused,
+};
 use crate::sim::Ctx;
 
 type C<'c, 'a, H> = &'c mut Ctx<'a, H>;
@@ -40,7 +49,8 @@ pub struct Producer<V> {
     /// Produces waiting, by request id.
     pub inflight: BTreeMap<u64, InFlight<V>>,
     next_req: u64,
-    pid: Option<u64>,
+    /// Producer id and epoch, if idempotent.
+    identity: Option<(u64, u32)>,
     seqs: BTreeMap<u32, u64>,
 }
 
@@ -52,7 +62,7 @@ impl<V: Clone> Producer<V> {
             leaders: vec![None; partitions as usize],
             inflight: BTreeMap::new(),
             next_req: 0,
-            pid,
+            identity: pid.map(|pid| (pid, 0)),
             seqs: BTreeMap::new(),
         }
     }
@@ -69,18 +79,8 @@ impl<V: Clone> Producer<V> {
         partition: u32,
         records: Vec<Record<V>>,
     ) -> u64 {
-        self.next_req += 1;
-        assert!(
-            self.next_req < 1 << 32,
-            "request numbers of one incarnation fit 32 bits"
-        );
-        let req = (u64::from(ctx.incarnation()) << 32) | self.next_req;
-        let producer = self.pid.map(|pid| {
-            let seq = self.seqs.entry(partition).or_insert(0);
-            let first = *seq;
-            *seq += records.len() as u64;
-            ProducerSeq { pid, seq: first }
-        });
+        let req = self.next_req(ctx);
+        let producer = self.sequence(partition, records.len());
         let replicas = &ctx.system().partition_replicas()[partition as usize];
         let target = self.leaders[partition as usize].unwrap_or(replicas[0]);
         let flight = InFlight {
@@ -95,32 +95,83 @@ impl<V: Clone> Producer<V> {
         req
     }
 
+    /// A request id never used before, not by an earlier incarnation either.
+    fn next_req<H: BrokerHost<Value = V>>(&mut self, ctx: C<'_, '_, H>) -> u64 {
+        self.next_req += 1;
+        assert!(
+            self.next_req < 1 << 32,
+            "request numbers of one incarnation fit 32 bits"
+        );
+        (u64::from(ctx.incarnation()) << 32) | self.next_req
+    }
+
+    /// The next batch's producer id, epoch and first sequence number in `partition`.
+    fn sequence(&mut self, partition: u32, len: usize) -> Option<ProducerSeq> {
+        let (pid, epoch) = self.identity?;
+        let seq = self.seqs.entry(partition).or_insert(0);
+        let first = *seq;
+        *seq += len as u64;
+        Some(ProducerSeq {
+            pid,
+            epoch,
+            seq: first,
+        })
+    }
+
+    /// A partition refused a batch as out of sequence: bump the epoch and send everything
+    /// in flight again, numbered from 0, under new request ids.
+    fn restart_sequences<H: BrokerHost<Value = V>>(&mut self, ctx: C<'_, '_, H>) {
+        let Some((pid, epoch)) = self.identity else {
+            return;
+        };
+        self.identity = Some((pid, epoch + 1));
+        self.seqs.clear();
+        let flights = std::mem::take(&mut self.inflight);
+        for (_, mut f) in flights {
+            let req = self.next_req(ctx);
+            f.producer = self.sequence(f.partition, f.records.len());
+            f.sent_ns = ctx.now_ns();
+            self.transmit(ctx, req, &f);
+            self.inflight.insert(req, f);
+        }
+    }
+
     fn transmit<H: BrokerHost<Value = V>>(&self, ctx: C<'_, '_, H>, req: u64, f: &InFlight<V>) {
         let msg = Msg::Produce {
             partition: f.partition,
             req,
             records: f.records.clone(),
             producer: f.producer,
+            transactional: false,
         };
         ctx.send(f.target, H::broker_msg(msg));
     }
 
-    /// An acknowledgement: the finished produce and its first offset, or `None` (a
-    /// redirect, which re-sends, or a stale answer).
+    /// An acknowledgement: the finished produce and its first offset, or why the
+    /// partition refused it for good (fenced); `None` for a redirect or a sequence gap
+    /// (both re-send) and for a stale answer.
     pub fn on_ack<H: BrokerHost<Value = V>>(
         &mut self,
         ctx: C<'_, '_, H>,
         from: usize,
         req: u64,
-        result: Result<u64, Hint>,
-    ) -> Option<(InFlight<V>, u64)> {
+        result: Result<u64, ProduceError>,
+    ) -> Option<(InFlight<V>, Result<u64, Refused>)> {
         let partition = self.inflight.get(&req)?.partition;
         match result {
             Ok(offset) => {
                 self.leaders[partition as usize] = Some(from);
-                self.inflight.remove(&req).map(|f| (f, offset))
+                self.inflight.remove(&req).map(|f| (f, Ok(offset)))
             }
-            Err(hint) => {
+            Err(ProduceError::Refused(Refused::OutOfOrderSequence { .. })) => {
+                ctx.probe("producer_epoch_bumped");
+                self.restart_sequences(ctx);
+                None
+            }
+            Err(ProduceError::Refused(fenced)) => {
+                self.inflight.remove(&req).map(|f| (f, Err(fenced)))
+            }
+            Err(ProduceError::NotLeader(hint)) => {
                 // Only the replica the produce was last sent to redirects it: a duplicated
                 // or late redirect must not fork a second copy of the produce.
                 if self.inflight.get(&req)?.target != from {
@@ -194,10 +245,13 @@ pub enum Event<V> {
     Records {
         /// The partition they come from.
         partition: u32,
-        /// The offset of the first record.
+        /// The offset the fetch started at.
         offset: u64,
-        /// The records, in offset order.
-        records: Vec<Record<V>>,
+        /// The records with their offsets, in order (at `read_committed`, aborted
+        /// transactions' records are left out).
+        records: Vec<(u64, Record<V>)>,
+        /// Where the next fetch starts (past the records left out, too).
+        next: u64,
     },
     /// The coordinator refused an offset commit: this member's generation is over.
     Fenced,
@@ -212,6 +266,8 @@ pub struct Consumer {
     pub generation: u64,
     /// Its partitions and positions.
     pub owned: BTreeMap<u32, Position>,
+    /// How it reads: uncommitted, or committed transactions only.
+    pub isolation: Isolation,
     coordinator: usize,
     leaders: Vec<Option<usize>>,
 }
@@ -223,6 +279,7 @@ impl Consumer {
             group: group.to_string(),
             generation: 0,
             owned: BTreeMap::new(),
+            isolation: Isolation::ReadUncommitted,
             coordinator: 0,
             leaders: vec![None; partitions as usize],
         }
@@ -267,6 +324,7 @@ impl Consumer {
                     partition,
                     offset,
                     max: fetch_max,
+                    isolation: self.isolation,
                 },
             };
             let replicas = &host.partition_replicas()[partition as usize];
@@ -357,7 +415,7 @@ impl Consumer {
         from: usize,
         partition: u32,
         offset: u64,
-        result: Result<Vec<Record<H::Value>>, Hint>,
+        result: Result<Fetched<H::Value>, Hint>,
     ) -> Option<Event<H::Value>> {
         let pos = self.owned.get_mut(&partition)?;
         if pos.next != Some(offset) {
@@ -365,12 +423,13 @@ impl Consumer {
         }
         pos.waiting = None;
         match result {
-            Ok(records) => {
+            Ok(Fetched { records, next }) => {
                 self.leaders[partition as usize] = Some(from);
                 Some(Event::Records {
                     partition,
                     offset,
                     records,
+                    next,
                 })
             }
             Err(hint) => {

@@ -28,18 +28,25 @@
 //! [`Raft::on_broker_message`]. [`client`] has the producer and consumer sides.
 
 pub mod client;
+pub mod partition;
+
+pub use partition::{
+    Aborted, Effects, Fetched, Isolation, PartitionLog, Payload, ProducerSeq, ProducerState,
+    Refused,
+};
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use super::raft::{self, Applied, Entry, Host, Raft, StateMachine};
+use super::raft::{Applied, Entry, Host, Raft, StateMachine};
 use crate::catalog::catalogue;
 use crate::sim::Ctx;
 
 /// Coverage probes the broker and its clients can reach.
 pub const PROBES: &[&str] = &[
     "produce_retried",
+    "producer_epoch_bumped",
     "consumer_fenced",
     "offset_commit_fenced",
     "consumer_group_rebalanced",
@@ -59,139 +66,17 @@ pub fn partition_of(key: &str, partitions: usize) -> u32 {
     (crate::rng::stream_id(key) % partitions.max(1) as u64) as u32
 }
 
-/// A producer's identity and the sequence number of a batch's first record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ProducerSeq {
-    /// Producer id (one per producer incarnation).
-    pub pid: u64,
-    /// Sequence number of the batch's first record in this partition.
-    pub seq: u64,
-}
-
-/// What a partition's log replicates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Payload<V> {
-    /// A new leader's first entry.
-    Noop,
-    /// Records appended (offsets follow the log's order).
-    Append {
-        /// The batch's records, in order.
-        records: Vec<Record<V>>,
-        /// The idempotent producer and the batch's sequence number, if any.
-        producer: Option<ProducerSeq>,
-    },
-    /// A consumer group's committed position in a partition (partition 0 stores them all).
-    Offset {
-        /// The consumer group.
-        group: String,
-        /// The partition the position is in.
-        partition: u32,
-        /// The next offset the group will consume.
-        offset: u64,
-    },
-}
-
-/// A partition's state: its records, the idempotent producers it knows, committed
-/// offsets (partition 0).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PartitionLog<V> {
-    /// Records; a record's offset is its index.
-    pub records: Vec<Record<V>>,
-    /// Per producer id: the next expected sequence number and the offset its last batch
-    /// got.
-    pub producers: BTreeMap<u64, (u64, u64)>,
-    /// Committed offsets per (group, partition).
-    pub offsets: BTreeMap<(String, u32), u64>,
-    /// Entries applied.
-    pub applied: u64,
-    /// Digest chain over applied entries.
-    pub chain: u64,
-}
-
-impl<V> Default for PartitionLog<V> {
-    fn default() -> Self {
-        PartitionLog {
-            records: Vec::new(),
-            producers: BTreeMap::new(),
-            offsets: BTreeMap::new(),
-            applied: 0,
-            chain: 0,
-        }
-    }
-}
-
-impl<V: Clone + Debug + PartialEq + Eq + Hash + Send + 'static> StateMachine for PartitionLog<V> {
-    type Payload = Payload<V>;
-    fn noop() -> Payload<V> {
-        Payload::Noop
-    }
-    fn applied(&self) -> u64 {
-        self.applied
-    }
-    fn chain(&self) -> u64 {
-        self.chain
-    }
-}
-
-/// What applying an entry yields: the offset of an appended batch's first record.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Effects {
-    /// First offset of the batch (also for a batch recognised as a duplicate).
-    pub first_offset: Option<u64>,
-    /// The batch was a duplicate of one already appended (idempotent producer).
-    pub duplicate: bool,
-}
-
-impl<V: Clone + Hash> PartitionLog<V> {
-    /// Apply entry `index`.
-    pub fn apply(&mut self, index: u64, payload: &Payload<V>) -> Effects {
-        assert_eq!(
-            index,
-            self.applied + 1,
-            "entries apply in order without gaps"
-        );
-        self.applied = index;
-        self.chain = raft::chain(self.chain, payload);
-        match payload {
-            Payload::Noop => Effects::default(),
-            Payload::Append { records, producer } => self.append(records, *producer),
-            Payload::Offset {
-                group,
-                partition,
-                offset,
-            } => {
-                let at = self.offsets.entry((group.clone(), *partition)).or_insert(0);
-                // Offsets only move forward: a late commit of an older position is moot.
-                *at = (*at).max(*offset);
-                Effects::default()
-            }
-        }
-    }
-
-    fn append(&mut self, records: &[Record<V>], producer: Option<ProducerSeq>) -> Effects {
-        let first = self.records.len() as u64;
-        if let Some(p) = producer {
-            let (next, last_first) = self.producers.get(&p.pid).copied().unwrap_or((0, 0));
-            if p.seq < next {
-                // A retried batch already in the log: acknowledge it where it is.
-                return Effects {
-                    first_offset: Some(last_first),
-                    duplicate: true,
-                };
-            }
-            self.producers
-                .insert(p.pid, (p.seq + records.len() as u64, first));
-        }
-        self.records.extend(records.iter().cloned());
-        Effects {
-            first_offset: Some(first),
-            duplicate: false,
-        }
-    }
-}
-
 /// A broker's answer to a request it cannot serve: not the leader (maybe that one is).
 pub type Hint = Option<usize>;
+
+/// Why a produce was not acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProduceError {
+    /// This broker does not lead the partition (maybe that one does).
+    NotLeader(Hint),
+    /// The partition refused the batch (sequence gap, fenced epoch).
+    Refused(Refused),
+}
 
 /// Messages between brokers' clients and brokers.
 #[derive(Debug, Clone)]
@@ -206,15 +91,17 @@ pub enum Msg<V> {
         records: Vec<Record<V>>,
         /// The idempotent producer and the batch's sequence number, if any.
         producer: Option<ProducerSeq>,
+        /// Part of the producer's transaction.
+        transactional: bool,
     },
-    /// The first record's offset once the batch is committed, or not the leader.
+    /// The first record's offset once the batch is committed, or why not.
     ProduceAck {
         /// The partition the batch went to.
         partition: u32,
         /// The request id of the produce.
         req: u64,
-        /// The first record's offset, or not the leader (with a hint).
-        result: Result<u64, Hint>,
+        /// The first record's offset, or not the leader (with a hint), or refused.
+        result: Result<u64, ProduceError>,
     },
     /// Consumer → partition leader: committed records from `offset`.
     Fetch {
@@ -224,15 +111,18 @@ pub enum Msg<V> {
         offset: u64,
         /// Most records to return.
         max: u32,
+        /// Read uncommitted, or committed transactions only.
+        isolation: Isolation,
     },
     /// Committed records from the asked offset, or not the leader.
     FetchReply {
         /// The partition read.
         partition: u32,
-        /// The offset the fetch asked from (that of the first record returned).
+        /// The offset the fetch asked from.
         offset: u64,
-        /// The committed records from that offset, or not the leader (with a hint).
-        result: Result<Vec<Record<V>>, Hint>,
+        /// The committed records read from that offset and where the next fetch starts,
+        /// or not the leader (with a hint).
+        result: Result<Fetched<V>, Hint>,
     },
     /// Consumer → coordinator: I am alive; what is mine?
     Heartbeat {
@@ -391,7 +281,7 @@ impl<H: BrokerHost> Raft<H> {
         let not_leader = !self.is_leader();
         match msg {
             Msg::Produce { partition, req, .. } if not_leader => {
-                let result = Err(hint);
+                let result = Err(ProduceError::NotLeader(hint));
                 ctx.send(
                     from,
                     H::broker_msg(Msg::ProduceAck {
@@ -406,17 +296,25 @@ impl<H: BrokerHost> Raft<H> {
                 req,
                 records,
                 producer,
-            } => self.on_produce(ctx, from, partition, req, records, producer),
+                transactional,
+            } => {
+                let batch = Payload::Append {
+                    records,
+                    producer,
+                    transactional,
+                };
+                self.on_produce(ctx, from, partition, req, batch)
+            }
             Msg::Fetch {
                 partition,
                 offset,
                 max,
+                isolation,
             } => {
                 let result = if not_leader {
                     Err(hint)
                 } else {
-                    let end = (offset as usize + max as usize).min(self.state.records.len());
-                    Ok(self.state.records[(offset as usize).min(end)..end].to_vec())
+                    Ok(self.state.read(offset, max, isolation))
                 };
                 ctx.send(
                     from,
@@ -437,12 +335,11 @@ impl<H: BrokerHost> Raft<H> {
         from: usize,
         partition: u32,
         req: u64,
-        records: Vec<Record<H::Value>>,
-        producer: Option<ProducerSeq>,
+        batch: Payload<H::Value>,
     ) {
         let early = ctx.system().broker_config().ack_before_replicate;
         let offset = self.tail().map_or(0, |t| t.records.len() as u64);
-        let index = self.append(ctx, Payload::Append { records, producer });
+        let index = self.append(ctx, batch);
         if early {
             // The planted bug: acknowledge what only this leader holds.
             let result = Ok(offset);
@@ -467,8 +364,12 @@ impl<H: BrokerHost> Raft<H> {
             return;
         };
         if let Some((producer, req)) = lead.pending.remove(&index) {
-            if let Some(first) = applied.effects.first_offset {
-                let result = Ok(first);
+            let result = match (applied.effects.first_offset, applied.effects.refused) {
+                (Some(first), _) => Some(Ok(first)),
+                (None, Some(refused)) => Some(Err(ProduceError::Refused(refused))),
+                (None, None) => None,
+            };
+            if let Some(result) = result {
                 ctx.send(
                     producer,
                     H::broker_msg(Msg::ProduceAck {
