@@ -29,12 +29,24 @@ pub enum Fit {
     Queue {
         /// Anomalies that do not fail the check.
         allow: Vec<String>,
+        /// Whether write-write edges are inferred from log offsets (Jepsen's `:ww-deps`;
+        /// absent in older sidecars: yes).
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        ww_deps: bool,
     },
     /// No checker reads it on its own: these checks judge the whole run.
     Replay {
         /// The checks that need the replay.
         checks: Vec<String>,
     },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Fit {
@@ -125,6 +137,11 @@ mod tests {
             },
             Fit::Queue {
                 allow: vec!["duplicate".into()],
+                ww_deps: true,
+            },
+            Fit::Queue {
+                allow: vec![],
+                ww_deps: false,
             },
             Fit::Replay {
                 checks: vec!["saga_atomicity".into()],
@@ -141,7 +158,12 @@ mod tests {
             assert_eq!(serde_json::from_str::<HistoryMeta>(&text).unwrap(), meta);
         }
         assert_eq!(
-            Fit::Queue { allow: vec![] }.model().as_deref(),
+            Fit::Queue {
+                allow: vec![],
+                ww_deps: true
+            }
+            .model()
+            .as_deref(),
             Some("queue")
         );
         assert_eq!(Fit::Replay { checks: vec![] }.model(), None);

@@ -47,6 +47,11 @@ pub struct CheckArgs {
     /// transactions make normal); `none` allows nothing.
     #[arg(long, value_delimiter = ',')]
     pub allow: Vec<String>,
+    /// With `--model queue`: infer no write-write edges from log order (Jepsen's
+    /// `:ww-deps false`), so only cycles of reads are G1c. Default: what the history's
+    /// sidecar says, else infer them.
+    #[arg(long)]
+    pub no_ww_deps: bool,
     /// Give up with an inconclusive verdict after this many milliseconds.
     #[arg(long)]
     pub budget_ms: Option<u64>,
@@ -224,7 +229,7 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
     })?;
     match meta.fit {
         Fit::Linearizability { model } => Ok((model.name().to_string(), args.allow.clone())),
-        Fit::Queue { allow } if args.allow.is_empty() => Ok(("queue".into(), allow)),
+        Fit::Queue { allow, .. } if args.allow.is_empty() => Ok(("queue".into(), allow)),
         Fit::Queue { .. } => Ok(("queue".into(), allowed(&args.allow))),
         Fit::Replay { checks } => Err(BadInput(format!(
             "{}: no checker reads this history on its own: it holds the operations of {} seed {}, which its checks ({}) judge against the whole run; replay it instead: {}",
@@ -236,6 +241,14 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
         ))
         .into()),
     }
+}
+
+/// Whether the history's sidecar, if any, asks for write-write edges (yes without one).
+fn sidecar_ww_deps(file: &std::path::Path) -> bool {
+    use crate::check::fit::{meta_path, Fit, HistoryMeta};
+    let text = crate::input::read_text(&meta_path(file), 1 << 20).ok();
+    let meta = text.and_then(|t| serde_json::from_str::<HistoryMeta>(&t).ok());
+    !matches!(meta.map(|m| m.fit), Some(Fit::Queue { ww_deps: false, .. }))
 }
 
 /// The anomalies `--allow` names: the queue checker's defaults when it names none, nothing
@@ -414,7 +427,11 @@ fn check_queue(
     allow: &[String],
 ) -> anyhow::Result<Checked> {
     let (path, history) = read(file, format_of(args)?)?;
-    let report = queue::check(&history).map_err(|e| BadInput(format!("{path}: {e}")))?;
+    let options = queue::Options {
+        ww_deps: !args.no_ww_deps && sidecar_ww_deps(file),
+    };
+    let report =
+        queue::check_with(&history, options).map_err(|e| BadInput(format!("{path}: {e}")))?;
     let failed = report.forbidden(allow).next().is_some();
     #[derive(Serialize)]
     struct Json<'a> {

@@ -27,6 +27,7 @@
 
 pub mod components;
 pub mod es_cluster;
+pub mod kafka;
 pub mod kv_register;
 pub mod outbox;
 pub mod saga;
@@ -55,6 +56,7 @@ pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
     &Plugin::<es_cluster::EsCluster>::NEW,
     &Plugin::<saga::Saga>::NEW,
     &Plugin::<outbox::Outbox>::NEW,
+    &Plugin::<kafka::Kafka>::NEW,
 ];
 
 /// The registry as the scenario loader sees it.

@@ -151,9 +151,15 @@ pub(super) fn internal_sends(steps: &[Step], index: &Index<'_>, report: &mut Rep
 }
 
 /// G0 and G1c: cycles of the dependency graph.
-pub(super) fn cycles(steps: &[Step], index: &Index<'_>, nodes: usize, report: &mut Report) {
+pub(super) fn cycles(
+    steps: &[Step],
+    index: &Index<'_>,
+    nodes: usize,
+    ww_deps: bool,
+    report: &mut Report,
+) {
     let mut graph = cycle::Builder::new(nodes);
-    for (key, order) in &index.orders {
+    for (key, order) in index.orders.iter().filter(|_| ww_deps) {
         for pair in order.windows(2) {
             let (a, b) = (index.writer(key, pair[0].1), index.writer(key, pair[1].1));
             if let (Some(a), Some(b)) = (a, b) {

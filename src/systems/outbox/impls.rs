@@ -168,6 +168,7 @@ impl System for Outbox {
             ops: Some(checks::queue_ops(history)),
             fit: Fit::Queue {
                 allow: plan.params.allow.clone(),
+                ww_deps: true,
             },
             check: plan.checks.contains(&Check::Queue).then_some("queue"),
             jepsen_processes: true,
@@ -213,6 +214,7 @@ impl System for Outbox {
                 session_timeout_ms: p.session_timeout_ms,
                 fetch_max: p.fetch_max as u32,
                 ack_before_replicate: plan.has_bug(Bug::Broker(broker::Bug::AckBeforeReplicate)),
+                bugs: broker::TxnBugs::default(),
             },
             orders: node("orders"),
             partitions: (0..p.partitions)

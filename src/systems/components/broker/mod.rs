@@ -28,8 +28,11 @@
 //! [`Raft::on_broker_message`]. [`client`] has the producer and consumer sides.
 
 pub mod client;
+pub mod coordinator;
 pub mod partition;
+pub mod txn;
 
+pub use coordinator::{TxnError, TxnMeta, TxnState};
 pub use partition::{
     Aborted, Effects, Fetched, Isolation, PartitionLog, Payload, ProducerSeq, ProducerState,
     Refused,
@@ -173,6 +176,94 @@ pub enum Msg<V> {
         /// The group's committed offset (0 if none), or not the coordinator (with a hint).
         result: Result<u64, Hint>,
     },
+    /// Transactional producer → coordinator: my producer id and epoch (`InitProducerId`).
+    InitPid {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Abort a transaction of this id open longer than this (ms).
+        timeout_ms: u64,
+    },
+    /// Coordinator → producer.
+    InitPidReply {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// The producer id and epoch, or why not.
+        result: Result<(u64, u32), TxnError>,
+    },
+    /// Producer → coordinator: the transaction writes to these partitions too.
+    AddPartitions {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Producer id.
+        pid: u64,
+        /// Producer epoch.
+        epoch: u32,
+        /// The partitions.
+        partitions: Vec<u32>,
+    },
+    /// Coordinator → producer.
+    AddPartitionsReply {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Added (durably), or why not.
+        result: Result<(), TxnError>,
+    },
+    /// Producer → coordinator: commit or abort.
+    EndTxn {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Producer id.
+        pid: u64,
+        /// Producer epoch.
+        epoch: u32,
+        /// Commit (else abort).
+        commit: bool,
+    },
+    /// Coordinator → producer: the decision is durable.
+    EndTxnReply {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// The epoch the producer's next transaction uses, or why not.
+        result: Result<u32, TxnError>,
+    },
+    /// Coordinator → partition leader: append a transaction marker.
+    WriteMarker {
+        /// The transactional id.
+        txn_id: String,
+        /// Producer id.
+        pid: u64,
+        /// The epoch the transaction ends with.
+        epoch: u32,
+        /// The epoch the transaction's batches carry.
+        ran: u32,
+        /// Commit (else abort).
+        commit: bool,
+    },
+    /// Partition leader → coordinator: the marker is committed, or not the leader.
+    MarkerWritten {
+        /// The transactional id.
+        txn_id: String,
+        /// The partition.
+        partition: u32,
+        /// Producer id.
+        pid: u64,
+        /// The marker's epoch.
+        epoch: u32,
+        /// Written, or not the leader (with a hint).
+        result: Result<(), Hint>,
+    },
 }
 
 /// The kinds of the broker's answers to its clients (fault points may hold them).
@@ -198,6 +289,14 @@ impl<V> Msg<V> {
             Msg::OffsetCommitted { .. } => "offset_committed",
             Msg::OffsetFetch { .. } => "offset_fetch",
             Msg::OffsetFetched { .. } => "offset_fetched",
+            Msg::InitPid { .. } => "init_pid",
+            Msg::InitPidReply { .. } => "init_pid_reply",
+            Msg::AddPartitions { .. } => "add_partitions",
+            Msg::AddPartitionsReply { .. } => "add_partitions_reply",
+            Msg::EndTxn { .. } => "end_txn",
+            Msg::EndTxnReply { .. } => "end_txn_reply",
+            Msg::WriteMarker { .. } => "write_marker",
+            Msg::MarkerWritten { .. } => "marker_written",
         }
     }
 }
@@ -224,6 +323,21 @@ pub struct Config {
     /// Planted bug `ack-before-replicate`: acknowledge a produce when the leader has
     /// appended it, before a quorum holds it.
     pub ack_before_replicate: bool,
+    /// Planted bugs of the transaction protocol.
+    pub bugs: TxnBugs,
+}
+
+/// The transaction protocol's planted bugs switched on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxnBugs {
+    /// `no-producer-fencing`: a new instance of a transactional id gets the old epoch.
+    pub no_producer_fencing: bool,
+    /// `no-epoch-bump-per-txn`: a transaction ends with the epoch it ran with.
+    pub no_epoch_bump_per_txn: bool,
+    /// `markers-before-prepare-logged`: markers are written before the decision is durable.
+    pub markers_before_prepare_logged: bool,
+    /// `fetch-ignores-lso`: read-committed fetches read up to the high-water mark.
+    pub fetch_ignores_lso: bool,
 }
 
 /// A consumer group as its coordinator sees it (soft state of partition 0's leader).
@@ -248,6 +362,9 @@ pub struct Leader {
     pub groups: BTreeMap<String, Group>,
     /// Generations started by this leadership.
     started: u64,
+    /// Transactions: the coordinator's answers and marker rounds, partition leaders'
+    /// markers.
+    pub txn: txn::TxnLead,
 }
 
 /// What a system provides to run broker partitions.
@@ -313,6 +430,9 @@ impl<H: BrokerHost> Raft<H> {
             } => {
                 let result = if not_leader {
                     Err(hint)
+                } else if ctx.system().broker_config().bugs.fetch_ignores_lso {
+                    // The planted bug: read committed reads what is not yet stable.
+                    Ok(self.state.read(offset, max, Isolation::ReadUncommitted))
                 } else {
                     Ok(self.state.read(offset, max, isolation))
                 };
@@ -388,6 +508,7 @@ impl<H: BrokerHost> Raft<H> {
             };
             ctx.send(consumer, H::broker_msg(reply));
         }
+        self.on_txn_applied(ctx, applied);
     }
 
     /// Group coordination and offsets: served by partition 0's leader.
@@ -437,7 +558,7 @@ impl<H: BrokerHost> Raft<H> {
                 }
                 self.offset_commit(ctx, from, group, partition, offset, generation, member);
             }
-            other => panic!("broker got {other:?} from {from}"),
+            other => self.on_txn_message(ctx, from, other),
         }
     }
 

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use super::coordinator::{TxnLog, TxnMeta};
 use super::Record;
 use crate::systems::components::raft::{self, StateMachine};
 
@@ -69,8 +70,9 @@ pub struct ProducerState {
     pub epoch: u32,
     /// Its last batches of this epoch, oldest first (at most [`BATCHES_CACHED`]).
     pub batches: VecDeque<Batch>,
-    /// The first offset of its open transaction in this partition, if one is open.
-    pub open_txn: Option<u64>,
+    /// Its open transaction in this partition, if one is open: its first offset and the
+    /// epoch its batches carry.
+    pub open_txn: Option<(u64, u32)>,
 }
 
 /// Why a batch was not appended.
@@ -120,8 +122,18 @@ pub enum Payload<V> {
         pid: u64,
         /// The epoch the coordinator ends it with.
         epoch: u32,
+        /// The epoch the transaction's batches carry: a marker ends only that transaction
+        /// (a marker delivered twice, or late, must not end the producer's next one).
+        ran: u32,
         /// Commit (else abort).
         commit: bool,
+    },
+    /// A transactional id's new metadata (partition 0: the transaction coordinator's log).
+    Txn {
+        /// The transactional id.
+        id: String,
+        /// Its metadata after the transition.
+        meta: TxnMeta,
     },
     /// A consumer group's committed position in a partition (partition 0 stores them all).
     Offset {
@@ -158,6 +170,8 @@ pub struct PartitionLog<V> {
     pub aborted: BTreeMap<(u64, u64), Aborted>,
     /// Committed offsets per (group, partition).
     pub offsets: BTreeMap<(String, u32), u64>,
+    /// Transactional ids (partition 0: the transaction coordinator's state).
+    pub coordinator: TxnLog,
     /// Entries applied.
     pub applied: u64,
     /// Digest chain over applied entries.
@@ -172,6 +186,7 @@ impl<V> Default for PartitionLog<V> {
             txn_batches: BTreeMap::new(),
             aborted: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            coordinator: TxnLog::default(),
             applied: 0,
             chain: 0,
         }
@@ -228,8 +243,17 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 producer,
                 transactional,
             } => self.append(records, *producer, *transactional),
-            Payload::Marker { pid, epoch, commit } => {
-                self.mark(*pid, *epoch, *commit);
+            Payload::Marker {
+                pid,
+                epoch,
+                ran,
+                commit,
+            } => {
+                self.mark(*pid, (*epoch, *ran), *commit);
+                Effects::default()
+            }
+            Payload::Txn { id, meta } => {
+                self.coordinator.apply(id, meta);
                 Effects::default()
             }
             Payload::Offset {
@@ -284,7 +308,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 first_offset: first,
             });
             if transactional {
-                state.open_txn.get_or_insert(first);
+                state.open_txn.get_or_insert((first, p.epoch));
                 self.txn_batches
                     .insert(first, (p.pid, records.len() as u64));
             }
@@ -338,16 +362,24 @@ impl<V: Clone + Hash> PartitionLog<V> {
     }
 
     /// A transaction marker: end `pid`'s open transaction here, unless the marker is stale.
-    fn mark(&mut self, pid: u64, epoch: u32, commit: bool) {
+    fn mark(&mut self, pid: u64, (epoch, ran): (u32, u32), commit: bool) {
         let end = self.records.len() as u64;
         let state = self.producers.entry(pid).or_default();
         if epoch < state.epoch {
             return; // A delayed marker of an older transaction.
         }
-        state.epoch = epoch;
-        let Some(first) = state.open_txn.take() else {
-            return; // Nothing open here: a coordinator re-sent a marker already written.
+        if epoch > state.epoch {
+            // The coordinator bumped the epoch: its sequence numbers start over, and a
+            // batch of the new epoch must never be taken for a retry of an old one.
+            state.epoch = epoch;
+            state.batches.clear();
+        }
+        let Some((first, _)) = state.open_txn.filter(|&(_, e)| e == ran) else {
+            // Nothing open here (a coordinator re-sent a marker already written), or a
+            // newer transaction is open: this marker is not its.
+            return;
         };
+        state.open_txn = None;
         if !commit {
             assert!(end > first, "an open transaction holds records");
             self.aborted.insert(
@@ -365,7 +397,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
     /// end of the log.
     pub fn last_stable_offset(&self) -> u64 {
         (self.producers.values())
-            .filter_map(|p| p.open_txn)
+            .filter_map(|p| p.open_txn.map(|(first, _)| first))
             .min()
             .unwrap_or(self.records.len() as u64)
     }
@@ -512,6 +544,7 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 0,
+                ran: 0,
                 commit: true,
             },
         );
@@ -532,6 +565,7 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 0,
+                ran: 0,
                 commit: false,
             },
         );
@@ -554,11 +588,44 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 0,
+                ran: 0,
                 commit: true,
             },
         );
         assert_eq!(values(&log.read(4, 10, Isolation::ReadCommitted)), [(4, 6)]);
         assert!(log.is_aborted(3) && !log.is_aborted(4) && !log.is_aborted(2));
+    }
+
+    #[test]
+    fn a_marker_of_a_higher_epoch_starts_the_sequence_over() {
+        let mut log = Log::default();
+        apply(&mut log, batch(&[1], 7, 0, 0, true));
+        // The transaction ends with the epoch bumped (KIP-890): the producer's next
+        // transaction starts at sequence 0, which is not a retry of the first batch.
+        apply(
+            &mut log,
+            Payload::Marker {
+                pid: 7,
+                epoch: 1,
+                ran: 0,
+                commit: true,
+            },
+        );
+        let next = apply(&mut log, batch(&[2], 7, 1, 0, true));
+        assert_eq!((next.first_offset, next.duplicate), (Some(1), false));
+        assert_eq!(log.records.len(), 2);
+        // The same marker delivered again does not end the new transaction.
+        apply(
+            &mut log,
+            Payload::Marker {
+                pid: 7,
+                epoch: 1,
+                ran: 0,
+                commit: true,
+            },
+        );
+        assert_eq!(log.producers[&7].open_txn, Some((1, 1)));
+        assert_eq!(log.last_stable_offset(), 1);
     }
 
     #[test]
@@ -571,10 +638,11 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 0,
+                ran: 0,
                 commit: false,
             },
         );
-        assert_eq!(log.producers[&7].open_txn, Some(0));
+        assert_eq!(log.producers[&7].open_txn, Some((0, 1)));
         assert!(log.aborted.is_empty());
         // A marker repeated by a new coordinator after the end changes nothing.
         apply(
@@ -582,6 +650,7 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 1,
+                ran: 1,
                 commit: true,
             },
         );
@@ -590,6 +659,7 @@ mod tests {
             Payload::Marker {
                 pid: 7,
                 epoch: 1,
+                ran: 1,
                 commit: false,
             },
         );

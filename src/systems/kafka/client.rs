@@ -1,0 +1,473 @@
+//! The transactional client: Jepsen's Kafka queue client with transactions, one
+//! transactional producer and one reader of every partition per client process.
+//!
+//! A client runs its planned transactions one at a time, each as a Kafka application does:
+//!
+//! 1. `InitProducerId` for its transactional id (`txn-c<i>`) when it has no producer id
+//!    and epoch yet, or lost them (after a transaction it gave up on: re-initialising fences
+//!    and aborts what it left open);
+//! 2. each step in order — a *send*: `AddPartitionsToTxn` before the first produce to a
+//!    partition, then a transactional produce (producer id, epoch, sequence number),
+//!    waiting for its acknowledgement; a *poll*: one fetch of every partition from the
+//!    client's positions at its isolation level;
+//! 3. `EndTxn` — commit, or abort for the share of transactions planned to abort.
+//!
+//! The history records the transaction as Jepsen does: `ok` with each send's offset and
+//! each poll's records when the commit is acknowledged; `fail` when it definitely did not
+//! commit (the client aborted, or the coordinator fenced it before it asked to commit);
+//! left `info` (unknown) when the client gave up waiting. The positions move on only with
+//! a committed transaction; otherwise they go back to where the transaction began.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::wire::{client_timer, Micro, Msg, Sent, TxnOp};
+use super::Kafka;
+use crate::history::{Status, Value};
+use crate::sim::Ctx;
+use crate::systems::components::broker::{
+    Fetched, Hint, Isolation, Msg as B, ProduceError, ProducerSeq, Record, Refused, TxnError,
+};
+use crate::systems::components::clients::{ClientCore, ClientTimer};
+
+type C<'c, 'a> = &'c mut Ctx<'a, Kafka>;
+
+/// What the running transaction waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waiting {
+    /// The producer id and epoch.
+    Init,
+    /// The coordinator to add this partition.
+    Add(u32),
+    /// A produce's acknowledgement.
+    Produce {
+        partition: u32,
+        req: u64,
+        key: u64,
+        value: i64,
+    },
+    /// Fetches of these partitions.
+    Poll(BTreeSet<u32>),
+    /// The coordinator's answer to `EndTxn`.
+    End,
+}
+
+/// The transaction in progress.
+#[derive(Debug, Clone)]
+struct Run {
+    op: TxnOp,
+    seq: u64,
+    history: usize,
+    step: usize,
+    added: BTreeSet<u32>,
+    out: Vec<Value>,
+    polled: BTreeMap<i64, Vec<Value>>,
+    positions_before: BTreeMap<u32, u64>,
+    waiting: Waiting,
+    /// The id of the request it waits for (answers to earlier ones are ignored).
+    req: u64,
+    /// It asked to commit: from then on only an acknowledgement is a definite outcome.
+    commit_asked: bool,
+}
+
+/// A client process.
+#[derive(Debug, Clone)]
+pub struct TxnClient {
+    core: ClientCore<TxnOp>,
+    txn_id: String,
+    identity: Option<(u64, u32)>,
+    seqs: BTreeMap<u32, u64>,
+    positions: BTreeMap<u32, u64>,
+    leaders: BTreeMap<u32, usize>,
+    next_req: u64,
+    run: Option<Run>,
+}
+
+impl TxnClient {
+    /// A client of transactional id `txn-c<index>` running `core`'s operations.
+    pub fn new(ctx: C<'_, '_>, index: usize, mut core: ClientCore<TxnOp>) -> Self {
+        core.start(ctx, client_timer);
+        TxnClient {
+            core,
+            txn_id: format!("txn-c{index}"),
+            identity: None,
+            seqs: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            next_req: 0,
+            run: None,
+        }
+    }
+
+    /// Whether it waits for nothing.
+    pub fn idle(&self) -> bool {
+        self.core.idle()
+    }
+
+    /// A client timer: start the next transaction, re-send, or give up.
+    pub fn on_timer(&mut self, ctx: C<'_, '_>, t: ClientTimer) {
+        let out = self.core.on_timer(ctx, t, client_timer);
+        match t {
+            ClientTimer::Next => {
+                let Some(out) = out else { return };
+                let history = self.core.current().expect("just started").history[0];
+                self.run = Some(Run {
+                    op: out.op,
+                    seq: out.seq,
+                    history,
+                    step: 0,
+                    added: BTreeSet::new(),
+                    out: Vec::new(),
+                    polled: BTreeMap::new(),
+                    positions_before: self.positions.clone(),
+                    waiting: Waiting::Init,
+                    req: 0,
+                    commit_asked: false,
+                });
+                self.advance(ctx);
+            }
+            ClientTimer::Retry => {
+                // No answer: ask the next replica of what the transaction waits on.
+                let waited: Vec<u32> = match self.run.as_ref().map(|r| &r.waiting) {
+                    Some(Waiting::Produce { partition, .. }) => vec![*partition],
+                    Some(Waiting::Poll(left)) => left.iter().copied().collect(),
+                    Some(_) => vec![0],
+                    None => vec![],
+                };
+                for p in waited {
+                    let from = self.leader(ctx, p);
+                    self.redirect(ctx, p, from, None);
+                }
+                self.resend(ctx);
+            }
+            ClientTimer::GiveUp => {
+                if let Some(run) = self.run.take() {
+                    // Unknown outcome: the entry stays `info`. A new instance fences the
+                    // transaction left open.
+                    self.identity = None;
+                    self.seqs.clear();
+                    self.positions = run.positions_before;
+                }
+            }
+        }
+    }
+
+    fn leader(&self, ctx: C<'_, '_>, partition: u32) -> usize {
+        let replicas = &ctx.system().partitions[partition as usize];
+        *self.leaders.get(&partition).unwrap_or(&replicas[0])
+    }
+
+    /// Follow a "not the leader" of `from` for `partition`.
+    fn redirect(&mut self, ctx: C<'_, '_>, partition: u32, from: usize, hint: Hint) {
+        let replicas = &ctx.system().partitions[partition as usize];
+        let next = hint
+            .filter(|h| replicas.contains(h) && *h != from)
+            .unwrap_or_else(|| {
+                replicas
+                    [(replicas.iter().position(|&n| n == from).unwrap_or(0) + 1) % replicas.len()]
+            });
+        self.leaders.insert(partition, next);
+    }
+
+    /// Take the transaction's next step.
+    fn advance(&mut self, ctx: C<'_, '_>) {
+        let partitions = ctx.system().partitions.len() as u64;
+        let Some(run) = self.run.as_mut() else { return };
+        self.next_req += 1;
+        run.req = self.next_req;
+        run.waiting = if self.identity.is_none() {
+            Waiting::Init
+        } else if let Some(&micro) = run.op.micros.get(run.step) {
+            match micro {
+                Micro::Send { key, value } => {
+                    let partition = (key % partitions) as u32;
+                    if run.added.contains(&partition) {
+                        Waiting::Produce {
+                            partition,
+                            req: run.req,
+                            key,
+                            value,
+                        }
+                    } else {
+                        Waiting::Add(partition)
+                    }
+                }
+                Micro::Poll => Waiting::Poll((0..partitions as u32).collect()),
+            }
+        } else if run.added.is_empty() {
+            // Nothing written: nothing to commit or abort.
+            let status = if run.op.roll < ctx.system().p.abort_pct {
+                Status::Fail
+            } else {
+                Status::Ok
+            };
+            return self.finish(ctx, status);
+        } else {
+            run.commit_asked = run.op.roll >= ctx.system().p.abort_pct;
+            Waiting::End
+        };
+        self.resend(ctx);
+    }
+
+    /// Send (again) what the transaction waits for.
+    fn resend(&mut self, ctx: C<'_, '_>) {
+        self.resend_only(ctx, None);
+    }
+
+    /// Send (again) what the transaction waits for; of a poll's fetches, only `partition`'s
+    /// if given.
+    fn resend_only(&mut self, ctx: C<'_, '_>, partition: Option<u32>) {
+        let Some(run) = &self.run else { return };
+        let sends: Vec<(usize, B<Sent>)> = match &run.waiting {
+            Waiting::Produce {
+                partition,
+                req,
+                key,
+                value,
+            } => {
+                let (pid, epoch) = self.identity.expect("a producer produces");
+                let seq = self.seqs.get(partition).copied().unwrap_or(0);
+                let produce = B::Produce {
+                    partition: *partition,
+                    req: *req,
+                    records: vec![Record {
+                        key: key.to_string(),
+                        value: *value,
+                    }],
+                    producer: Some(ProducerSeq { pid, epoch, seq }),
+                    transactional: true,
+                };
+                vec![(self.leader(ctx, *partition), produce)]
+            }
+            Waiting::Poll(left) => (left.iter())
+                .filter(|&&p| partition.is_none_or(|only| only == p))
+                .map(|&p| (self.leader(ctx, p), self.fetch(ctx, p)))
+                .collect(),
+            _ => vec![(self.leader(ctx, 0), self.to_coordinator(ctx, run))],
+        };
+        for (to, msg) in sends {
+            ctx.send(to, Msg::Broker(msg));
+        }
+    }
+
+    /// A fetch of `partition` from this client's position, at its isolation level.
+    fn fetch(&self, ctx: C<'_, '_>, partition: u32) -> B<Sent> {
+        let isolation = match ctx.system().p.isolation {
+            super::IsolationKnob::ReadCommitted => Isolation::ReadCommitted,
+            super::IsolationKnob::ReadUncommitted => Isolation::ReadUncommitted,
+        };
+        B::Fetch {
+            partition,
+            offset: self.positions.get(&partition).copied().unwrap_or(0),
+            max: ctx.system().p.fetch_max as u32,
+            isolation,
+        }
+    }
+
+    /// The coordinator request `run` waits for the answer to.
+    fn to_coordinator(&self, ctx: C<'_, '_>, run: &Run) -> B<Sent> {
+        let (txn_id, req) = (self.txn_id.clone(), run.req);
+        let (pid, epoch) = self.identity.unwrap_or((0, 0));
+        match &run.waiting {
+            Waiting::Init => B::InitPid {
+                txn_id,
+                req,
+                timeout_ms: ctx.system().p.txn_timeout_ms,
+            },
+            Waiting::Add(p) => B::AddPartitions {
+                txn_id,
+                req,
+                pid,
+                epoch,
+                partitions: vec![*p],
+            },
+            Waiting::End => B::EndTxn {
+                txn_id,
+                req,
+                pid,
+                epoch,
+                commit: run.op.roll >= ctx.system().p.abort_pct,
+            },
+            other => unreachable!("{other:?} is not a coordinator request"),
+        }
+    }
+
+    /// End the transaction with `status` (`Info`: unknown, left incomplete); the
+    /// positions move on only if it committed.
+    fn finish(&mut self, ctx: C<'_, '_>, status: Status) {
+        let run = self.run.take().expect("a transaction runs");
+        match status {
+            Status::Ok => ctx.complete(run.history, Status::Ok, Value::List(run.out)),
+            Status::Fail => ctx.complete(run.history, status, Value::Nil),
+            Status::Info => {}
+        }
+        if status != Status::Ok {
+            self.positions = run.positions_before;
+        }
+        self.core.on_reply(ctx, run.seq, client_timer);
+    }
+
+    /// Lose the producer identity and end the transaction: not committed — unless it
+    /// asked to commit, when the refusal may come from a deposed coordinator and the
+    /// outcome is unknown.
+    fn fenced(&mut self, ctx: C<'_, '_>) {
+        ctx.probe("client_fenced");
+        self.identity = None;
+        self.seqs.clear();
+        let asked = self.run.as_ref().is_some_and(|r| r.commit_asked);
+        self.finish(ctx, if asked { Status::Info } else { Status::Fail });
+    }
+
+    /// A broker's answer.
+    pub fn on_message(&mut self, ctx: C<'_, '_>, from: usize, msg: B<Sent>) {
+        let Some(run) = &self.run else { return };
+        let (waiting, current) = (run.waiting.clone(), run.req);
+        match (waiting, msg) {
+            (Waiting::Init, B::InitPidReply { req, result, .. }) if req == current => {
+                match result {
+                    Ok(identity) => {
+                        self.identity = Some(identity);
+                        self.seqs.clear();
+                        self.advance(ctx);
+                    }
+                    Err(e) => self.coordinator_refused(ctx, from, e),
+                }
+            }
+            (Waiting::Add(p), B::AddPartitionsReply { req, result, .. }) if req == current => {
+                match result {
+                    Ok(()) => {
+                        self.run.as_mut().expect("runs").added.insert(p);
+                        self.advance(ctx);
+                    }
+                    Err(TxnError::Fenced | TxnError::InvalidState) => self.fenced(ctx),
+                    Err(e) => self.coordinator_refused(ctx, from, e),
+                }
+            }
+            (
+                Waiting::Produce {
+                    partition,
+                    req,
+                    key,
+                    value,
+                },
+                B::ProduceAck { req: r, result, .. },
+            ) if r == req => self.on_produced(ctx, from, (partition, key, value), result),
+            (
+                Waiting::Poll(_),
+                B::FetchReply {
+                    partition,
+                    offset,
+                    result,
+                },
+            ) => self.on_fetched(ctx, from, partition, offset, result),
+            (Waiting::End, B::EndTxnReply { req, result, .. }) if req == current => match result {
+                Ok(epoch) => {
+                    let (pid, old) = self.identity.expect("a transaction has a producer");
+                    if epoch != old {
+                        self.seqs.clear();
+                    }
+                    self.identity = Some((pid, epoch));
+                    let commit =
+                        self.run.as_ref().expect("runs").op.roll >= ctx.system().p.abort_pct;
+                    self.finish(ctx, if commit { Status::Ok } else { Status::Fail });
+                }
+                // Fenced before the decision: the coordinator aborted it.
+                Err(TxnError::Fenced) => self.fenced(ctx),
+                Err(e) => self.coordinator_refused(ctx, from, e),
+            },
+            _ => {} // A late or duplicated answer.
+        }
+    }
+
+    /// The coordinator could not serve: follow its hint now, or ask again at the retry.
+    fn coordinator_refused(&mut self, ctx: C<'_, '_>, from: usize, e: TxnError) {
+        if let TxnError::NotCoordinator(hint) = e {
+            self.redirect(ctx, 0, from, hint);
+            // With a hint, follow it now; without one (an election), at the retry.
+            if hint.is_some() {
+                self.resend(ctx);
+            }
+        }
+    }
+
+    fn on_produced(
+        &mut self,
+        ctx: C<'_, '_>,
+        from: usize,
+        (partition, key, value): (u32, u64, i64),
+        result: Result<u64, ProduceError>,
+    ) {
+        match result {
+            Ok(offset) => {
+                self.leaders.insert(partition, from);
+                *self.seqs.entry(partition).or_insert(0) += 1;
+                let run = self.run.as_mut().expect("runs");
+                run.out.push(Value::List(vec![
+                    Value::Str("send".into()),
+                    Value::Int(key as i64),
+                    Value::List(vec![Value::Int(offset as i64), Value::Int(value)]),
+                ]));
+                run.step += 1;
+                self.advance(ctx);
+            }
+            Err(ProduceError::NotLeader(hint)) => {
+                self.redirect(ctx, partition, from, hint);
+                if hint.is_some() {
+                    self.resend(ctx);
+                }
+            }
+            // A zombie, or a batch before this one lost: this transaction cannot commit.
+            Err(ProduceError::Refused(
+                Refused::Fenced { .. } | Refused::OutOfOrderSequence { .. },
+            )) => self.fenced(ctx),
+        }
+    }
+
+    fn on_fetched(
+        &mut self,
+        ctx: C<'_, '_>,
+        from: usize,
+        partition: u32,
+        offset: u64,
+        result: Result<Fetched<Sent>, Hint>,
+    ) {
+        let at = self.positions.get(&partition).copied().unwrap_or(0);
+        let run = self.run.as_mut().expect("runs");
+        let Waiting::Poll(left) = &mut run.waiting else {
+            return;
+        };
+        if offset != at || !left.contains(&partition) {
+            return; // An answer to an earlier fetch.
+        }
+        match result {
+            Ok(fetched) => {
+                left.remove(&partition);
+                for (o, r) in &fetched.records {
+                    let key: i64 = r.key.parse().expect("keys are numbers");
+                    let pair = Value::List(vec![Value::Int(*o as i64), Value::Int(r.value)]);
+                    run.polled.entry(key).or_default().push(pair);
+                }
+                self.positions.insert(partition, fetched.next);
+                self.leaders.insert(partition, from);
+                if left.is_empty() {
+                    let polled = std::mem::take(&mut run.polled);
+                    let map = polled
+                        .into_iter()
+                        .map(|(k, rs)| (Value::Int(k), Value::List(rs)))
+                        .collect();
+                    run.out.push(Value::List(vec![
+                        Value::Str("poll".into()),
+                        Value::Map(map),
+                    ]));
+                    run.step += 1;
+                    self.advance(ctx);
+                }
+            }
+            Err(hint) => {
+                self.redirect(ctx, partition, from, hint);
+                if hint.is_some() {
+                    self.resend_only(ctx, Some(partition));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The kafka system's settings and catalogues: its `[kafka]` section (partitions, the
+//! broker's timings, the transactional workload), its planted bugs, checks and workloads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::catalogue;
+use crate::knob::knob_section;
+use crate::systems::components::raft;
+
+/// How the clients' polls read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationKnob {
+    /// Committed transactions only, up to the last stable offset.
+    ReadCommitted,
+    /// Everything replicated, open and aborted transactions included.
+    ReadUncommitted,
+}
+
+knob_section! {
+    /// `[kafka]`: settings of the broker and its transactional clients.
+    KafkaSection => KafkaParams at "kafka" {
+        /// Partitions of the topic (a key's partition is the key modulo this).
+        partitions: u64 = 3, swarm [1, 4], valid [1, 16];
+        /// A request without an answer is re-sent after this long (ms).
+        retry_ms: u64 = 60, swarm [30, 150], valid [1, 600_000];
+        /// The coordinator aborts a transaction open longer than this (ms).
+        txn_timeout_ms: u64 = 1000, swarm [500, 2000], valid [1, 3_600_000];
+        /// Percent of transactions the client aborts itself (they end `fail`).
+        abort_pct: u64 = 10, swarm [0, 30], valid [0, 100];
+        /// Most records in one fetch.
+        fetch_max: u64 = 16, swarm [2, 64], valid [1, 10_000];
+        /// Broker log: election timeout, lower bound (ms).
+        election_timeout_ms_min: u64 = 150, swarm [100, 200], valid [2, 600_000];
+        /// Broker log: election timeout, upper bound (ms).
+        election_timeout_ms_max: u64 = 300, swarm [200, 500], valid [2, 600_000];
+        /// Broker log: leader heartbeat (ms).
+        heartbeat_ms: u64 = 40, swarm [20, 60], valid [1, 600_000];
+    }
+    plain {
+        /// How the clients' polls read: `read_committed` or `read_uncommitted`.
+        isolation: IsolationKnob = IsolationKnob::ReadCommitted;
+        /// Queue anomalies the `queue` check allows (Jepsen's names).
+        allow: Vec<String> = vec!["int-send-skip".to_string(), "unseen".to_string()];
+    }
+}
+
+catalogue! {
+    /// Planted bugs of this system.
+    pub enum Bug {
+        /// read-committed fetches read up to the high-water mark: open and aborted transactions' records are seen
+        FetchIgnoresLso = "fetch-ignores-lso",
+        /// the coordinator writes markers before its commit or abort decision is durable: a coordinator failover tears the transaction
+        MarkersBeforePrepareLogged = "markers-before-prepare-logged",
+        /// the broker's partition logs: the replicated log's planted bugs
+        Raft(raft::Bug),
+    }
+}
+
+catalogue! {
+    /// Checks of this system.
+    pub enum Check: checks {
+        /// the transactional queue history shows none of Jepsen's Kafka anomalies but the allowed ones (G1a, G1c, lost writes, ...)
+        Queue = "queue" (Safety),
+        /// every committed transaction's sends are all readable at read-committed, no aborted transaction's send is, and one of unknown outcome is whole or absent
+        TxnAtomicity = "txn_atomicity" (Safety),
+        /// the broker's partition logs: the replicated log's checks, for every partition
+        Raft(raft::Check),
+        /// after heal no transaction stays open or undecided: every partition's last stable offset reaches its end
+        LsoProgress = "lso_progress" (Liveness),
+    }
+}
+
+catalogue! {
+    /// Workloads of this system.
+    pub enum Workload {
+        /// Jepsen's transactional queue workload: transactions of sends and polls
+        Txn = "txn",
+    }
+}
