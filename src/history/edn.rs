@@ -146,9 +146,48 @@ pub fn to_string(history: &History) -> Result<String, EncodeError> {
             out.push_str(", :key ");
             let _ = write_quoted(&mut out, key);
         }
-        let _ = writeln!(out, ", :value {value}, :time {time}}}");
+        out.push_str(", :value ");
+        write_value(&mut out, op.f, value);
+        let _ = writeln!(out, ", :time {time}}}");
     }
     Ok(out)
+}
+
+/// `value` as Jepsen writes it: the micro-operations of a queue operation name their
+/// function with a keyword (`[:send 3 [0 7]]`, `[:poll {3 [[0 7]]}]`), as Jepsen's Kafka
+/// checker reads them; everything else as its EDN text.
+fn write_value(out: &mut String, f: Func, value: &Value) {
+    let micros = match (f, value) {
+        (Func::Send | Func::Poll | Func::Txn, Value::List(micros)) => micros,
+        _ => {
+            let _ = write!(out, "{value}");
+            return;
+        }
+    };
+    out.push('[');
+    for (i, micro) in micros.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match micro {
+            Value::List(parts) => match parts.split_first() {
+                Some((Value::Str(name), rest)) if name == "send" || name == "poll" => {
+                    let _ = write!(out, "[:{name}");
+                    for part in rest {
+                        let _ = write!(out, " {part}");
+                    }
+                    out.push(']');
+                }
+                _ => {
+                    let _ = write!(out, "{micro}");
+                }
+            },
+            other => {
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
+    out.push(']');
 }
 
 /// Operations of one client may not overlap (or touch) in Jepsen's format.

@@ -297,7 +297,8 @@ impl TxnClient {
         let run = self.run.take().expect("a transaction runs");
         match status {
             Status::Ok => ctx.complete(run.history, Status::Ok, Value::List(run.out)),
-            Status::Fail => ctx.complete(run.history, status, Value::Nil),
+            // A failed operation's value is its invocation's, as Jepsen records it.
+            Status::Fail => ctx.complete(run.history, status, run.op.input()),
             Status::Info => {}
         }
         if status != Status::Ok {

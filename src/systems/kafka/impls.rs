@@ -216,7 +216,7 @@ impl System for Kafka {
                 ack_before_replicate: false,
                 bugs: broker::TxnBugs {
                     no_producer_fencing: false,
-                    no_epoch_bump_per_txn: false,
+                    no_epoch_bump_per_txn: plan.has_bug(Bug::NoEpochBumpPerTxn),
                     markers_before_prepare_logged: plan.has_bug(Bug::MarkersBeforePrepareLogged),
                     fetch_ignores_lso: plan.has_bug(Bug::FetchIgnoresLso),
                 },

@@ -52,6 +52,8 @@ catalogue! {
         FetchIgnoresLso = "fetch-ignores-lso",
         /// the coordinator writes markers before its commit or abort decision is durable: a coordinator failover tears the transaction
         MarkersBeforePrepareLogged = "markers-before-prepare-logged",
+        /// a transaction ends with the epoch it ran with, so the producer's next one runs with it too: a late marker or end of the older transaction ends the newer one
+        NoEpochBumpPerTxn = "no-epoch-bump-per-txn",
         /// the broker's partition logs: the replicated log's planted bugs
         Raft(raft::Bug),
     }

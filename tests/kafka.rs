@@ -1,0 +1,123 @@
+//! The kafka system's history is Jepsen's: a replayed seed's `queue.edn` reads back as
+//! `:txn` operations of `[:send k [offset v]]` and `[:poll {k [[offset v] ...]}]`
+//! micro-operations, committed (`:ok`), aborted (`:fail`, with the sends it tried) or
+//! unknown; `faultline check` on it (by its sidecar: no write-write edges, Kafka's model)
+//! agrees with the run — valid for the correct scenario, G1a for a read-committed fetch
+//! that ignores the last stable offset.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use faultline::history::{self, Format, Func, Status, Value};
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn replay(scenario: &str, name: &str, seed: u64, dir: &Path) -> PathBuf {
+    let out = faultline()
+        .args(["replay", scenario, "--seed", &seed.to_string(), "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(254),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("replays")
+        .join(name)
+        .join(seed.to_string())
+        .join("queue.edn")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-kafka-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `[:send k [offset v]]` (offset known) or `[:send k v]`.
+fn is_send(m: &Value, acknowledged: bool) -> bool {
+    let Value::List(parts) = m else { return false };
+    match parts.as_slice() {
+        [Value::Str(f), Value::Int(_), Value::List(pair)] if f == "send" => {
+            acknowledged && matches!(pair.as_slice(), [Value::Int(_), Value::Int(_)])
+        }
+        [Value::Str(f), Value::Int(_), Value::Int(_)] if f == "send" => !acknowledged,
+        _ => false,
+    }
+}
+
+/// `[:poll {k [[offset v] ...]}]`.
+fn is_poll(m: &Value) -> bool {
+    let Value::List(parts) = m else { return false };
+    match parts.as_slice() {
+        [Value::Str(f), Value::Map(by_key)] if f == "poll" => by_key.iter().all(|(k, rs)| {
+            matches!(k, Value::Int(_))
+                && matches!(rs, Value::List(rs) if rs.iter().all(|r| matches!(r, Value::List(p) if matches!(p.as_slice(), [Value::Int(_), Value::Int(_)]))))
+        }),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_replayed_history_is_jepsens_and_checks_as_the_run_did() {
+    let dir = scratch("correct");
+    let edn = replay("scenarios/kafka/txn.toml", "kafka-txn", 3, &dir);
+    let text = std::fs::read_to_string(&edn).unwrap();
+    assert!(
+        text.contains("[:send ") && text.contains("[:poll"),
+        "micro-operations are keywords"
+    );
+    let h = history::parse(&text, "queue.edn", Some(Format::Edn)).unwrap();
+    assert!(h.ops.iter().all(|op| op.f == Func::Txn));
+    let (mut ok, mut failed) = (0, 0);
+    for op in &h.ops {
+        let value = if op.status == Status::Ok {
+            &op.output
+        } else {
+            &op.input
+        };
+        let Value::List(micros) = value else {
+            panic!("a txn's value is a list: {op:?}")
+        };
+        match op.status {
+            Status::Ok => {
+                ok += 1;
+                assert!(
+                    micros.iter().all(|m| is_send(m, true) || is_poll(m)),
+                    "{op:?}"
+                );
+            }
+            Status::Fail => {
+                failed += 1;
+                assert_eq!(op.output, op.input, "a failed txn carries what it tried");
+            }
+            Status::Info => {}
+        }
+    }
+    assert!(ok > 10 && failed > 0, "{ok} committed, {failed} aborted");
+    let check = faultline().arg("check").arg(&edn).output().unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{stdout}");
+    let meta = std::fs::read_to_string(edn.with_file_name("queue.meta.json")).unwrap();
+    assert!(meta.contains("\"ww_deps\": false"), "{meta}");
+}
+
+#[test]
+fn a_fetch_ignoring_the_last_stable_offset_shows_aborted_reads() {
+    let dir = scratch("bug");
+    let edn = replay(
+        "scenarios/kafka/bug_fetch_ignores_lso.toml",
+        "kafka-bug-fetch-ignores-lso",
+        0,
+        &dir,
+    );
+    let check = faultline().arg("check").arg(&edn).output().unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("G1a: operation"), "{stdout}");
+}
