@@ -27,13 +27,14 @@ type Out = SimOutput<KafkaFinal, KafkaObs>;
 
 /// The leader of partition `p` (highest term) whose applied state is complete.
 fn leader<'a>(sys: &Kafka, view: &View<'a, Kafka>, p: usize) -> Option<&'a Raft<Kafka>> {
-    sys.partitions[p]
-        .iter()
-        .filter_map(|&n| match &view.procs[n] {
-            Some(Proc::Broker(b)) if b.leads_caught_up() => Some(b.as_ref()),
-            _ => None,
-        })
-        .max_by_key(|b| b.term)
+    raft::caught_up_leader(
+        sys.partitions[p]
+            .iter()
+            .filter_map(|&n| match &view.procs[n] {
+                Some(Proc::Broker(b)) => Some(b.as_ref()),
+                _ => None,
+            }),
+    )
 }
 
 /// Why the world has not settled (empty when it has).

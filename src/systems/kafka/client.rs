@@ -24,6 +24,7 @@ use super::wire::{client_timer, Micro, Msg, Sent, TxnOp};
 use super::Kafka;
 use crate::history::{Status, Value};
 use crate::sim::Ctx;
+use crate::systems::components::broker::client::next_replica;
 use crate::systems::components::broker::{
     Fetched, Hint, Isolation, Msg as B, ProduceError, ProducerSeq, Record, Refused, TxnError,
 };
@@ -158,13 +159,7 @@ impl TxnClient {
 
     /// Follow a "not the leader" of `from` for `partition`.
     fn redirect(&mut self, ctx: C<'_, '_>, partition: u32, from: usize, hint: Hint) {
-        let replicas = &ctx.system().partitions[partition as usize];
-        let next = hint
-            .filter(|h| replicas.contains(h) && *h != from)
-            .unwrap_or_else(|| {
-                replicas
-                    [(replicas.iter().position(|&n| n == from).unwrap_or(0) + 1) % replicas.len()]
-            });
+        let next = next_replica(ctx.system(), partition, from, hint);
         self.leaders.insert(partition, next);
     }
 

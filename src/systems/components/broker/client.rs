@@ -216,7 +216,7 @@ impl<V: Clone> Producer<V> {
 }
 
 /// Where to turn after a "not the leader" from `from`: its hint, or the next replica.
-fn next_replica<H: BrokerHost>(host: &H, partition: u32, from: usize, hint: Hint) -> usize {
+pub fn next_replica<H: BrokerHost>(host: &H, partition: u32, from: usize, hint: Hint) -> usize {
     let replicas = &host.partition_replicas()[partition as usize];
     match hint.filter(|h| replicas.contains(h) && *h != from) {
         Some(h) => h,

@@ -376,7 +376,8 @@ impl<H: BrokerHost> Raft<H> {
         if !self.coordinating() {
             return;
         }
-        let replicas = ctx.system().partition_replicas()[partition as usize].clone();
+        let hint = result.err().flatten();
+        let next = super::client::next_replica(ctx.system(), partition, from, hint);
         let now = ctx.now_ns();
         let lead = self.service_mut().expect("the coordinator leads");
         let Some(round) = lead.txn.rounds.get_mut(txn_id) else {
@@ -393,13 +394,7 @@ impl<H: BrokerHost> Raft<H> {
                     self.complete(ctx, txn_id);
                 }
             }
-            Err(hint) => {
-                let next = hint
-                    .filter(|h| replicas.contains(h) && *h != from)
-                    .unwrap_or_else(|| {
-                        replicas[(replicas.iter().position(|&n| n == from).unwrap_or(0) + 1)
-                            % replicas.len()]
-                    });
+            Err(_) => {
                 // With a hint, follow it now; without one (an election), the tick tries
                 // the next replica.
                 if hint.is_some() {
@@ -443,14 +438,13 @@ impl<H: BrokerHost> Raft<H> {
             return;
         }
         let now = ctx.now_ns();
-        let replicas = ctx.system().partition_replicas().to_vec();
+        let host = ctx.system();
         let lead = self.service_mut().expect("the coordinator leads");
         let mut resend = Vec::new();
         for (id, round) in lead.txn.rounds.iter_mut() {
             for (&p, (target, sent)) in round.waiting.iter_mut() {
                 if now.saturating_sub(*sent) >= retry_ms * 1_000_000 {
-                    let rs = &replicas[p as usize];
-                    *target = rs[(rs.iter().position(|n| n == target).unwrap_or(0) + 1) % rs.len()];
+                    *target = super::client::next_replica(host, p, *target, None);
                     *sent = now;
                     resend.push((
                         *target,

@@ -506,6 +506,17 @@ pub fn leader_backlog<'a, H: Host + 'a>(replicas: impl IntoIterator<Item = &'a R
         .fold(0.0, f64::max)
 }
 
+/// The group's leader of the highest term whose applied state is complete, if one runs (a
+/// leader just elected may not have applied what it holds yet): the group's final state
+/// as the checks read it.
+pub fn caught_up_leader<'a, H: Host + 'a>(
+    replicas: impl IntoIterator<Item = &'a Raft<H>>,
+) -> Option<&'a Raft<H>> {
+    (replicas.into_iter())
+        .filter(|r| r.leads_caught_up())
+        .max_by_key(|r| r.term)
+}
+
 impl<H: Host> Raft<H> {
     /// Boot: fresh, or recovering from disk.
     pub fn recover(ctx: C<'_, '_, H>, group: usize, peers: Vec<usize>) -> Raft<H> {

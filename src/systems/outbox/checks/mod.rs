@@ -45,19 +45,20 @@ pub struct OutboxFinal {
 type Out = SimOutput<OutboxFinal, OutboxObs>;
 
 /// The leader of partition `p` (highest term) whose applied state is complete, if one
-/// runs (a leader just elected may not have applied what it holds yet).
+/// runs.
 fn leader<'a>(
     sys: &Outbox,
     view: &View<'a, Outbox>,
     p: usize,
 ) -> Option<&'a crate::systems::components::raft::Raft<Outbox>> {
-    sys.partitions[p]
-        .iter()
-        .filter_map(|&n| match &view.procs[n] {
-            Some(Proc::Broker(b)) if b.leads_caught_up() => Some(b.as_ref()),
-            _ => None,
-        })
-        .max_by_key(|b| b.term)
+    raft::caught_up_leader(
+        sys.partitions[p]
+            .iter()
+            .filter_map(|&n| match &view.procs[n] {
+                Some(Proc::Broker(b)) => Some(b.as_ref()),
+                _ => None,
+            }),
+    )
 }
 
 fn consumer_at<'a>(view: &View<'a, Outbox>, node: usize) -> Option<&'a ConsumerProc> {
