@@ -1,5 +1,7 @@
 //! The transactional client: Jepsen's Kafka queue client with transactions, one
-//! transactional producer and one reader of every partition per client process.
+//! transactional producer and one reader of every partition per client process
+//! (`instances` processes share each transactional id: each fences the other whenever it
+//! starts over, as an application's replacement fences the instance it replaces).
 //!
 //! A client runs its planned transactions one at a time, each as a Kafka application does:
 //!
@@ -84,12 +86,14 @@ pub struct TxnClient {
 }
 
 impl TxnClient {
-    /// A client of transactional id `txn-c<index>` running `core`'s operations.
+    /// Client `index`, of transactional id `txn-c<index / instances>`, running `core`'s
+    /// operations.
     pub fn new(ctx: C<'_, '_>, index: usize, mut core: ClientCore<TxnOp>) -> Self {
         core.start(ctx, client_timer);
+        let shared = index / ctx.system().p.instances.max(1) as usize;
         TxnClient {
             core,
-            txn_id: format!("txn-c{index}"),
+            txn_id: format!("txn-c{shared}"),
             identity: None,
             seqs: BTreeMap::new(),
             positions: BTreeMap::new(),

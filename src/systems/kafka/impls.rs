@@ -215,10 +215,11 @@ impl System for Kafka {
                 fetch_max: p.fetch_max as u32,
                 ack_before_replicate: false,
                 bugs: broker::TxnBugs {
-                    no_producer_fencing: false,
+                    no_producer_fencing: plan.has_bug(Bug::NoProducerFencing),
                     no_epoch_bump_per_txn: plan.has_bug(Bug::NoEpochBumpPerTxn),
                     markers_before_prepare_logged: plan.has_bug(Bug::MarkersBeforePrepareLogged),
                     fetch_ignores_lso: plan.has_bug(Bug::FetchIgnoresLso),
+                    no_sequence_check: plan.has_bug(Bug::NoSequenceCheck),
                 },
             },
             partitions: (0..p.partitions)
@@ -317,12 +318,12 @@ impl Host for Kafka {
         KafkaObs::Raft(obs)
     }
     fn apply(
-        _: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, Self>,
         _: usize,
         sm: &mut PartitionLog<Sent>,
         e: &raft::Entry<PartitionLog<Sent>>,
     ) -> broker::Effects {
-        broker::apply(sm, e)
+        broker::apply(sm, e, &ctx.system().broker_config().bugs)
     }
     fn on_applied(ctx: &mut Ctx<'_, Self>, raft: &mut Raft<Self>, applied: Applied<Self>) {
         if raft.is_leader() {

@@ -28,6 +28,10 @@ knob_section! {
         txn_timeout_ms: u64 = 1000, swarm [500, 2000], valid [1, 3_600_000];
         /// Percent of transactions the client aborts itself (they end `fail`).
         abort_pct: u64 = 10, swarm [0, 30], valid [0, 100];
+        /// Client processes sharing each transactional id (`txn-c<i / instances>`): with
+        /// 2, each id has an instance and its replacement running at once, as when an
+        /// application's instance is replaced while the old one still runs (a zombie).
+        instances: u64 = 1, swarm [1, 2], valid [1, 8];
         /// Most records in one fetch.
         fetch_max: u64 = 16, swarm [2, 64], valid [1, 10_000];
         /// Broker log: election timeout, lower bound (ms).
@@ -52,6 +56,10 @@ catalogue! {
         FetchIgnoresLso = "fetch-ignores-lso",
         /// the coordinator writes markers before its commit or abort decision is durable: a coordinator failover tears the transaction
         MarkersBeforePrepareLogged = "markers-before-prepare-logged",
+        /// a new instance of a transactional id gets the old epoch and joins the open transaction instead of fencing the previous instance: the zombie keeps writing and committing
+        NoProducerFencing = "no-producer-fencing",
+        /// partitions check producers' epochs but not their sequence numbers: a retried produce is appended again
+        NoSequenceCheck = "no-sequence-check",
         /// a transaction ends with the epoch it ran with, so the producer's next one runs with it too: a late marker or end of the older transaction ends the newer one
         NoEpochBumpPerTxn = "no-epoch-bump-per-txn",
         /// the broker's partition logs: the replicated log's planted bugs

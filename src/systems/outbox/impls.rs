@@ -349,12 +349,12 @@ impl Host for Outbox {
         OutboxObs::Raft(obs)
     }
     fn apply(
-        _: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, Self>,
         _: usize,
         sm: &mut PartitionLog<Event>,
         e: &raft::Entry<PartitionLog<Event>>,
     ) -> broker::Effects {
-        broker::apply(sm, e)
+        broker::apply(sm, e, &ctx.system().broker_config().bugs)
     }
     fn on_applied(ctx: &mut Ctx<'_, Self>, raft: &mut Raft<Self>, applied: Applied<Self>) {
         if let broker::Payload::Append { records, .. } = &applied.entry.payload {

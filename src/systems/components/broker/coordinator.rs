@@ -117,8 +117,11 @@ impl TxnLog {
         self.txns.insert(id.to_string(), meta.clone());
     }
 
-    /// `InitProducerId` for `id`. `fence`: bump the epoch (a correct coordinator does; the
-    /// planted bug `no-producer-fencing` hands the old epoch to the new instance).
+    /// `InitProducerId` for `id`. `fence`: bump the epoch and abort the previous
+    /// instance's open transaction (a correct coordinator does; the planted bug
+    /// `no-producer-fencing` hands the old epoch to the new instance and leaves its
+    /// transaction open, so the zombie and the new instance write into one transaction and
+    /// either may commit it).
     pub fn init(
         &self,
         id: &str,
@@ -139,6 +142,8 @@ impl TxnLog {
         };
         match m.state {
             s if s.preparing() => Err(TxnError::Concurrent),
+            // Without fencing the new instance joins the open transaction as it is.
+            TxnState::Ongoing if !fence => Ok(Init::Ready(m.clone())),
             TxnState::Ongoing => Ok(Init::AbortFirst(TxnMeta {
                 epoch: m.epoch + 1,
                 state: TxnState::PrepareAbort,
@@ -284,6 +289,10 @@ mod tests {
         let open = log.add("t", (1, 0), &[0, 3], 10).unwrap();
         assert_eq!(open.state, TxnState::Ongoing);
         log.apply("t", &open);
+        // The planted bug: the new instance joins the open transaction, epoch unchanged.
+        let joined = ready(log.init("t", 1000, 20, false));
+        assert_eq!((joined.state, joined.epoch), (TxnState::Ongoing, 0));
+        assert_eq!(joined.partitions, BTreeSet::from([0, 3]));
         let Ok(Init::AbortFirst(abort)) = log.init("t", 1000, 20, true) else {
             panic!("the open transaction is aborted first")
         };

@@ -338,6 +338,9 @@ pub struct TxnBugs {
     pub markers_before_prepare_logged: bool,
     /// `fetch-ignores-lso`: read-committed fetches read up to the high-water mark.
     pub fetch_ignores_lso: bool,
+    /// `no-sequence-check`: partitions check producers' epochs but not their sequence
+    /// numbers, so a retried batch is appended again.
+    pub no_sequence_check: bool,
 }
 
 /// A consumer group as its coordinator sees it (soft state of partition 0's leader).
@@ -382,11 +385,15 @@ pub trait BrokerHost:
 }
 
 /// Apply an entry to a partition (for [`Host::apply`]).
-pub fn apply<V: Clone + Hash>(sm: &mut PartitionLog<V>, entry: &Entry<PartitionLog<V>>) -> Effects
+pub fn apply<V: Clone + Hash>(
+    sm: &mut PartitionLog<V>,
+    entry: &Entry<PartitionLog<V>>,
+    bugs: &TxnBugs,
+) -> Effects
 where
     PartitionLog<V>: StateMachine<Payload = Payload<V>>,
 {
-    sm.apply(entry.index, &entry.payload)
+    sm.apply_with(entry.index, &entry.payload, !bugs.no_sequence_check)
 }
 
 type C<'c, 'a, H> = &'c mut Ctx<'a, H>;

@@ -229,6 +229,12 @@ pub struct Fetched<V> {
 impl<V: Clone + Hash> PartitionLog<V> {
     /// Apply entry `index`.
     pub fn apply(&mut self, index: u64, payload: &Payload<V>) -> Effects {
+        self.apply_with(index, payload, true)
+    }
+
+    /// Apply entry `index`; `sequences: false` is the planted bug `no-sequence-check`:
+    /// producers' sequence numbers are not checked, so a retried batch is appended again.
+    pub fn apply_with(&mut self, index: u64, payload: &Payload<V>, sequences: bool) -> Effects {
         assert_eq!(
             index,
             self.applied + 1,
@@ -242,7 +248,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 records,
                 producer,
                 transactional,
-            } => self.append(records, *producer, *transactional),
+            } => self.append(records, *producer, *transactional, sequences),
             Payload::Marker {
                 pid,
                 epoch,
@@ -274,6 +280,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
         records: &[Record<V>],
         producer: Option<ProducerSeq>,
         transactional: bool,
+        sequences: bool,
     ) -> Effects {
         assert!(
             !transactional || producer.is_some(),
@@ -282,7 +289,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
         assert!(!records.is_empty(), "a batch holds records");
         let first = self.records.len() as u64;
         if let Some(p) = producer {
-            match self.sequence(p, records.len() as u64) {
+            match self.sequence(p, records.len() as u64, sequences) {
                 Ok(None) => {}
                 Ok(Some(offset)) => {
                     return Effects {
@@ -323,7 +330,8 @@ impl<V: Clone + Hash> PartitionLog<V> {
 
     /// Check a producer's batch of `len` records: `Ok(None)` to append it, `Ok(Some(offset))`
     /// for a retry of a batch already at `offset`, or why it is refused.
-    fn sequence(&mut self, p: ProducerSeq, len: u64) -> Result<Option<u64>, Refused> {
+    /// Without `check` (the planted bug) only epochs are checked.
+    fn sequence(&mut self, p: ProducerSeq, len: u64, check: bool) -> Result<Option<u64>, Refused> {
         let state = self.producers.entry(p.pid).or_default();
         if p.epoch < state.epoch {
             return Err(Refused::Fenced {
@@ -341,6 +349,9 @@ impl<V: Clone + Hash> PartitionLog<V> {
             }
             state.epoch = p.epoch;
             state.batches.clear();
+            return Ok(None);
+        }
+        if !check {
             return Ok(None);
         }
         if let Some(b) = state.batches.iter().find(|b| b.first_seq == p.seq) {
@@ -472,6 +483,19 @@ mod tests {
         let retry = apply(&mut log, batch(&[1, 2], 7, 0, 0, false));
         assert_eq!((retry.first_offset, retry.duplicate), (Some(0), true));
         assert_eq!(log.records.len(), 3, "nothing appended twice");
+    }
+
+    #[test]
+    fn without_the_sequence_check_a_retry_is_appended_again() {
+        let mut log = Log::default();
+        log.apply_with(1, &batch(&[1, 2], 7, 0, 0, false), false);
+        let retry = log.apply_with(2, &batch(&[1, 2], 7, 0, 0, false), false);
+        assert_eq!((retry.first_offset, retry.duplicate), (Some(2), false));
+        assert_eq!(log.records.len(), 4, "the planted bug duplicates");
+        let stale = log.apply_with(3, &batch(&[3], 7, 1, 0, false), false);
+        assert_eq!(stale.first_offset, Some(4), "a new epoch starts over");
+        let fenced = log.apply_with(4, &batch(&[4], 7, 0, 9, false), false);
+        assert_eq!(fenced.refused, Some(Refused::Fenced { current: 1 }));
     }
 
     #[test]
