@@ -121,3 +121,47 @@ fn a_fetch_ignoring_the_last_stable_offset_shows_aborted_reads() {
     assert_eq!(check.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("G1a: operation"), "{stdout}");
 }
+
+/// The `consumed_once` verdict of a replayed seed: (verdict, message).
+fn consumed_once(scenario: &str, name: &str, seed: u64) -> (String, String) {
+    let dir = scratch(&format!("{name}-{seed}"));
+    let edn = replay(scenario, name, seed, &dir);
+    let verdicts = std::fs::read_to_string(edn.with_file_name("verdicts.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&verdicts).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let c = (checks.iter())
+        .find(|c| c["check"] == "consumed_once")
+        .expect("the kafka system runs consumed_once");
+    let text = std::fs::read_to_string(&edn).unwrap();
+    assert!(
+        text.contains(":f :assign"),
+        "a subscribed client's history records its assignments"
+    );
+    (
+        c["verdict"].as_str().unwrap().to_string(),
+        c["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn offsets_committed_in_transactions_consume_every_record_once() {
+    let (verdict, message) =
+        consumed_once("scenarios/kafka/subscribe.toml", "kafka-txn-subscribe", 3);
+    assert_eq!(verdict, "pass", "{message}");
+    let checked: u64 = message.split(' ').next().unwrap().parse().unwrap();
+    assert!(checked > 5, "the group consumed records: {message}");
+}
+
+#[test]
+fn offsets_applied_before_their_transaction_commits_skip_input() {
+    let (verdict, message) = consumed_once(
+        "scenarios/kafka/bug_txn_offsets_applied_early.toml",
+        "kafka-bug-txn-offsets-applied-early",
+        23,
+    );
+    assert_eq!(verdict, "violation", "{message}");
+    assert!(
+        message.contains("no committed transaction consumed"),
+        "{message}"
+    );
+}

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::client::GROUP;
 use super::{Check, Kafka, KafkaObs, Proc};
 use crate::catalog::Named;
 use crate::check::{queue, CheckOutcome, Verdict};
@@ -19,6 +20,9 @@ pub struct KafkaFinal {
     /// Per partition: each value readable at read-committed → its offset (`None`: no
     /// caught-up leader at the end).
     pub committed: Vec<Option<BTreeMap<i64, u64>>>,
+    /// The consumer group's committed offsets by partition (`None`: partition 0 had no
+    /// caught-up leader at the end).
+    pub group_offsets: Option<BTreeMap<u32, u64>>,
     /// Why the system had not settled, if it had not.
     pub unsettled: Vec<String>,
 }
@@ -77,8 +81,15 @@ pub fn finish(sys: &Kafka, view: &View<'_, Kafka>) -> KafkaFinal {
             })
         })
         .collect();
+    let group_offsets = leader(sys, view, 0).map(|l| {
+        (l.state.offsets.iter())
+            .filter(|((g, _), _)| g == GROUP)
+            .map(|((_, p), &o)| (*p, o))
+            .collect()
+    });
     KafkaFinal {
         committed,
+        group_offsets,
         unsettled: unsettled(sys, view),
     }
 }
@@ -93,9 +104,11 @@ pub fn run(plan: &Plan<Kafka>, out: &Out, check: Check) -> CheckOutcome {
     match check {
         Check::Queue => queue_check(name, plan, out),
         Check::TxnAtomicity => txn_atomicity(name, plan, out, finals),
+        Check::ConsumedOnce => consumed_once(name, plan, out, finals),
         Check::Raft(check) => {
             let raft_of: fn(&KafkaObs) -> Option<&raft::Observation> = |o| match o {
                 KafkaObs::Raft(obs) => Some(obs),
+                KafkaObs::Consumed { .. } => None,
             };
             let partition = |p: usize| format!("partition {p}");
             raft::checks::run_over(
@@ -233,4 +246,65 @@ fn txn_atomicity(check: &str, plan: &Plan<Kafka>, out: &Out, finals: &KafkaFinal
         }
     }
     CheckOutcome::pass(check, format!("{committed} committed sends readable where acknowledged, {aborted} aborted sends invisible, {unknown} transactions of unknown outcome whole or absent"))
+}
+
+/// Subscribed: every record below the group's committed offset of its partition was
+/// consumed by exactly one committed transaction — none skipped (an aborted transaction's
+/// offsets took effect), none consumed twice (a zombie of a rebalance committed its input).
+/// Transactions of unknown outcome may have committed: a record only they consumed is not
+/// skipped, and they never count as a second consumer.
+fn consumed_once(check: &str, plan: &Plan<Kafka>, out: &Out, finals: &KafkaFinal) -> CheckOutcome {
+    if !plan.params.subscribe {
+        return CheckOutcome::pass(
+            check,
+            "the clients read by assignment, not as a consumer group: nothing to check",
+        );
+    }
+    let Some(group) = &finals.group_offsets else {
+        return CheckOutcome::pass(
+            check,
+            "partition 0 had no caught-up leader at the end: the group's offsets are unknown",
+        );
+    };
+    // Per partition and offset: the committed transactions that consumed it, and whether
+    // one of unknown outcome did.
+    let mut by: BTreeMap<(u32, u64), (Vec<usize>, bool)> = BTreeMap::new();
+    let (mut checked, mut ranges) = (0, 0);
+    for o in &out.observations {
+        let KafkaObs::Consumed { op, ranges: rs } = &o.obs else {
+            continue;
+        };
+        let status = out.history.ops[*op].status;
+        for &(p, from, to) in rs.iter().filter(|_| status != Status::Fail) {
+            ranges += 1;
+            let Some(Some(log)) = finals.committed.get(p as usize) else {
+                continue;
+            };
+            for &offset in log.values().filter(|&&o| from <= o && o < to) {
+                let seen = by.entry((p, offset)).or_default();
+                match status {
+                    Status::Ok => seen.0.push(*op),
+                    _ => seen.1 = true,
+                }
+            }
+        }
+    }
+    for (&p, &upto) in group {
+        let Some(Some(log)) = finals.committed.get(p as usize) else {
+            continue;
+        };
+        for (&value, &offset) in log.iter().filter(|(_, &o)| o < upto) {
+            checked += 1;
+            let (ok, unknown) = by.get(&(p, offset)).cloned().unwrap_or_default();
+            if ok.len() > 1 {
+                let message = format!("partition {p}: the record at offset {offset} (value {value}) was consumed by {} committed transactions, operations {ok:?}", ok.len());
+                return CheckOutcome::fail(check, Verdict::Violation, message, ok);
+            }
+            if ok.is_empty() && !unknown {
+                let message = format!("partition {p}: the group's committed offset is {upto}, but no committed transaction consumed the record at offset {offset} (value {value}): skipped");
+                return CheckOutcome::fail(check, Verdict::Violation, message, vec![]);
+            }
+        }
+    }
+    CheckOutcome::pass(check, format!("{checked} records below the group's committed offsets, each consumed by one committed transaction ({ranges} ranges consumed by committed or unknown transactions)"))
 }

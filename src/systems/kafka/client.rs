@@ -22,9 +22,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::wire::{client_timer, Micro, Msg, Sent, TxnOp};
+use super::wire::{client_timer, KafkaObs, Micro, Msg, Sent, TxnOp, KEYS};
 use super::Kafka;
-use crate::history::{Status, Value};
+use crate::history::{Func, Status, Value};
 use crate::sim::Ctx;
 use crate::systems::components::broker::client::next_replica;
 use crate::systems::components::broker::{
@@ -50,6 +50,8 @@ enum Waiting {
     },
     /// Fetches of these partitions.
     Poll(BTreeSet<u32>),
+    /// The coordinator's answer to `TxnOffsetCommit` (subscribe).
+    Offsets,
     /// The coordinator's answer to `EndTxn`.
     End,
 }
@@ -70,7 +72,29 @@ struct Run {
     req: u64,
     /// It asked to commit: from then on only an acknowledgement is a definite outcome.
     commit_asked: bool,
+    /// It will commit (planned so, and no rebalance moved its input meanwhile).
+    commit: bool,
+    /// Subscribe: the group generation it consumes in.
+    generation: u64,
+    /// Subscribe: per partition, the offsets it consumed (from, to exclusive).
+    consumed: BTreeMap<u32, (u64, u64)>,
+    /// Subscribe: its offsets are in the transaction.
+    offsets_sent: bool,
 }
+
+/// Subscribe: the client's membership of the consumer group.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    /// The generation it knows (0: none yet).
+    generation: u64,
+    /// The partitions that generation gives it.
+    owned: BTreeSet<u32>,
+    /// The generation its history last recorded as an `assign`.
+    recorded: u64,
+}
+
+/// The consumer group the clients form when they subscribe.
+pub const GROUP: &str = "kafka";
 
 /// A client process.
 #[derive(Debug, Clone)]
@@ -83,6 +107,7 @@ pub struct TxnClient {
     leaders: BTreeMap<u32, usize>,
     next_req: u64,
     run: Option<Run>,
+    member: Option<Member>,
 }
 
 impl TxnClient {
@@ -100,6 +125,7 @@ impl TxnClient {
             leaders: BTreeMap::new(),
             next_req: 0,
             run: None,
+            member: ctx.system().p.subscribe.then(Member::default),
         }
     }
 
@@ -110,11 +136,18 @@ impl TxnClient {
 
     /// A client timer: start the next transaction, re-send, or give up.
     pub fn on_timer(&mut self, ctx: C<'_, '_>, t: ClientTimer) {
+        if t == ClientTimer::Next {
+            // Before the next operation's invocation: the history's `assign` precedes it.
+            self.record_assignment(ctx);
+        }
         let out = self.core.on_timer(ctx, t, client_timer);
         match t {
             ClientTimer::Next => {
                 let Some(out) = out else { return };
+                self.heartbeat(ctx);
                 let history = self.core.current().expect("just started").history[0];
+                let commit = out.op.roll >= ctx.system().p.abort_pct;
+                let generation = self.member.as_ref().map_or(0, |m| m.generation);
                 self.run = Some(Run {
                     op: out.op,
                     seq: out.seq,
@@ -127,10 +160,15 @@ impl TxnClient {
                     waiting: Waiting::Init,
                     req: 0,
                     commit_asked: false,
+                    commit,
+                    generation,
+                    consumed: BTreeMap::new(),
+                    offsets_sent: false,
                 });
                 self.advance(ctx);
             }
             ClientTimer::Retry => {
+                self.heartbeat(ctx);
                 // No answer: ask the next replica of what the transaction waits on.
                 let waited: Vec<u32> = match self.run.as_ref().map(|r| &r.waiting) {
                     Some(Waiting::Produce { partition, .. }) => vec![*partition],
@@ -150,7 +188,7 @@ impl TxnClient {
                     // transaction left open.
                     self.identity = None;
                     self.seqs.clear();
-                    self.positions = run.positions_before;
+                    self.rewind(run.positions_before);
                 }
             }
         }
@@ -170,6 +208,10 @@ impl TxnClient {
     /// Take the transaction's next step.
     fn advance(&mut self, ctx: C<'_, '_>) {
         let partitions = ctx.system().partitions.len() as u64;
+        let readable: BTreeSet<u32> = match &self.member {
+            Some(m) => m.owned.clone(),
+            None => (0..partitions as u32).collect(),
+        };
         let Some(run) = self.run.as_mut() else { return };
         self.next_req += 1;
         run.req = self.next_req;
@@ -190,18 +232,32 @@ impl TxnClient {
                         Waiting::Add(partition)
                     }
                 }
-                Micro::Poll => Waiting::Poll((0..partitions as u32).collect()),
+                Micro::Poll if readable.is_empty() => {
+                    // Subscribed, nothing assigned: the poll reads nothing.
+                    run.out.push(poll_value(BTreeMap::new()));
+                    run.step += 1;
+                    return self.advance(ctx);
+                }
+                Micro::Poll => Waiting::Poll(readable),
+            }
+        } else if run.commit && !run.consumed.is_empty() && !run.offsets_sent {
+            // Subscribed: the positions commit with the transaction, in partition 0.
+            if !run.added.contains(&0) {
+                Waiting::Add(0)
+            } else {
+                let ranges = (run.consumed.iter())
+                    .map(|(&p, &(a, b))| (p, a, b))
+                    .collect();
+                let op = run.history;
+                ctx.observe(KafkaObs::Consumed { op, ranges });
+                Waiting::Offsets
             }
         } else if run.added.is_empty() {
             // Nothing written: nothing to commit or abort.
-            let status = if run.op.roll < ctx.system().p.abort_pct {
-                Status::Fail
-            } else {
-                Status::Ok
-            };
+            let status = if run.commit { Status::Ok } else { Status::Fail };
             return self.finish(ctx, status);
         } else {
-            run.commit_asked = run.op.roll >= ctx.system().p.abort_pct;
+            run.commit_asked = run.commit;
             Waiting::End
         };
         self.resend(ctx);
@@ -239,7 +295,20 @@ impl TxnClient {
             }
             Waiting::Poll(left) => (left.iter())
                 .filter(|&&p| partition.is_none_or(|only| only == p))
-                .map(|&p| (self.leader(ctx, p), self.fetch(ctx, p)))
+                .map(
+                    |&p| match self.positions.contains_key(&p) || self.member.is_none() {
+                        true => (self.leader(ctx, p), self.fetch(ctx, p)),
+                        // Subscribed: where the group left off (it may answer "ask again").
+                        false => (
+                            self.leader(ctx, 0),
+                            B::OffsetFetch {
+                                req: run.req,
+                                group: GROUP.into(),
+                                partition: p,
+                            },
+                        ),
+                    },
+                )
                 .collect(),
             _ => vec![(self.leader(ctx, 0), self.to_coordinator(ctx, run))],
         };
@@ -284,7 +353,19 @@ impl TxnClient {
                 req,
                 pid,
                 epoch,
-                commit: run.op.roll >= ctx.system().p.abort_pct,
+                commit: run.commit,
+            },
+            Waiting::Offsets => B::TxnOffsetCommit {
+                txn_id,
+                req,
+                pid,
+                epoch,
+                group: GROUP.into(),
+                generation: run.generation,
+                member: ctx.node(),
+                offsets: (run.consumed.iter())
+                    .map(|(&p, &(_, to))| (p, to))
+                    .collect(),
             },
             other => unreachable!("{other:?} is not a coordinator request"),
         }
@@ -301,7 +382,7 @@ impl TxnClient {
             Status::Info => {}
         }
         if status != Status::Ok {
-            self.positions = run.positions_before;
+            self.rewind(run.positions_before);
         }
         self.core.on_reply(ctx, run.seq, client_timer);
     }
@@ -319,6 +400,9 @@ impl TxnClient {
 
     /// A broker's answer.
     pub fn on_message(&mut self, ctx: C<'_, '_>, from: usize, msg: B<Sent>) {
+        if let B::Assignment { result } = msg {
+            return self.on_assignment(ctx, from, result);
+        }
         let Some(run) = &self.run else { return };
         let (waiting, current) = (run.waiting.clone(), run.req);
         match (waiting, msg) {
@@ -359,22 +443,48 @@ impl TxnClient {
                     result,
                 },
             ) => self.on_fetched(ctx, from, partition, offset, result),
-            (Waiting::End, B::EndTxnReply { req, result, .. }) if req == current => match result {
-                Ok(epoch) => {
-                    let (pid, old) = self.identity.expect("a transaction has a producer");
-                    if epoch != old {
-                        self.seqs.clear();
+            (
+                Waiting::Poll(_),
+                B::OffsetFetched {
+                    req,
+                    partition,
+                    result,
+                },
+            ) if req == current => self.on_offset_fetched(ctx, from, partition, result),
+            (Waiting::Offsets, B::TxnOffsetCommitReply { req, result, .. }) if req == current => {
+                match result {
+                    Ok(()) => {
+                        self.run.as_mut().expect("runs").offsets_sent = true;
+                        self.advance(ctx);
                     }
-                    self.identity = Some((pid, epoch));
-                    let commit =
-                        self.run.as_ref().expect("runs").op.roll >= ctx.system().p.abort_pct;
-                    self.finish(ctx, if commit { Status::Ok } else { Status::Fail });
+                    // A stale generation or producer: this transaction must not commit;
+                    // starting over aborts it.
+                    Err(TxnError::Fenced | TxnError::InvalidState) => self.fenced(ctx),
+                    Err(e) => self.coordinator_refused(ctx, from, e),
                 }
-                // Fenced before the decision: the coordinator aborted it.
-                Err(TxnError::Fenced) => self.fenced(ctx),
-                Err(e) => self.coordinator_refused(ctx, from, e),
-            },
+            }
+            (Waiting::End, B::EndTxnReply { req, result, .. }) if req == current => {
+                self.on_ended(ctx, from, result)
+            }
             _ => {} // A late or duplicated answer.
+        }
+    }
+
+    /// The coordinator's answer to `EndTxn`.
+    fn on_ended(&mut self, ctx: C<'_, '_>, from: usize, result: Result<u32, TxnError>) {
+        match result {
+            Ok(epoch) => {
+                let (pid, old) = self.identity.expect("a transaction has a producer");
+                if epoch != old {
+                    self.seqs.clear();
+                }
+                self.identity = Some((pid, epoch));
+                let commit = self.run.as_ref().expect("runs").commit;
+                self.finish(ctx, if commit { Status::Ok } else { Status::Fail });
+            }
+            // Fenced before the decision: the coordinator aborted it.
+            Err(TxnError::Fenced) => self.fenced(ctx),
+            Err(e) => self.coordinator_refused(ctx, from, e),
         }
     }
 
@@ -430,7 +540,12 @@ impl TxnClient {
         offset: u64,
         result: Result<Fetched<Sent>, Hint>,
     ) {
-        let at = self.positions.get(&partition).copied().unwrap_or(0);
+        let at = match (self.positions.get(&partition), &self.member) {
+            (Some(&at), _) => at,
+            (None, None) => 0,
+            // Subscribed, position not known yet: an answer to a fetch from before.
+            (None, Some(_)) => return,
+        };
         let run = self.run.as_mut().expect("runs");
         let Waiting::Poll(left) = &mut run.waiting else {
             return;
@@ -448,16 +563,12 @@ impl TxnClient {
                 }
                 self.positions.insert(partition, fetched.next);
                 self.leaders.insert(partition, from);
+                if self.member.is_some() {
+                    run.consumed.entry(partition).or_insert((at, at)).1 = fetched.next;
+                }
                 if left.is_empty() {
                     let polled = std::mem::take(&mut run.polled);
-                    let map = polled
-                        .into_iter()
-                        .map(|(k, rs)| (Value::Int(k), Value::List(rs)))
-                        .collect();
-                    run.out.push(Value::List(vec![
-                        Value::Str("poll".into()),
-                        Value::Map(map),
-                    ]));
+                    run.out.push(poll_value(polled));
                     run.step += 1;
                     self.advance(ctx);
                 }
@@ -468,6 +579,113 @@ impl TxnClient {
                     self.resend_only(ctx, Some(partition));
                 }
             }
+        }
+    }
+}
+
+/// A poll's output, as Jepsen writes it: `["poll", {key [[offset value] ...]}]`.
+fn poll_value(polled: BTreeMap<i64, Vec<Value>>) -> Value {
+    let map = polled
+        .into_iter()
+        .map(|(k, rs)| (Value::Int(k), Value::List(rs)))
+        .collect();
+    Value::List(vec![Value::Str("poll".into()), Value::Map(map)])
+}
+
+impl TxnClient {
+    /// Subscribed: tell the group coordinator this member lives.
+    fn heartbeat(&mut self, ctx: C<'_, '_>) {
+        if self.member.is_some() {
+            let member = ctx.node();
+            let msg = B::Heartbeat {
+                group: GROUP.into(),
+                member,
+            };
+            let to = self.leader(ctx, 0);
+            ctx.send(to, Msg::Broker(msg));
+        }
+    }
+
+    /// Subscribed: a new generation becomes an `assign` of its partitions' keys in the
+    /// history (the queue check starts the process's positions over there).
+    fn record_assignment(&mut self, ctx: C<'_, '_>) {
+        let partitions = ctx.system().partitions.len() as u64;
+        let Some(m) = self.member.as_mut() else {
+            return;
+        };
+        if m.generation == m.recorded {
+            return;
+        }
+        m.recorded = m.generation;
+        let keys = (0..KEYS)
+            .filter(|k| m.owned.contains(&((k % partitions) as u32)))
+            .map(|k| Value::Int(k as i64))
+            .collect();
+        let op = ctx.invoke(Func::Assign, None, Value::List(keys));
+        ctx.complete(op, Status::Ok, Value::Nil);
+    }
+
+    /// Where the next transaction reads from after one that did not commit: a subscribed
+    /// client asks the group again (its committed offsets), an assigned one goes back.
+    fn rewind(&mut self, before: BTreeMap<u32, u64>) {
+        if self.member.is_some() {
+            self.positions.clear();
+        } else {
+            self.positions = before;
+        }
+    }
+
+    /// The group coordinator's answer to a heartbeat: a new generation moves the
+    /// partitions, every position is asked of the group again, and a transaction that
+    /// reads cannot commit what it consumed under the old one.
+    fn on_assignment(
+        &mut self,
+        ctx: C<'_, '_>,
+        from: usize,
+        result: Result<(u64, Vec<u32>), Hint>,
+    ) {
+        let Some(m) = self.member.as_mut() else {
+            return;
+        };
+        let (generation, owned) = match result {
+            Ok(assigned) => assigned,
+            Err(hint) => return self.redirect(ctx, 0, from, hint),
+        };
+        if generation == m.generation {
+            return;
+        }
+        m.generation = generation;
+        m.owned = owned.into_iter().collect();
+        self.positions.clear();
+        if let Some(run) = self.run.as_mut() {
+            if run.op.micros.contains(&Micro::Poll) && !run.commit_asked && run.commit {
+                ctx.probe("txn_input_moved");
+                run.commit = false;
+            }
+        }
+    }
+
+    /// Subscribed: the group's committed offset of a partition to poll (`None`: a
+    /// transaction's offsets for it are still pending — ask again at the retry).
+    fn on_offset_fetched(
+        &mut self,
+        ctx: C<'_, '_>,
+        from: usize,
+        partition: u32,
+        result: Result<Option<u64>, Hint>,
+    ) {
+        let waits = matches!(&self.run, Some(Run { waiting: Waiting::Poll(left), .. }) if left.contains(&partition));
+        if !waits || self.positions.contains_key(&partition) {
+            return; // A late answer.
+        }
+        match result {
+            Ok(Some(offset)) => {
+                self.leaders.insert(0, from);
+                self.positions.insert(partition, offset);
+                self.resend_only(ctx, Some(partition));
+            }
+            Ok(None) => {}
+            Err(hint) => self.redirect(ctx, 0, from, hint),
         }
     }
 }

@@ -107,6 +107,9 @@ impl System for Kafka {
             "txn_aborted_by_new_instance",
             "txn_timed_out",
             "client_fenced",
+            "txn_input_moved",
+            "txn_offset_commit_fenced",
+            "offset_fetch_unstable",
             "partition_leader_change",
             "partition_leader_crashed",
         ],
@@ -220,6 +223,7 @@ impl System for Kafka {
                     markers_before_prepare_logged: plan.has_bug(Bug::MarkersBeforePrepareLogged),
                     fetch_ignores_lso: plan.has_bug(Bug::FetchIgnoresLso),
                     no_sequence_check: plan.has_bug(Bug::NoSequenceCheck),
+                    txn_offsets_applied_early: plan.has_bug(Bug::TxnOffsetsAppliedEarly),
                 },
             },
             partitions: (0..p.partitions)

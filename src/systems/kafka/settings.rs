@@ -42,6 +42,11 @@ knob_section! {
         heartbeat_ms: u64 = 40, swarm [20, 60], valid [1, 600_000];
     }
     plain {
+        /// Read as one consumer group (Jepsen's `:subscribe`): each client polls the
+        /// partitions the group gives it, starts from the group's committed offsets, and
+        /// commits its positions in its transactions (consume-transform-produce); else
+        /// every client reads every partition from its own positions (`:assign`).
+        subscribe: bool = false;
         /// How the clients' polls read: `read_committed` or `read_uncommitted`.
         isolation: IsolationKnob = IsolationKnob::ReadCommitted;
         /// Queue anomalies the `queue` check allows (Jepsen's names).
@@ -60,6 +65,8 @@ catalogue! {
         NoProducerFencing = "no-producer-fencing",
         /// partitions check producers' epochs but not their sequence numbers: a retried produce is appended again
         NoSequenceCheck = "no-sequence-check",
+        /// a consumer group's offsets sent to a transaction take effect when appended, before it commits: an aborted transaction's input is skipped by whoever consumes next
+        TxnOffsetsAppliedEarly = "txn-offsets-applied-early",
         /// a transaction ends with the epoch it ran with, so the producer's next one runs with it too: a late marker or end of the older transaction ends the newer one
         NoEpochBumpPerTxn = "no-epoch-bump-per-txn",
         /// the broker's partition logs: the replicated log's planted bugs
@@ -74,6 +81,8 @@ catalogue! {
         Queue = "queue" (Safety),
         /// every committed transaction's sends are all readable at read-committed, no aborted transaction's send is, and one of unknown outcome is whole or absent
         TxnAtomicity = "txn_atomicity" (Safety),
+        /// with subscribe: every record below the group's committed offset was consumed by exactly one committed transaction (none skipped, none twice)
+        ConsumedOnce = "consumed_once" (Safety),
         /// the broker's partition logs: the replicated log's checks, for every partition
         Raft(raft::Check),
         /// after heal no transaction stays open or undecided: every partition's last stable offset reaches its end

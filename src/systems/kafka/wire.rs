@@ -105,4 +105,12 @@ pub enum Record {
 pub enum KafkaObs {
     /// The broker's partition logs: applied entries and installed snapshots.
     Raft(raft::Observation),
+    /// Subscribed: what a transaction consumed, as it sends its offsets to the
+    /// transaction (it may commit even if its client never learns so).
+    Consumed {
+        /// The transaction's operation in the history.
+        op: usize,
+        /// (partition, first offset, offset after the last) per partition it read.
+        ranges: Vec<(u32, u64, u64)>,
+    },
 }

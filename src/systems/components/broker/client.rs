@@ -317,7 +317,14 @@ impl Consumer {
                 None => {
                     let to = coordinators[self.coordinator % coordinators.len()];
                     let group = self.group.clone();
-                    ctx.send(to, H::broker_msg(Msg::OffsetFetch { group, partition }));
+                    // The request's id is when it was sent: unique per partition.
+                    let req = now;
+                    let msg = Msg::OffsetFetch {
+                        req,
+                        group,
+                        partition,
+                    };
+                    ctx.send(to, H::broker_msg(msg));
                     continue;
                 }
                 Some(offset) => Msg::Fetch {
@@ -342,15 +349,20 @@ impl Consumer {
     ) -> Option<Event<H::Value>> {
         match msg {
             Msg::Assignment { result } => self.on_assignment(ctx, from, result),
-            Msg::OffsetFetched { partition, result } => {
+            Msg::OffsetFetched {
+                req,
+                partition,
+                result,
+            } => {
                 let coordinators = &ctx.system().partition_replicas()[0];
                 let pos = self.owned.get_mut(&partition)?;
-                if pos.next.is_some() {
+                if pos.next.is_some() || pos.waiting != Some(req) {
                     return None; // A late answer: the position has moved on since.
                 }
                 pos.waiting = None;
                 match result {
-                    Ok(offset) => pos.next = Some(offset),
+                    // `None`: a transaction's offsets pend; the next tick asks again.
+                    Ok(offset) => pos.next = offset,
                     Err(hint) => {
                         self.coordinator = hint_index(coordinators, hint, self.coordinator + 1)
                     }

@@ -173,6 +173,18 @@ impl TxnLog {
         Ok(m)
     }
 
+    /// `TxnOffsetCommit`: whether `(pid, epoch)` may send a group's offsets to its open
+    /// transaction — it must be the id's current instance, with a transaction open that
+    /// added partition 0 (where the offsets live, so its marker reaches them).
+    pub fn offsets(&self, id: &str, (pid, epoch): (u64, u32)) -> Result<(), TxnError> {
+        let m = self.current(id, pid, epoch)?;
+        match m.state {
+            s if s.preparing() => Err(TxnError::Concurrent),
+            TxnState::Ongoing if m.partitions.contains(&0) => Ok(()),
+            _ => Err(TxnError::InvalidState),
+        }
+    }
+
     /// `AddPartitionsToTxn`: the transaction now writes to `partitions` too.
     pub fn add(
         &self,
@@ -300,6 +312,24 @@ mod tests {
         assert_eq!(abort.partitions, BTreeSet::from([0, 3]));
         log.apply("t", &abort);
         assert_eq!(log.init("t", 1000, 21, true), Err(TxnError::Concurrent));
+    }
+
+    #[test]
+    fn offsets_join_only_an_open_transaction_holding_partition_0() {
+        let mut log = TxnLog::default();
+        assert_eq!(log.offsets("t", (1, 0)), Err(TxnError::InvalidState));
+        log.apply("t", &ready(log.init("t", 1000, 0, true)));
+        assert_eq!(log.offsets("t", (1, 0)), Err(TxnError::InvalidState));
+        log.apply("t", &log.add("t", (1, 0), &[2], 10).unwrap());
+        assert_eq!(log.offsets("t", (1, 0)), Err(TxnError::InvalidState));
+        log.apply("t", &log.add("t", (1, 0), &[0], 11).unwrap());
+        assert_eq!(log.offsets("t", (1, 0)), Ok(()));
+        let Ok(Init::AbortFirst(abort)) = log.init("t", 1000, 12, true) else {
+            panic!("a new instance aborts the open transaction")
+        };
+        log.apply("t", &abort);
+        assert_eq!(log.offsets("t", (1, 0)), Err(TxnError::Fenced));
+        assert_eq!(log.offsets("t", (1, 1)), Err(TxnError::Concurrent));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod client;
 pub mod coordinator;
 pub mod partition;
 pub mod txn;
+mod txn_offsets;
 
 pub use coordinator::{TxnError, TxnMeta, TxnState};
 pub use partition::{
@@ -164,6 +165,9 @@ pub enum Msg<V> {
     },
     /// Consumer → coordinator: the group's committed position in a partition.
     OffsetFetch {
+        /// The request's id, echoed in its answer (a late or duplicated answer to an
+        /// earlier fetch must not be taken for this one's).
+        req: u64,
         /// The consumer group.
         group: String,
         /// The partition asked about.
@@ -171,10 +175,14 @@ pub enum Msg<V> {
     },
     /// Coordinator → consumer.
     OffsetFetched {
+        /// The request's id.
+        req: u64,
         /// The partition asked about.
         partition: u32,
-        /// The group's committed offset (0 if none), or not the coordinator (with a hint).
-        result: Result<u64, Hint>,
+        /// The group's committed offset (0 if none; `None` while a transaction's offsets
+        /// for the partition wait for its outcome: ask again), or not the coordinator
+        /// (with a hint).
+        result: Result<Option<u64>, Hint>,
     },
     /// Transactional producer → coordinator: my producer id and epoch (`InitProducerId`).
     InitPid {
@@ -238,6 +246,37 @@ pub enum Msg<V> {
         /// The epoch the producer's next transaction uses, or why not.
         result: Result<u32, TxnError>,
     },
+    /// Transactional producer → coordinator: a consumer group's positions, committed with
+    /// the transaction (`TxnOffsetCommit`). The transaction must have added partition 0,
+    /// which holds the groups' offsets (what `AddOffsetsToTxn` does); the member's
+    /// generation must be the group's and hold the partitions (KIP-447).
+    TxnOffsetCommit {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Producer id.
+        pid: u64,
+        /// Producer epoch.
+        epoch: u32,
+        /// The consumer group.
+        group: String,
+        /// The generation the member consumed in.
+        generation: u64,
+        /// The member (the consumer's process).
+        member: usize,
+        /// Partition → the next offset the group will consume.
+        offsets: Vec<(u32, u64)>,
+    },
+    /// Coordinator → producer: the offsets are in the transaction (durably), or why not.
+    TxnOffsetCommitReply {
+        /// The transactional id.
+        txn_id: String,
+        /// The request's id, echoed in its answer.
+        req: u64,
+        /// Added, or why not (`Fenced`: a stale generation or producer epoch).
+        result: Result<(), TxnError>,
+    },
     /// Coordinator → partition leader: append a transaction marker.
     WriteMarker {
         /// The transactional id.
@@ -295,6 +334,8 @@ impl<V> Msg<V> {
             Msg::AddPartitionsReply { .. } => "add_partitions_reply",
             Msg::EndTxn { .. } => "end_txn",
             Msg::EndTxnReply { .. } => "end_txn_reply",
+            Msg::TxnOffsetCommit { .. } => "txn_offset_commit",
+            Msg::TxnOffsetCommitReply { .. } => "txn_offset_commit_reply",
             Msg::WriteMarker { .. } => "write_marker",
             Msg::MarkerWritten { .. } => "marker_written",
         }
@@ -341,6 +382,9 @@ pub struct TxnBugs {
     /// `no-sequence-check`: partitions check producers' epochs but not their sequence
     /// numbers, so a retried batch is appended again.
     pub no_sequence_check: bool,
+    /// `txn-offsets-applied-early`: a consumer group's offsets sent to a transaction take
+    /// effect when appended, before the transaction commits.
+    pub txn_offsets_applied_early: bool,
 }
 
 /// A consumer group as its coordinator sees it (soft state of partition 0's leader).
@@ -393,7 +437,7 @@ pub fn apply<V: Clone + Hash>(
 where
     PartitionLog<V>: StateMachine<Payload = Payload<V>>,
 {
-    sm.apply_with(entry.index, &entry.payload, !bugs.no_sequence_check)
+    sm.apply_with(entry.index, &entry.payload, bugs)
 }
 
 type C<'c, 'a, H> = &'c mut Ctx<'a, H>;
@@ -531,20 +575,23 @@ impl<H: BrokerHost> Raft<H> {
                 };
                 ctx.send(from, H::broker_msg(Msg::Assignment { result }));
             }
-            Msg::OffsetFetch { group, partition } => {
+            Msg::OffsetFetch {
+                req,
+                group,
+                partition,
+            } => {
                 let result = if serving {
-                    Ok(self
-                        .state
-                        .offsets
-                        .get(&(group, partition))
-                        .copied()
-                        .unwrap_or(0))
+                    Ok(self.committed_offset(ctx, &group, partition))
                 } else {
                     Err(hint)
                 };
                 ctx.send(
                     from,
-                    H::broker_msg(Msg::OffsetFetched { partition, result }),
+                    H::broker_msg(Msg::OffsetFetched {
+                        req,
+                        partition,
+                        result,
+                    }),
                 );
             }
             Msg::OffsetCommit {

@@ -35,6 +35,7 @@ use std::hash::Hash;
 
 use super::coordinator::{TxnLog, TxnMeta};
 use super::Record;
+use super::TxnBugs;
 use crate::systems::components::raft::{self, StateMachine};
 
 /// Batches per producer remembered for recognising retries (Kafka's
@@ -135,6 +136,19 @@ pub enum Payload<V> {
         /// Its metadata after the transition.
         meta: TxnMeta,
     },
+    /// A transaction's positions of a consumer group (`TxnOffsetCommit`, partition 0):
+    /// pending until the transaction's marker reaches partition 0, then committed with it
+    /// or dropped.
+    TxnOffsets {
+        /// The transaction's producer.
+        pid: u64,
+        /// The epoch the transaction runs with (its marker names it).
+        epoch: u32,
+        /// The consumer group.
+        group: String,
+        /// Partition → the next offset the group will consume.
+        offsets: Vec<(u32, u64)>,
+    },
     /// A consumer group's committed position in a partition (partition 0 stores them all).
     Offset {
         /// The consumer group.
@@ -157,6 +171,17 @@ pub struct Aborted {
     pub last: u64,
 }
 
+/// A consumer group's positions sent to a producer's open transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PendingOffsets {
+    /// The epoch the transaction runs with.
+    pub epoch: u32,
+    /// The consumer group.
+    pub group: String,
+    /// Partition → the next offset the group will consume.
+    pub offsets: BTreeMap<u32, u64>,
+}
+
 /// A partition's state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartitionLog<V> {
@@ -170,6 +195,8 @@ pub struct PartitionLog<V> {
     pub aborted: BTreeMap<(u64, u64), Aborted>,
     /// Committed offsets per (group, partition).
     pub offsets: BTreeMap<(String, u32), u64>,
+    /// Offsets sent to open transactions, by producer (partition 0).
+    pub pending_offsets: BTreeMap<u64, PendingOffsets>,
     /// Transactional ids (partition 0: the transaction coordinator's state).
     pub coordinator: TxnLog,
     /// Entries applied.
@@ -186,6 +213,7 @@ impl<V> Default for PartitionLog<V> {
             txn_batches: BTreeMap::new(),
             aborted: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            pending_offsets: BTreeMap::new(),
             coordinator: TxnLog::default(),
             applied: 0,
             chain: 0,
@@ -229,12 +257,15 @@ pub struct Fetched<V> {
 impl<V: Clone + Hash> PartitionLog<V> {
     /// Apply entry `index`.
     pub fn apply(&mut self, index: u64, payload: &Payload<V>) -> Effects {
-        self.apply_with(index, payload, true)
+        self.apply_with(index, payload, &TxnBugs::default())
     }
 
-    /// Apply entry `index`; `sequences: false` is the planted bug `no-sequence-check`:
-    /// producers' sequence numbers are not checked, so a retried batch is appended again.
-    pub fn apply_with(&mut self, index: u64, payload: &Payload<V>, sequences: bool) -> Effects {
+    /// Apply entry `index` with the transaction protocol's planted `bugs` switched on
+    /// (`no-sequence-check`: producers' sequence numbers are not checked, so a retried
+    /// batch is appended again; `txn-offsets-applied-early`: a transaction's offsets take
+    /// effect when sent, before it commits).
+    pub fn apply_with(&mut self, index: u64, payload: &Payload<V>, bugs: &TxnBugs) -> Effects {
+        let sequences = !bugs.no_sequence_check;
         assert_eq!(
             index,
             self.applied + 1,
@@ -262,14 +293,40 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 self.coordinator.apply(id, meta);
                 Effects::default()
             }
+            Payload::TxnOffsets {
+                pid,
+                epoch,
+                group,
+                offsets,
+            } => {
+                if bugs.txn_offsets_applied_early {
+                    for &(partition, offset) in offsets {
+                        self.commit_offset(group, partition, offset);
+                    }
+                    return Effects::default();
+                }
+                let pending =
+                    (self.pending_offsets)
+                        .entry(*pid)
+                        .or_insert_with(|| PendingOffsets {
+                            epoch: *epoch,
+                            group: group.clone(),
+                            offsets: BTreeMap::new(),
+                        });
+                if pending.epoch != *epoch || pending.group != *group {
+                    // The coordinator only takes offsets of the producer's open
+                    // transaction, and a marker ends each before the next opens.
+                    panic!("offsets of {pid} epoch {epoch} for {group} while {pending:?} pends");
+                }
+                pending.offsets.extend(offsets.iter().copied());
+                Effects::default()
+            }
             Payload::Offset {
                 group,
                 partition,
                 offset,
             } => {
-                let at = self.offsets.entry((group.clone(), *partition)).or_insert(0);
-                // Offsets only move forward: a late commit of an older position is moot.
-                *at = (*at).max(*offset);
+                self.commit_offset(group, *partition, *offset);
                 Effects::default()
             }
         }
@@ -372,6 +429,23 @@ impl<V: Clone + Hash> PartitionLog<V> {
         Ok(None)
     }
 
+    /// A consumer group's position in `partition` moves to `offset`.
+    fn commit_offset(&mut self, group: &str, partition: u32, offset: u64) {
+        let at = self
+            .offsets
+            .entry((group.to_string(), partition))
+            .or_insert(0);
+        // Offsets only move forward: a late commit of an older position is moot.
+        *at = (*at).max(offset);
+    }
+
+    /// Whether a transaction's offsets for `group` in `partition` wait for its marker
+    /// (a fetch of the committed offset must wait too: KIP-447's stable offsets).
+    pub fn offsets_pending(&self, group: &str, partition: u32) -> bool {
+        (self.pending_offsets.values())
+            .any(|p| p.group == group && p.offsets.contains_key(&partition))
+    }
+
     /// A transaction marker: end `pid`'s open transaction here, unless the marker is stale.
     fn mark(&mut self, pid: u64, (epoch, ran): (u32, u32), commit: bool) {
         let end = self.records.len() as u64;
@@ -385,6 +459,19 @@ impl<V: Clone + Hash> PartitionLog<V> {
             state.epoch = epoch;
             state.batches.clear();
         }
+        if self
+            .pending_offsets
+            .get(&pid)
+            .is_some_and(|p| p.epoch == ran)
+        {
+            let pending = self.pending_offsets.remove(&pid).expect("just seen");
+            if commit {
+                for (partition, offset) in pending.offsets {
+                    self.commit_offset(&pending.group, partition, offset);
+                }
+            }
+        }
+        let state = self.producers.get_mut(&pid).expect("made above");
         let Some((first, _)) = state.open_txn.filter(|&(_, e)| e == ran) else {
             // Nothing open here (a coordinator re-sent a marker already written), or a
             // newer transaction is open: this marker is not its.
@@ -485,16 +572,78 @@ mod tests {
         assert_eq!(log.records.len(), 3, "nothing appended twice");
     }
 
+    fn offsets(pid: u64, epoch: u32, at: &[(u32, u64)]) -> Payload<u32> {
+        Payload::TxnOffsets {
+            pid,
+            epoch,
+            group: "g".into(),
+            offsets: at.to_vec(),
+        }
+    }
+
+    fn marker(pid: u64, epoch: u32, ran: u32, commit: bool) -> Payload<u32> {
+        Payload::Marker {
+            pid,
+            epoch,
+            ran,
+            commit,
+        }
+    }
+
+    #[test]
+    fn a_transactions_offsets_take_effect_with_its_commit_marker_only() {
+        let mut log = Log::default();
+        apply(&mut log, offsets(7, 0, &[(1, 5), (2, 9)]));
+        assert!(log.offsets_pending("g", 1) && log.offsets_pending("g", 2));
+        assert!(!log.offsets_pending("g", 0) && !log.offsets_pending("h", 1));
+        assert!(
+            log.offsets.is_empty(),
+            "nothing committed before the marker"
+        );
+        apply(&mut log, marker(7, 1, 0, true));
+        assert_eq!(log.offsets.get(&("g".into(), 1)), Some(&5));
+        assert_eq!(log.offsets.get(&("g".into(), 2)), Some(&9));
+        assert!(!log.offsets_pending("g", 1));
+        // The next transaction (epoch 1) aborts: its offsets are dropped.
+        apply(&mut log, offsets(7, 1, &[(1, 8)]));
+        apply(&mut log, marker(7, 0, 0, false)); // A stale marker: nothing happens.
+        assert!(log.offsets_pending("g", 1));
+        apply(&mut log, marker(7, 2, 1, false));
+        assert_eq!(log.offsets.get(&("g".into(), 1)), Some(&5), "abort keeps 5");
+        assert!(!log.offsets_pending("g", 1));
+    }
+
+    #[test]
+    fn the_planted_bug_applies_a_transactions_offsets_before_it_commits() {
+        let mut log = Log::default();
+        let bugs = TxnBugs {
+            txn_offsets_applied_early: true,
+            ..TxnBugs::default()
+        };
+        log.apply_with(1, &offsets(7, 0, &[(1, 5)]), &bugs);
+        assert!(!log.offsets_pending("g", 1));
+        log.apply_with(2, &marker(7, 1, 0, false), &bugs);
+        assert_eq!(
+            log.offsets.get(&("g".into(), 1)),
+            Some(&5),
+            "the abort is moot"
+        );
+    }
+
     #[test]
     fn without_the_sequence_check_a_retry_is_appended_again() {
         let mut log = Log::default();
-        log.apply_with(1, &batch(&[1, 2], 7, 0, 0, false), false);
-        let retry = log.apply_with(2, &batch(&[1, 2], 7, 0, 0, false), false);
+        let bugs = TxnBugs {
+            no_sequence_check: true,
+            ..TxnBugs::default()
+        };
+        log.apply_with(1, &batch(&[1, 2], 7, 0, 0, false), &bugs);
+        let retry = log.apply_with(2, &batch(&[1, 2], 7, 0, 0, false), &bugs);
         assert_eq!((retry.first_offset, retry.duplicate), (Some(2), false));
         assert_eq!(log.records.len(), 4, "the planted bug duplicates");
-        let stale = log.apply_with(3, &batch(&[3], 7, 1, 0, false), false);
+        let stale = log.apply_with(3, &batch(&[3], 7, 1, 0, false), &bugs);
         assert_eq!(stale.first_offset, Some(4), "a new epoch starts over");
-        let fenced = log.apply_with(4, &batch(&[4], 7, 0, 9, false), false);
+        let fenced = log.apply_with(4, &batch(&[4], 7, 0, 9, false), &bugs);
         assert_eq!(fenced.refused, Some(Refused::Fenced { current: 1 }));
     }
 

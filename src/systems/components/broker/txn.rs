@@ -31,6 +31,8 @@ pub(super) enum Answer {
     Add,
     /// `EndTxn`: the epoch the next transaction uses.
     End,
+    /// `TxnOffsetCommit`.
+    Offsets,
 }
 
 /// Who asked the coordinator: the client, the transactional id, the request's id.
@@ -104,6 +106,11 @@ impl<H: BrokerHost> Raft<H> {
                 req,
                 result: result.map(|m| m.epoch),
             },
+            Answer::Offsets => Msg::TxnOffsetCommitReply {
+                txn_id,
+                req,
+                result: result.map(|_| ()),
+            },
         };
         ctx.send(to, H::broker_msg(msg));
     }
@@ -160,6 +167,7 @@ impl<H: BrokerHost> Raft<H> {
                 }
                 self.end_txn(ctx, (from, txn_id, req), (pid, epoch), commit);
             }
+            msg @ Msg::TxnOffsetCommit { .. } => self.on_txn_offset_commit(ctx, from, msg),
             Msg::WriteMarker {
                 txn_id,
                 pid,
@@ -262,6 +270,14 @@ impl<H: BrokerHost> Raft<H> {
                 result: Ok(()),
             };
             self.deliver(ctx, coordinator, msg);
+        }
+        if let Payload::TxnOffsets { .. } = &applied.entry.payload {
+            if let Some((asker, _)) =
+                (self.service_mut()).and_then(|l| l.txn.answers.remove(&index))
+            {
+                Self::offsets_reply(ctx, asker, Ok(()));
+            }
+            return;
         }
         let Payload::Txn { id, meta } = &applied.entry.payload else {
             return;
