@@ -3,7 +3,9 @@
 //! micro-operations, committed (`:ok`), aborted (`:fail`, with the sends it tried) or
 //! unknown; `faultline check` on it (by its sidecar: no write-write edges, Kafka's model)
 //! agrees with the run — valid for the correct scenario, G1a for a read-committed fetch
-//! that ignores the last stable offset.
+//! that ignores the last stable offset. Subscribed clients (one consumer group committing
+//! its offsets in its transactions) record their assignments and consume every record
+//! once; offsets that take effect before their transaction commits skip input.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
