@@ -75,9 +75,14 @@ fn a_replayed_history_is_jepsens_and_checks_as_the_run_did() {
         "micro-operations are keywords"
     );
     let h = history::parse(&text, "queue.edn", Some(Format::Edn)).unwrap();
-    assert!(h.ops.iter().all(|op| op.f == Func::Txn));
+    // Transactions, then the final read: an `:assign` of every key and one `:poll`.
+    let n = h.ops.len();
+    assert_eq!((h.ops[n - 2].f, h.ops[n - 1].f), (Func::Assign, Func::Poll));
+    assert_eq!(h.ops[n - 1].status, Status::Ok, "the final read completed");
+    assert!(h.ops[..n - 2].iter().all(|op| op.f == Func::Txn));
+    let final_read = format!("{:?}", h.ops[n - 1].output);
     let (mut ok, mut failed) = (0, 0);
-    for op in &h.ops {
+    for op in &h.ops[..n - 2] {
         let value = if op.status == Status::Ok {
             &op.output
         } else {
@@ -93,6 +98,19 @@ fn a_replayed_history_is_jepsens_and_checks_as_the_run_did() {
                     micros.iter().all(|m| is_send(m, true) || is_poll(m)),
                     "{op:?}"
                 );
+                for m in micros.iter().filter(|m| is_send(m, true)) {
+                    let Value::List(parts) = m else {
+                        unreachable!()
+                    };
+                    let Value::List(pair) = &parts[2] else {
+                        unreachable!()
+                    };
+                    let (Value::Int(o), Value::Int(v)) = (&pair[0], &pair[1]) else {
+                        unreachable!()
+                    };
+                    let seen = format!("List([Int({o}), Int({v})])");
+                    assert!(final_read.contains(&seen), "the final read saw {o} {v}");
+                }
             }
             Status::Fail => {
                 failed += 1;

@@ -22,7 +22,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::wire::{client_timer, KafkaObs, Micro, Msg, Sent, TxnOp, KEYS};
+use super::drain::Drain;
+use super::wire::{client_timer, KafkaObs, Micro, Msg, Sent, Timer, TxnOp, KEYS};
 use super::Kafka;
 use crate::history::{Func, Status, Value};
 use crate::sim::Ctx;
@@ -108,6 +109,9 @@ pub struct TxnClient {
     next_req: u64,
     run: Option<Run>,
     member: Option<Member>,
+    /// The first client reads every partition when the chaos phase ends.
+    drains: bool,
+    drain: Option<Drain>,
 }
 
 impl TxnClient {
@@ -115,6 +119,14 @@ impl TxnClient {
     /// operations.
     pub fn new(ctx: C<'_, '_>, index: usize, mut core: ClientCore<TxnOp>) -> Self {
         core.start(ctx, client_timer);
+        if index == 0 {
+            // After the chaos phase no client starts a transaction, and by this long after
+            // it every client has heard its last one's outcome or given up on it.
+            let sys = ctx.system();
+            let at_ms = sys.chaos_ms.saturating_add(sys.client_params.op_timeout_ms);
+            let at_ns = at_ms.saturating_mul(1_000_000);
+            ctx.set_timer_ns(Timer::Drain, at_ns.saturating_sub(ctx.now_ns()));
+        }
         let shared = index / ctx.system().p.instances.max(1) as usize;
         TxnClient {
             core,
@@ -126,12 +138,27 @@ impl TxnClient {
             next_req: 0,
             run: None,
             member: ctx.system().p.subscribe.then(Member::default),
+            drains: index == 0,
+            drain: None,
         }
     }
 
-    /// Whether it waits for nothing.
+    /// Whether it waits for nothing (the first client: and its final read is done).
     pub fn idle(&self) -> bool {
-        self.core.idle()
+        self.core.idle() && (!self.drains || self.drain.as_ref().is_some_and(Drain::finished))
+    }
+
+    /// The final read's timer: start it once no transaction runs, or fetch again.
+    pub fn on_drain_timer(&mut self, ctx: C<'_, '_>) {
+        match &mut self.drain {
+            Some(drain) => drain.on_timer(ctx),
+            None if self.core.idle() => {
+                self.next_req += 1;
+                self.drain = Some(Drain::start(ctx, self.next_req));
+                ctx.set_timer(Timer::Drain, ctx.system().p.retry_ms);
+            }
+            None => ctx.set_timer(Timer::Drain, ctx.system().p.retry_ms),
+        }
     }
 
     /// A client timer: start the next transaction, re-send, or give up.
@@ -324,6 +351,7 @@ impl TxnClient {
             super::IsolationKnob::ReadUncommitted => Isolation::ReadUncommitted,
         };
         B::Fetch {
+            req: 0,
             partition,
             offset: self.positions.get(&partition).copied().unwrap_or(0),
             max: ctx.system().p.fetch_max as u32,
@@ -400,9 +428,9 @@ impl TxnClient {
 
     /// A broker's answer.
     pub fn on_message(&mut self, ctx: C<'_, '_>, from: usize, msg: B<Sent>) {
-        if let B::Assignment { result } = msg {
-            return self.on_assignment(ctx, from, result);
-        }
+        let Some(msg) = self.beside_transactions(ctx, from, msg) else {
+            return;
+        };
         let Some(run) = &self.run else { return };
         let (waiting, current) = (run.waiting.clone(), run.req);
         match (waiting, msg) {
@@ -441,6 +469,7 @@ impl TxnClient {
                     partition,
                     offset,
                     result,
+                    ..
                 },
             ) => self.on_fetched(ctx, from, partition, offset, result),
             (
@@ -452,21 +481,57 @@ impl TxnClient {
                 },
             ) if req == current => self.on_offset_fetched(ctx, from, partition, result),
             (Waiting::Offsets, B::TxnOffsetCommitReply { req, result, .. }) if req == current => {
-                match result {
-                    Ok(()) => {
-                        self.run.as_mut().expect("runs").offsets_sent = true;
-                        self.advance(ctx);
-                    }
-                    // A stale generation or producer: this transaction must not commit;
-                    // starting over aborts it.
-                    Err(TxnError::Fenced | TxnError::InvalidState) => self.fenced(ctx),
-                    Err(e) => self.coordinator_refused(ctx, from, e),
-                }
+                self.on_offsets_added(ctx, from, result)
             }
             (Waiting::End, B::EndTxnReply { req, result, .. }) if req == current => {
                 self.on_ended(ctx, from, result)
             }
             _ => {} // A late or duplicated answer.
+        }
+    }
+
+    /// Answers not to the running transaction: the group's assignments, the final read's
+    /// fetches (from then on every fetch answer is the final read's or stale). Returns
+    /// any other message.
+    fn beside_transactions(
+        &mut self,
+        ctx: C<'_, '_>,
+        from: usize,
+        msg: B<Sent>,
+    ) -> Option<B<Sent>> {
+        if let B::Assignment { result } = msg {
+            self.on_assignment(ctx, from, result);
+            return None;
+        }
+        if let (
+            Some(drain),
+            B::FetchReply {
+                req,
+                partition,
+                offset,
+                result,
+            },
+        ) = (&mut self.drain, &msg)
+        {
+            if *req == drain.req {
+                drain.on_fetched(ctx, from, (*partition, *offset), result.clone());
+            }
+            return None;
+        }
+        Some(msg)
+    }
+
+    /// The coordinator's answer to `TxnOffsetCommit`.
+    fn on_offsets_added(&mut self, ctx: C<'_, '_>, from: usize, result: Result<(), TxnError>) {
+        match result {
+            Ok(()) => {
+                self.run.as_mut().expect("runs").offsets_sent = true;
+                self.advance(ctx);
+            }
+            // A stale generation or producer: this transaction must not commit; starting
+            // over aborts it.
+            Err(TxnError::Fenced | TxnError::InvalidState) => self.fenced(ctx),
+            Err(e) => self.coordinator_refused(ctx, from, e),
         }
     }
 

@@ -108,6 +108,8 @@ impl System for Kafka {
             "txn_timed_out",
             "client_fenced",
             "txn_input_moved",
+            "final_read_started",
+            "final_read_completed",
             "txn_offset_commit_fenced",
             "offset_fetch_unstable",
             "partition_leader_change",
@@ -239,6 +241,7 @@ impl System for Kafka {
                 .map(|(c, &n)| (n, ops_of(&plan.workload, c)))
                 .collect(),
             client_params: head.params.workload.clone(),
+            chaos_ms: head.params.phases.chaos_ms,
             p,
         }
     }
@@ -375,6 +378,7 @@ impl Process<Kafka> for Proc {
                 ctx.set_timer(Timer::Tick, retry_ms);
             }
             (Proc::Client(c), Timer::Client(t)) => c.on_timer(ctx, t),
+            (Proc::Client(c), Timer::Drain) => c.on_drain_timer(ctx),
             (proc, timer) => panic!("timer {timer:?} fired on {proc:?}"),
         }
     }

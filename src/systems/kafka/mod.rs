@@ -27,6 +27,7 @@
 
 mod checks;
 pub mod client;
+mod drain;
 mod impls;
 pub mod settings;
 pub mod wire;
@@ -75,6 +76,9 @@ pub struct Kafka {
     pub clients: BTreeMap<usize, Vec<ClientOp<TxnOp>>>,
     /// Client settings.
     pub client_params: WorkloadParams,
+    /// When the chaos phase ends (ms): the first client then reads every partition from
+    /// the start (the final read).
+    pub chaos_ms: u64,
 }
 
 impl Kafka {

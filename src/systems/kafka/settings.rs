@@ -50,7 +50,7 @@ knob_section! {
         /// How the clients' polls read: `read_committed` or `read_uncommitted`.
         isolation: IsolationKnob = IsolationKnob::ReadCommitted;
         /// Queue anomalies the `queue` check allows (Jepsen's names).
-        allow: Vec<String> = vec!["int-send-skip".to_string(), "unseen".to_string()];
+        allow: Vec<String> = vec!["int-send-skip".to_string()];
     }
 }
 

@@ -87,6 +87,8 @@ pub enum Timer {
     Tick,
     /// A client timer.
     Client(ClientTimer),
+    /// The final read: start it, or re-send its fetches.
+    Drain,
 }
 
 pub(super) fn client_timer(t: ClientTimer) -> Timer {

@@ -328,6 +328,7 @@ impl Consumer {
                     continue;
                 }
                 Some(offset) => Msg::Fetch {
+                    req: 0,
                     partition,
                     offset,
                     max: fetch_max,
@@ -373,6 +374,7 @@ impl Consumer {
                 partition,
                 offset,
                 result,
+                ..
             } => self.on_fetched(ctx, from, partition, offset, result),
             Msg::OffsetCommitted { result, .. } => match result {
                 Ok(true) => None,
@@ -435,7 +437,7 @@ impl Consumer {
         }
         pos.waiting = None;
         match result {
-            Ok(Fetched { records, next }) => {
+            Ok(Fetched { records, next, .. }) => {
                 self.leaders[partition as usize] = Some(from);
                 Some(Event::Records {
                     partition,

@@ -109,6 +109,9 @@ pub enum Msg<V> {
     },
     /// Consumer → partition leader: committed records from `offset`.
     Fetch {
+        /// The request's id, echoed in its answer (a reader that must tell a late answer
+        /// to an earlier fetch from the same offset sets it; others send 0).
+        req: u64,
         /// The partition to read.
         partition: u32,
         /// The offset of the first record wanted.
@@ -120,6 +123,8 @@ pub enum Msg<V> {
     },
     /// Committed records from the asked offset, or not the leader.
     FetchReply {
+        /// The request's id.
+        req: u64,
         /// The partition read.
         partition: u32,
         /// The offset the fetch asked from.
@@ -474,6 +479,7 @@ impl<H: BrokerHost> Raft<H> {
                 self.on_produce(ctx, from, partition, req, batch)
             }
             Msg::Fetch {
+                req,
                 partition,
                 offset,
                 max,
@@ -490,6 +496,7 @@ impl<H: BrokerHost> Raft<H> {
                 ctx.send(
                     from,
                     H::broker_msg(Msg::FetchReply {
+                        req,
                         partition,
                         offset,
                         result,

@@ -252,6 +252,9 @@ pub struct Fetched<V> {
     pub records: Vec<(u64, Record<V>)>,
     /// The offset after the range read (past records left out as aborted, too).
     pub next: u64,
+    /// The end of the partition's log (its high-water mark): a reader that reached it has
+    /// read everything (at read-committed, once no transaction is open).
+    pub end: u64,
 }
 
 impl<V: Clone + Hash> PartitionLog<V> {
@@ -523,7 +526,11 @@ impl<V: Clone + Hash> PartitionLog<V> {
             .filter(|&o| isolation == Isolation::ReadUncommitted || !self.is_aborted(o))
             .map(|o| (o, self.records[o as usize].clone()))
             .collect();
-        Fetched { records, next }
+        Fetched {
+            records,
+            next,
+            end: self.records.len() as u64,
+        }
     }
 }
 
