@@ -127,7 +127,7 @@ impl Drain {
         if fetched.next >= fetched.end {
             self.done.insert(partition);
             if self.finished() {
-                return self.complete(ctx);
+                self.complete(ctx);
             }
         } else if !fetched.records.is_empty() || fetched.next > offset {
             // More to read now; an empty answer short of the end waits for the retry.
