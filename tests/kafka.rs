@@ -5,7 +5,10 @@
 //! agrees with the run — valid for the correct scenario, G1a for a read-committed fetch
 //! that ignores the last stable offset. Subscribed clients (one consumer group committing
 //! its offsets in its transactions) record their assignments and consume every record
-//! once; offsets that take effect before their transaction commits skip input.
+//! once; offsets that take effect before their transaction commits skip input. With
+//! transaction version 1, a partition that does not verify a transaction before it opens
+//! there lets a late produce hang its last stable offset; the same seed with verification
+//! does not.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,7 +136,7 @@ fn a_fetch_ignoring_the_last_stable_offset_shows_aborted_reads() {
     let edn = replay(
         "scenarios/kafka/bug_fetch_ignores_lso.toml",
         "kafka-bug-fetch-ignores-lso",
-        0,
+        1,
         &dir,
     );
     let check = faultline().arg("check").arg(&edn).output().unwrap();
@@ -166,7 +169,7 @@ fn consumed_once(scenario: &str, name: &str, seed: u64) -> (String, String) {
 #[test]
 fn offsets_committed_in_transactions_consume_every_record_once() {
     let (verdict, message) =
-        consumed_once("scenarios/kafka/subscribe.toml", "kafka-txn-subscribe", 3);
+        consumed_once("scenarios/kafka/subscribe.toml", "kafka-txn-subscribe", 2);
     assert_eq!(verdict, "pass", "{message}");
     let checked: u64 = message.split(' ').next().unwrap().parse().unwrap();
     assert!(checked > 5, "the group consumed records: {message}");
@@ -177,11 +180,56 @@ fn offsets_applied_before_their_transaction_commits_skip_input() {
     let (verdict, message) = consumed_once(
         "scenarios/kafka/bug_txn_offsets_applied_early.toml",
         "kafka-bug-txn-offsets-applied-early",
-        23,
+        6,
     );
     assert_eq!(verdict, "violation", "{message}");
     assert!(
         message.contains("no committed transaction consumed"),
         "{message}"
     );
+}
+
+/// Each check's verdict of a replayed seed.
+fn verdicts(scenario: &Path, name: &str, seed: u64) -> Vec<(String, String)> {
+    let dir = scratch(&format!("{name}-{seed}"));
+    let edn = replay(scenario.to_str().unwrap(), name, seed, &dir);
+    let verdicts = std::fs::read_to_string(edn.with_file_name("verdicts.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&verdicts).unwrap();
+    (v["checks"].as_array().unwrap().iter())
+        .map(|c| {
+            let verdict = c["verdict"].as_str().unwrap().to_string();
+            (c["check"].as_str().unwrap().to_string(), verdict)
+        })
+        .collect()
+}
+
+#[test]
+fn without_partition_verification_a_late_produce_hangs_the_last_stable_offset() {
+    let bug = Path::new("scenarios/kafka/bug_no_partition_verification.toml");
+    let name = "kafka-bug-no-partition-verification";
+    let found = verdicts(bug, name, 2);
+    let lso = |v: &[(String, String)]| {
+        let (_, verdict) = v.iter().find(|(c, _)| c == "lso_progress").unwrap();
+        verdict.clone()
+    };
+    assert_eq!(lso(&found), "liveness", "{found:?}");
+    // The same scenario and seed with the partitions verifying: nothing hangs.
+    let text = std::fs::read_to_string(bug).unwrap();
+    assert!(
+        text.contains("transaction_version = 1"),
+        "a version 1 scenario"
+    );
+    let correct = text
+        .replace("bugs = [\"no-partition-verification\"]\n", "")
+        .replace(
+            "expect = \"liveness\"\nexpect_check = \"lso_progress\"\n",
+            "expect = \"pass\"\n",
+        )
+        .replace(name, "kafka-txn-v1-verified");
+    assert!(!correct.contains("bugs ="), "the bug is off");
+    let dir = scratch("verified");
+    let file = dir.join("verified.toml");
+    std::fs::write(&file, correct).unwrap();
+    let fixed = verdicts(&file, "kafka-txn-v1-verified", 2);
+    assert_eq!(lso(&fixed), "pass", "{fixed:?}");
 }

@@ -211,14 +211,41 @@ impl TxnClient {
             }
             ClientTimer::GiveUp => {
                 if let Some(run) = self.run.take() {
-                    // Unknown outcome: the entry stays `info`. A new instance fences the
-                    // transaction left open.
+                    // Unknown outcome: the entry stays `info`. Abort what it wrote, as an
+                    // application does when a send times out (the answer is not awaited),
+                    // then a new instance fences whatever the abort did not end.
+                    self.abort_abandoned(ctx, &run);
                     self.identity = None;
                     self.seqs.clear();
                     self.rewind(run.positions_before);
                 }
             }
         }
+    }
+
+    /// Ask the coordinator to abort the transaction `run` gives up on, if it wrote and
+    /// did not ask to commit. A produce of it may still be in flight: that is the window
+    /// KIP-890 closes (with transaction version 1 the abort keeps the epoch, and only
+    /// partition verification keeps the late produce from opening a transaction nobody
+    /// ends).
+    fn abort_abandoned(&mut self, ctx: C<'_, '_>, run: &Run) {
+        let Some((pid, epoch)) = self.identity else {
+            return;
+        };
+        if run.added.is_empty() || run.commit_asked {
+            return;
+        }
+        self.next_req += 1;
+        let end = B::EndTxn {
+            txn_id: self.txn_id.clone(),
+            req: self.next_req,
+            pid,
+            epoch,
+            commit: false,
+        };
+        ctx.probe("txn_abandoned_abort");
+        let coordinator = self.leader(ctx, 0);
+        ctx.send(coordinator, Msg::Broker(end));
     }
 
     fn leader(&self, ctx: C<'_, '_>, partition: u32) -> usize {
@@ -590,9 +617,12 @@ impl TxnClient {
                     self.resend(ctx);
                 }
             }
-            // A zombie, or a batch before this one lost: this transaction cannot commit.
+            // A zombie, a batch before this one lost, or the transaction is no longer
+            // open at the coordinator: this transaction cannot commit.
             Err(ProduceError::Refused(
-                Refused::Fenced { .. } | Refused::OutOfOrderSequence { .. },
+                Refused::Fenced { .. }
+                | Refused::OutOfOrderSequence { .. }
+                | Refused::NotInTransaction,
             )) => self.fenced(ctx),
         }
     }

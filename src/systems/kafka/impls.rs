@@ -103,15 +103,11 @@ impl System for Kafka {
         broker::PROBES,
         crate::systems::components::clients::PROBES,
         &[
-            "txn_decision_appended",
-            "txn_aborted_by_new_instance",
-            "txn_timed_out",
+            "txn_abandoned_abort",
             "client_fenced",
             "txn_input_moved",
             "final_read_started",
             "final_read_completed",
-            "txn_offset_commit_fenced",
-            "offset_fetch_unstable",
             "partition_leader_change",
             "partition_leader_crashed",
         ],
@@ -219,6 +215,7 @@ impl System for Kafka {
                 session_timeout_ms: 300,
                 fetch_max: p.fetch_max as u32,
                 ack_before_replicate: false,
+                epoch_bump_per_txn: p.transaction_version >= 2,
                 bugs: broker::TxnBugs {
                     no_producer_fencing: plan.has_bug(Bug::NoProducerFencing),
                     no_epoch_bump_per_txn: plan.has_bug(Bug::NoEpochBumpPerTxn),
@@ -226,6 +223,7 @@ impl System for Kafka {
                     fetch_ignores_lso: plan.has_bug(Bug::FetchIgnoresLso),
                     no_sequence_check: plan.has_bug(Bug::NoSequenceCheck),
                     txn_offsets_applied_early: plan.has_bug(Bug::TxnOffsetsAppliedEarly),
+                    no_partition_verification: plan.has_bug(Bug::NoPartitionVerification),
                 },
             },
             partitions: (0..p.partitions)
@@ -302,7 +300,7 @@ impl System for Kafka {
 impl Host for Kafka {
     type Sm = PartitionLog<Sent>;
     type Effects = broker::Effects;
-    type Lead = broker::Leader;
+    type Lead = broker::Leader<Sent>;
 
     fn raft_config(&self) -> &raft::Config {
         &self.raft

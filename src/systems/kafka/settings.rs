@@ -28,6 +28,12 @@ knob_section! {
         txn_timeout_ms: u64 = 1000, swarm [500, 2000], valid [1, 3_600_000];
         /// Percent of transactions the client aborts itself (they end `fail`).
         abort_pct: u64 = 10, swarm [0, 30], valid [0, 100];
+        /// The transaction protocol's version: 2 bumps the producer's epoch at the end of
+        /// every transaction (KIP-890 part 2), so a late produce, marker or end of an
+        /// older transaction is fenced; 1 keeps the epoch between transactions (Kafka's
+        /// protocol before 4.0), where partitions verifying a transaction before it opens
+        /// there (KIP-890 part 1) is the defence against a late produce.
+        transaction_version: u64 = 2, swarm [2, 2], valid [1, 2];
         /// Client processes sharing each transactional id (`txn-c<i / instances>`): with
         /// 2, each id has an instance and its replacement running at once, as when an
         /// application's instance is replaced while the old one still runs (a zombie).
@@ -69,6 +75,8 @@ catalogue! {
         TxnOffsetsAppliedEarly = "txn-offsets-applied-early",
         /// a transaction ends with the epoch it ran with, so the producer's next one runs with it too: a late marker or end of the older transaction ends the newer one
         NoEpochBumpPerTxn = "no-epoch-bump-per-txn",
+        /// partition leaders append a transactional batch that opens a transaction without asking the coordinator whether the producer's ongoing transaction holds the partition (KIP-890 part 1): with transaction version 1 a late produce of an aborted transaction opens one nobody ends, pinning the last stable offset
+        NoPartitionVerification = "no-partition-verification",
         /// the broker's partition logs: the replicated log's planted bugs
         Raft(raft::Bug),
     }

@@ -97,6 +97,9 @@ impl System for Outbox {
             "crash_between_commit_and_publish",
             "crash_between_publish_and_mark_sent",
             "phantom_event_published",
+            "relay_round_committed",
+            "relay_round_aborted",
+            "relay_round_unknown",
         ],
     ];
 
@@ -214,6 +217,7 @@ impl System for Outbox {
                 session_timeout_ms: p.session_timeout_ms,
                 fetch_max: p.fetch_max as u32,
                 ack_before_replicate: plan.has_bug(Bug::Broker(broker::Bug::AckBeforeReplicate)),
+                epoch_bump_per_txn: true,
                 bugs: broker::TxnBugs::default(),
             },
             orders: node("orders"),
@@ -325,7 +329,7 @@ impl Stored<service::Row> for Outbox {
 impl Host for Outbox {
     type Sm = PartitionLog<Event>;
     type Effects = broker::Effects;
-    type Lead = broker::Leader;
+    type Lead = broker::Leader<Event>;
 
     fn raft_config(&self) -> &raft::Config {
         &self.raft

@@ -185,6 +185,21 @@ impl TxnLog {
         }
     }
 
+    /// Partition verification (KIP-890): whether producer `pid`'s ongoing transaction of
+    /// `epoch` holds `partition`.
+    pub fn verify(&self, pid: u64, epoch: u32, partition: u32) -> Result<(), TxnError> {
+        let m = (self.txns.values())
+            .find(|m| m.pid == pid)
+            .ok_or(TxnError::InvalidState)?;
+        if epoch < m.epoch {
+            return Err(TxnError::Fenced);
+        }
+        match m.state {
+            TxnState::Ongoing if epoch == m.epoch && m.partitions.contains(&partition) => Ok(()),
+            _ => Err(TxnError::InvalidState),
+        }
+    }
+
     /// `AddPartitionsToTxn`: the transaction now writes to `partitions` too.
     pub fn add(
         &self,
@@ -361,6 +376,48 @@ mod tests {
             BTreeSet::from([2]),
             "a new transaction starts empty"
         );
+    }
+
+    #[test]
+    fn verification_holds_only_the_ongoing_transactions_partitions_of_its_epoch() {
+        let mut log = TxnLog::default();
+        assert_eq!(log.verify(1, 0, 2), Err(TxnError::InvalidState), "unknown");
+        log.apply("t", &ready(log.init("t", 1000, 0, true)));
+        assert_eq!(
+            log.verify(1, 0, 2),
+            Err(TxnError::InvalidState),
+            "nothing open"
+        );
+        log.apply("t", &log.add("t", (1, 0), &[2], 10).unwrap());
+        assert_eq!(log.verify(1, 0, 2), Ok(()));
+        assert_eq!(
+            log.verify(1, 0, 1),
+            Err(TxnError::InvalidState),
+            "not added"
+        );
+        assert_eq!(
+            log.verify(1, 1, 2),
+            Err(TxnError::InvalidState),
+            "a later epoch"
+        );
+        // Version 1: the abort keeps the epoch, and the transaction no longer holds 2.
+        let Ok(End::Prepare(abort)) = log.end("t", (1, 0), false, false) else {
+            panic!("an open transaction prepares")
+        };
+        assert_eq!(abort.epoch, 0);
+        log.apply("t", &abort);
+        assert_eq!(log.verify(1, 0, 2), Err(TxnError::InvalidState), "ending");
+        log.apply(
+            "t",
+            &TxnMeta {
+                state: TxnState::CompleteAbort,
+                ..abort
+            },
+        );
+        assert_eq!(log.verify(1, 0, 2), Err(TxnError::InvalidState), "ended");
+        // A new instance bumps the epoch: the old one is fenced.
+        log.apply("t", &ready(log.init("t", 1000, 30, true)));
+        assert_eq!(log.verify(1, 0, 2), Err(TxnError::Fenced));
     }
 
     #[test]

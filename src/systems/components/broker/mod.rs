@@ -32,6 +32,7 @@ pub mod coordinator;
 pub mod partition;
 pub mod txn;
 mod txn_offsets;
+mod verify;
 
 pub use coordinator::{TxnError, TxnMeta, TxnState};
 pub use partition::{
@@ -54,6 +55,13 @@ pub const PROBES: &[&str] = &[
     "consumer_fenced",
     "offset_commit_fenced",
     "consumer_group_rebalanced",
+    "offset_fetch_unstable",
+    "txn_aborted_by_new_instance",
+    "txn_decision_appended",
+    "txn_offset_commit_fenced",
+    "txn_partition_not_verified",
+    "txn_partition_verifying",
+    "txn_timed_out",
 ];
 
 /// A record: its key (which decides its partition) and its value.
@@ -308,6 +316,28 @@ pub enum Msg<V> {
         /// Written, or not the leader (with a hint).
         result: Result<(), Hint>,
     },
+    /// Partition leader → coordinator: does producer `pid`'s ongoing transaction of
+    /// `epoch` hold `partition`? (KIP-890's verification, before a batch opens the
+    /// transaction there.)
+    VerifyTxn {
+        /// The asking partition.
+        partition: u32,
+        /// The verification's id at the partition leader.
+        vid: u64,
+        /// Producer id.
+        pid: u64,
+        /// Producer epoch.
+        epoch: u32,
+    },
+    /// Coordinator → partition leader.
+    TxnVerified {
+        /// The asking partition.
+        partition: u32,
+        /// The verification's id.
+        vid: u64,
+        /// It holds the partition, or why not.
+        result: Result<(), TxnError>,
+    },
 }
 
 /// The kinds of the broker's answers to its clients (fault points may hold them).
@@ -343,6 +373,8 @@ impl<V> Msg<V> {
             Msg::TxnOffsetCommitReply { .. } => "txn_offset_commit_reply",
             Msg::WriteMarker { .. } => "write_marker",
             Msg::MarkerWritten { .. } => "marker_written",
+            Msg::VerifyTxn { .. } => "verify_txn",
+            Msg::TxnVerified { .. } => "txn_verified",
         }
     }
 }
@@ -369,6 +401,9 @@ pub struct Config {
     /// Planted bug `ack-before-replicate`: acknowledge a produce when the leader has
     /// appended it, before a quorum holds it.
     pub ack_before_replicate: bool,
+    /// Transaction version 2 (KIP-890 part 2): every `EndTxn` bumps the producer's epoch;
+    /// version 1 (false) ends a transaction with the epoch it ran with.
+    pub epoch_bump_per_txn: bool,
     /// Planted bugs of the transaction protocol.
     pub bugs: TxnBugs,
 }
@@ -390,6 +425,10 @@ pub struct TxnBugs {
     /// `txn-offsets-applied-early`: a consumer group's offsets sent to a transaction take
     /// effect when appended, before the transaction commits.
     pub txn_offsets_applied_early: bool,
+    /// `no-partition-verification`: a partition leader appends a transactional batch that
+    /// opens a transaction without asking the coordinator whether the producer's ongoing
+    /// transaction holds the partition (KIP-890 part 1 missing).
+    pub no_partition_verification: bool,
 }
 
 /// A consumer group as its coordinator sees it (soft state of partition 0's leader).
@@ -404,8 +443,8 @@ pub struct Group {
 }
 
 /// A partition leader's soft state.
-#[derive(Debug, Clone, Default)]
-pub struct Leader {
+#[derive(Debug, Clone)]
+pub struct Leader<V> {
     /// Produces waiting for their entry to commit: entry index → (producer, request).
     pending: BTreeMap<u64, (usize, u64)>,
     /// Offset commits waiting: entry index → (consumer, partition, offset).
@@ -417,11 +456,29 @@ pub struct Leader {
     /// Transactions: the coordinator's answers and marker rounds, partition leaders'
     /// markers.
     pub txn: txn::TxnLead,
+    /// Transactional produces waiting for the coordinator's verification, by id.
+    verifying: BTreeMap<u64, verify::Verifying<V>>,
+    /// The last verification id handed out.
+    next_vid: u64,
+}
+
+impl<V> Default for Leader<V> {
+    fn default() -> Self {
+        Leader {
+            pending: BTreeMap::new(),
+            commits: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            started: 0,
+            txn: txn::TxnLead::default(),
+            verifying: BTreeMap::new(),
+            next_vid: 0,
+        }
+    }
 }
 
 /// What a system provides to run broker partitions.
 pub trait BrokerHost:
-    Host<Sm = PartitionLog<Self::Value>, Effects = Effects, Lead = Leader>
+    Host<Sm = PartitionLog<Self::Value>, Effects = Effects, Lead = Leader<Self::Value>>
 {
     /// What records carry.
     type Value: Clone + Debug + PartialEq + Eq + Hash + Send + 'static;
@@ -475,8 +532,11 @@ impl<H: BrokerHost> Raft<H> {
                     records,
                     producer,
                     transactional,
+                    verified: None,
                 };
-                self.on_produce(ctx, from, partition, req, batch)
+                if let Some(batch) = self.verify_produce(ctx, (from, req), batch) {
+                    self.append_produce(ctx, from, partition, req, batch)
+                }
             }
             Msg::Fetch {
                 req,
@@ -507,7 +567,8 @@ impl<H: BrokerHost> Raft<H> {
         }
     }
 
-    fn on_produce(
+    /// Append a produce's batch; acknowledge it once committed.
+    fn append_produce(
         &mut self,
         ctx: C<'_, '_, H>,
         from: usize,
@@ -618,6 +679,9 @@ impl<H: BrokerHost> Raft<H> {
                     return ctx.send(from, H::broker_msg(reply));
                 }
                 self.offset_commit(ctx, from, group, partition, offset, generation, member);
+            }
+            msg @ (Msg::VerifyTxn { .. } | Msg::TxnVerified { .. }) => {
+                self.on_verify_message(ctx, from, msg)
             }
             other => self.on_txn_message(ctx, from, other),
         }

@@ -74,6 +74,9 @@ pub struct ProducerState {
     /// Its open transaction in this partition, if one is open: its first offset and the
     /// epoch its batches carry.
     pub open_txn: Option<(u64, u32)>,
+    /// Markers applied here for it. A verification names the count it saw: a marker
+    /// applied since voids it (the transaction it verified may be the one that ended).
+    pub markers: u64,
 }
 
 /// Why a batch was not appended.
@@ -91,6 +94,10 @@ pub enum Refused {
         /// The producer's current epoch.
         current: u32,
     },
+    /// A transactional batch would open a transaction here that the coordinator did not
+    /// verify as the producer's ongoing one holding this partition (KIP-890 part 1), or a
+    /// marker ended the transaction since the verification.
+    NotInTransaction,
 }
 
 /// How a fetch reads a partition.
@@ -116,6 +123,11 @@ pub enum Payload<V> {
         producer: Option<ProducerSeq>,
         /// Part of the producer's transaction (then `producer` is set).
         transactional: bool,
+        /// A transactional batch that opens its transaction here: the count of the
+        /// producer's markers this partition had applied when the coordinator verified the
+        /// transaction holds it (`None`: not verified — it may only join a transaction
+        /// already open here).
+        verified: Option<u64>,
     },
     /// A transaction marker: the producer's transaction in this partition ends.
     Marker {
@@ -282,7 +294,16 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 records,
                 producer,
                 transactional,
-            } => self.append(records, *producer, *transactional, sequences),
+                verified,
+            } => {
+                let txn = transactional.then_some(*verified);
+                self.append(
+                    records,
+                    *producer,
+                    txn,
+                    (sequences, !bugs.no_partition_verification),
+                )
+            }
             Payload::Marker {
                 pid,
                 epoch,
@@ -302,26 +323,12 @@ impl<V: Clone + Hash> PartitionLog<V> {
                 group,
                 offsets,
             } => {
-                if bugs.txn_offsets_applied_early {
-                    for &(partition, offset) in offsets {
-                        self.commit_offset(group, partition, offset);
-                    }
-                    return Effects::default();
-                }
-                let pending =
-                    (self.pending_offsets)
-                        .entry(*pid)
-                        .or_insert_with(|| PendingOffsets {
-                            epoch: *epoch,
-                            group: group.clone(),
-                            offsets: BTreeMap::new(),
-                        });
-                if pending.epoch != *epoch || pending.group != *group {
-                    // The coordinator only takes offsets of the producer's open
-                    // transaction, and a marker ends each before the next opens.
-                    panic!("offsets of {pid} epoch {epoch} for {group} while {pending:?} pends");
-                }
-                pending.offsets.extend(offsets.iter().copied());
+                self.txn_offsets(
+                    (*pid, *epoch),
+                    group,
+                    offsets,
+                    bugs.txn_offsets_applied_early,
+                );
                 Effects::default()
             }
             Payload::Offset {
@@ -335,13 +342,47 @@ impl<V: Clone + Hash> PartitionLog<V> {
         }
     }
 
+    /// A transaction's offsets for `group`: pending until its marker (or, under the
+    /// planted bug `early`, committed at once).
+    fn txn_offsets(
+        &mut self,
+        (pid, epoch): (u64, u32),
+        group: &str,
+        offsets: &[(u32, u64)],
+        early: bool,
+    ) {
+        if early {
+            for &(partition, offset) in offsets {
+                self.commit_offset(group, partition, offset);
+            }
+            return;
+        }
+        let pending = (self.pending_offsets)
+            .entry(pid)
+            .or_insert_with(|| PendingOffsets {
+                epoch,
+                group: group.to_string(),
+                offsets: BTreeMap::new(),
+            });
+        if pending.epoch != epoch || pending.group != group {
+            // The coordinator only takes offsets of the producer's open transaction, and a
+            // marker ends each before the next opens.
+            panic!("offsets of {pid} epoch {epoch} for {group} while {pending:?} pends");
+        }
+        pending.offsets.extend(offsets.iter().copied());
+    }
+
+    /// Append a batch. `txn`: transactional, with its verification if it has one;
+    /// `(sequences, verify)`: check sequence numbers, check that a transaction opened here
+    /// was verified (each off under its planted bug).
     fn append(
         &mut self,
         records: &[Record<V>],
         producer: Option<ProducerSeq>,
-        transactional: bool,
-        sequences: bool,
+        txn: Option<Option<u64>>,
+        (sequences, verify): (bool, bool),
     ) -> Effects {
+        let transactional = txn.is_some();
         assert!(
             !transactional || producer.is_some(),
             "a transactional batch has a producer"
@@ -349,6 +390,14 @@ impl<V: Clone + Hash> PartitionLog<V> {
         assert!(!records.is_empty(), "a batch holds records");
         let first = self.records.len() as u64;
         if let Some(p) = producer {
+            if let (Some(verified), true) = (txn, verify) {
+                if let Err(refused) = self.verification(p, verified) {
+                    return Effects {
+                        refused: Some(refused),
+                        ..Effects::default()
+                    };
+                }
+            }
             match self.sequence(p, records.len() as u64, sequences) {
                 Ok(None) => {}
                 Ok(Some(offset)) => {
@@ -385,6 +434,25 @@ impl<V: Clone + Hash> PartitionLog<V> {
             first_offset: Some(first),
             duplicate: false,
             refused: None,
+        }
+    }
+
+    /// Whether a transactional batch may be appended: it joins the producer's transaction
+    /// open here, or opens one the coordinator verified with no marker applied since.
+    /// A zombie's batch is left to the epoch check, which names the current epoch.
+    fn verification(&self, p: ProducerSeq, verified: Option<u64>) -> Result<(), Refused> {
+        let Some(state) = self.producers.get(&p.pid) else {
+            return match verified {
+                Some(0) => Ok(()),
+                _ => Err(Refused::NotInTransaction),
+            };
+        };
+        if p.epoch < state.epoch || state.open_txn.is_some_and(|(_, e)| e == p.epoch) {
+            return Ok(());
+        }
+        match verified {
+            Some(seen) if seen == state.markers => Ok(()),
+            _ => Err(Refused::NotInTransaction),
         }
     }
 
@@ -453,6 +521,7 @@ impl<V: Clone + Hash> PartitionLog<V> {
     fn mark(&mut self, pid: u64, (epoch, ran): (u32, u32), commit: bool) {
         let end = self.records.len() as u64;
         let state = self.producers.entry(pid).or_default();
+        state.markers += 1;
         if epoch < state.epoch {
             return; // A delayed marker of an older transaction.
         }
@@ -552,11 +621,75 @@ mod tests {
             records: values.iter().map(|&v| rec(v)).collect(),
             producer: Some(ProducerSeq { pid, epoch, seq }),
             transactional: txn,
+            verified: None,
         }
     }
 
-    fn apply(log: &mut Log, p: Payload<u32>) -> Effects {
+    /// Apply `p`, a transactional batch verified by the coordinator just now (as a correct
+    /// partition leader appends one).
+    fn apply(log: &mut Log, mut p: Payload<u32>) -> Effects {
+        if let Payload::Append {
+            producer: Some(q),
+            transactional: true,
+            verified,
+            ..
+        } = &mut p
+        {
+            *verified = Some(log.producers.get(&q.pid).map_or(0, |s| s.markers));
+        }
         log.apply(log.applied + 1, &p)
+    }
+
+    #[test]
+    fn a_transaction_opens_here_only_as_verified_with_no_marker_since() {
+        let mut log = Log::default();
+        // Not verified: refused, nothing appended.
+        let unverified = log.apply(1, &batch(&[1], 7, 0, 0, true));
+        assert_eq!(unverified.refused, Some(Refused::NotInTransaction));
+        assert!(log.records.is_empty());
+        // Verified with no marker seen: it opens; the next batch joins without one.
+        let mut opens = batch(&[1], 7, 0, 0, true);
+        let Payload::Append { verified, .. } = &mut opens else {
+            unreachable!()
+        };
+        *verified = Some(0);
+        assert_eq!(log.apply(2, &opens).first_offset, Some(0));
+        assert_eq!(
+            log.apply(3, &batch(&[2], 7, 0, 1, true)).first_offset,
+            Some(1)
+        );
+        // The transaction aborts (TV1: the marker keeps the epoch). A late batch of it,
+        // verified before the marker, must not open a transaction nobody will end.
+        let marker = Payload::Marker {
+            pid: 7,
+            epoch: 0,
+            ran: 0,
+            commit: false,
+        };
+        log.apply(4, &marker);
+        let mut late = batch(&[3], 7, 0, 2, true);
+        let Payload::Append { verified, .. } = &mut late else {
+            unreachable!()
+        };
+        *verified = Some(0);
+        assert_eq!(log.apply(5, &late).refused, Some(Refused::NotInTransaction));
+        assert_eq!(log.last_stable_offset(), 2, "nothing holds the LSO");
+        // The planted bug `no-partition-verification` appends it: the LSO hangs there.
+        let bugs = TxnBugs {
+            no_partition_verification: true,
+            ..TxnBugs::default()
+        };
+        assert_eq!(log.apply_with(6, &late, &bugs).first_offset, Some(2));
+        assert_eq!(log.last_stable_offset(), 2);
+        assert_eq!(
+            log.apply(7, &batch(&[4], 8, 0, 0, false)).first_offset,
+            Some(3)
+        );
+        assert_eq!(
+            log.last_stable_offset(),
+            2,
+            "the hanging transaction pins the LSO"
+        );
     }
 
     fn values(f: &Fetched<u32>) -> Vec<(u64, u32)> {

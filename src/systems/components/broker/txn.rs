@@ -203,7 +203,8 @@ impl<H: BrokerHost> Raft<H> {
     }
 
     fn end_txn(&mut self, ctx: C<'_, '_, H>, asker: Asker, producer: (u64, u32), commit: bool) {
-        let bump = !ctx.system().broker_config().bugs.no_epoch_bump_per_txn;
+        let config = ctx.system().broker_config();
+        let bump = config.epoch_bump_per_txn && !config.bugs.no_epoch_bump_per_txn;
         let tail = &self.tail().expect("the coordinator leads").coordinator;
         let id = asker.1.clone();
         match tail.end(&id, producer, commit, bump) {
@@ -446,10 +447,12 @@ impl<H: BrokerHost> Raft<H> {
         self.log_txn(ctx, None, id.to_string(), done);
     }
 
-    /// The broker's periodic work for transactions (coordinator): re-send unanswered
+    /// The broker's periodic work for transactions: verifications asked again (partition
+    /// leaders); and at the coordinator: re-send unanswered
     /// markers, resume the rounds of decisions found in the log, abort transactions past
     /// their timeout.
     pub fn on_txn_tick(&mut self, ctx: C<'_, '_, H>, retry_ms: u64) {
+        self.on_verify_tick(ctx, retry_ms);
         if !self.coordinating() || !self.leads_caught_up() {
             return;
         }
