@@ -21,7 +21,7 @@ use super::{Change, Event, Msg, Outbox, OutboxObs, Timer};
 use crate::history::{Func, Status, Value};
 use crate::sim::Ctx;
 use crate::systems::components::broker::client::{Consumer, Event as Delivery};
-use crate::systems::components::broker::{Msg as BrokerMsg, Record};
+use crate::systems::components::broker::{Isolation, Msg as BrokerMsg, Record};
 use crate::systems::components::db::{Db, Write};
 
 type C<'c, 'a> = &'c mut Ctx<'a, Outbox>;
@@ -81,9 +81,14 @@ impl ConsumerProc {
         };
         let db = (role == Role::Shipping).then(|| Db::recover(ctx));
         ctx.set_timer(Timer::Poll, sys.p.consumer_poll_ms);
+        let mut consumer = Consumer::new(role.group(), sys.broker.partitions);
+        if sys.p.transactional_relay {
+            // Records of the relay's aborted or open rounds stay unseen.
+            consumer.isolation = Isolation::ReadCommitted;
+        }
         ConsumerProc {
             role,
-            consumer: Consumer::new(role.group(), sys.broker.partitions),
+            consumer,
             db,
             batches: BTreeMap::new(),
             uncommitted: BTreeMap::new(),

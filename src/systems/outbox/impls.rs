@@ -271,6 +271,9 @@ impl System for Outbox {
                 .copied()
                 .filter(|&n| n != node)
                 .collect();
+            if self.p.transactional_relay {
+                ctx.set_timer(Timer::Tick, self.p.retry_ms);
+            }
             return Proc::Broker(Box::new(Raft::recover(ctx, partition, peers)));
         }
         Proc::Consumer(Box::new(ConsumerProc::boot(ctx)))
@@ -421,6 +424,11 @@ impl Process<Outbox> for Proc {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Outbox>, timer: Timer) {
         match (self, timer) {
             (Proc::Broker(b), Timer::Raft(t)) => b.on_timer(ctx, t),
+            (Proc::Broker(b), Timer::Tick) => {
+                let retry_ms = ctx.system().p.retry_ms;
+                b.on_txn_tick(ctx, retry_ms);
+                ctx.set_timer(Timer::Tick, retry_ms);
+            }
             (Proc::Orders(o), Timer::Relay) => o.on_relay(ctx),
             (Proc::Consumer(c), Timer::Poll) => c.on_poll(ctx),
             (Proc::Client(core), Timer::Client(t)) => {

@@ -11,6 +11,12 @@
 //! checkpoint over the log (`log_tailing`). A crash anywhere loses nothing: what was not
 //! recorded as sent is published again (so at least once).
 //!
+//! With `transactional_relay` the relay writes each round — the oldest unpublished events
+//! of every partition — in one broker transaction of the transactional id `relay`
+//! ([`TxnProducer`]) and records the events as sent once it commits; an aborted round, or
+//! one of unknown outcome, leaves its sends unknown in the history and is published again. A relay restarted mid-round fences its previous incarnation, whose
+//! open transaction is aborted: its records stay invisible to read-committed consumers.
+//!
 //! Planted bugs change this path: `dual-write` (no outbox: commit, then publish directly
 //! from memory), `publish-before-commit` (publish, commit when acknowledged: a crash or a
 //! refusal in between leaves a phantom event), `mark-before-ack` and `unordered-relay`.
@@ -22,6 +28,7 @@ use crate::history::{Func, Status, Value};
 use crate::plan::Draw;
 use crate::sim::Ctx;
 use crate::systems::components::broker::client::Producer;
+use crate::systems::components::broker::txn_producer::{Outcome, TxnProducer};
 use crate::systems::components::broker::{partition_of, Msg as BrokerMsg, Record};
 use crate::systems::components::db::{Db, Write};
 
@@ -30,6 +37,9 @@ type C<'c, 'a> = &'c mut Ctx<'a, Outbox>;
 const ORDERS: &str = "orders";
 const OUTBOX: &str = "outbox";
 const RELAY: &str = "relay";
+/// The transactional relay's transaction timeout: the coordinator aborts a round open
+/// longer, and the relay gives up on it after as long (ms).
+const RELAY_TXN_TIMEOUT_MS: u64 = 1000;
 
 /// A value in the orders service's (or a consumer's) database.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,6 +153,9 @@ pub struct Orders {
     pub db: Db<Row>,
     producer: Producer<Event>,
     sending: BTreeMap<u64, Sending>,
+    /// The transactional relay's producer, and its round's sends by partition.
+    txn: Option<TxnProducer<Event>>,
+    round: BTreeMap<u32, Sending>,
     /// Log tailing: events read from the log and not yet acknowledged, by id.
     tailed: BTreeMap<u64, Event>,
     /// Log tailing: the last log sequence number read.
@@ -179,6 +192,9 @@ impl Orders {
             db,
             producer: Producer::new(sys.broker.partitions, pid),
             sending: BTreeMap::new(),
+            txn: (sys.p.transactional_relay)
+                .then(|| TxnProducer::new(RELAY, sys.broker.partitions, RELAY_TXN_TIMEOUT_MS)),
+            round: BTreeMap::new(),
             tailed: BTreeMap::new(),
             read_to,
             memory: BTreeMap::new(),
@@ -192,6 +208,12 @@ impl Orders {
     pub fn on_message(&mut self, ctx: C<'_, '_>, from: usize, msg: Msg) {
         match msg {
             Msg::Request { seq, op } => self.on_request(ctx, from, seq, op),
+            Msg::Broker(msg) if self.txn.is_some() => {
+                let txn = self.txn.as_mut().expect("just seen");
+                if let Some(outcome) = txn.on_message(ctx, from, msg) {
+                    self.round_ended(ctx, outcome);
+                }
+            }
             Msg::Broker(BrokerMsg::ProduceAck { req, result, .. }) => {
                 match self.producer.on_ack(ctx, from, req, result) {
                     Some((flight, Ok(offset))) => {
@@ -281,25 +303,59 @@ impl Orders {
     fn publish(&mut self, ctx: C<'_, '_>, events: Vec<Event>) -> u64 {
         let partitions = ctx.system().broker.partitions as usize;
         let partition = partition_of(&events[0].order, partitions);
-        let micro = |e: &Event| {
-            Value::List(vec![
-                Value::Str("send".into()),
-                Value::Int(partition as i64),
-                Value::Int(e.id as i64),
-            ])
-        };
-        let input = Value::List(events.iter().map(micro).collect());
-        let op = ctx.invoke(Func::Send, None, input);
-        let records = events
-            .iter()
-            .map(|e| Record {
-                key: e.order.clone(),
-                value: e.clone(),
-            })
-            .collect();
-        let req = self.producer.send(ctx, partition, records);
+        let op = ctx.invoke(Func::Send, None, send_input(partition, &events));
+        let req = self.producer.send(ctx, partition, records(&events));
         self.sending.insert(req, Sending { events, op });
         req
+    }
+
+    /// The transactional relay: publish the oldest unpublished events of every partition
+    /// in one transaction, when none runs.
+    fn publish_round(&mut self, ctx: C<'_, '_>, pending: Vec<Event>) {
+        if !self.txn.as_ref().is_some_and(TxnProducer::idle) {
+            return;
+        }
+        let partitions = ctx.system().broker.partitions as usize;
+        let batch_max = ctx.system().p.relay_batch as usize;
+        let mut batches: BTreeMap<u32, Vec<Event>> = BTreeMap::new();
+        for event in pending {
+            let batch = batches
+                .entry(partition_of(&event.order, partitions))
+                .or_default();
+            if batch.len() < batch_max {
+                batch.push(event);
+            }
+        }
+        if batches.is_empty() {
+            return;
+        }
+        let mut writes = BTreeMap::new();
+        for (partition, events) in batches {
+            let op = ctx.invoke(Func::Send, None, send_input(partition, &events));
+            writes.insert(partition, records(&events));
+            self.round.insert(partition, Sending { events, op });
+        }
+        self.txn.as_mut().expect("idle above").begin(ctx, writes);
+    }
+
+    /// The transactional relay's round ended: committed rounds are recorded as sent; the
+    /// events of the others are published again.
+    fn round_ended(&mut self, ctx: C<'_, '_>, outcome: Outcome) {
+        let round = std::mem::take(&mut self.round);
+        match outcome {
+            Outcome::Committed(offsets) => {
+                ctx.probe("relay_round_committed");
+                for (partition, sent) in round {
+                    self.published(ctx, sent, partition, offsets[&partition]);
+                }
+            }
+            // The sends stay unknown (`info`) even when the round definitely aborted: the
+            // relay sends the same events again, and a queue history whose value was sent
+            // twice cannot say which send a read saw (an aborted read would be claimed of
+            // the committed copy).
+            Outcome::Aborted => ctx.probe("relay_round_aborted"),
+            Outcome::Unknown => ctx.probe("relay_round_unknown"),
+        }
     }
 
     /// The relay's tick: re-send what is unanswered, publish what is new.
@@ -307,6 +363,9 @@ impl Orders {
         let sys = ctx.system();
         ctx.set_timer(Timer::Relay, sys.p.relay_poll_ms);
         self.producer.on_tick(ctx, sys.p.retry_ms);
+        if let Some(outcome) = (self.txn.as_mut()).and_then(|t| t.on_tick(ctx, sys.p.retry_ms)) {
+            self.round_ended(ctx, outcome);
+        }
         if sys.bugs.dual_write || sys.bugs.publish_before_commit {
             return;
         }
@@ -314,6 +373,9 @@ impl Orders {
             RelayKind::Polling => self.unsent(),
             RelayKind::LogTailing => self.tail(ctx),
         };
+        if self.txn.is_some() {
+            return self.publish_round(ctx, pending);
+        }
         self.publish_batches(ctx, pending, sys.bugs);
     }
 
@@ -387,6 +449,12 @@ impl Orders {
         let Some(sent) = self.sending.remove(&req) else {
             return;
         };
+        self.published(ctx, sent, partition, offset);
+    }
+
+    /// A batch is in the broker from `offset` on: its send completes, its events are
+    /// recorded as sent.
+    fn published(&mut self, ctx: C<'_, '_>, sent: Sending, partition: u32, offset: u64) {
         let micro = |(i, e): (usize, &Event)| {
             Value::List(vec![
                 Value::Str("send".into()),
@@ -496,7 +564,10 @@ impl Orders {
 
     /// Whether every committed event has been published and recorded as such.
     pub fn drained(&self) -> bool {
-        self.sending.is_empty() && self.memory.is_empty() && !self.unpublished()
+        self.sending.is_empty()
+            && self.round.is_empty()
+            && self.memory.is_empty()
+            && !self.unpublished()
     }
 
     /// Coverage probes for a crash of this service.
@@ -511,6 +582,28 @@ impl Orders {
 }
 
 /// The outbox key of an event: its id, padded so keys sort in commit order.
+/// A send operation's input: `[:send partition id]` per event.
+fn send_input(partition: u32, events: &[Event]) -> Value {
+    let micro = |e: &Event| {
+        Value::List(vec![
+            Value::Str("send".into()),
+            Value::Int(partition as i64),
+            Value::Int(e.id as i64),
+        ])
+    };
+    Value::List(events.iter().map(micro).collect())
+}
+
+/// Events as records keyed by their order.
+fn records(events: &[Event]) -> Vec<Record<Event>> {
+    (events.iter())
+        .map(|e| Record {
+            key: e.order.clone(),
+            value: e.clone(),
+        })
+        .collect()
+}
+
 fn key(id: u64) -> String {
     format!("{id:012}")
 }

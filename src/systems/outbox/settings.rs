@@ -56,6 +56,11 @@ knob_section! {
         relay: RelayKind = RelayKind::Polling;
         /// Idempotent producer: the broker recognises a retried batch (producer id + sequence).
         idempotent_producer: bool = false;
+        /// The relay writes each round's batches (one per partition) in one transaction of
+        /// the transactional id `relay`, which a restarted relay re-initialises (fencing
+        /// its previous incarnation and aborting what it left open); consumers read at
+        /// read-committed. Else each batch is a produce of its own.
+        transactional_relay: bool = false;
         /// Queue anomalies the `queue` check allows (Jepsen's names, e.g. `duplicate`).
         allow: Vec<String> = vec!["duplicate".to_string()];
     }

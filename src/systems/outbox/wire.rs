@@ -142,6 +142,9 @@ pub enum Timer {
     Relay,
     /// A consumer's poll.
     Poll,
+    /// A broker's transaction work (with `transactional_relay`): markers re-sent, rounds
+    /// resumed, expired transactions aborted, verifications asked again.
+    Tick,
     /// A client timer.
     Client(ClientTimer),
 }

@@ -52,6 +52,8 @@ pub struct Producer<V> {
     /// Producer id and epoch, if idempotent.
     identity: Option<(u64, u32)>,
     seqs: BTreeMap<u32, u64>,
+    /// Its produces belong to its transactions (the coordinator hands out its identity).
+    transactional: bool,
 }
 
 impl<V: Clone> Producer<V> {
@@ -64,7 +66,23 @@ impl<V: Clone> Producer<V> {
             next_req: 0,
             identity: pid.map(|pid| (pid, 0)),
             seqs: BTreeMap::new(),
+            transactional: false,
         }
+    }
+
+    /// The producer of a [`super::txn_producer::TxnProducer`]: transactional produces
+    /// under the identity its coordinator hands out.
+    pub fn transactional(partitions: u32) -> Self {
+        Producer {
+            transactional: true,
+            ..Producer::new(partitions, None)
+        }
+    }
+
+    /// A new producer id or epoch: sequence numbers start over.
+    pub fn set_identity(&mut self, identity: (u64, u32)) {
+        self.identity = Some(identity);
+        self.seqs.clear();
     }
 
     /// Whether a produce to `partition` waits for its acknowledgement.
@@ -142,7 +160,7 @@ impl<V: Clone> Producer<V> {
             req,
             records: f.records.clone(),
             producer: f.producer,
-            transactional: false,
+            transactional: self.transactional,
         };
         ctx.send(f.target, H::broker_msg(msg));
     }
@@ -163,7 +181,11 @@ impl<V: Clone> Producer<V> {
                 self.leaders[partition as usize] = Some(from);
                 self.inflight.remove(&req).map(|f| (f, Ok(offset)))
             }
-            Err(ProduceError::Refused(Refused::OutOfOrderSequence { .. })) => {
+            // (A transactional producer's epoch is its coordinator's: the transaction
+            // fails instead.)
+            Err(ProduceError::Refused(Refused::OutOfOrderSequence { .. }))
+                if !self.transactional =>
+            {
                 ctx.probe("producer_epoch_bumped");
                 self.restart_sequences(ctx);
                 None

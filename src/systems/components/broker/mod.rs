@@ -32,6 +32,7 @@ pub mod coordinator;
 pub mod partition;
 pub mod txn;
 mod txn_offsets;
+pub mod txn_producer;
 mod verify;
 
 pub use coordinator::{TxnError, TxnMeta, TxnState};

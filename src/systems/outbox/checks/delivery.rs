@@ -14,8 +14,14 @@ type CommittedEvents = BTreeMap<u64, (Event, u64)>;
 /// The broker's committed records: (partition, offset) → event id.
 type Published = BTreeMap<(u32, u64), u64>;
 
-/// Committed events, and the broker's committed records in (partition, offset) order.
+/// Committed events, and the broker's committed records in (partition, offset) order —
+/// those a read-committed consumer can see (none of an aborted or open transaction).
 fn committed_and_published(out: &Out) -> (CommittedEvents, Published) {
+    let invisible = out.finals.as_ref().map(|f| &f.invisible);
+    let visible = |p: u32, o: u64| match invisible.and_then(|i| i.get(&p)) {
+        Some((lso, aborted)) => o < *lso && !aborted.iter().any(|&(a, b)| a <= o && o <= b),
+        None => true,
+    };
     let mut committed = BTreeMap::new();
     let mut published = BTreeMap::new();
     for o in &out.observations {
@@ -30,7 +36,10 @@ fn committed_and_published(out: &Out) -> (CommittedEvents, Published) {
                 ..
             } => {
                 for (i, &id) in records.iter().enumerate() {
-                    published.insert((*partition, offset + i as u64), id);
+                    let at = offset + i as u64;
+                    if visible(*partition, at) {
+                        published.insert((*partition, at), id);
+                    }
                 }
             }
             _ => {}
@@ -152,10 +161,13 @@ pub(super) fn exactly_once(check: &str, out: &Out, finals: &OutboxFinal) -> Chec
             return fail(check, problem, vec![]);
         }
     }
+    let redelivered = (out.observations.iter())
+        .filter(|o| matches!(o.obs, OutboxObs::Applied { fresh: false, .. }))
+        .count();
     CheckOutcome::pass(
         check,
         format!(
-            "{} effects applied, each event at most once per group",
+            "{} effects applied, each event at most once per group ({redelivered} redeliveries ignored)",
             applied.len()
         ),
     )

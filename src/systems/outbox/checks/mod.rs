@@ -38,6 +38,10 @@ pub struct OutboxFinal {
     pub points: Option<BTreeMap<String, i64>>,
     /// Committed offsets per (group, partition), from the coordinator.
     pub offsets: BTreeMap<(String, u32), u64>,
+    /// Per partition (where a leader is known): its last stable offset and its aborted
+    /// transactions' offset ranges — records a read-committed consumer never sees (the
+    /// transactional relay's aborted or unfinished rounds).
+    pub invisible: BTreeMap<u32, (u64, Vec<(u64, u64)>)>,
     /// Why the system had not settled, if it had not.
     pub unsettled: Vec<String>,
 }
@@ -145,6 +149,13 @@ pub fn finish(sys: &Outbox, view: &View<'_, Outbox>) -> OutboxFinal {
         offsets: leader(sys, view, 0)
             .map(|l| l.state.offsets.clone())
             .unwrap_or_default(),
+        invisible: (0..sys.partitions.len())
+            .filter_map(|p| {
+                let log = &leader(sys, view, p)?.state;
+                let aborted = log.aborted.values().map(|a| (a.first, a.last)).collect();
+                Some((p as u32, (log.last_stable_offset(), aborted)))
+            })
+            .collect(),
         unsettled: unsettled(sys, view),
     }
 }
