@@ -128,7 +128,56 @@ fn four_shards_merge_to_the_single_run_and_mismatches_are_refused() {
         "{}",
         text(&mixed)
     );
+    // A shard of another build: every shard names the build's identity (build.rs), the
+    // same for all four; one naming another is refused.
+    let manifest = |shard: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join(shard).join("latest/run.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let build = manifest("s1")["binary_hash"].as_str().unwrap().to_string();
+    assert!(
+        build.len() == 16 && build.chars().all(|c| c.is_ascii_hexdigit()),
+        "{build}"
+    );
+    for k in 2..=4 {
+        assert_eq!(manifest(&format!("s{k}"))["binary_hash"], build.as_str());
+    }
+    let foreign = dir.join("foreign");
+    let s3 = std::fs::canonicalize(dir.join("s3/latest")).unwrap();
+    copy_dir(&s3, &foreign);
+    let run_json = foreign.join("run.json");
+    let original = std::fs::read_to_string(&run_json).unwrap();
+    std::fs::write(&run_json, original.replace(&build, "0123456789abcdef")).unwrap();
+    let other_build = faultline(
+        &["merge", "s1/latest", "s2/latest", "foreign", "s4/latest"],
+        &dir,
+    );
+    assert_eq!(
+        other_build.status.code(),
+        Some(254),
+        "{}",
+        text(&other_build)
+    );
+    assert!(
+        text(&other_build).contains("another faultline build"),
+        "{}",
+        text(&other_build)
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copy a run folder (files and folders, no links).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]

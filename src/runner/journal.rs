@@ -143,7 +143,9 @@ pub struct ScenarioEntry {
 pub struct Manifest {
     /// faultline's version.
     pub version: String,
-    /// Hash of the faultline executable (hex): shards of one sweep come from one binary.
+    /// The build's identity (hex; [`build_id`]): shards of one sweep come from one build.
+    /// (The name is the field's since run folders had it; it is no longer a hash of the
+    /// executable's bytes.)
     pub binary_hash: String,
     /// The shard: (K, N), 1-based; (1, 1) for an unsharded run.
     pub shard: (u64, u64),
@@ -182,10 +184,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a, 64 bits: a stable content hash (the same on every machine and version).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    fnv1a_more(FNV_OFFSET, bytes)
-}
-
-fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -193,24 +192,11 @@ fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-/// The hash of the running executable, read in pieces ("unknown" when it cannot be read).
-pub fn binary_hash() -> String {
-    use std::io::Read;
-    let hash = || -> io::Result<u64> {
-        let mut file = fs::File::open(std::env::current_exe()?)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut h = FNV_OFFSET;
-        // A file ends; the bound only guards against one that keeps growing.
-        for _ in 0..(1u64 << 16) {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h = fnv1a_more(h, &buf[..n]);
-        }
-        Ok(h)
-    };
-    hash().map_or_else(|_| "unknown".into(), |h| format!("{h:016x}"))
+/// The build's identity: a hash of the crate's sources, lock file, profile, target,
+/// compiler flags and compiler version, computed once by `build.rs` — a run names its
+/// binary without reading the executable's tens of megabytes.
+pub fn build_id() -> String {
+    env!("FAULTLINE_BUILD_ID").to_string()
 }
 
 /// Write the manifest of a run folder.

@@ -171,7 +171,7 @@ pub fn manifest(spec: &SweepSpec, scenarios: &[Arc<Scenario>]) -> Manifest {
         .collect();
     Manifest {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        binary_hash: journal::binary_hash(),
+        binary_hash: journal::build_id(),
         shard: (spec.shard.index, spec.shard.count),
         seeds: spec.seeds,
         seed_start: spec.seed_start,

@@ -31,7 +31,7 @@ pub struct Shards {
 pub fn difference(a: &Manifest, b: &Manifest, shards: bool) -> Option<String> {
     if a.binary_hash != b.binary_hash || a.version != b.version {
         return Some(format!(
-            "another faultline binary (version {} hash {} against {} hash {})",
+            "another faultline build (version {} build {} against {} build {})",
             a.version, a.binary_hash, b.version, b.binary_hash
         ));
     }
