@@ -8,7 +8,7 @@
 //! once; offsets that take effect before their transaction commits skip input. With
 //! transaction version 1, a partition that does not verify a transaction before it opens
 //! there lets a late produce hang its last stable offset; the same seed with verification
-//! does not.
+//! does not; nor does a coordinator that re-applies an old decision.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -232,4 +232,18 @@ fn without_partition_verification_a_late_produce_hangs_the_last_stable_offset() 
     std::fs::write(&file, correct).unwrap();
     let fixed = verdicts(&file, "kafka-txn-v1-verified", 2);
     assert_eq!(lso(&fixed), "pass", "{fixed:?}");
+}
+
+/// A coordinator leader that applies its log from far back (after a restart) passes
+/// decisions completed long ago. With transaction version 1 the producer's next
+/// transaction has the same producer id and epoch, and a marker round started for such an
+/// old commit once completed the *next* transaction — an abort — as committed, without
+/// its markers: its records hung the last stable offset (seed 2539, before rounds started
+/// only for decisions still current and completed only their own decision).
+#[test]
+fn an_old_decision_applied_again_does_not_complete_the_next_transaction() {
+    let v1 = Path::new("scenarios/kafka/txn_v1.toml");
+    let found = verdicts(v1, "kafka-txn-v1", 2539);
+    let (_, lso) = found.iter().find(|(c, _)| c == "lso_progress").unwrap();
+    assert_eq!(lso, "pass", "{found:?}");
 }

@@ -288,7 +288,11 @@ impl<H: BrokerHost> Raft<H> {
         {
             self.txn_reply(ctx, asker, answer, Ok(meta));
         }
-        if meta.state.preparing() {
+        // Only a decision still current: a leader applying its log from far back (after a
+        // restart) passes decisions completed long ago, and a round for one of those
+        // would, when it completes, complete the transaction current now.
+        let current = (self.tail()).is_some_and(|t| t.coordinator.txns.get(id) == Some(meta));
+        if meta.state.preparing() && current {
             self.start_round(ctx, id, meta);
         }
     }
@@ -298,15 +302,12 @@ impl<H: BrokerHost> Raft<H> {
         let Some(lead) = self.service_mut() else {
             return;
         };
-        if lead
-            .txn
-            .rounds
-            .get(id)
-            .is_some_and(|r| r.epoch == meta.epoch && r.pid == meta.pid)
+        let commit = meta.state == TxnState::PrepareCommit;
+        if (lead.txn.rounds.get(id))
+            .is_some_and(|r| r.epoch == meta.epoch && r.pid == meta.pid && r.commit == commit)
         {
             return;
         }
-        let commit = meta.state == TxnState::PrepareCommit;
         let replicas = ctx.system().partition_replicas().to_vec();
         let now = ctx.now_ns();
         let waiting = (meta.partitions.iter())
@@ -428,17 +429,17 @@ impl<H: BrokerHost> Raft<H> {
         let lead = self.service_mut().expect("the coordinator leads");
         let round = lead.txn.rounds.remove(id).expect("a round ends once");
         let tail = &self.tail().expect("the coordinator leads").coordinator;
-        let Some(meta) = tail
-            .txns
-            .get(id)
-            .filter(|m| m.pid == round.pid && m.epoch == round.epoch && m.state.preparing())
+        let (prepared, state) = match round.commit {
+            true => (TxnState::PrepareCommit, TxnState::CompleteCommit),
+            false => (TxnState::PrepareAbort, TxnState::CompleteAbort),
+        };
+        // The round's own decision only: with transaction version 1 the producer's next
+        // transaction has the same producer id and epoch, and another decision of it must
+        // not be completed by this round's markers.
+        let Some(meta) = (tail.txns.get(id))
+            .filter(|m| m.pid == round.pid && m.epoch == round.epoch && m.state == prepared)
         else {
             return; // Completed already, or a newer transition was logged meanwhile.
-        };
-        let state = if round.commit {
-            TxnState::CompleteCommit
-        } else {
-            TxnState::CompleteAbort
         };
         let done = TxnMeta {
             state,
