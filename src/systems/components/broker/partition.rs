@@ -441,19 +441,24 @@ impl<V: Clone + Hash> PartitionLog<V> {
     /// open here, or opens one the coordinator verified with no marker applied since.
     /// A zombie's batch is left to the epoch check, which names the current epoch.
     fn verification(&self, p: ProducerSeq, verified: Option<u64>) -> Result<(), Refused> {
-        let Some(state) = self.producers.get(&p.pid) else {
-            return match verified {
-                Some(0) => Ok(()),
-                _ => Err(Refused::NotInTransaction),
-            };
-        };
-        if p.epoch < state.epoch || state.open_txn.is_some_and(|(_, e)| e == p.epoch) {
+        if !self.opens_txn(p.pid, p.epoch) || verified == Some(self.markers_of(p.pid)) {
             return Ok(());
         }
-        match verified {
-            Some(seen) if seen == state.markers => Ok(()),
-            _ => Err(Refused::NotInTransaction),
-        }
+        Err(Refused::NotInTransaction)
+    }
+
+    /// Whether a transactional batch of `(pid, epoch)` would open the producer's
+    /// transaction here: none of that epoch is open, and the producer is no zombie (the
+    /// epoch check refuses those, naming the current epoch).
+    pub fn opens_txn(&self, pid: u64, epoch: u32) -> bool {
+        self.producers
+            .get(&pid)
+            .is_none_or(|s| epoch >= s.epoch && s.open_txn.is_none_or(|(_, e)| e != epoch))
+    }
+
+    /// Markers applied here for producer `pid` (what a verification names).
+    pub fn markers_of(&self, pid: u64) -> u64 {
+        self.producers.get(&pid).map_or(0, |s| s.markers)
     }
 
     /// Check a producer's batch of `len` records: `Ok(None)` to append it, `Ok(Some(offset))`

@@ -62,6 +62,8 @@ pub struct TxnProducer<V> {
     /// Partitions the running transaction writes, and the first offsets acknowledged.
     writes: usize,
     offsets: BTreeMap<u32, u64>,
+    /// The coordinator refused the transaction for good: the tick ends it.
+    refused: bool,
 }
 
 impl<V: Clone> TxnProducer<V> {
@@ -83,6 +85,7 @@ impl<V: Clone> TxnProducer<V> {
             batches: BTreeMap::new(),
             writes: 0,
             offsets: BTreeMap::new(),
+            refused: false,
         }
     }
 
@@ -105,6 +108,7 @@ impl<V: Clone> TxnProducer<V> {
         self.writes = batches.len();
         self.batches = batches;
         self.offsets.clear();
+        self.refused = false;
         self.started_ns = ctx.now_ns();
         self.phase = if self.identity.is_some() {
             Phase::Add
@@ -210,8 +214,8 @@ impl<V: Clone> TxnProducer<V> {
     }
 
     /// A coordinator's answer: its value, or `None` after following a redirect, waiting
-    /// for the tick (busy), or — refused for good — ending the transaction's attempt (the
-    /// identity is lost; the tick reports the outcome).
+    /// for the tick (busy), or — refused for good — losing the identity, so that the next
+    /// transaction starts with a new instance (the tick reports this one's outcome).
     fn answered<T, H: BrokerHost<Value = V>>(
         &mut self,
         ctx: C<'_, '_, H>,
@@ -235,7 +239,7 @@ impl<V: Clone> TxnProducer<V> {
                 // Another instance owns the id, or the coordinator ended the transaction:
                 // start over with a new instance; the outcome is decided at the tick.
                 self.identity = None;
-                self.started_ns = 0;
+                self.refused = true;
                 None
             }
         }
@@ -252,16 +256,12 @@ impl<V: Clone> TxnProducer<V> {
             return None;
         }
         let now = ctx.now_ns();
-        if self.identity.is_none() && self.phase != Phase::Init
-            || now.saturating_sub(self.started_ns) >= self.timeout_ms * 1_000_000
-        {
+        if self.refused || now.saturating_sub(self.started_ns) >= self.timeout_ms * 1_000_000 {
             let outcome = match self.phase {
-                // Nothing was written, or a commit was never asked for: the coordinator
-                // aborts it (the next instance fences it).
+                // Nothing written yet.
                 Phase::Init | Phase::Add => Outcome::Aborted,
-                _ if self.identity.is_none() && self.phase != (Phase::End { commit: true }) => {
-                    Outcome::Aborted
-                }
+                // Refused before it asked to commit: the coordinator aborted it.
+                Phase::Produce | Phase::End { commit: false } if self.refused => Outcome::Aborted,
                 _ => Outcome::Unknown,
             };
             self.identity = None;

@@ -32,8 +32,10 @@ pub struct Verifying<V> {
     /// The producer process and its request.
     from: usize,
     req: u64,
-    /// The batch to append once verified.
+    /// The batch to append once verified, and its producer.
     batch: Payload<V>,
+    pid: u64,
+    epoch: u32,
     /// The producer's markers applied here when the verification began.
     guard: u64,
     /// Where the coordinator was asked, when (ns), how many times.
@@ -42,19 +44,19 @@ pub struct Verifying<V> {
     tries: u32,
 }
 
-impl<H: BrokerHost> Raft<H> {
-    /// Whether a transactional batch of `(pid, epoch)` needs verifying before it is
-    /// appended here: it would open the producer's transaction (none of its epoch is open
-    /// in the leader's log), and the producer is not a zombie (the epoch check refuses
-    /// those, naming the current epoch).
-    fn needs_verifying(&self, pid: u64, epoch: u32) -> bool {
-        let tail = self.tail().expect("a leader has a log");
-        match tail.producers.get(&pid) {
-            None => true,
-            Some(s) => epoch >= s.epoch && s.open_txn.is_none_or(|(_, e)| e != epoch),
+impl<V> Verifying<V> {
+    /// The question to the coordinator.
+    fn ask(&self, partition: u32, vid: u64) -> Msg<V> {
+        Msg::VerifyTxn {
+            partition,
+            vid,
+            pid: self.pid,
+            epoch: self.epoch,
         }
     }
+}
 
+impl<H: BrokerHost> Raft<H> {
     /// A transactional produce: ask the coordinator first if it opens the transaction
     /// here. Returns the batch when it may be appended at once.
     pub(super) fn verify_produce(
@@ -72,13 +74,15 @@ impl<H: BrokerHost> Raft<H> {
             return Some(batch);
         };
         let (pid, epoch) = (p.pid, p.epoch);
+        // Only a batch that would open the transaction in the leader's log is verified.
+        let tail = self.tail().expect("a leader has a log");
         if ctx.system().broker_config().bugs.no_partition_verification
-            || !self.needs_verifying(pid, epoch)
+            || !tail.opens_txn(pid, epoch)
         {
             return Some(batch);
         }
-        let tail = self.tail().expect("a leader has a log");
-        let guard = tail.producers.get(&pid).map_or(0, |s| s.markers);
+        let guard = tail.markers_of(pid);
+        let partition = self.group as u32;
         let replicas = ctx.system().partition_replicas();
         let lead = self.service_mut().expect("a leader serves");
         if (lead.verifying.values()).any(|v| v.from == from && v.req == req) {
@@ -92,24 +96,17 @@ impl<H: BrokerHost> Raft<H> {
             from,
             req,
             batch,
+            pid,
+            epoch,
             guard,
             asked,
             sent_ns: now,
             tries: 1,
         };
+        let ask = entry.ask(partition, vid);
         lead.verifying.insert(vid, entry);
         ctx.probe("txn_partition_verifying");
-        let partition = self.group as u32;
-        self.send_verify(
-            ctx,
-            asked,
-            Msg::VerifyTxn {
-                partition,
-                vid,
-                pid,
-                epoch,
-            },
-        );
+        self.send_verify(ctx, asked, ask);
         None
     }
 
@@ -173,23 +170,12 @@ impl<H: BrokerHost> Raft<H> {
             // Follow a hint now; without one (an election) the tick asks the next replica.
             if let Some(to) = hint {
                 v.asked = to;
-                let Payload::Append {
-                    producer: Some(p), ..
-                } = &v.batch
-                else {
-                    unreachable!("a verified batch is a producer's")
-                };
-                let msg = Msg::VerifyTxn {
-                    partition,
-                    vid,
-                    pid: p.pid,
-                    epoch: p.epoch,
-                };
-                self.send_verify(ctx, to, msg);
+                let ask = v.ask(partition, vid);
+                self.send_verify(ctx, to, ask);
             }
             return;
         }
-        let v = lead.verifying.remove(&vid).expect("just seen");
+        let mut v = lead.verifying.remove(&vid).expect("just seen");
         lead.txn.leaders.insert(0, from);
         if result.is_err() {
             ctx.probe("txn_partition_not_verified");
@@ -200,22 +186,10 @@ impl<H: BrokerHost> Raft<H> {
             };
             return ctx.send(v.from, H::broker_msg(reply));
         }
-        let Payload::Append {
-            records,
-            producer,
-            transactional,
-            ..
-        } = v.batch
-        else {
-            unreachable!("a verified batch is an append")
-        };
-        let batch = Payload::Append {
-            records,
-            producer,
-            transactional,
-            verified: Some(v.guard),
-        };
-        self.append_produce(ctx, v.from, partition, v.req, batch);
+        if let Payload::Append { verified, .. } = &mut v.batch {
+            *verified = Some(v.guard);
+        }
+        self.append_produce(ctx, v.from, partition, v.req, v.batch);
     }
 
     /// The tick: ask again where no answer came, a few times.
@@ -226,32 +200,15 @@ impl<H: BrokerHost> Raft<H> {
         let Some(lead) = self.service_mut() else {
             return;
         };
+        let due = |v: &Verifying<H::Value>| now.saturating_sub(v.sent_ns) >= retry_ms * 1_000_000;
         lead.verifying
-            .retain(|_, v| v.tries < VERIFY_TRIES || now - v.sent_ns < retry_ms * 1_000_000);
+            .retain(|_, v| v.tries < VERIFY_TRIES || !due(v));
         let mut again = Vec::new();
-        for (&vid, v) in lead.verifying.iter_mut() {
-            if now.saturating_sub(v.sent_ns) < retry_ms * 1_000_000 {
-                continue;
-            }
+        for (&vid, v) in lead.verifying.iter_mut().filter(|(_, v)| due(v)) {
             v.asked = super::client::next_replica(host, 0, v.asked, None);
             v.sent_ns = now;
             v.tries += 1;
-            let Payload::Append {
-                producer: Some(p), ..
-            } = &v.batch
-            else {
-                unreachable!("a verified batch is a producer's")
-            };
-            let (pid, epoch) = (p.pid, p.epoch);
-            again.push((
-                v.asked,
-                Msg::VerifyTxn {
-                    partition,
-                    vid,
-                    pid,
-                    epoch,
-                },
-            ));
+            again.push((v.asked, v.ask(partition, vid)));
         }
         for (to, msg) in again {
             self.send_verify(ctx, to, msg);
