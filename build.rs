@@ -57,6 +57,8 @@ fn main() {
         "TARGET",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_CFG_TARGET_FEATURE",
+        // Without the allocator feature seeds are metered by another allocator, or not.
+        "CARGO_FEATURE_ALLOCATOR",
     ] {
         h = fnv(h, var.as_bytes());
         h = fnv(h, std::env::var(var).unwrap_or_default().as_bytes());

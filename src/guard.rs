@@ -1,7 +1,7 @@
 //! Process-wide guards around seeds: the allocation meter and the stop flag.
 //!
 //! **The allocation meter.** faultline's global allocator ([`Metered`], wrapping mimalloc
-//! in `lib.rs`) counts, per thread, the bytes currently allocated and the most ever
+//! in `lib.rs`; the default `allocator` feature installs it) counts, per thread, the bytes currently allocated and the most ever
 //! allocated at once. Every seed runs on a thread of its own and its simulation is
 //! single-threaded, so a seed's memory is its thread's count: the simulator reads it after
 //! every handler and stops a seed that outgrows its envelope (`[limits] memory_mb_max`)
@@ -21,30 +21,41 @@
 //! with the run's length. faultline keeps freed memory for reuse instead: a process holds
 //! at most what its concurrent seeds needed at their peak (each bounded by `[limits]`).
 //!
+//! A crate that embeds faultline and has a global allocator of its own turns the
+//! `allocator` feature off and wraps its allocator in the meter, so that the memory limits
+//! still hold (docs/scale.md, "Limits").
+//!
 //! This module is a leaf: it imports nothing from faultline.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same index in v2 and v3).
+#[cfg(feature = "allocator")]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Set the allocator up for sweeps (see the module docs): freed memory is kept for reuse,
-/// never purged. Idempotent; called before the first seed thread starts.
+/// never purged. Idempotent; called before the first seed thread starts. Without the
+/// `allocator` feature the allocator is the embedding crate's, and left as it is.
 pub fn tune_allocator() {
-    static ONCE: Once = Once::new();
-    // SAFETY: mi_option_set only stores an option value; any thread may call it.
-    ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) });
+    #[cfg(feature = "allocator")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mi_option_set only stores an option value; any thread may call it.
+        ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) });
+    }
 }
 
 /// Set the allocator up for one long search (`faultline check`): freed memory goes back
 /// to the system at once, so the process's resident memory follows what the search holds
-/// and a memory budget bounds the resident peak.
+/// and a memory budget bounds the resident peak. Without the `allocator` feature, nothing.
 pub fn release_freed_memory() {
     // SAFETY: mi_option_set only stores an option value; any thread may call it.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    #[cfg(feature = "allocator")]
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0)
+    }
 }
 
 thread_local! {

@@ -35,7 +35,9 @@ compile_error!(
 // Sweeps create and destroy a thread per seed, thousands of times a second; mimalloc
 // keeps per-thread heaps cheap to set up and reclaim (about 14% more seeds per second
 // than the system allocator here, measured with `cargo bench --bench sim`). The meter
-// around it gives each seed its memory figure (see `guard`).
+// around it gives each seed its memory figure (see `guard`). A crate with its own
+// allocator turns the `allocator` feature off and installs `guard::Metered` around its own.
+#[cfg(feature = "allocator")]
 #[global_allocator]
 static ALLOCATOR: guard::Metered<mimalloc::MiMalloc> = guard::Metered(mimalloc::MiMalloc);
 
