@@ -57,6 +57,8 @@ mod docs {
     struct Checks;
     #[doc = include_str!("../docs/cli.md")]
     struct Cli;
+    #[doc = include_str!("../docs/isolation.md")]
+    struct Isolation;
     #[doc = include_str!("../docs/hard-bugs.md")]
     struct HardBugs;
     #[doc = include_str!("../docs/performance.md")]

@@ -13,7 +13,7 @@
 //! Adya's anomalies are cycles of some kinds of edge with at least one edge of a required
 //! kind: G0 is a cycle of `ww` edges only, G1c one of `ww` and `wr` edges with at least one
 //! `wr`, G2 one with an `rw`. [`Graph::cycles`] searches as Elle does: the strongly
-//! connected components of the graph restricted to the allowed kinds (Tarjan's algorithm,
+//! connected components of the graph restricted to the allowed kinds (Kosaraju's algorithm,
 //! from petgraph), then in each component a shortest cycle through its first required
 //! edge — breadth-first from the edge's head back to its tail, inside the component. A
 //! component is strongly connected, so any edge inside it closes a cycle: one
@@ -88,6 +88,16 @@ impl Kinds {
     /// Whether the sets share a kind.
     pub fn meets(self, other: Kinds) -> bool {
         self.0 & other.0 != 0
+    }
+
+    /// The kinds of either set.
+    pub fn union(self, other: Kinds) -> Kinds {
+        Kinds(self.0 | other.0)
+    }
+
+    /// The set without `kind`.
+    pub fn without(self, kind: Kind) -> Kinds {
+        Kinds(self.0 & !kind.bit())
     }
 
     /// The first kind (in [`Kind::ALL`]'s order) in both sets.
@@ -203,25 +213,55 @@ impl Graph {
         self.g.edge_count()
     }
 
+    /// The strongly connected components over edges of `allowed` kinds that hold more
+    /// than one node, each sorted, in order of their first node; and each node's
+    /// component (`usize::MAX` for the nodes of none).
+    ///
+    /// Kosaraju's algorithm: its depth-first searches keep their stack on the heap, where
+    /// petgraph's Tarjan recurses once per node of a path and overflowed the thread's stack
+    /// on a history of a million transactions.
+    pub fn components(&self, allowed: Kinds) -> (Vec<Vec<usize>>, Vec<usize>) {
+        let view = EdgeFiltered::from_fn(&self.g, |e: EdgeReference<'_, Kinds, u32>| {
+            e.weight().meets(allowed)
+        });
+        let mut components: Vec<Vec<usize>> = petgraph::algo::kosaraju_scc(&view)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| {
+                let mut members: Vec<usize> = c.iter().map(|n| n.index()).collect();
+                members.sort_unstable();
+                members
+            })
+            .collect();
+        components.sort_unstable_by_key(|c| c[0]);
+        let mut component_of = vec![usize::MAX; self.g.node_count()];
+        for (c, members) in components.iter().enumerate() {
+            members.iter().for_each(|&n| component_of[n] = c);
+        }
+        (components, component_of)
+    }
+
+    /// Each node's out-edges with their kinds, targets in order.
+    pub fn adjacency(&self) -> Vec<Vec<(usize, Kinds)>> {
+        let mut adj = vec![Vec::new(); self.g.node_count()];
+        for e in self.g.edge_references() {
+            adj[e.source().index()].push((e.target().index(), *e.weight()));
+        }
+        adj.iter_mut()
+            .for_each(|outs| outs.sort_unstable_by_key(|&(t, _)| t));
+        adj
+    }
+
     /// Cycles of `spec`: one per strongly connected component that holds one, at most
     /// `max` of them spelled out.
     pub fn cycles(&self, spec: Spec, max: usize) -> Found {
         let allowed = |e: EdgeReference<'_, Kinds, u32>| e.weight().meets(spec.allowed);
-        let view = EdgeFiltered::from_fn(&self.g, allowed);
-        let components = petgraph::algo::tarjan_scc(&view);
-        let mut component_of = vec![usize::MAX; self.g.node_count()];
-        for (c, nodes) in components.iter().enumerate() {
-            for n in nodes {
-                component_of[n.index()] = c;
-            }
-        }
+        let (components, component_of) = self.components(spec.allowed);
         let mut found = Found::default();
-        for nodes in components.iter().filter(|c| c.len() > 1) {
-            let mut members: Vec<NodeIndex<u32>> = nodes.clone();
-            members.sort_unstable();
-            let c = component_of[members[0].index()];
+        for (c, members) in components.iter().enumerate() {
             // The component's first edge of a required kind, staying inside it.
             let seed = members.iter().find_map(|&n| {
+                let n = NodeIndex::new(n);
                 self.g
                     .edges_directed(n, Direction::Outgoing)
                     .filter(|e| component_of[e.target().index()] == c)

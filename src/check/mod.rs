@@ -7,11 +7,14 @@
 //!
 //! * [`linearizability`] — the client history against a sequential model;
 //! * [`queue`] — a history of sends and polls against Jepsen's Kafka anomalies;
+//! * [`isolation`] — a history of list-append transactions against Adya's anomalies and
+//!   a consistency model (Elle's class of checker);
 //! * system-specific checks (durability of acknowledged writes, convergence of replicas,
 //!   conservation of money, …) live with their systems and report through the same type.
 
 pub mod cycle;
 pub mod fit;
+pub mod isolation;
 pub mod linearizability;
 pub mod queue;
 

@@ -16,6 +16,7 @@
 //! unreadable or malformed file, an operation the model does not accept).
 
 use super::{exit_code, BadInput};
+use crate::check::isolation;
 use crate::check::linearizability::{check_history, Budget, ModelKind, Report, Verdict};
 use crate::check::queue;
 use crate::history::{self, Format, History};
@@ -38,7 +39,9 @@ pub struct CheckArgs {
     pub jobs: Option<usize>,
     /// The sequential model to check against: register, cas-register, kv, bank,
     /// multi-register or mutex; or
-    /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies). Default: the
+    /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies); or
+    /// `list-append` for transactions of appends and list reads (Elle's isolation
+    /// anomalies, see `--consistency-model`). Default: the
     /// one a history written by faultline names in its sidecar (`<stem>.meta.json`).
     #[arg(long)]
     pub model: Option<String>,
@@ -52,6 +55,12 @@ pub struct CheckArgs {
     /// sidecar says, else infer them.
     #[arg(long)]
     pub no_ww_deps: bool,
+    /// With `--model list-append`: the consistency model the history must satisfy:
+    /// read-uncommitted, read-committed, repeatable-read, snapshot-isolation,
+    /// serializable, strong-session-snapshot-isolation, strong-session-serializable,
+    /// strong-snapshot-isolation or strict-serializable (also strong-serializable).
+    #[arg(long, default_value = "strict-serializable")]
+    pub consistency_model: String,
     /// Give up with an inconclusive verdict after this many milliseconds.
     #[arg(long)]
     pub budget_ms: Option<u64>,
@@ -118,8 +127,17 @@ fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let consistency = &args.consistency_model;
+    if isolation::Model::parse(consistency).is_none() {
+        let known: Vec<&str> = isolation::MODELS.iter().map(|m| m.name()).collect();
+        return Err(BadInput(format!(
+            "--consistency-model: unknown model `{consistency}`: expected one of {}",
+            known.join(", ")
+        ))
+        .into());
+    }
     match args.model.as_deref() {
-        Some("queue") | None => {}
+        Some("queue") | Some("list-append") | None => {}
         Some(model) => {
             model
                 .parse::<ModelKind>()
@@ -215,7 +233,7 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
     let sidecar = meta_path(file);
     let Ok(text) = crate::input::read_text(&sidecar, 1 << 20) else {
         return Err(BadInput(format!(
-            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank, multi-register, mutex or queue)",
+            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank, multi-register, mutex, queue or list-append)",
             file.display(),
             sidecar.display()
         ))
@@ -268,6 +286,9 @@ fn check_file(args: &CheckArgs, file: &std::path::Path, at_once: usize) -> anyho
     let (model, allow) = model_of(args, file)?;
     if model == "queue" {
         return check_queue(args, file, &allow);
+    }
+    if model == "list-append" {
+        return check_list_append(args, file);
     }
     let model: ModelKind = model
         .parse()
@@ -418,6 +439,40 @@ fn read(file: &std::path::Path, format: Option<Format>) -> anyhow::Result<(Strin
     })?;
     let history = history::parse(&text, &path, format)?;
     Ok((path, history))
+}
+
+/// `--model list-append`: Elle's isolation anomalies against `--consistency-model`.
+fn check_list_append(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+    let (path, history) = read(file, format_of(args)?)?;
+    let model = isolation::Model::parse(&args.consistency_model).expect("checked up front");
+    let budget = args.max_steps.unwrap_or(isolation::BUDGET_DEFAULT);
+    let report = isolation::check_list_append(&history, model, budget)
+        .map_err(|e| BadInput(format!("{path}: {e}")))?;
+    let detail = isolation::render(&path, &report);
+    let line = detail.lines().next().unwrap_or_default().to_string();
+    #[derive(Serialize)]
+    struct Json<'a> {
+        file: &'a str,
+        model: &'static str,
+        #[serde(flatten)]
+        report: &'a isolation::Report,
+    }
+    let json = serde_json::to_value(Json {
+        file: &path,
+        model: "list-append",
+        report: &report,
+    })?;
+    let code = match report.verdict {
+        isolation::Verdict::Valid => 0,
+        isolation::Verdict::Invalid => 1,
+        isolation::Verdict::Unknown => 2,
+    };
+    Ok(Checked {
+        code,
+        detail,
+        line,
+        json,
+    })
 }
 
 /// `--model queue`: Jepsen's Kafka anomalies, each with its count and examples.

@@ -1,0 +1,78 @@
+//! Benchmark of the list-append isolation checker: `cargo bench --bench txn`.
+//!
+//! Generated strict-serializable histories (`tests/common/txn_gen.rs`: five processes,
+//! 1–4 micro-operations per transaction, half appends, eight keys in use at a time, each
+//! retired after 32 appends as Elle's generator bounds its lists) of 10k, 100k and 1M
+//! transactions, checked against strict serializability: the median time of the check
+//! (parsing excluded) and transactions per second. Elle reports 100 to 160,000
+//! transactions per second on its list-append histories. This is a measurement, not a
+//! test: it asserts only that every generated history checks valid. `TXNS=<n>` runs one
+//! size. Then Elle's `huge-scc` stress (`txn_gen::huge_scc`): one component of nearly
+//! every transaction, which must end in a verdict, not a hang.
+
+// A benchmark measures wall-clock time: that is its purpose.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+#[path = "../tests/common/txn_gen.rs"]
+mod txn_gen;
+
+use faultline::check::isolation::{check_list_append, Model, Verdict, BUDGET_DEFAULT};
+use faultline::history::edn;
+use std::time::{Duration, Instant};
+
+fn main() {
+    println!("| transactions | edges | median check | transactions/s |");
+    println!("|---:|---:|---:|---:|");
+    // `TXNS=<n>` measures that size alone.
+    let only: Option<usize> = std::env::var("TXNS").ok().and_then(|v| v.parse().ok());
+    let sizes = only.map_or(vec![10_000usize, 100_000, 1_000_000], |n| vec![n]);
+    for n in sizes {
+        let text = txn_gen::edn(&txn_gen::rotating(n, 8, 32, 7));
+        let history = edn::parse(&text, "gen.edn").expect("a generated history parses");
+        let runs = if n >= 1_000_000 { 3 } else { 5 };
+        let mut times: Vec<Duration> = Vec::with_capacity(runs);
+        let mut edges = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let report = check_list_append(&history, Model::StrictSerializable, BUDGET_DEFAULT)
+                .expect("a generated history is well formed");
+            times.push(start.elapsed());
+            assert_eq!(report.verdict, Verdict::Valid, "{:?}", report.anomalies);
+            edges = report.edges;
+        }
+        times.sort_unstable();
+        let median = times[runs / 2];
+        println!(
+            "| {n} | {edges} | {:.3} s | {:.0} |",
+            median.as_secs_f64(),
+            n as f64 / median.as_secs_f64()
+        );
+    }
+    huge_scc(only);
+}
+
+/// Elle's `huge-scc` stress: one strongly connected component of nearly every
+/// transaction; the check must answer invalid (or unknown, out of budget), never hang.
+fn huge_scc(only: Option<usize>) {
+    println!("\nhuge-scc (every transaction concurrent, reads of random prefixes):\n");
+    println!("| transactions | edges | check | verdict | anomalies |");
+    println!("|---:|---:|---:|---|---|");
+    let sizes = only.map_or(vec![1_000usize, 10_000, 100_000], |n| vec![n]);
+    for n in sizes {
+        let text = txn_gen::edn(&txn_gen::huge_scc(n, 8, 11));
+        let history = edn::parse(&text, "scc.edn").expect("a generated history parses");
+        let start = Instant::now();
+        let report = check_list_append(&history, Model::StrictSerializable, BUDGET_DEFAULT)
+            .expect("a generated history is well formed");
+        let took = start.elapsed();
+        let mut names: Vec<&str> = report.anomalies.iter().map(|f| f.anomaly.name()).collect();
+        names.dedup();
+        println!(
+            "| {n} | {} | {:.3} s | {:?} | {} |",
+            report.edges,
+            took.as_secs_f64(),
+            report.verdict,
+            names.join(", ")
+        );
+    }
+}
