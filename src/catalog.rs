@@ -102,7 +102,9 @@ impl Entry {
 /// `name`, `about` and `kind`, and its values of `ALL` to accumulators, and the last step
 /// writes them out. An own entry is `Variant = "name"` (checks: `Variant = "name" (Kind)`);
 /// an included one is `Variant(Type)`, every value of another catalogue in its place.
-macro_rules! catalogue {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __faultline_catalogue {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident { $($body:tt)* }
@@ -259,7 +261,8 @@ macro_rules! catalogue {
     };
 }
 
-pub(crate) use catalogue;
+/// (The macro, under the name systems use; exported for systems outside this crate.)
+pub use __faultline_catalogue as catalogue;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 
 use crate::knob::KnobDoc;
 use crate::scenario::{self, Scenario};
-use crate::systems::{REGISTRY, SYSTEMS};
+use crate::systems::{self, REGISTRY};
 
 /// What to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,19 +43,18 @@ pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
     let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     match args.what {
         What::Systems => print_rows(
-            SYSTEMS
-                .iter()
+            systems::all()
                 .map(|s| row(&[s.name(), s.about()]))
                 .collect(),
         ),
         What::Bugs => print_rows(
-            (SYSTEMS.iter())
+            systems::all()
                 .flat_map(|s| s.bugs().into_iter().map(move |b| (s.name(), b)))
                 .map(|(system, b)| row(&[system, b.name, b.about]))
                 .collect(),
         ),
         What::Checks => print_rows(
-            (SYSTEMS.iter())
+            systems::all()
                 .flat_map(|s| s.checks().into_iter().map(move |c| (s.name(), c)))
                 .map(|(system, c)| {
                     let kind = c
@@ -66,7 +65,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<u8> {
                 .collect(),
         ),
         What::Workloads => print_rows(
-            (SYSTEMS.iter())
+            systems::all()
                 .flat_map(|s| s.workloads().into_iter().map(move |w| (s.name(), w)))
                 .map(|(system, w)| row(&[system, w.name, w.about]))
                 .collect(),
@@ -143,7 +142,7 @@ fn print_scenarios(paths: &[PathBuf]) -> anyhow::Result<()> {
 
 fn all_knobs() -> Vec<KnobDoc> {
     let mut docs = scenario::knob_docs();
-    for s in SYSTEMS {
+    for s in systems::all() {
         docs.extend(s.knob_docs());
     }
     docs

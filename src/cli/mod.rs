@@ -94,6 +94,29 @@ pub(crate) fn writable_file(path: &Path, flag: &str) -> Result<(), BadInput> {
 
 /// Parse the command line, run it and return the process exit code.
 pub fn main() -> u8 {
+    main_with(&[])
+}
+
+/// [`main`] over the built-in systems and `systems`: a program's whole `main` when it
+/// tests systems of its own (`docs/testing-your-own-system.md`):
+///
+/// ```no_run
+/// # use faultline::systems::SystemUnderTest;
+/// # static MINE: &[&dyn SystemUnderTest] = &[];
+/// fn main() -> std::process::ExitCode {
+///     // MINE: e.g. `&[&faultline::systems::Plugin::<Inventory>::NEW]`
+///     std::process::ExitCode::from(faultline::cli::main_with(MINE))
+/// }
+/// ```
+///
+/// Every subcommand — `run`, `replay`, `shrink`, `check`, `merge`, `list` and the reports —
+/// then knows them by name, as scenario files do. The commands it prints name this
+/// program.
+pub fn main_with(systems: &[&'static dyn crate::systems::SystemUnderTest]) -> u8 {
+    if let Err(e) = crate::systems::install(systems) {
+        eprintln!("error: {e}");
+        return exit_code::INTERNAL;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -149,15 +172,18 @@ fn invocation() -> String {
     let Ok(exe) = std::env::current_exe().and_then(|e| e.canonicalize()) else {
         return "faultline".into();
     };
+    let Some(name) = exe.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return "faultline".into();
+    };
     let on_path = std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {
-            dir.join("faultline")
+            dir.join(&name)
                 .canonicalize()
                 .is_ok_and(|found| found == exe)
         })
     });
     if on_path {
-        return "faultline".into();
+        return crate::runner::commands::shell_quote(Path::new(&name));
     }
     let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
     let shown = match cwd.as_ref().ok().and_then(|cwd| exe.strip_prefix(cwd).ok()) {

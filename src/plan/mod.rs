@@ -70,6 +70,26 @@ pub struct NodeSpec {
     pub crashable: bool,
 }
 
+impl NodeSpec {
+    /// A server called `name`: crashable, paused, partitioned.
+    pub fn server(name: impl Into<String>) -> Self {
+        NodeSpec {
+            name: name.into(),
+            role: Role::Server,
+            crashable: true,
+        }
+    }
+
+    /// The clients `c0..c<n-1>` (never crashed: a client's history is what the checks read).
+    pub fn clients(n: u64) -> impl Iterator<Item = NodeSpec> {
+        (0..n).map(|i| NodeSpec {
+            name: format!("c{i}"),
+            role: Role::Client,
+            crashable: false,
+        })
+    }
+}
+
 /// The plan-time half of a system: its types and how it plans a seed.
 pub trait Spec: Sized + Send + Sync + 'static {
     /// The system's name (`system = "..."` and its section's name).
@@ -89,8 +109,12 @@ pub trait Spec: Sized + Send + Sync + 'static {
 
     /// The settings of one seed (pure: the same section, seed and generic settings give
     /// the same values). `generic` are the seed's generic settings (its network, its
-    /// phases), for settings that must fit them.
-    fn resolve(section: &Self::Section, swarm: bool, seed: u64, generic: &Params) -> Self::Params;
+    /// phases), for settings that must fit them. By default each knob resolves on its own
+    /// ([`KnobSection::resolve`]).
+    fn resolve(section: &Self::Section, swarm: bool, seed: u64, generic: &Params) -> Self::Params {
+        let _ = generic;
+        section.resolve(swarm, seed)
+    }
     /// The processes of a run; clients come last.
     fn topology(params: &Params, own: &Self::Params, workload: Self::Workload) -> Vec<NodeSpec>;
     /// Draw one client operation of `workload` (see [`workload::generate`]).

@@ -195,8 +195,21 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// The build's identity: a hash of the crate's sources, lock file, profile, target,
 /// compiler flags and compiler version, computed once by `build.rs` — a run names its
 /// binary without reading the executable's tens of megabytes.
+///
+/// A program with systems of its own ([`crate::cli::main_with`]) is more than faultline's
+/// sources: its identity adds a hash of its executable, read once per process (tens of
+/// milliseconds), so `merge` and `--resume` refuse shards of another build of it.
 pub fn build_id() -> String {
-    env!("FAULTLINE_BUILD_ID").to_string()
+    let own = env!("FAULTLINE_BUILD_ID");
+    if !crate::systems::has_installed() {
+        return own.to_string();
+    }
+    static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let program = PROGRAM.get_or_init(|| {
+        let bytes = std::env::current_exe().and_then(fs::read);
+        bytes.map_or_else(|_| "unreadable".into(), |b| format!("{:016x}", fnv1a(&b)))
+    });
+    format!("{own}+{program}")
 }
 
 /// Write the manifest of a run folder.

@@ -11,9 +11,12 @@
 //! [`Plugin`] turns any system into a [`SystemUnderTest`], the object-safe interface the
 //! rest of faultline uses: the scenario loader (through
 //! [`crate::scenario::SystemSchema`]), `faultline list`, and the runner, which asks the
-//! system for a seed's plan and then to run it to an [`Execution`]. [`SYSTEMS`] is the
-//! registry: adding a system is one folder here and one line there
-//! (`docs/adding-a-system.md`).
+//! system for a seed's plan and then to run it to an [`Execution`]. [`SYSTEMS`] lists the
+//! built-in systems: adding one is one folder here and one line there
+//! (`docs/adding-a-system.md`). The registry is open: a program of its own adds its
+//! systems once, at start, with [`install`] (which [`crate::cli::main_with`] calls), and
+//! [`all`] and [`find`] see them beside the built-in ones
+//! (`docs/testing-your-own-system.md`).
 //!
 //! Every system folder has the same layout: `mod.rs` (what the system is, its type and
 //! process enum, its topology), `settings.rs` (its section and catalogues), `wire.rs`
@@ -34,6 +37,7 @@ pub mod saga;
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use crate::catalog::Entry;
 use crate::check::fit::HistoryFile;
@@ -50,7 +54,7 @@ use crate::scenario::{
 };
 use crate::sim::{self, LimitHit, Limits, NodePanic, System, Trace, TraceLevel};
 
-/// Every system faultline runs, in catalogue order.
+/// The built-in systems, in catalogue order.
 pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
     &Plugin::<kv_register::KvRegister>::NEW,
     &Plugin::<es_cluster::EsCluster>::NEW,
@@ -59,7 +63,83 @@ pub static SYSTEMS: &[&dyn SystemUnderTest] = &[
     &Plugin::<kafka::Kafka>::NEW,
 ];
 
-/// The registry as the scenario loader sees it.
+/// The systems a program added to the built-in ones ([`install`]).
+static INSTALLED: OnceLock<Vec<&'static dyn SystemUnderTest>> = OnceLock::new();
+
+/// Every system this process runs: the built-in ones in catalogue order, then the
+/// installed ones in the order they were given.
+pub fn all() -> impl Iterator<Item = &'static dyn SystemUnderTest> {
+    let installed = INSTALLED.get().map_or(&[][..], Vec::as_slice);
+    SYSTEMS.iter().chain(installed).copied()
+}
+
+/// Whether a program added systems of its own ([`install`]).
+pub fn has_installed() -> bool {
+    INSTALLED.get().is_some_and(|v| !v.is_empty())
+}
+
+/// Why [`install`] refused a set of systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallError {
+    /// Two systems, or a system and a built-in one, share a name.
+    NameTaken(&'static str),
+    /// A name scenario files could not use: empty, or not lowercase letters, digits and `_`
+    /// starting with a letter (names are section headers: `[inventory]`).
+    BadName(&'static str),
+    /// Systems were installed already, and not these.
+    AlreadyInstalled,
+}
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstallError::NameTaken(name) => {
+                write!(f, "two systems are called `{name}`: a system's name must be unique (the built-in ones are {})",
+                    SYSTEMS.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))
+            }
+            InstallError::BadName(name) => write!(
+                f,
+                "`{name}` cannot name a system: use lowercase letters, digits and `_`, starting with a letter"
+            ),
+            InstallError::AlreadyInstalled => {
+                f.write_str("other systems were installed already: install them once, at start")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// Add `systems` to the built-in ones for the rest of the process: scenario files, the
+/// runner, `list`, replays, shrinking and reports then know them by name. Once per
+/// process (installing the same list again is allowed; another one is refused).
+pub fn install(systems: &[&'static dyn SystemUnderTest]) -> Result<(), InstallError> {
+    let mut names: Vec<&'static str> = SYSTEMS.iter().map(|s| s.name()).collect();
+    for s in systems {
+        let name = s.name();
+        let good = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !good {
+            return Err(InstallError::BadName(name));
+        }
+        if names.contains(&name) {
+            return Err(InstallError::NameTaken(name));
+        }
+        names.push(name);
+    }
+    let installed = INSTALLED.get_or_init(|| systems.to_vec());
+    let same = installed.len() == systems.len()
+        && (installed.iter().zip(systems)).all(|(a, b)| a.name() == b.name());
+    if same {
+        Ok(())
+    } else {
+        Err(InstallError::AlreadyInstalled)
+    }
+}
+
+/// The registry as the scenario loader sees it: every system of [`all`].
 pub struct Registry;
 
 /// The registry of every system, for [`Scenario::load`].
@@ -67,13 +147,13 @@ pub static REGISTRY: Registry = Registry;
 
 impl Catalog for Registry {
     fn systems(&self) -> Vec<&'static dyn SystemSchema> {
-        SYSTEMS.iter().map(|&s| s as &dyn SystemSchema).collect()
+        all().map(|s| s as &dyn SystemSchema).collect()
     }
 }
 
 /// The system called `name`.
 pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
-    SYSTEMS.iter().copied().find(|s| s.name() == name)
+    all().find(|s| s.name() == name)
 }
 
 /// The interface faultline uses for every system (object-safe; the registry's type).

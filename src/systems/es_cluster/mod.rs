@@ -81,11 +81,7 @@ fn topology(params: &Params, own: &EsClusterParams) -> Vec<NodeSpec> {
             crashable: true,
         });
     }
-    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        role: Role::Client,
-        crashable: false,
-    }));
+    nodes.extend(NodeSpec::clients(params.topology.clients));
     nodes
 }
 

@@ -53,11 +53,7 @@ fn topology(params: &Params, own: &KafkaParams) -> Vec<NodeSpec> {
             crashable: true,
         }));
     }
-    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        role: Role::Client,
-        crashable: false,
-    }));
+    nodes.extend(NodeSpec::clients(params.topology.clients));
     nodes
 }
 

@@ -56,11 +56,7 @@ pub fn topology(params: &Params) -> Vec<NodeSpec> {
             crashable: true,
         })
         .collect();
-    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        role: Role::Client,
-        crashable: false,
-    }));
+    nodes.extend(NodeSpec::clients(params.topology.clients));
     nodes
 }
 

@@ -69,11 +69,7 @@ fn topology(params: &Params, own: &OutboxParams) -> Vec<NodeSpec> {
     nodes.extend((0..own.loyalty_consumers).map(|i| server(format!("loyalty{i}"))));
     nodes.push(server("loyaltydb".into()));
     nodes.push(server("shipping".into()));
-    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        role: Role::Client,
-        crashable: false,
-    }));
+    nodes.extend(NodeSpec::clients(params.topology.clients));
     nodes
 }
 

@@ -82,11 +82,7 @@ pub fn topology(params: &Params, own: &SagaParams, workload: Workload) -> Vec<No
         role: Role::Infra,
         crashable: true,
     });
-    nodes.extend((0..params.topology.clients).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        role: Role::Client,
-        crashable: false,
-    }));
+    nodes.extend(NodeSpec::clients(params.topology.clients));
     nodes
 }
 
