@@ -59,6 +59,8 @@ mod docs {
     struct Cli;
     #[doc = include_str!("../docs/isolation.md")]
     struct Isolation;
+    #[doc = include_str!("../docs/testing-your-own-system.md")]
+    struct OwnSystem;
     #[doc = include_str!("../docs/hard-bugs.md")]
     struct HardBugs;
     #[doc = include_str!("../docs/performance.md")]
