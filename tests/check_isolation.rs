@@ -8,33 +8,23 @@ use std::process::Command;
 use faultline::check::isolation::{check_list_append, Anomaly, Model, Report, Verdict};
 use faultline::history::edn;
 
+#[path = "common/isolation.rs"]
+mod isolation;
+
 fn report(model: Model, text: &str) -> Report {
-    let history = edn::parse(text, "h.edn").unwrap_or_else(|e| panic!("{e}"));
-    check_list_append(&history, model, 1_000_000).unwrap_or_else(|e| panic!("{e}"))
+    isolation::report(check_list_append, model, text)
 }
 
 fn verdict(model: &str, text: &str) -> Verdict {
-    report(Model::parse(model).expect("a model"), text).verdict
+    isolation::verdict(check_list_append, model, text)
 }
 
 fn anomalies(text: &str) -> Vec<Anomaly> {
-    let mut found: Vec<Anomaly> = report(Model::StrictSerializable, text)
-        .anomalies
-        .iter()
-        .map(|f| f.anomaly)
-        .collect();
-    found.dedup();
-    found
+    isolation::anomalies(check_list_append, text)
 }
 
-/// Valid under `weaker`, invalid under `stronger`.
 fn splits(text: &str, weaker: &str, stronger: &str) {
-    assert_eq!(verdict(weaker, text), Verdict::Valid, "{weaker} accepts it");
-    assert_eq!(
-        verdict(stronger, text),
-        Verdict::Invalid,
-        "{stronger} refuses it"
-    );
+    isolation::splits(check_list_append, text, weaker, stronger)
 }
 
 /// Three transactions one after the other, each reading what the one before wrote.

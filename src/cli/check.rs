@@ -40,8 +40,9 @@ pub struct CheckArgs {
     /// The sequential model to check against: register, cas-register, kv, bank,
     /// multi-register or mutex; or
     /// `queue` for a history of sends and polls (Jepsen's Kafka anomalies); or
-    /// `list-append` for transactions of appends and list reads (Elle's isolation
-    /// anomalies, see `--consistency-model`). Default: the
+    /// `list-append` for transactions of appends and list reads, `rw-register` for
+    /// transactions of register writes and reads (Elle's isolation anomalies, see
+    /// `--consistency-model`). Default: the
     /// one a history written by faultline names in its sidecar (`<stem>.meta.json`).
     #[arg(long)]
     pub model: Option<String>,
@@ -55,7 +56,8 @@ pub struct CheckArgs {
     /// sidecar says, else infer them.
     #[arg(long)]
     pub no_ww_deps: bool,
-    /// With `--model list-append`: the consistency model the history must satisfy:
+    /// With `--model list-append` or `rw-register`: the consistency model the history
+    /// must satisfy:
     /// read-uncommitted, read-committed, repeatable-read, snapshot-isolation,
     /// serializable, strong-session-snapshot-isolation, strong-session-serializable,
     /// strong-snapshot-isolation or strict-serializable (also strong-serializable).
@@ -137,7 +139,7 @@ fn check_arguments(args: &CheckArgs) -> anyhow::Result<()> {
         .into());
     }
     match args.model.as_deref() {
-        Some("queue") | Some("list-append") | None => {}
+        Some("queue") | Some("list-append") | Some("rw-register") | None => {}
         Some(model) => {
             model
                 .parse::<ModelKind>()
@@ -233,7 +235,7 @@ fn model_of(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<(String,
     let sidecar = meta_path(file);
     let Ok(text) = crate::input::read_text(&sidecar, 1 << 20) else {
         return Err(BadInput(format!(
-            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank, multi-register, mutex, queue or list-append)",
+            "{}: no --model given, and no {} beside it naming one: give --model (register, cas-register, kv, bank, multi-register, mutex, queue, list-append or rw-register)",
             file.display(),
             sidecar.display()
         ))
@@ -287,8 +289,8 @@ fn check_file(args: &CheckArgs, file: &std::path::Path, at_once: usize) -> anyho
     if model == "queue" {
         return check_queue(args, file, &allow);
     }
-    if model == "list-append" {
-        return check_list_append(args, file);
+    if model == "list-append" || model == "rw-register" {
+        return check_isolation(args, file, &model);
     }
     let model: ModelKind = model
         .parse()
@@ -441,25 +443,33 @@ fn read(file: &std::path::Path, format: Option<Format>) -> anyhow::Result<(Strin
     Ok((path, history))
 }
 
-/// `--model list-append`: Elle's isolation anomalies against `--consistency-model`.
-fn check_list_append(args: &CheckArgs, file: &std::path::Path) -> anyhow::Result<Checked> {
+/// `--model list-append` or `rw-register`: Elle's isolation anomalies against
+/// `--consistency-model`.
+fn check_isolation(
+    args: &CheckArgs,
+    file: &std::path::Path,
+    kind: &str,
+) -> anyhow::Result<Checked> {
     let (path, history) = read(file, format_of(args)?)?;
     let model = isolation::Model::parse(&args.consistency_model).expect("checked up front");
     let budget = args.max_steps.unwrap_or(isolation::BUDGET_DEFAULT);
-    let report = isolation::check_list_append(&history, model, budget)
-        .map_err(|e| BadInput(format!("{path}: {e}")))?;
+    let check = match kind {
+        "rw-register" => isolation::check_rw_register,
+        _ => isolation::check_list_append,
+    };
+    let report = check(&history, model, budget).map_err(|e| BadInput(format!("{path}: {e}")))?;
     let detail = isolation::render(&path, &report);
     let line = detail.lines().next().unwrap_or_default().to_string();
     #[derive(Serialize)]
     struct Json<'a> {
         file: &'a str,
-        model: &'static str,
+        model: &'a str,
         #[serde(flatten)]
         report: &'a isolation::Report,
     }
     let json = serde_json::to_value(Json {
         file: &path,
-        model: "list-append",
+        model: kind,
         report: &report,
     })?;
     let code = match report.verdict {

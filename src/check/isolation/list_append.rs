@@ -24,11 +24,15 @@
 
 use std::collections::BTreeMap;
 
-use super::Finding;
-use crate::check::cycle::{Builder, Kind};
-use crate::history::{Func, History, Status, Value};
-
 use super::models::Anomaly;
+use super::txn::{atom, graph_nodes, order_edges, Writers};
+pub use super::txn::{Atom, Inferred, InputError, Why};
+use super::Finding;
+use crate::check::cycle::Kind;
+use crate::history::{History, Status, Value};
+
+/// A list-append transaction.
+pub type Txn = super::txn::Txn<Mop>;
 
 /// One micro-operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,112 +53,9 @@ pub enum Mop {
     },
 }
 
-/// A transaction of the history.
-#[derive(Debug, Clone)]
-pub struct Txn {
-    /// Its operation's index in the history.
-    pub op: usize,
-    /// The process that ran it.
-    pub process: u64,
-    /// Invocation and completion times.
-    pub call: u64,
-    /// `None` when it never completed.
-    pub ret: Option<u64>,
-    /// How it ended.
-    pub status: Status,
-    /// Its micro-operations, reads filled in for committed ones.
-    pub mops: Vec<Mop>,
-}
-
-/// Why an edge is in the graph: what the history shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Why {
-    /// `to` appended `after` to `key` right after `from`'s `before`.
-    Ww {
-        /// The key.
-        key: Atom,
-        /// `from`'s element.
-        before: Atom,
-        /// `to`'s element.
-        after: Atom,
-    },
-    /// `to` read `key` ending in `from`'s `value`.
-    Wr {
-        /// The key.
-        key: Atom,
-        /// The last element read.
-        value: Atom,
-    },
-    /// `from` read `key` ending at `last` (`None`: empty), and `to` appended `next` after it.
-    Rw {
-        /// The key.
-        key: Atom,
-        /// The last element `from` read.
-        last: Option<Atom>,
-        /// The element `to` appended next.
-        next: Atom,
-    },
-    /// One process ran `from` and then `to`.
-    Process {
-        /// The process.
-        process: u64,
-    },
-    /// `from` completed (at `ret`) before `to` was invoked (at `call`).
-    Realtime {
-        /// `from`'s completion time.
-        ret: u64,
-        /// `to`'s invocation time.
-        call: u64,
-    },
-}
-
-/// A malformed list-append history (exit 254).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("operation {op}: {message}")]
-pub struct InputError {
-    /// The operation's index in the history.
-    pub op: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// A key or element: an integer, or a string (or keyword, by its name).
-///
-/// Histories are mostly integers; holding them as integers makes the version orders and
-/// the writer lookups comparisons of numbers, not of text.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Atom {
-    /// An integer.
-    Int(i64),
-    /// A string or keyword.
-    Str(std::sync::Arc<str>),
-}
-
-impl std::fmt::Display for Atom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Atom::Int(i) => write!(f, "{i}"),
-            Atom::Str(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl std::fmt::Debug for Atom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
-/// A key or element of a micro-operation.
-fn text(op: usize, v: &Value) -> Result<Atom, InputError> {
-    match v {
-        Value::Str(s) => Ok(Atom::Str(s.as_str().into())),
-        Value::Int(i) => Ok(Atom::Int(*i)),
-        other => Err(InputError {
-            op,
-            message: format!("keys and elements are integers or strings, not {other}"),
-        }),
-    }
+/// The transactions of a list-append history.
+pub fn txns(history: &History) -> Result<Vec<Txn>, InputError> {
+    super::txn::parse(history, "list-append", mop_of)
 }
 
 fn mop_of(op: usize, m: &Value) -> Result<Mop, InputError> {
@@ -170,17 +71,17 @@ fn mop_of(op: usize, m: &Value) -> Result<Mop, InputError> {
     };
     match parts.as_slice() {
         [Value::Str(f), k, v] if f == "append" => Ok(Mop::Append {
-            key: text(op, k)?,
-            value: text(op, v)?,
+            key: atom(op, k)?,
+            value: atom(op, v)?,
         }),
         [Value::Str(f), k, v] if f == "r" => Ok(Mop::Read {
-            key: text(op, k)?,
+            key: atom(op, k)?,
             list: match v {
                 Value::Nil => None,
                 Value::List(items) => Some(
                     items
                         .iter()
-                        .map(|i| text(op, i))
+                        .map(|i| atom(op, i))
                         .collect::<Result<_, _>>()?,
                 ),
                 _ => return Err(bad("a read's value is not a list")),
@@ -190,98 +91,18 @@ fn mop_of(op: usize, m: &Value) -> Result<Mop, InputError> {
     }
 }
 
-/// The transactions of `history`: every operation must be a `:txn`.
-pub fn txns(history: &History) -> Result<Vec<Txn>, InputError> {
-    let mut out = Vec::with_capacity(history.ops.len());
-    for (i, op) in history.ops.iter().enumerate() {
-        if op.f != Func::Txn {
-            return Err(InputError {
-                op: i,
-                message: format!(
-                    "calls :{}; a list-append history holds :txn operations only",
-                    op.f.name()
-                ),
-            });
-        }
-        // A committed transaction's completion holds its reads; otherwise the invocation.
-        let value = match (op.status, &op.output) {
-            (Status::Ok, Value::List(_)) => &op.output,
-            _ => &op.input,
-        };
-        let Value::List(mops) = value else {
-            return Err(InputError {
-                op: i,
-                message: format!(
-                    "a transaction's value is a vector of micro-operations, not {value}"
-                ),
-            });
-        };
-        let mops = mops
-            .iter()
-            .map(|m| mop_of(i, m))
-            .collect::<Result<_, _>>()?;
-        out.push(Txn {
-            op: i,
-            process: op.client,
-            call: op.call,
-            ret: op.ret,
-            status: op.status,
-            mops,
-        });
-    }
-    Ok(out)
-}
-
-/// Who appended each element of each key: `(txn, whether it was the txn's last append to
-/// that key)`.
-type Writers = BTreeMap<(Atom, Atom), (usize, bool)>;
-
 fn writers(txns: &[Txn]) -> Result<Writers, InputError> {
-    let mut out = Writers::new();
-    for (t, txn) in txns.iter().enumerate() {
-        for (i, m) in txn.mops.iter().enumerate() {
-            let Mop::Append { key, value } = m else {
-                continue;
-            };
-            let last = !txn.mops[i + 1..]
-                .iter()
-                .any(|n| matches!(n, Mop::Append { key: k, .. } if k == key));
-            if let Some(&(other, _)) = out.get(&(key.clone(), value.clone())) {
-                return Err(InputError {
-                    op: txn.op,
-                    message: format!(
-                        "appends {value} to {key}, as operation {} did: list-append needs \
-                         every element appended once per key",
-                        txns[other].op
-                    ),
-                });
-            }
-            out.insert((key.clone(), value.clone()), (t, last));
+    fn write_of(m: &Mop) -> Option<(&Atom, &Atom)> {
+        match m {
+            Mop::Append { key, value } => Some((key, value)),
+            _ => None,
         }
     }
-    Ok(out)
-}
-
-/// What inference found: anomalies outside any cycle, and the graph's edges with reasons.
-#[derive(Debug, Default)]
-pub struct Inferred {
-    /// Anomalies found without a graph.
-    pub findings: Vec<Finding>,
-    /// The graph's nodes: indices into the transactions.
-    pub nodes: Vec<usize>,
-    /// Edges between node indices, each with the first reason seen for it.
-    pub edges: BTreeMap<(usize, usize, Kind), Why>,
-}
-
-impl Inferred {
-    /// The graph for the cycle engine.
-    pub fn builder(&self) -> Builder {
-        let mut b = Builder::new(self.nodes.len());
-        for &(from, to, kind) in self.edges.keys() {
-            b.link(from, to, kind);
-        }
-        b
-    }
+    super::txn::writers(
+        txns,
+        write_of,
+        ("appends", "list-append", "element appended"),
+    )
 }
 
 /// Each committed transaction's external read of each key: the first read, without the
@@ -425,17 +246,6 @@ fn version_orders(
     orders
 }
 
-/// The graph: committed transactions, and those of unknown outcome someone read from.
-fn graph_nodes(txns: &[Txn], read_from: &[bool]) -> Vec<usize> {
-    (0..txns.len())
-        .filter(|&t| match txns[t].status {
-            Status::Ok => true,
-            Status::Info => read_from[t],
-            Status::Fail => false,
-        })
-        .collect()
-}
-
 /// Infer the anomalies without cycles and the dependency graph of a list-append history.
 pub fn infer(txns: &[Txn]) -> Result<Inferred, InputError> {
     let writers = writers(txns)?;
@@ -512,55 +322,6 @@ fn read_edges(
                 next: next.clone(),
             };
             inf.edges.entry((reader, w, Kind::Rw)).or_insert(why);
-        }
-    }
-}
-
-/// Process edges (each process's transactions in invocation order) and real-time edges
-/// (completed before invoked), the latter as a transitive reduction: each transaction is
-/// linked from the completed ones no later completion had already covered.
-fn order_edges(txns: &[Txn], nodes: &[usize], edges: &mut BTreeMap<(usize, usize, Kind), Why>) {
-    let mut by_process: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for (n, &t) in nodes.iter().enumerate() {
-        by_process.entry(txns[t].process).or_default().push(n);
-    }
-    for (process, mut ns) in by_process {
-        ns.sort_by_key(|&n| (txns[nodes[n]].call, n));
-        for pair in ns.windows(2) {
-            edges
-                .entry((pair[0], pair[1], Kind::Process))
-                .or_insert(Why::Process { process });
-        }
-    }
-    // Events in time order, invocations before completions at the same time (an
-    // operation that ends when another begins is concurrent with it).
-    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * nodes.len());
-    for (n, &t) in nodes.iter().enumerate() {
-        events.push((txns[t].call, false, n));
-        if let Some(ret) = txns[t].ret {
-            events.push((ret, true, n));
-        }
-    }
-    events.sort_unstable();
-    let mut frontier: Vec<usize> = Vec::new();
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    // A completion covers its predecessors; they leave the frontier at the next
-    // invocation, which walks the frontier anyway, so the work is linear in the edges.
-    let mut covered = vec![false; nodes.len()];
-    for (_, completes, n) in events {
-        if completes {
-            preds[n].iter().for_each(|&p| covered[p] = true);
-            frontier.push(n);
-        } else {
-            frontier.retain(|&p| !covered[p]);
-            for &p in &frontier {
-                let why = Why::Realtime {
-                    ret: txns[nodes[p]].ret.expect("completed"),
-                    call: txns[nodes[n]].call,
-                };
-                edges.entry((p, n, Kind::Realtime)).or_insert(why);
-            }
-            preds[n] = frontier.clone();
         }
     }
 }

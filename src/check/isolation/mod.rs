@@ -1,4 +1,5 @@
-//! Transactional isolation: Elle's class of checker, for list-append histories.
+//! Transactional isolation: Elle's class of checker, for list-append and read-write
+//! register histories.
 //!
 //! Linearizability judges one object at a time. The patterns faultline simulates move
 //! data between objects in transactions, and their failures are Adya's anomalies: a
@@ -11,7 +12,10 @@
 //! 1. [`list_append`] reads the transactions, finds the anomalies that need no graph
 //!    (aborted and intermediate reads, internal inconsistency, duplicate or garbage
 //!    elements, incompatible orders) and infers the dependency graph: `ww`, `wr`, `rw`
-//!    edges from the version orders, `process` and `realtime` edges from the history;
+//!    edges from the version orders, `process` and `realtime` edges from the history
+//!    ([`txn`] holds what every kind of history shares). [`rw_register`] does the same
+//!    for registers written and read whole, whose version orders are only partly known
+//!    (Elle's `rw-register`);
 //! 2. [`search`] finds the graph's cycles by class (G0, G1c, G-single, G-nonadjacent,
 //!    G2-item, and their `-process` and `-realtime` variants) on the cycle engine;
 //! 3. [`models`] says which consistency models each anomaly rules out; the history is
@@ -23,7 +27,9 @@
 
 pub mod list_append;
 pub mod models;
+pub mod rw_register;
 pub mod search;
+pub mod txn;
 
 use std::fmt::Write as _;
 
@@ -31,9 +37,9 @@ use serde::Serialize;
 
 use crate::check::cycle::Step;
 use crate::history::History;
-pub use list_append::InputError;
-use list_append::{Txn, Why};
 pub use models::{Anomaly, Model, MODELS};
+pub use txn::InputError;
+use txn::{Inferred, Why};
 
 /// Breadth-first search steps a check may spend by default.
 pub const BUDGET_DEFAULT: u64 = 50_000_000;
@@ -74,7 +80,7 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The result of checking a list-append history.
+/// The result of checking a transactional history.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The consistency model checked against.
@@ -103,12 +109,47 @@ pub fn check_list_append(
 ) -> Result<Report, InputError> {
     let txns = list_append::txns(history)?;
     let inferred = list_append::infer(&txns)?;
+    let ops: Vec<usize> = txns.iter().map(|t| t.op).collect();
+    Ok(judge(&ops, &inferred, model, budget, Dialect::Append))
+}
+
+/// Check a read-write register history against `model`, spending at most `budget` search
+/// steps.
+pub fn check_rw_register(
+    history: &History,
+    model: Model,
+    budget: u64,
+) -> Result<Report, InputError> {
+    let txns = rw_register::txns(history)?;
+    let inferred = rw_register::infer(&txns)?;
+    let ops: Vec<usize> = txns.iter().map(|t| t.op).collect();
+    Ok(judge(&ops, &inferred, model, budget, Dialect::Register))
+}
+
+/// How explanations name writes and reads.
+#[derive(Debug, Clone, Copy)]
+enum Dialect {
+    /// Appends to lists, reads of whole lists.
+    Append,
+    /// Writes and reads of registers.
+    Register,
+}
+
+/// Search `inferred`'s graph and judge the history; `ops[t]` is transaction `t`'s
+/// operation in the history.
+fn judge(
+    ops: &[usize],
+    inferred: &Inferred,
+    model: Model,
+    budget: u64,
+    dialect: Dialect,
+) -> Report {
     // Every layer, whatever the model: the report names every model the history rules out.
-    let found = search::search(&inferred, true, true, budget, EXAMPLES_MAX);
+    let found = search::search(inferred, true, true, budget, EXAMPLES_MAX);
     let mut anomalies: Vec<Finding> = inferred.findings.clone();
     for cycle in &found.cycles {
         let txns_of: Vec<usize> = cycle.steps.iter().map(|s| inferred.nodes[s.from]).collect();
-        let detail = explain(&txns, &inferred, &cycle.steps);
+        let detail = explain(ops, inferred, &cycle.steps, dialect);
         anomalies.push(Finding::new(cycle.anomaly, txns_of, detail));
     }
     anomalies.sort_by_key(|f| f.anomaly);
@@ -119,7 +160,7 @@ pub fn check_list_append(
         }
     }
     for f in &mut kept {
-        f.txns = f.txns.iter().map(|&t| txns[t].op).collect();
+        f.txns = f.txns.iter().map(|&t| ops[t]).collect();
     }
     let forbidden = kept.iter().any(|f| model.forbids(f.anomaly));
     let verdict = match (forbidden, found.exhausted) {
@@ -132,44 +173,61 @@ pub fn check_list_append(
         .filter(|m| kept.iter().any(|f| m.forbids(f.anomaly)))
         .map(Model::name)
         .collect();
-    Ok(Report {
+    Report {
         consistency_model: model.name(),
         verdict,
-        txns: txns.len(),
+        txns: ops.len(),
         graph_nodes: inferred.nodes.len(),
         edges: inferred.edges.len(),
         anomalies: kept,
         not,
         search_exhausted: found.exhausted,
-    })
+    }
 }
 
 /// A cycle, one line per edge: `T3 -rw-> T7: T3 read x ending at 4; T7 appended 5 next`.
-fn explain(txns: &[Txn], inferred: &list_append::Inferred, steps: &[Step]) -> String {
+fn explain(ops: &[usize], inferred: &Inferred, steps: &[Step], dialect: Dialect) -> String {
     let mut out = String::new();
     for s in steps {
-        let (a, b) = (inferred.nodes[s.from], inferred.nodes[s.to]);
+        let (ta, tb) = (ops[inferred.nodes[s.from]], ops[inferred.nodes[s.to]]);
         let why = inferred.edges.get(&(s.from, s.to, s.kind));
-        let (ta, tb) = (txns[a].op, txns[b].op);
         let reason = match why {
-            Some(Why::Ww { key, before, after }) => {
-                format!("T{tb} appended {after} to {key} right after T{ta}'s {before}")
-            }
-            Some(Why::Wr { key, value }) => format!("T{tb} read {key} ending in T{ta}'s {value}"),
-            Some(Why::Rw { key, last, next }) => format!(
-                "T{ta} read {key} {}; T{tb} appended {next} next",
-                last.as_ref()
-                    .map_or("empty".to_string(), |l| format!("ending at {l}"))
-            ),
-            Some(Why::Process { process }) => format!("process {process} ran T{ta} before T{tb}"),
-            Some(Why::Realtime { ret, call }) => {
-                format!("T{ta} completed at {ret} before T{tb} began at {call}")
-            }
+            Some(why) => reason(why, ta, tb, dialect),
             None => "edge".to_string(),
         };
         let _ = writeln!(out, "T{ta} -{}-> T{tb}: {reason}", s.kind.name());
     }
     out
+}
+
+/// What in the history put the edge `T{ta} → T{tb}` in the graph.
+fn reason(why: &Why, ta: usize, tb: usize, dialect: Dialect) -> String {
+    let register = matches!(dialect, Dialect::Register);
+    match why {
+        Why::Ww { key, before, after } if register => {
+            format!("T{tb} wrote {key} = {after} over T{ta}'s {before}, which it had read")
+        }
+        Why::Ww { key, before, after } => {
+            format!("T{tb} appended {after} to {key} right after T{ta}'s {before}")
+        }
+        Why::Wr { key, value } if register => format!("T{tb} read {key} = T{ta}'s {value}"),
+        Why::Wr { key, value } => format!("T{tb} read {key} ending in T{ta}'s {value}"),
+        Why::Rw { key, last, next } if register => {
+            let read = last
+                .as_ref()
+                .map_or("nil (the initial state)".to_string(), |l| l.to_string());
+            format!("T{ta} read {key} = {read}; T{tb} wrote {key} = {next}, a later version")
+        }
+        Why::Rw { key, last, next } => format!(
+            "T{ta} read {key} {}; T{tb} appended {next} next",
+            last.as_ref()
+                .map_or("empty".to_string(), |l| format!("ending at {l}"))
+        ),
+        Why::Process { process } => format!("process {process} ran T{ta} before T{tb}"),
+        Why::Realtime { ret, call } => {
+            format!("T{ta} completed at {ret} before T{tb} began at {call}")
+        }
+    }
 }
 
 /// The report as text: the verdict line, then each anomaly and its explanation.
