@@ -8,7 +8,8 @@
 //! transactions per second on its list-append histories. This is a measurement, not a
 //! test: it asserts only that every generated history checks valid. `TXNS=<n>` runs one
 //! size. Then Elle's `huge-scc` stress (`txn_gen::huge_scc`): one component of nearly
-//! every transaction, which must end in a verdict, not a hang.
+//! every transaction, which must end in a verdict, not a hang. Then the same sizes as
+//! read-write register histories (`--model rw-register`).
 
 // A benchmark measures wall-clock time: that is its purpose.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -16,7 +17,9 @@
 #[path = "../tests/common/txn_gen.rs"]
 mod txn_gen;
 
-use faultline::check::isolation::{check_list_append, Model, Verdict, BUDGET_DEFAULT};
+use faultline::check::isolation::{
+    check_list_append, check_rw_register, Model, Verdict, BUDGET_DEFAULT,
+};
 use faultline::history::edn;
 use std::time::{Duration, Instant};
 
@@ -49,6 +52,38 @@ fn main() {
         );
     }
     huge_scc(only);
+    rw_register(only);
+}
+
+/// The same generated histories read as registers (`txn_gen::rw_rotating`: an append
+/// writes its element, a read returns the list's last one), through `--model rw-register`.
+fn rw_register(only: Option<usize>) {
+    println!("\nrw-register:\n");
+    println!("| transactions | edges | median check | transactions/s |");
+    println!("|---:|---:|---:|---:|");
+    let sizes = only.map_or(vec![10_000usize, 100_000, 1_000_000], |n| vec![n]);
+    for n in sizes {
+        let text = txn_gen::edn_rw(&txn_gen::rw_rotating(n, 8, 32, 7));
+        let history = edn::parse(&text, "rw.edn").expect("a generated history parses");
+        let runs = if n >= 1_000_000 { 3 } else { 5 };
+        let mut times: Vec<Duration> = Vec::with_capacity(runs);
+        let mut edges = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let report = check_rw_register(&history, Model::StrictSerializable, BUDGET_DEFAULT)
+                .expect("a generated history is well formed");
+            times.push(start.elapsed());
+            assert_eq!(report.verdict, Verdict::Valid, "{:?}", report.anomalies);
+            edges = report.edges;
+        }
+        times.sort_unstable();
+        let median = times[runs / 2];
+        println!(
+            "| {n} | {edges} | {:.3} s | {:.0} |",
+            median.as_secs_f64(),
+            n as f64 / median.as_secs_f64()
+        );
+    }
 }
 
 /// Elle's `huge-scc` stress: one strongly connected component of nearly every

@@ -274,3 +274,33 @@ fn the_cli_exits_with_the_verdict_and_refuses_malformed_histories() {
     let append = "{:process 0, :type :invoke, :f :txn, :value [[:append :x 1]]}\n";
     assert_eq!(cli(append, &[]).0, 254);
 }
+
+#[path = "common/txn_gen.rs"]
+mod txn_gen;
+
+#[test]
+fn generated_register_histories_are_valid_until_a_stale_read_is_planted() {
+    for seed in 0..20 {
+        let mut txns = txn_gen::rw_rotating(300, 4, 8, seed);
+        let text = txn_gen::edn_rw(&txns);
+        let r = report(Model::StrictSerializable, &text);
+        assert_eq!(r.verdict, Verdict::Valid, "seed {seed}: {:?}", r.anomalies);
+        // A read of a key's initial state after a write to it completed.
+        assert!(
+            txn_gen::plant_stale_read(&mut txns),
+            "seed {seed}: nothing to plant"
+        );
+        let text = txn_gen::edn_rw(&txns);
+        let r = report(Model::StrictSerializable, &text);
+        assert_eq!(
+            r.verdict,
+            Verdict::Invalid,
+            "seed {seed}: the stale read is found"
+        );
+        let stale = r
+            .anomalies
+            .iter()
+            .find(|f| f.detail.contains("nil (the initial state)"));
+        assert!(stale.is_some(), "seed {seed}: {:?}", r.anomalies);
+    }
+}

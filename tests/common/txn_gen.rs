@@ -197,3 +197,52 @@ pub fn huge_scc(n: usize, keys: u32, seed: u64) -> Vec<GenTxn> {
     }
     txns
 }
+
+/// `n` read-write register transactions over `active` keys in use at a time, executed
+/// serially in commit order (as [`rotating`]): a write stores a value unique per key (its
+/// count of writes), a read returns the last one (`[]` for the initial state, `[v]`
+/// otherwise); a key that has taken `per_key` writes is retired for a fresh one.
+pub fn rw_rotating(n: usize, active: u32, per_key: u64, seed: u64) -> Vec<GenTxn> {
+    let mut txns = rotating(n, active, per_key, seed);
+    // The same shape, read as registers: an append of `v` writes `v`, a read of a list
+    // returns its last element.
+    for t in &mut txns {
+        for (_, _, v) in &mut t.mops {
+            if v.len() > 1 {
+                *v = vec![*v.last().unwrap()];
+            }
+        }
+    }
+    txns
+}
+
+/// A register history ([`rw_rotating`]) as Elle's EDN, events in time order.
+pub fn edn_rw(txns: &[GenTxn]) -> String {
+    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * txns.len());
+    for (i, t) in txns.iter().enumerate() {
+        events.push((t.call, false, i));
+        events.push((t.ret, true, i));
+    }
+    events.sort_unstable();
+    let mut out = String::new();
+    for (time, done, i) in events {
+        let t = &txns[i];
+        let kind = if done { "ok" } else { "invoke" };
+        let mut value = String::from("[");
+        for (write, k, v) in &t.mops {
+            match (write, done, v.first()) {
+                (true, _, Some(x)) => write!(value, "[:w {k} {x}]").unwrap(),
+                (false, true, Some(x)) => write!(value, "[:r {k} {x}]").unwrap(),
+                _ => write!(value, "[:r {k} nil]").unwrap(),
+            }
+        }
+        value.push(']');
+        let process = t.process;
+        writeln!(
+            out,
+            "{{:process {process}, :type :{kind}, :f :txn, :value {value}, :time {time}}}"
+        )
+        .unwrap();
+    }
+    out
+}
