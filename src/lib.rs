@@ -23,13 +23,36 @@
 //! bugs, checks and workloads with names). A module only imports modules listed before it
 //! here, in this order: `guard`, `input`, `rng`, `knob`, `catalog`, `history`, `check`,
 //! `net`, `disk`, `scenario`, `plan`, `sim`, `systems`, `runner`, `report`, `shrink`, `cli`.
+//!
+//! # Testing a system of your own
+//!
+//! A crate depending on faultline describes its system and runs faultline's command line
+//! over it with [`cli::main_with`] (tutorial: `docs/testing-your-own-system.md`; a whole
+//! example: the crate `examples/own-system`). What a system author uses:
+//!
+//! * [`plan::Spec`] and [`sim::System`] (the two traits; `System`'s documentation has a
+//!   whole system as its example), [`sim::Process`], [`sim::Message`], [`sim::Ctx`] (what
+//!   a handler can do), [`sim::View`] and [`sim::SimOutput`] (what `settled`, `finish`
+//!   and the checks see);
+//! * [`catalog::catalogue!`] and [`knob::knob_section!`] (its bugs, checks, workloads and
+//!   scenario section), [`plan::NodeSpec`], [`plan::Draw`], [`plan::workload::ops_of`];
+//! * [`check::CheckOutcome`], [`check::linearizability_outcome`] and the checkers under
+//!   [`check`]; [`history`] (what clients record);
+//! * the components under [`systems::components`] (clients, workloads, the Raft log, the
+//!   router, the broker, a service's database);
+//! * [`systems::Plugin`] and [`cli::main_with`].
+//!
+//! The rest — the runner, the reports, shrinking, the command line's parts — is public
+//! for faultline's own binary, tests and benchmarks, and may change without notice.
 
 #![warn(missing_docs)]
 
 #[cfg(not(madsim))]
 compile_error!(
-    "faultline must be built with `--cfg madsim` (set in .cargo/config.toml). \
-     A RUSTFLAGS environment variable replaces the config's flags: unset it."
+    "faultline must be built with `--cfg madsim`: put `[build] rustflags = [\"--cfg\", \"madsim\"]` \
+     (and the same `rustdocflags`) in .cargo/config.toml of the crate or workspace being \
+     built (docs/testing-your-own-system.md). A RUSTFLAGS environment variable replaces \
+     the config's flags: unset it."
 );
 
 // Sweeps create and destroy a thread per seed, thousands of times a second; mimalloc

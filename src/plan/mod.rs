@@ -90,7 +90,8 @@ impl NodeSpec {
     }
 }
 
-/// The plan-time half of a system: its types and how it plans a seed.
+/// The plan-time half of a system: its types and how it plans a seed. Example: the
+/// `Register` of the example on `sim::System`, which implements both halves.
 pub trait Spec: Sized + Send + Sync + 'static {
     /// The system's name (`system = "..."` and its section's name).
     const NAME: &'static str;

@@ -14,7 +14,7 @@ use crate::scenario::load::{SystemLoad, Worst};
 
 use super::{Ctx, SimOutput, View};
 
-/// A message of a system under test.
+/// A message of a system under test. Example: the `Msg` of [`System`]'s example.
 pub trait Message: Clone + fmt::Debug + Send + 'static {
     /// A short kind name for the trace and the timeline (`"append_entries"`).
     fn label(&self) -> &'static str;
@@ -31,6 +31,175 @@ pub trait Message: Clone + fmt::Debug + Send + 'static {
 /// Implementations live in [`crate::systems`]; the plan-time half (its settings,
 /// processes and workload) is [`Spec`], the layer below. These two traits are the whole
 /// of what a system implements; the registry adapts them (`systems::Plugin`).
+///
+/// # Example
+///
+/// A whole system — a register server and its clients, judged for linearizability — with
+/// its two traits, its processes' handlers ([`Process`]), its messages ([`Message`]) and
+/// its operations ([`Request`](crate::systems::components::clients::Request)). A fuller
+/// one, with a disk, a planted bug, a check of its own and a binary, is the crate
+/// `examples/own-system` (`docs/testing-your-own-system.md`).
+///
+/// ```
+/// use faultline::catalog::catalogue;
+/// use faultline::check::linearizability::{Budget, ModelKind};
+/// use faultline::check::{linearizability_outcome, CheckOutcome};
+/// use faultline::history::{Func, Status, Value};
+/// use faultline::knob::knob_section;
+/// use faultline::plan::workload::ops_of;
+/// use faultline::plan::{ClientOp, Draw, NodeSpec, Plan, Role, Spec};
+/// use faultline::scenario::{Params, WorkloadParams};
+/// use faultline::sim::{Ctx, Message, Process, SimOutput, System, View};
+/// use faultline::systems::components::clients::{ClientCore, ClientTimer, Request};
+/// use std::collections::BTreeMap;
+///
+/// knob_section! {
+///     /// `[register]`: no settings.
+///     RegisterSection => RegisterParams at "register" {}
+/// }
+/// catalogue! {
+///     /// Planted bugs.
+///     pub enum Bug {
+///         /// the server forgets every write (a bug the check must catch)
+///         Amnesia = "amnesia",
+///     }
+/// }
+/// catalogue! {
+///     /// Checks.
+///     pub enum Check: checks {
+///         /// the history is linearizable (register model)
+///         Linearizability = "linearizability" (Safety),
+///     }
+/// }
+/// catalogue! {
+///     /// Workloads.
+///     pub enum Workload {
+///         /// reads and writes of one register
+///         Rw = "rw",
+///     }
+/// }
+///
+/// /// An operation: write a value, or read.
+/// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// pub enum Op { Write(i64), Read }
+///
+/// impl Request for Op {
+///     fn invoke<S: System>(&self, ctx: &mut Ctx<'_, S>) -> Vec<usize> {
+///         let (f, input) = match self {
+///             Op::Write(v) => (Func::Write, Value::Int(*v)),
+///             Op::Read => (Func::Read, Value::Nil),
+///         };
+///         vec![ctx.invoke(f, None, input)]
+///     }
+/// }
+///
+/// #[derive(Debug, Clone)]
+/// pub enum Msg { Ask(u64, Op), Answer(u64, Value) }
+///
+/// impl Message for Msg {
+///     fn label(&self) -> &'static str {
+///         match self { Msg::Ask(..) => "ask", Msg::Answer(..) => "answer" }
+///     }
+/// }
+///
+/// #[derive(Debug)]
+/// pub enum Proc { Server(Value), Client(ClientCore<Op>) }
+///
+/// pub struct Register {
+///     clients: BTreeMap<usize, Vec<ClientOp<Op>>>,
+///     workload: WorkloadParams,
+///     amnesia: bool,
+/// }
+///
+/// impl Spec for Register {
+///     const NAME: &'static str = "register";
+///     type Section = RegisterSection;
+///     type Params = RegisterParams;
+///     type Op = Op;
+///     type Bug = Bug;
+///     type Check = Check;
+///     type Workload = Workload;
+///
+///     fn topology(params: &Params, _: &RegisterParams, _: Workload) -> Vec<NodeSpec> {
+///         let clients = NodeSpec::clients(params.topology.clients);
+///         std::iter::once(NodeSpec::server("server")).chain(clients).collect()
+///     }
+///
+///     fn operation(_: Workload, d: &mut Draw<'_>) -> Op {
+///         if d.rng.unit() < d.params.read_probability { Op::Read } else { Op::Write(d.index as i64) }
+///     }
+/// }
+///
+/// impl System for Register {
+///     const ABOUT: &'static str = "one register on one server";
+///     type Msg = Msg;
+///     type Timer = ClientTimer;
+///     type Record = ();
+///     type Proc = Proc;
+///     type Final = ();
+///     type Observation = ();
+///
+///     fn new(plan: &Plan<Self>) -> Self {
+///         let clients = plan.head.nodes_with(Role::Client).into_iter().enumerate();
+///         Register {
+///             clients: clients.map(|(c, n)| (n, ops_of(&plan.workload, c))).collect(),
+///             workload: plan.head.params.workload.clone(),
+///             amnesia: plan.has_bug(Bug::Amnesia),
+///         }
+///     }
+///
+///     fn boot(&self, ctx: &mut Ctx<'_, Self>) -> Proc {
+///         let Some(ops) = self.clients.get(&ctx.node()) else { return Proc::Server(Value::Nil) };
+///         let mut core = ClientCore::new(ops.clone(), &self.workload);
+///         core.start(ctx, |t| t);
+///         Proc::Client(core)
+///     }
+///
+///     fn settled(&self, view: &View<'_, Self>) -> bool {
+///         view.procs.iter().flatten().all(|p| !matches!(p, Proc::Client(c) if !c.idle()))
+///     }
+///
+///     fn finish(&self, _: &View<'_, Self>) {}
+///
+///     fn check(plan: &Plan<Self>, out: &SimOutput<(), ()>, _: Check, budget: &Budget) -> CheckOutcome {
+///         let names = plan.head.names();
+///         linearizability_outcome("linearizability", &out.history, ModelKind::Register, budget, &names)
+///     }
+/// }
+///
+/// impl Process<Register> for Proc {
+///     fn on_message(&mut self, ctx: &mut Ctx<'_, Register>, from: usize, msg: Msg) {
+///         match (self, msg) {
+///             (Proc::Server(value), Msg::Ask(seq, op)) => {
+///                 let answer = match op {
+///                     Op::Write(v) if !ctx.system().amnesia => { *value = Value::Int(v); Value::Nil }
+///                     Op::Write(_) => Value::Nil,
+///                     Op::Read => value.clone(),
+///                 };
+///                 ctx.send(from, Msg::Answer(seq, answer));
+///             }
+///             (Proc::Client(core), Msg::Answer(seq, answer)) => {
+///                 if let Some(done) = core.on_reply(ctx, seq, |t| t) {
+///                     ctx.complete(done.history[0], Status::Ok, answer);
+///                 }
+///             }
+///             (proc, msg) => panic!("{msg:?} reached {proc:?}"),
+///         }
+///     }
+///
+///     fn on_timer(&mut self, ctx: &mut Ctx<'_, Register>, timer: ClientTimer) {
+///         if let Proc::Client(core) = self {
+///             if let Some(out) = core.on_timer(ctx, timer, |t| t) {
+///                 ctx.send(0, Msg::Ask(out.seq, out.op));
+///             }
+///         }
+///     }
+/// }
+///
+/// // Its plug-in, for `faultline::cli::main_with(&[&REGISTER])`.
+/// static REGISTER: faultline::systems::Plugin<Register> = faultline::systems::Plugin::NEW;
+/// # let _ = &REGISTER;
+/// ```
 pub trait System: Spec {
     /// Messages between processes.
     type Msg: Message;
@@ -131,7 +300,8 @@ pub const GAUGE_EVERY_MS: u64 = 10;
 /// The most samples one gauge keeps (a run of 100 s at [`GAUGE_EVERY_MS`]).
 pub const GAUGE_POINTS_MAX: usize = 10_000;
 
-/// A process's state machine: sans-I/O, driven by messages and timers.
+/// A process's state machine: sans-I/O, driven by messages and timers. Example: the
+/// `Proc` of [`System`]'s example.
 pub trait Process<S: System> {
     /// A message arrived.
     fn on_message(&mut self, ctx: &mut Ctx<'_, S>, from: usize, msg: S::Msg);
