@@ -18,59 +18,40 @@
 mod txn_gen;
 
 use faultline::check::isolation::{
-    check_list_append, check_rw_register, Model, Verdict, BUDGET_DEFAULT,
+    check_list_append, check_rw_register, InputError, Model, Report, Verdict, BUDGET_DEFAULT,
 };
-use faultline::history::edn;
+use faultline::history::{edn, History};
 use std::time::{Duration, Instant};
 
+/// A checker: `check_list_append` or `check_rw_register`.
+type Check = fn(&History, Model, u64) -> Result<Report, InputError>;
+
 fn main() {
-    println!("| transactions | edges | median check | transactions/s |");
-    println!("|---:|---:|---:|---:|");
     // `TXNS=<n>` measures that size alone.
     let only: Option<usize> = std::env::var("TXNS").ok().and_then(|v| v.parse().ok());
-    let sizes = only.map_or(vec![10_000usize, 100_000, 1_000_000], |n| vec![n]);
-    for n in sizes {
-        let text = txn_gen::edn(&txn_gen::rotating(n, 8, 32, 7));
-        let history = edn::parse(&text, "gen.edn").expect("a generated history parses");
-        let runs = if n >= 1_000_000 { 3 } else { 5 };
-        let mut times: Vec<Duration> = Vec::with_capacity(runs);
-        let mut edges = 0;
-        for _ in 0..runs {
-            let start = Instant::now();
-            let report = check_list_append(&history, Model::StrictSerializable, BUDGET_DEFAULT)
-                .expect("a generated history is well formed");
-            times.push(start.elapsed());
-            assert_eq!(report.verdict, Verdict::Valid, "{:?}", report.anomalies);
-            edges = report.edges;
-        }
-        times.sort_unstable();
-        let median = times[runs / 2];
-        println!(
-            "| {n} | {edges} | {:.3} s | {:.0} |",
-            median.as_secs_f64(),
-            n as f64 / median.as_secs_f64()
-        );
-    }
+    let list_append = |n| txn_gen::edn(&txn_gen::rotating(n, 8, 32, 7));
+    throughput(only, list_append, check_list_append);
     huge_scc(only);
-    rw_register(only);
+    // The same histories read as registers (`txn_gen::rw_rotating`: an append writes its
+    // element, a read returns the list's last one), through `--model rw-register`.
+    println!("\nrw-register:\n");
+    let rw_register = |n| txn_gen::edn_rw(&txn_gen::rw_rotating(n, 8, 32, 7));
+    throughput(only, rw_register, check_rw_register);
 }
 
-/// The same generated histories read as registers (`txn_gen::rw_rotating`: an append
-/// writes its element, a read returns the list's last one), through `--model rw-register`.
-fn rw_register(only: Option<usize>) {
-    println!("\nrw-register:\n");
+/// The median time of `check` on histories `make(n)` of 10k, 100k and 1M transactions.
+fn throughput(only: Option<usize>, make: impl Fn(usize) -> String, check: Check) {
     println!("| transactions | edges | median check | transactions/s |");
     println!("|---:|---:|---:|---:|");
     let sizes = only.map_or(vec![10_000usize, 100_000, 1_000_000], |n| vec![n]);
     for n in sizes {
-        let text = txn_gen::edn_rw(&txn_gen::rw_rotating(n, 8, 32, 7));
-        let history = edn::parse(&text, "rw.edn").expect("a generated history parses");
+        let history = edn::parse(&make(n), "gen.edn").expect("a generated history parses");
         let runs = if n >= 1_000_000 { 3 } else { 5 };
         let mut times: Vec<Duration> = Vec::with_capacity(runs);
         let mut edges = 0;
         for _ in 0..runs {
             let start = Instant::now();
-            let report = check_rw_register(&history, Model::StrictSerializable, BUDGET_DEFAULT)
+            let report = check(&history, Model::StrictSerializable, BUDGET_DEFAULT)
                 .expect("a generated history is well formed");
             times.push(start.elapsed());
             assert_eq!(report.verdict, Verdict::Valid, "{:?}", report.anomalies);

@@ -79,8 +79,9 @@ pub fn rotating(n: usize, active: u32, per_key: u64, seed: u64) -> Vec<GenTxn> {
     out
 }
 
-/// The history as Elle's EDN, events in time order.
-pub fn edn(txns: &[GenTxn]) -> String {
+/// The history as Elle's EDN, events in time order: `value(txn, completed)` writes a
+/// transaction's micro-operations.
+fn edn_with(txns: &[GenTxn], value: impl Fn(&GenTxn, bool) -> String) -> String {
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * txns.len());
     for (i, t) in txns.iter().enumerate() {
         events.push((t.call, false, i));
@@ -95,9 +96,22 @@ pub fn edn(txns: &[GenTxn]) -> String {
             (true, false) => "ok",
             (true, true) => "fail",
         };
+        let (process, value) = (t.process, value(t, done && !t.failed));
+        writeln!(
+            out,
+            "{{:process {process}, :type :{kind}, :f :txn, :value {value}, :time {time}}}"
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// The history as Elle's EDN, events in time order.
+pub fn edn(txns: &[GenTxn]) -> String {
+    edn_with(txns, |t, committed| {
         let mut value = String::from("[");
         for (append, k, v) in &t.mops {
-            match (append, done && !t.failed) {
+            match (append, committed) {
                 (true, _) => write!(value, "[:append {k} {}]", v[0]).unwrap(),
                 (false, true) => {
                     let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
@@ -107,14 +121,8 @@ pub fn edn(txns: &[GenTxn]) -> String {
             }
         }
         value.push(']');
-        let process = t.process;
-        writeln!(
-            out,
-            "{{:process {process}, :type :{kind}, :f :txn, :value {value}, :time {time}}}"
-        )
-        .unwrap();
-    }
-    out
+        value
+    })
 }
 
 /// The transaction that appended `v` to key `k`.
@@ -218,31 +226,16 @@ pub fn rw_rotating(n: usize, active: u32, per_key: u64, seed: u64) -> Vec<GenTxn
 
 /// A register history ([`rw_rotating`]) as Elle's EDN, events in time order.
 pub fn edn_rw(txns: &[GenTxn]) -> String {
-    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * txns.len());
-    for (i, t) in txns.iter().enumerate() {
-        events.push((t.call, false, i));
-        events.push((t.ret, true, i));
-    }
-    events.sort_unstable();
-    let mut out = String::new();
-    for (time, done, i) in events {
-        let t = &txns[i];
-        let kind = if done { "ok" } else { "invoke" };
+    edn_with(txns, |t, committed| {
         let mut value = String::from("[");
         for (write, k, v) in &t.mops {
-            match (write, done, v.first()) {
+            match (write, committed, v.first()) {
                 (true, _, Some(x)) => write!(value, "[:w {k} {x}]").unwrap(),
                 (false, true, Some(x)) => write!(value, "[:r {k} {x}]").unwrap(),
                 _ => write!(value, "[:r {k} nil]").unwrap(),
             }
         }
         value.push(']');
-        let process = t.process;
-        writeln!(
-            out,
-            "{{:process {process}, :type :{kind}, :f :txn, :value {value}, :time {time}}}"
-        )
-        .unwrap();
-    }
-    out
+        value
+    })
 }
