@@ -7,7 +7,9 @@
 //! together and generates the rest: the [`Named`] implementation (every value, name,
 //! description, lookup by name) and serde as the name.
 //!
-//! ```ignore
+//! ```
+//! use faultline::catalog::{catalogue, CheckKind, CheckName, Named};
+//!
 //! catalogue! {
 //!     /// Planted bugs of the system.
 //!     pub enum Bug {
@@ -22,6 +24,12 @@
 //!         Linearizability = "linearizability" (Safety),
 //!     }
 //! }
+//!
+//! assert_eq!(Bug::NoFsync.name(), "no-fsync");
+//! assert_eq!(Bug::from_name("no-fsync"), Some(Bug::NoFsync));
+//! assert_eq!(Check::ALL, &[Check::Linearizability]);
+//! assert_eq!(Check::Linearizability.kind(), CheckKind::Safety);
+//! assert_eq!(serde_json::to_string(&Bug::NoFsync).unwrap(), "\"no-fsync\"");
 //! ```
 
 use std::fmt::Debug;

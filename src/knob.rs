@@ -283,6 +283,30 @@ pub struct KnobDoc {
 }
 
 /// A scenario section made of knobs, as `knob_section!` declares it.
+///
+/// ```
+/// use faultline::knob::{knob_section, Knob, KnobSection};
+///
+/// knob_section! {
+///     /// `[shop]`: settings of a shop.
+///     ShopSection => ShopParams at "shop" {
+///         /// How long the store gathers writes before one fsync (ms).
+///         flush_interval_ms: u64 = 2, swarm [1, 10], valid [1, 10_000];
+///     }
+/// }
+///
+/// // A scenario that leaves the knob out gets its default; swarm mode draws it per seed.
+/// let unset = ShopSection::default();
+/// assert_eq!(unset.resolve(false, 7).flush_interval_ms, 2);
+/// let drawn = unset.resolve(true, 7).flush_interval_ms;
+/// assert!((1..=10).contains(&drawn));
+/// // A value outside its valid range is a problem named by its dotted path.
+/// let bad = ShopSection { flush_interval_ms: Some(Knob::Fixed(0)) };
+/// let mut problems = Vec::new();
+/// bad.check(&mut problems);
+/// assert_eq!(problems[0].0, "shop.flush_interval_ms");
+/// assert_eq!(ShopSection::docs()[0].path, "shop.flush_interval_ms");
+/// ```
 pub trait KnobSection:
     Default + serde::de::DeserializeOwned + Serialize + fmt::Debug + Send + Sync + 'static
 {

@@ -416,6 +416,7 @@ impl<S: Spec> Serialize for PlanParams<'_, S> {
 
 /// A plan of any system, for code that handles seeds of every system alike (the runner,
 /// the reports). The system that made it gets its typed plan back with [`AnyPlan::as_any`].
+/// Example: the plan in the example on `systems::SystemUnderTest`.
 pub trait AnyPlan: Any + Send + Sync + Debug {
     /// The generic part.
     fn head(&self) -> &Head;

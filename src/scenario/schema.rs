@@ -19,7 +19,8 @@ use super::load::{SystemLoad, Worst};
 use crate::catalog::Entry;
 use crate::knob::KnobDoc;
 
-/// A system as the scenario loader sees it.
+/// A system as the scenario loader sees it: its name, catalogues and own section. Every
+/// system has it through `systems::Plugin`; the example on [`Catalog`] reads them.
 pub trait SystemSchema: Send + Sync {
     /// Its name (`system = "..."`, and the name of its own section).
     fn name(&self) -> &'static str;
@@ -48,7 +49,19 @@ impl fmt::Debug for dyn SystemSchema {
     }
 }
 
-/// The systems a scenario may name.
+/// The systems a scenario may name. faultline's is `systems::REGISTRY`, every built-in
+/// system and those a program installed:
+///
+/// ```
+/// use faultline::scenario::Catalog;
+///
+/// let registry = &faultline::systems::REGISTRY;
+/// let names: Vec<&str> = registry.systems().iter().map(|s| s.name()).collect();
+/// assert_eq!(names[..2], ["kv_register", "es_cluster"]);
+/// let saga = registry.find("saga").unwrap();
+/// assert!(saga.checks().iter().any(|c| c.name == "saga_atomicity"));
+/// assert!(saga.knob_docs().iter().all(|k| k.path.starts_with("saga.")));
+/// ```
 pub trait Catalog: Sync {
     /// Every system, in catalogue order.
     fn systems(&self) -> Vec<&'static dyn SystemSchema>;

@@ -157,6 +157,27 @@ pub fn find(name: &str) -> Option<&'static dyn SystemUnderTest> {
 }
 
 /// The interface faultline uses for every system (object-safe; the registry's type).
+/// A system never implements it: [`Plugin`] does, from the system's two traits.
+///
+/// ```
+/// use faultline::scenario::Scenario;
+/// use faultline::systems::{self, REGISTRY};
+///
+/// let text = r#"
+/// name = "kv-no-fsync"
+/// system = "kv_register"
+/// bugs = ["no-fsync"]
+/// expect = "violation"
+/// "#;
+/// let scenario = Scenario::parse("kv.toml".as_ref(), text, &REGISTRY).unwrap();
+/// let kv = systems::find("kv_register").unwrap();
+/// assert!(kv.bugs().iter().any(|b| b.name == "no-fsync"));
+/// // Seed 3's plan: every process, operation and fault of the run, explicit.
+/// let plan = kv.plan(&scenario, 3);
+/// assert_eq!(plan.bug_names(), ["no-fsync"]);
+/// assert!(plan.operations() > 0);
+/// assert_eq!(plan.to_json_pretty().unwrap(), kv.plan(&scenario, 3).to_json_pretty().unwrap());
+/// ```
 pub trait SystemUnderTest: SystemSchema {
     /// The plan of `scenario` (one of this system's) for `seed`.
     fn plan(&self, scenario: &Scenario, seed: u64) -> Box<dyn AnyPlan>;

@@ -23,7 +23,8 @@ use crate::sim::{Ctx, Phase, System};
 /// Coverage probes the clients can reach.
 pub const PROBES: &[&str] = &["client_retry", "client_gave_up"];
 
-/// An operation a client issues.
+/// An operation a client issues. Example: the `Op` of the example on
+/// [`System`].
 pub trait Request: Clone + Debug + Send + 'static {
     /// Record its invocation in the history; returns the history entries it made (one
     /// per object it touches, e.g. two for a transfer between accounts).
