@@ -232,10 +232,11 @@ fn failing_timeline(page: &Page<'_>, url: &str) {
         highlighted.as_u64().unwrap() > 0,
         "no highlighted operation"
     );
+    let note_shown = "getComputedStyle(document.getElementById('opening-view')).display !== 'none'";
     assert_eq!(
-        eval(page, "!document.getElementById('opening-view').hidden"),
+        eval(page, note_shown),
         true,
-        "a failing seed opens on its first highlighted operation"
+        "a failing seed opens on its first highlighted operation, and says so"
     );
     let zoom = || eval(page, "document.getElementById('zoom-level').textContent");
     assert!(overlay_placed(page, "opening view") > 0);
@@ -286,6 +287,16 @@ fn failing_timeline(page: &Page<'_>, url: &str) {
     );
     assert!(charts.as_u64().unwrap() >= 2, "{charts}");
     no_console_errors(page, "the failing timeline after zooming and jumping");
+    // Opened from a link with a view, the page shows that view and does not claim to have
+    // opened on the first highlighted operation.
+    page.navigate("about:blank").unwrap();
+    page.navigate(&format!("{url}#t={:.0}-{:.0}", end * 0.4, end * 0.6))
+        .unwrap();
+    assert_eq!(
+        eval(page, note_shown),
+        false,
+        "a #t= link opens on its window"
+    );
     page.navigate(url).unwrap();
     screenshot(page, "timeline.png");
     chart_screenshot(page, "charts.png");
