@@ -392,3 +392,26 @@ fn one_huge_component_ends_in_a_verdict_with_its_cycles_explained() {
     );
     assert_eq!(single.detail.lines().count(), single.txns.len());
 }
+
+#[test]
+fn anomalies_are_counted_and_their_examples_capped() {
+    // Twenty readers of one failed transaction's append: twenty aborted reads.
+    let mut text = String::from(
+        "{:process 0, :type :invoke, :f :txn, :value [[:append :x 1]]}\n\
+         {:process 0, :type :fail, :f :txn, :value [[:append :x 1]]}\n",
+    );
+    for p in 1..=20 {
+        text.push_str(&format!(
+            "{{:process {p}, :type :invoke, :f :txn, :value [[:r :x nil]]}}\n\
+             {{:process {p}, :type :ok, :f :txn, :value [[:r :x [1]]]}}\n"
+        ));
+    }
+    let r = report(Model::ReadCommitted, &text);
+    assert_eq!(r.counts.get(&Anomaly::G1a), Some(&20));
+    let shown = r.anomalies.iter().filter(|f| f.anomaly == Anomaly::G1a).count();
+    assert_eq!(shown, faultline::check::isolation::EXAMPLES_MAX);
+    let text_report = faultline::check::isolation::render("h.edn", &r);
+    assert!(text_report.contains("… 20 G1a in all, 8 shown"), "{text_report}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["counts"]["G1a"], 20, "{json}");
+}

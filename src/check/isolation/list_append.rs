@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use super::models::Anomaly;
-use super::txn::{atom, graph_nodes, order_edges, Writers};
+use super::txn::{atom, graph_nodes, order_edges, Findings, Writers};
 pub use super::txn::{Atom, Inferred, InputError, Why};
 use super::Finding;
 use crate::check::cycle::Kind;
@@ -107,7 +107,7 @@ fn writers(txns: &[Txn]) -> Result<Writers, InputError> {
 
 /// Each committed transaction's external read of each key: the first read, without the
 /// elements it had appended itself before it. Checks the later reads against it.
-fn external_reads(t: usize, txn: &Txn, findings: &mut Vec<Finding>) -> BTreeMap<Atom, Vec<Atom>> {
+fn external_reads(t: usize, txn: &Txn, findings: &mut Findings) -> BTreeMap<Atom, Vec<Atom>> {
     let mut seen: BTreeMap<Atom, (Option<Vec<Atom>>, Vec<Atom>)> = BTreeMap::new();
     let mut external = BTreeMap::new();
     for m in &txn.mops {
@@ -170,7 +170,7 @@ fn check_elements(
     txns: &[Txn],
     writers: &Writers,
     read_from: &mut [bool],
-    findings: &mut Vec<Finding>,
+    findings: &mut Findings,
 ) {
     for (key, list) in reads(&txns[t]) {
         let mut sorted: Vec<&Atom> = list.iter().collect();
@@ -213,7 +213,7 @@ fn check_elements(
 fn version_orders(
     txns: &[Txn],
     committed: &[usize],
-    findings: &mut Vec<Finding>,
+    findings: &mut Findings,
 ) -> BTreeMap<Atom, Vec<Atom>> {
     let mut reads: BTreeMap<&Atom, Vec<(usize, &Vec<Atom>)>> = BTreeMap::new();
     for &t in committed {

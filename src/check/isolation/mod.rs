@@ -31,6 +31,7 @@ pub mod rw_register;
 pub mod search;
 pub mod txn;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -95,6 +96,9 @@ pub struct Report {
     pub edges: usize,
     /// Anomalies found, worst first, at most [`EXAMPLES_MAX`] examples of each.
     pub anomalies: Vec<Finding>,
+    /// How many of each kind were found: every one without a graph; for cycles, one per
+    /// strongly connected component and class, as the search reports them.
+    pub counts: BTreeMap<Anomaly, u64>,
     /// Models the anomalies rule out, weakest first.
     pub not: Vec<&'static str>,
     /// Whether the cycle search ran out of budget.
@@ -146,11 +150,13 @@ fn judge(
 ) -> Report {
     // Every layer, whatever the model: the report names every model the history rules out.
     let found = search::search(inferred, true, true, budget, EXAMPLES_MAX);
-    let mut anomalies: Vec<Finding> = inferred.findings.clone();
+    let mut anomalies: Vec<Finding> = inferred.findings.examples.clone();
+    let mut counts = inferred.findings.counts.clone();
     for cycle in &found.cycles {
         let txns_of: Vec<usize> = cycle.steps.iter().map(|s| inferred.nodes[s.from]).collect();
         let detail = explain(ops, inferred, &cycle.steps, dialect);
         anomalies.push(Finding::new(cycle.anomaly, txns_of, detail));
+        *counts.entry(cycle.anomaly).or_insert(0) += 1;
     }
     anomalies.sort_by_key(|f| f.anomaly);
     let mut kept: Vec<Finding> = Vec::new();
@@ -180,6 +186,7 @@ fn judge(
         graph_nodes: inferred.nodes.len(),
         edges: inferred.edges.len(),
         anomalies: kept,
+        counts,
         not,
         search_exhausted: found.exhausted,
     }
@@ -243,11 +250,28 @@ pub fn render(path: &str, report: &Report) -> String {
         "{path}: {verdict} under {} ({} transactions, {} in the graph, {} edges)",
         report.consistency_model, report.txns, report.graph_nodes, report.edges
     );
-    for f in &report.anomalies {
+    for (i, f) in report.anomalies.iter().enumerate() {
         let txns: Vec<String> = f.txns.iter().map(|t| format!("T{t}")).collect();
         let _ = writeln!(out, "  {} ({})", f.anomaly.name(), txns.join(", "));
         for line in f.detail.lines() {
             let _ = writeln!(out, "    {line}");
+        }
+        let last_of_kind = report
+            .anomalies
+            .get(i + 1)
+            .is_none_or(|n| n.anomaly != f.anomaly);
+        let shown = report
+            .anomalies
+            .iter()
+            .filter(|g| g.anomaly == f.anomaly)
+            .count() as u64;
+        let count = report.counts.get(&f.anomaly).copied().unwrap_or(shown);
+        if last_of_kind && count > shown {
+            let _ = writeln!(
+                out,
+                "  … {count} {} in all, {shown} shown",
+                f.anomaly.name()
+            );
         }
     }
     if !report.not.is_empty() {

@@ -25,7 +25,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::models::Anomaly;
-use super::txn::{atom, graph_nodes, order_edges, Atom, Inferred, InputError, Why, Writers};
+use super::txn::{
+    atom, graph_nodes, order_edges, Atom, Findings, Inferred, InputError, Why, Writers,
+};
 use super::Finding;
 use crate::check::cycle::Kind;
 use crate::history::{History, Status, Value};
@@ -100,7 +102,7 @@ fn writers(txns: &[Txn]) -> Result<Writers, InputError> {
 /// external writes (key → its last value); reports reads its own operations contradict.
 type External = (BTreeMap<Atom, Option<Atom>>, BTreeMap<Atom, Atom>);
 
-fn external(t: usize, txn: &Txn, findings: &mut Vec<Finding>) -> External {
+fn external(t: usize, txn: &Txn, findings: &mut Findings) -> External {
     let mut known: BTreeMap<&Atom, (Option<Atom>, bool)> = BTreeMap::new();
     let (mut reads, mut writes) = (BTreeMap::new(), BTreeMap::new());
     for m in &txn.mops {
@@ -142,7 +144,7 @@ fn check_reads(
     txns: &[Txn],
     writers: &Writers,
     read_from: &mut [bool],
-    findings: &mut Vec<Finding>,
+    findings: &mut Findings,
 ) {
     for m in &txns[t].mops {
         let Mop::Read {

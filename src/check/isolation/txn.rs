@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::models::Anomaly;
 use super::Finding;
 use crate::check::cycle::{Builder, Kind};
 use crate::history::{Func, History, Status, Value};
@@ -206,11 +207,32 @@ pub fn writers<M>(
     Ok(out)
 }
 
+/// Anomalies found, each kind counted, the first [`EXAMPLES_MAX`](super::EXAMPLES_MAX) of
+/// each kept as examples: memory stays bounded however many a history holds.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    /// The examples kept, in the order found.
+    pub examples: Vec<Finding>,
+    /// How many of each kind were found.
+    pub counts: BTreeMap<Anomaly, u64>,
+}
+
+impl Findings {
+    /// Count `f`, and keep it if fewer than the cap of its kind are kept.
+    pub fn push(&mut self, f: Finding) {
+        let count = self.counts.entry(f.anomaly).or_insert(0);
+        *count += 1;
+        if *count <= super::EXAMPLES_MAX as u64 {
+            self.examples.push(f);
+        }
+    }
+}
+
 /// What inference found: anomalies outside any cycle, and the graph's edges with reasons.
 #[derive(Debug, Default)]
 pub struct Inferred {
     /// Anomalies found without a graph.
-    pub findings: Vec<Finding>,
+    pub findings: Findings,
     /// The graph's nodes: indices into the transactions.
     pub nodes: Vec<usize>,
     /// Edges between node indices, each with the first reason seen for it.
