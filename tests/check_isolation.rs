@@ -408,10 +408,17 @@ fn anomalies_are_counted_and_their_examples_capped() {
     }
     let r = report(Model::ReadCommitted, &text);
     assert_eq!(r.counts.get(&Anomaly::G1a), Some(&20));
-    let shown = r.anomalies.iter().filter(|f| f.anomaly == Anomaly::G1a).count();
+    let shown = r
+        .anomalies
+        .iter()
+        .filter(|f| f.anomaly == Anomaly::G1a)
+        .count();
     assert_eq!(shown, faultline::check::isolation::EXAMPLES_MAX);
     let text_report = faultline::check::isolation::render("h.edn", &r);
-    assert!(text_report.contains("… 20 G1a in all, 8 shown"), "{text_report}");
+    assert!(
+        text_report.contains("… 20 G1a in all, 8 shown"),
+        "{text_report}"
+    );
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["counts"]["G1a"], 20, "{json}");
 }

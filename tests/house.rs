@@ -30,7 +30,7 @@ const FNS_OVER: &[(&str, &str, usize)] = &[
 /// the list only shrinks (split a file when you touch it, then delete its line).
 const FILES_OVER: &[(&str, usize)] = &[
     ("src/check/linearizability/search.rs", 1_090),
-    ("src/report/timeline/html.rs", 1_271),
+    ("src/report/timeline/html.rs", 1_096),
     ("src/report/timeline/model.rs", 1_084),
 ];
 

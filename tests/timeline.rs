@@ -486,3 +486,38 @@ fn chart_legends_never_cover_the_data() {
         }
     }
 }
+
+/// A branched run's timeline marks its branch time: a line across the plot and a label on
+/// the axis, both at that time; a plain seed's has neither.
+#[test]
+fn a_branched_run_is_marked_at_its_branch_time() {
+    let scenario = Arc::new(
+        Scenario::load(Path::new(ALL_FAULTS), &faultline::systems::REGISTRY).expect("loads"),
+    );
+    let id = faultline::plan::SeedId::branched(3, 9, 700).expect("encodable");
+    let job = SeedJob {
+        scenario: scenario.clone(),
+        scenario_index: 0,
+        seed: id,
+        check_determinism: false,
+        keep: true,
+        options: runner::full_options(),
+    };
+    let result = runner::on_fresh_thread(3, move || runner::run_seed(&job)).expect("runs");
+    let (plan, exec) = result.kept.expect("kept");
+    let html = render_html(&scenario, &*plan, &exec);
+    assert!(
+        html.contains(
+            "<line id=\"branch-line\" class=\"branch-line\" x1=\"700\" x2=\"700\" y1=\"0\""
+        ),
+        "the line at 700 ms"
+    );
+    let label = html
+        .find("class=\"lbl phase-name branch\"")
+        .expect("the axis label");
+    let tag = &html[label..label + html[label..].find('>').unwrap()];
+    assert_eq!(attribute_values(tag, "data-t"), ["700"], "{tag}");
+    let (_, plan, exec) = run(ALL_FAULTS, 3);
+    let plain = render_html(&scenario, &*plan, &exec);
+    assert!(!plain.contains("id=\"branch-line\"") && !plain.contains("lbl phase-name branch"));
+}
