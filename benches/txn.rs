@@ -17,6 +17,7 @@
 #[path = "../tests/common/txn_gen.rs"]
 mod txn_gen;
 
+use faultline::catalog::Named;
 use faultline::check::isolation::{
     check_list_append, check_rw_register, InputError, Model, Report, Verdict, BUDGET_DEFAULT,
 };

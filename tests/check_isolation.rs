@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use faultline::catalog::Named;
 use faultline::check::isolation::{check_list_append, Anomaly, Model, Report, Verdict};
 use faultline::history::edn;
 
@@ -113,7 +114,7 @@ const OWN_STALE: &str = r#"
 
 #[test]
 fn a_serial_history_is_valid_under_every_model() {
-    for model in faultline::check::isolation::MODELS {
+    for &model in faultline::check::isolation::MODELS {
         let r = report(model, SERIAL);
         assert_eq!(
             r.verdict,

@@ -6,6 +6,7 @@
 
 use std::process::Command;
 
+use faultline::catalog::Named;
 use faultline::check::isolation::{check_rw_register, Anomaly, Model, Report, Verdict};
 
 #[path = "common/isolation.rs"]
@@ -97,7 +98,7 @@ const LOST_UPDATE: &str = r#"
 
 #[test]
 fn a_serial_history_is_valid_under_every_model() {
-    for model in faultline::check::isolation::MODELS {
+    for &model in faultline::check::isolation::MODELS {
         let r = report(model, SERIAL);
         assert_eq!(
             r.verdict,

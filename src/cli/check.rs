@@ -16,6 +16,7 @@
 //! unreadable or malformed file, an operation the model does not accept).
 
 use super::{exit_code, BadInput};
+use crate::catalog::Named;
 use crate::check::isolation;
 use crate::check::linearizability::{check_history, Budget, ModelKind, Report, Verdict};
 use crate::check::queue;

@@ -36,6 +36,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::catalog::Named;
 use crate::check::cycle::Step;
 use crate::history::History;
 pub use models::{Anomaly, Model, MODELS};
@@ -174,10 +175,9 @@ fn judge(
         (false, true) => Verdict::Unknown,
         (false, false) => Verdict::Valid,
     };
-    let not = MODELS
-        .into_iter()
+    let not = (MODELS.iter())
         .filter(|m| kept.iter().any(|f| m.forbids(f.anomaly)))
-        .map(Model::name)
+        .map(|m| m.name())
         .collect();
     Report {
         consistency_model: model.name(),

@@ -8,129 +8,63 @@
 //! VLDB 2020): each model lists what it forbids, its weaker models' prohibitions
 //! included, and [`Model::forbids`] closes a found anomaly over [`Anomaly::implies`].
 
-use serde::Serialize;
+use crate::catalog::{catalogue, Named};
 
-/// A kind of anomaly the isolation checker reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Anomaly {
-    /// A cycle of write-write edges.
-    G0,
-    /// A read of a value written by a transaction that aborted.
-    G1a,
-    /// A read of a transaction's intermediate state: a value it later overwrote.
-    G1b,
-    /// A cycle of write-write and write-read edges (circular information flow).
-    G1c,
-    /// A cycle with exactly one read-write (anti-dependency) edge (read skew).
-    GSingle,
-    /// A cycle with read-write edges, no two of them adjacent.
-    GNonadjacent,
-    /// A cycle with at least one read-write edge on items (write skew and worse).
-    G2Item,
-    /// [`Anomaly::G0`] with the edges of one process's order.
-    G0Process,
-    /// [`Anomaly::G1c`] with process edges.
-    G1cProcess,
-    /// [`Anomaly::GSingle`] with process edges.
-    GSingleProcess,
-    /// [`Anomaly::GNonadjacent`] with process edges.
-    GNonadjacentProcess,
-    /// [`Anomaly::G2Item`] with process edges.
-    G2ItemProcess,
-    /// [`Anomaly::G0`] with real-time edges.
-    G0Realtime,
-    /// [`Anomaly::G1c`] with real-time edges.
-    G1cRealtime,
-    /// [`Anomaly::GSingle`] with real-time edges (a stale read, transactionally).
-    GSingleRealtime,
-    /// [`Anomaly::GNonadjacent`] with real-time edges.
-    GNonadjacentRealtime,
-    /// [`Anomaly::G2Item`] with real-time edges.
-    G2ItemRealtime,
-    /// A transaction's read disagrees with its own earlier reads and appends.
-    Internal,
-    /// A read holds the same element twice.
-    DuplicateElements,
-    /// Two reads of a key are not prefixes of one another: no single order of appends.
-    IncompatibleOrder,
-    /// A read holds an element no transaction appended.
-    GarbageRead,
+catalogue! {
+    /// A kind of anomaly the isolation checker reports, named as Elle names it, in report
+    /// order (the worst kinds of each family first).
+    pub enum Anomaly {
+        /// a cycle of write-write edges
+        G0 = "G0",
+        /// a read of a value written by a transaction that aborted
+        G1a = "G1a",
+        /// a read of a transaction's intermediate state: a value it later overwrote
+        G1b = "G1b",
+        /// a cycle of write-write and write-read edges (circular information flow)
+        G1c = "G1c",
+        /// a cycle with exactly one read-write (anti-dependency) edge (read skew)
+        GSingle = "G-single",
+        /// a cycle with read-write edges, no two of them adjacent
+        GNonadjacent = "G-nonadjacent",
+        /// a cycle with at least one read-write edge on items (write skew and worse)
+        G2Item = "G2-item",
+        /// G0 with the edges of one process's order
+        G0Process = "G0-process",
+        /// G1c with process edges
+        G1cProcess = "G1c-process",
+        /// G-single with process edges
+        GSingleProcess = "G-single-process",
+        /// G-nonadjacent with process edges
+        GNonadjacentProcess = "G-nonadjacent-process",
+        /// G2-item with process edges
+        G2ItemProcess = "G2-item-process",
+        /// G0 with real-time edges
+        G0Realtime = "G0-realtime",
+        /// G1c with real-time edges
+        G1cRealtime = "G1c-realtime",
+        /// G-single with real-time edges (a stale read, transactionally)
+        GSingleRealtime = "G-single-realtime",
+        /// G-nonadjacent with real-time edges
+        GNonadjacentRealtime = "G-nonadjacent-realtime",
+        /// G2-item with real-time edges
+        G2ItemRealtime = "G2-item-realtime",
+        /// a transaction's read disagrees with its own earlier reads and writes
+        Internal = "internal",
+        /// a read holds the same element twice
+        DuplicateElements = "duplicate-elements",
+        /// two reads of a key are not prefixes of one another: no single order of appends
+        IncompatibleOrder = "incompatible-order",
+        /// a read holds a value no transaction wrote
+        GarbageRead = "garbage-read",
+    }
 }
 
 use Anomaly::*;
 
-impl Serialize for Anomaly {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
 /// The models `--consistency-model` accepts, weakest first.
-pub const MODELS: [Model; 9] = [
-    Model::ReadUncommitted,
-    Model::ReadCommitted,
-    Model::RepeatableRead,
-    Model::SnapshotIsolation,
-    Model::Serializable,
-    Model::StrongSessionSnapshotIsolation,
-    Model::StrongSessionSerializable,
-    Model::StrongSnapshotIsolation,
-    Model::StrictSerializable,
-];
+pub const MODELS: &[Model] = <Model as Named>::ALL;
 
 impl Anomaly {
-    /// Every anomaly, in report order (the worst kinds of each family first).
-    pub const ALL: [Anomaly; 21] = [
-        G0,
-        G1a,
-        G1b,
-        G1c,
-        GSingle,
-        GNonadjacent,
-        G2Item,
-        G0Process,
-        G1cProcess,
-        GSingleProcess,
-        GNonadjacentProcess,
-        G2ItemProcess,
-        G0Realtime,
-        G1cRealtime,
-        GSingleRealtime,
-        GNonadjacentRealtime,
-        G2ItemRealtime,
-        Internal,
-        DuplicateElements,
-        IncompatibleOrder,
-        GarbageRead,
-    ];
-
-    /// Its name, as Elle writes it (`G-single-realtime`).
-    pub fn name(self) -> &'static str {
-        match self {
-            G0 => "G0",
-            G1a => "G1a",
-            G1b => "G1b",
-            G1c => "G1c",
-            GSingle => "G-single",
-            GNonadjacent => "G-nonadjacent",
-            G2Item => "G2-item",
-            G0Process => "G0-process",
-            G1cProcess => "G1c-process",
-            GSingleProcess => "G-single-process",
-            GNonadjacentProcess => "G-nonadjacent-process",
-            G2ItemProcess => "G2-item-process",
-            G0Realtime => "G0-realtime",
-            G1cRealtime => "G1c-realtime",
-            GSingleRealtime => "G-single-realtime",
-            GNonadjacentRealtime => "G-nonadjacent-realtime",
-            G2ItemRealtime => "G2-item-realtime",
-            Internal => "internal",
-            DuplicateElements => "duplicate-elements",
-            IncompatibleOrder => "incompatible-order",
-            GarbageRead => "garbage-read",
-        }
-    }
-
     /// The anomalies this one is directly also an instance of.
     pub fn implies(self) -> &'static [Anomaly] {
         match self {
@@ -170,51 +104,37 @@ impl Anomaly {
     }
 }
 
-/// A consistency model a history can be checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Model {
-    /// Adya's PL-1: no write cycles.
-    ReadUncommitted,
-    /// PL-2: no G1 (aborted, intermediate or circular reads).
-    ReadCommitted,
-    /// PL-2.99: no G1, no G2-item.
-    RepeatableRead,
-    /// Adya's PL-SI: no G1, no G-single or G-nonadjacent, transactions internally consistent.
-    SnapshotIsolation,
-    /// PL-3 (conflict serializable): no G1, no G2.
-    Serializable,
-    /// Snapshot isolation that also respects each process's order.
-    StrongSessionSnapshotIsolation,
-    /// Serializable, respecting each process's order.
-    StrongSessionSerializable,
-    /// Snapshot isolation respecting real time.
-    StrongSnapshotIsolation,
-    /// PL-SS: serializable in an order that respects real time.
-    StrictSerializable,
+catalogue! {
+    /// A consistency model a history can be checked against, named as on the command line.
+    pub enum Model {
+        /// Adya's PL-1: no write cycles
+        ReadUncommitted = "read-uncommitted",
+        /// PL-2: no G1 (aborted, intermediate or circular reads)
+        ReadCommitted = "read-committed",
+        /// PL-2.99: no G1, no G2-item
+        RepeatableRead = "repeatable-read",
+        /// Adya's PL-SI: no G1, no G-single or G-nonadjacent, transactions internally consistent
+        SnapshotIsolation = "snapshot-isolation",
+        /// PL-3 (conflict serializable): no G1, no G2
+        Serializable = "serializable",
+        /// snapshot isolation that also respects each process's order
+        StrongSessionSnapshotIsolation = "strong-session-snapshot-isolation",
+        /// serializable, respecting each process's order
+        StrongSessionSerializable = "strong-session-serializable",
+        /// snapshot isolation respecting real time
+        StrongSnapshotIsolation = "strong-snapshot-isolation",
+        /// PL-SS: serializable in an order that respects real time
+        StrictSerializable = "strict-serializable",
+    }
 }
 
 impl Model {
-    /// Its name on the command line (`snapshot-isolation`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::ReadUncommitted => "read-uncommitted",
-            Model::ReadCommitted => "read-committed",
-            Model::RepeatableRead => "repeatable-read",
-            Model::SnapshotIsolation => "snapshot-isolation",
-            Model::Serializable => "serializable",
-            Model::StrongSessionSnapshotIsolation => "strong-session-snapshot-isolation",
-            Model::StrongSessionSerializable => "strong-session-serializable",
-            Model::StrongSnapshotIsolation => "strong-snapshot-isolation",
-            Model::StrictSerializable => "strict-serializable",
-        }
-    }
-
     /// The model named `name`; `strong-serializable` is `strict-serializable`, as in Elle.
     pub fn parse(name: &str) -> Option<Model> {
         if name == "strong-serializable" {
             return Some(Model::StrictSerializable);
         }
-        MODELS.into_iter().find(|m| m.name() == name)
+        Model::from_name(name)
     }
 
     /// What the model forbids, its weaker models' prohibitions included, in groups.
@@ -284,7 +204,7 @@ mod tests {
         ];
         for chain in chains {
             for pair in chain.windows(2) {
-                for a in Anomaly::ALL {
+                for &a in Anomaly::ALL {
                     assert!(
                         !pair[0].forbids(a) || pair[1].forbids(a),
                         "{} forbids {} but the stronger {} does not",
@@ -320,7 +240,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_strong_serializable_is_strict() {
-        for m in MODELS {
+        for &m in MODELS {
             assert_eq!(Model::parse(m.name()), Some(m));
         }
         assert_eq!(
